@@ -1,0 +1,68 @@
+"""Typed configs for the three models and the system that joins them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from physdocs.grammar import VOCAB
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Set Transformer over observation points (seed: 2 ISAB x 16 inducing points, PMA -> z of 256)."""
+
+    input_dim: int = 160
+    d_model: int = 128
+    n_heads: int = 4
+    n_isab: int = 2
+    n_inducing: int = 16
+    n_seeds: int = 1
+    z_dim: int = 256
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        assert self.d_model % self.n_heads == 0, "d_model must divide into heads"
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """Transformer over token positions; shared by the diffuser and the AR decoder."""
+
+    vocab_size: int = len(VOCAB)
+    max_len: int = 48
+    d_model: int = 128
+    n_heads: int = 4
+    n_layers: int = 4
+    d_ff: int = 512
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        assert self.d_model % self.n_heads == 0, "d_model must divide into heads"
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    """PhysDiffuser+: encoder, cross-attention memory, diffuser and AR decoder.
+
+    ``memory="points+pooled"`` gives one memory position per observation plus the
+    pooled z (DESIGN.md decision 1); ``"pooled"`` is the seed's single slot, kept to
+    show that softmax over one key is identically 1.
+    """
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    diffuser: DecoderConfig = field(default_factory=DecoderConfig)
+    ar: DecoderConfig = field(default_factory=DecoderConfig)
+    memory: Literal["points+pooled", "pooled"] = "points+pooled"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SystemConfig":
+        return cls(
+            encoder=EncoderConfig(**d["encoder"]),
+            diffuser=DecoderConfig(**d["diffuser"]),
+            ar=DecoderConfig(**d["ar"]),
+            memory=d["memory"],
+        )

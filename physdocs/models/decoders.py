@@ -1,0 +1,116 @@
+"""PhysDiffuser (bidirectional, masked diffusion) and the autoregressive decoder.
+
+Both share one transformer layer (pre-LN): self-attention, cross-attention to the
+encoder memory, GELU feed-forward; and both follow ``forward(tokens, memory, ...,
+targets=None) -> (logits, loss)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from physdocs.grammar import MASK_ID, PAD_ID
+from physdocs.models.attention import Attention
+from physdocs.models.config import DecoderConfig
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, cfg: DecoderConfig):
+        super().__init__()
+        kw = dict(d_model=cfg.d_model, n_heads=cfg.n_heads, dropout=cfg.dropout)
+        self.ln1 = nn.LayerNorm(cfg.d_model)
+        self.self_attn = Attention(**kw)
+        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.cross_attn = Attention(**kw)
+        self.ln3 = nn.LayerNorm(cfg.d_model)
+        self.ff = nn.Sequential(
+            nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model), nn.Dropout(cfg.dropout)
+        )
+
+    def forward(self, x, memory, *, self_mask=None, memory_mask=None, causal=False) -> torch.Tensor:
+        x = x + self.self_attn(self.ln1(x), key_mask=self_mask, causal=causal)
+        x = x + self.cross_attn(self.ln2(x), memory, key_mask=memory_mask)
+        return x + self.ff(self.ln3(x))
+
+
+class _TokenTransformer(nn.Module):
+    causal = False
+
+    def __init__(self, cfg: DecoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos_emb = nn.Parameter(torch.zeros(cfg.max_len, cfg.d_model))
+        nn.init.normal_(self.pos_emb, std=0.02)
+        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_layers))
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size)
+
+    def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        T = tokens.shape[1]
+        if T > self.cfg.max_len:
+            raise ValueError(f"sequence of {T} tokens exceeds max_len={self.cfg.max_len}")
+        return self.tok_emb(tokens) + self.pos_emb[:T]  # (B, T, D)
+
+    def _run(self, x, memory, memory_mask, self_mask) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x, memory, self_mask=self_mask, memory_mask=memory_mask, causal=self.causal)
+        return self.head(self.ln_f(x))  # (B, T, V)
+
+
+class PhysDiffuser(_TokenTransformer):
+    """Masked discrete diffusion over a fixed canvas; sees every position (no causal mask).
+
+    A learned mask embedding scaled by the current mask ratio ``t`` is added to every
+    position, so the model knows the global noise level.
+    """
+
+    def __init__(self, cfg: DecoderConfig):
+        super().__init__(cfg)
+        self.mask_level = nn.Parameter(torch.zeros(cfg.d_model))
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        memory: torch.Tensor,
+        t: torch.Tensor,
+        *,
+        memory_mask: torch.Tensor | None = None,
+        targets: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``tokens`` [B, T] with MASK where unknown; ``t`` [B] mask ratio in [0, 1].
+
+        ``targets`` [B, T] is the clean sequence; the loss is cross-entropy on the
+        masked positions only.
+        """
+        x = self._embed(tokens) + t[:, None, None] * self.mask_level  # (B, T, D)
+        logits = self._run(x, memory, memory_mask, None)
+        loss = None
+        if targets is not None:
+            masked = tokens == MASK_ID  # (B, T)
+            loss = F.cross_entropy(logits[masked], targets[masked]) if masked.any() else logits.sum() * 0
+        return logits, loss
+
+
+class AutoregressiveDecoder(_TokenTransformer):
+    """Causal self-attention + cross-attention; next-token prediction."""
+
+    causal = True
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        memory: torch.Tensor,
+        *,
+        memory_mask: torch.Tensor | None = None,
+        targets: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``tokens`` [B, T] inputs (BOS ...); ``targets`` [B, T] the next tokens, PAD ignored."""
+        self_mask = tokens != PAD_ID  # (B, T)
+        logits = self._run(self._embed(tokens), memory, memory_mask, self_mask)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=PAD_ID)
+        return logits, loss

@@ -1,0 +1,148 @@
+"""Models: shapes, hook names, capture API, manual vs fused attention."""
+
+import pytest
+import torch
+
+from physdocs.grammar import BOS_ID, MASK_ID, PAD_ID
+from physdocs.models import DecoderConfig, EncoderConfig, PhysDiffuserPlus, SystemConfig
+from physdocs.models.attention import Attention
+
+GOLDEN_HOOKS = [
+    "encoder.isabs.0.mab1.attn.hook_pattern",
+    "encoder.isabs.0.mab2.attn.hook_pattern",
+    "encoder.isabs.1.mab1.attn.hook_pattern",
+    "encoder.isabs.1.mab2.attn.hook_pattern",
+    "encoder.pma.mab.attn.hook_pattern",
+    *[f"diffuser.layers.{i}.{kind}_attn.hook_pattern" for i in range(4) for kind in ("self", "cross")],
+    *[f"ar_decoder.layers.{i}.{kind}_attn.hook_pattern" for i in range(4) for kind in ("self", "cross")],
+]
+
+
+def small_config(memory="points+pooled") -> SystemConfig:
+    dec = DecoderConfig(d_model=32, n_heads=4, n_layers=4, d_ff=64, max_len=24)
+    return SystemConfig(encoder=EncoderConfig(d_model=32, z_dim=64), diffuser=dec, ar=dec, memory=memory)
+
+
+def batch(B=3, N=50, T=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.randint(0, 2, (B, N, 160), generator=g).float()
+    tokens = torch.randint(6, 30, (B, T), generator=g)
+    tokens[:, 0] = BOS_ID
+    tokens[0, -3:] = PAD_ID
+    diff = tokens.clone()
+    diff[:, 2::2] = MASK_ID
+    return obs, diff, torch.full((B,), 0.5), tokens
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(2026)
+    return PhysDiffuserPlus(small_config()).eval()
+
+
+def test_default_sizes_follow_the_seed():
+    cfg = SystemConfig()
+    assert (cfg.encoder.n_isab, cfg.encoder.n_inducing, cfg.encoder.n_seeds, cfg.encoder.z_dim) == (2, 16, 1, 256)
+    assert cfg.encoder.input_dim == 160
+    assert cfg.diffuser.n_layers == 4 and cfg.diffuser.n_heads == 4 and cfg.ar.n_heads == 4
+
+
+def test_hook_names_match_golden_list(model):
+    assert model.hook_names() == GOLDEN_HOOKS
+
+
+def test_forward_shapes_and_losses(model):
+    obs, diff, t, tok = batch()
+    out = model(obs, diff, t, tok, diff_targets=tok, ar_targets=tok)
+    assert out["diff_logits"].shape == (3, 12, model.cfg.diffuser.vocab_size)
+    assert out["ar_logits"].shape == (3, 12, model.cfg.ar.vocab_size)
+    assert torch.isfinite(out["diff_loss"]) and torch.isfinite(out["ar_loss"])
+
+
+def test_capture_does_not_change_outputs_and_has_per_head_patterns(model):
+    obs, diff, t, tok = batch()
+    plain = model(obs, diff, t, tok)
+    captured, cache = model.run_with_cache(obs, diff, t, tok)
+    for key in ("diff_logits", "ar_logits"):
+        torch.testing.assert_close(plain[key], captured[key], rtol=1e-5, atol=1e-5)
+    assert set(cache) == set(GOLDEN_HOOKS)
+    assert cache["encoder.isabs.0.mab1.attn.hook_pattern"].shape == (3, 4, 16, 50)  # inducing <- points
+    assert cache["encoder.isabs.0.mab2.attn.hook_pattern"].shape == (3, 4, 50, 16)
+    assert cache["encoder.pma.mab.attn.hook_pattern"].shape == (3, 4, 1, 50)
+    assert cache["diffuser.layers.0.cross_attn.hook_pattern"].shape == (3, 4, 12, 51)
+    for pattern in cache.values():
+        torch.testing.assert_close(pattern.sum(-1), torch.ones(pattern.shape[:-1]))
+
+
+def test_causal_and_padding_masks_hold(model):
+    obs, diff, t, tok = batch()
+    _, cache = model.run_with_cache(obs, diff, t, tok, names_filter="ar_decoder.layers.0.self_attn.hook_pattern")
+    pattern = cache["ar_decoder.layers.0.self_attn.hook_pattern"]
+    upper = torch.ones(12, 12, dtype=torch.bool).triu(1)
+    assert pattern[:, :, upper].abs().max() == 0
+    assert pattern[0, :, :, -3:].abs().max() == 0  # padded keys of example 0
+
+
+def test_manual_attention_matches_fused_sdpa():
+    torch.manual_seed(0)
+    cross = Attention(d_model=32, n_heads=4, d_context=16).eval()
+    self_attn = Attention(d_model=32, n_heads=4).eval()
+    x, ctx = torch.randn(2, 7, 32), torch.randn(2, 9, 16)
+    key_mask = torch.ones(2, 9, dtype=torch.bool)
+    key_mask[1, 6:] = False
+    self_mask = torch.ones(2, 7, dtype=torch.bool)
+    self_mask[0, 5:] = False
+    for attn, causal, context, mask in ((cross, False, ctx, key_mask), (self_attn, True, None, self_mask)):
+        fused = attn(x, context, key_mask=mask, causal=causal)
+        attn.force_manual = True
+        manual = attn(x, context, key_mask=mask, causal=causal)
+        attn.force_manual = False
+        torch.testing.assert_close(manual, fused, rtol=1e-5, atol=1e-6)
+
+
+def test_hooks_are_removed_after_an_exception(model):
+    obs, diff, t, tok = batch()
+
+    def boom(x, point):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        with model.hooks([("diffuser.layers.0.self_attn.hook_pattern", boom)]):
+            assert model.hook_points()["diffuser.layers.0.self_attn.hook_pattern"].has_hooks
+            model(obs, diff, t, tok)
+    assert not any(p.has_hooks for p in model.hook_points().values())
+    with pytest.raises(RuntimeError, match="boom"):
+        model.run_with_cache(obs, diff, t, tok, names_filter=lambda n: (_ for _ in ()).throw(RuntimeError("boom")))
+    assert not any(p.has_hooks for p in model.hook_points().values())
+
+
+def test_unknown_hook_name_is_a_clear_error(model):
+    with pytest.raises(KeyError, match="no hook point matches"):
+        with model.hooks([("encoder.nope", lambda x, p: None)]):
+            pass
+    assert not any(p.has_hooks for p in model.hook_points().values())
+
+
+def test_hook_can_ablate_a_head(model):
+    obs, diff, t, tok = batch()
+    name = "diffuser.layers.0.self_attn.hook_pattern"
+
+    def zero_head(x, point):
+        x = x.clone()
+        x[:, 1] = 0
+        return x
+
+    base = model(obs, diff, t, tok)["diff_logits"]
+    with model.hooks([(name, zero_head)]):
+        ablated = model(obs, diff, t, tok)["diff_logits"]
+    assert not torch.allclose(base, ablated)
+
+
+def test_single_slot_memory_gives_constant_cross_attention():
+    torch.manual_seed(1)
+    seed_model = PhysDiffuserPlus(small_config(memory="pooled")).eval()
+    obs, diff, t, tok = batch()
+    _, cache = seed_model.run_with_cache(obs, diff, t, tok, names_filter=lambda n: "cross" in n)
+    for pattern in cache.values():
+        assert pattern.shape[-1] == 1
+        assert torch.all(pattern == 1.0)
