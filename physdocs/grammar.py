@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -68,7 +68,7 @@ class Node:
     """One node of an expression tree; ``len(children) == ARITY[symbol]``."""
 
     symbol: str
-    children: tuple["Node", ...] = ()
+    children: tuple[Node, ...] = ()
 
     def __post_init__(self) -> None:
         if self.symbol not in ARITY:
@@ -78,7 +78,7 @@ class Node:
                 f"{self.symbol!r} takes {ARITY[self.symbol]} argument(s), got {len(self.children)}"
             )
 
-    def walk(self) -> Iterable["Node"]:
+    def walk(self) -> Iterable[Node]:
         """Nodes in prefix order."""
         yield self
         for child in self.children:

@@ -59,7 +59,7 @@ class SystemConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SystemConfig":
+    def from_dict(cls, d: dict) -> SystemConfig:
         return cls(
             encoder=EncoderConfig(**d["encoder"]),
             diffuser=DecoderConfig(**d["diffuser"]),

@@ -8,8 +8,8 @@ attention pattern). Its name is its path in the module tree, set by
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -72,7 +72,7 @@ class HookedModule(nn.Module):
         return list(self.hook_points())
 
     @contextmanager
-    def hooks(self, fwd_hooks: Sequence[tuple[NameFilter, HookFn]]) -> Iterator["HookedModule"]:
+    def hooks(self, fwd_hooks: Sequence[tuple[NameFilter, HookFn]]) -> Iterator[HookedModule]:
         """Attach hooks for the duration of the block; always removed, even on error."""
         points = self.hook_points()
         added: list[tuple[HookPoint, HookFn]] = []

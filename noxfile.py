@@ -1,0 +1,59 @@
+"""Build and test entry points: ``nox -s tests``, ``nox -s docs``, ``nox -s lint``.
+
+Every session installs the package itself (flat layout), so the code under test is
+the code on disk. ``torch==2.13.0`` is pinned in ``pyproject.toml``; pip's own
+configuration decides where the wheel comes from, so sessions use pip-based
+virtual environments (nox's default ``virtualenv`` backend) and never name torch.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2025.2.9"  # nox.project.dependency_groups
+nox.options.default_venv_backend = "virtualenv"
+nox.options.sessions = ["tests", "lint"]
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+# mkdocs-gen-files 0.6.1 (via properdocs) and Material 9.8 print MkDocs-2 notices without these.
+DOCS_ENV = {"DISABLE_MKDOCS_2_WARNING": "true", "NO_MKDOCS_2_WARNING": "1"}
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite; extra arguments go to pytest (``nox -s tests -- -m slow``)."""
+    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check the code with ruff."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", "physdocs", "tests", "noxfile.py", "docs", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the report into ``site/`` with ``--strict``; ``nox -s docs -- serve`` previews it."""
+    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "docs"))
+    if session.posargs == ["serve"]:
+        session.run("mkdocs", "serve", env=DOCS_ENV)
+    elif session.posargs:
+        session.error(f"docs takes no arguments or 'serve', got {session.posargs!r}")
+    else:
+        session.run("mkdocs", "build", "--strict", "--site-dir", "site", env=DOCS_ENV)
+
+
+@nox.session
+def train(session: nox.Session) -> None:
+    """Train a model: ``nox -s train -- [physdocs train options]``."""
+    session.install("-e", ".")
+    session.run("physdocs", "train", *session.posargs)
+
+
+@nox.session
+def evaluate(session: nox.Session) -> None:
+    """Evaluate on the benchmark: ``nox -s evaluate -- [physdocs evaluate options]``."""
+    session.install("-e", ".")
+    session.run("physdocs", "evaluate", *session.posargs)
