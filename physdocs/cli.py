@@ -1,0 +1,165 @@
+"""``physdocs`` command line: equations, derive, train, evaluate.
+
+User errors (bad id, missing weights, bad config) exit non-zero with one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from physdocs.benchmark import TIERS, BenchmarkError, get_equation, load_benchmark
+
+
+class UserError(Exception):
+    """An error the user can fix; printed as one line."""
+
+
+def _equations(args) -> None:
+    eqs = load_benchmark()
+    if args.tier:
+        eqs = tuple(e for e in eqs if e.tier == args.tier)
+    if args.json:
+        print(json.dumps([e.to_dict() for e in eqs], indent=2))
+        return
+    for e in eqs:
+        print(f"{e.id}  {e.tier:<10}  {e.name}: {e.output} = {e.formula}")
+
+
+def _load_model(weights: str | None):
+    """Shipped (or given) weights; random weights only when none exist, and say so."""
+    import torch
+
+    from physdocs.models import PhysDiffuserPlus, SystemConfig
+    from physdocs.training.checkpoint import DEFAULT_WEIGHTS, CheckpointError, load_checkpoint
+
+    if weights is None and not DEFAULT_WEIGHTS.exists():
+        torch.manual_seed(2026)
+        return PhysDiffuserPlus(SystemConfig()).eval(), "random (no trained weights shipped yet)"
+    try:
+        ckpt = load_checkpoint(Path(weights) if weights else None)
+    except CheckpointError as exc:
+        raise UserError(str(exc)) from exc
+    return ckpt.model, str(ckpt.path)
+
+
+def _derive(args) -> None:
+    import torch
+
+    from physdocs.decoding.derive import derive, score_on
+
+    torch.set_num_threads(args.threads)
+    try:
+        eq = get_equation(args.id)
+    except KeyError as exc:
+        raise UserError(str(exc.args[0])) from exc
+    model, source = _load_model(args.weights)
+    rng = np.random.default_rng(args.seed)
+    from physdocs.observations import sample_observations
+
+    support = sample_observations(eq.step_trees, eq.lows, eq.highs, rng=rng)
+    test = sample_observations(eq.step_trees, eq.lows, eq.highs, rng=rng, n_points=200)
+    t0 = time.perf_counter()
+    result = derive(model, support.x, support.y, decoder=args.decoder, rng=rng)
+    seconds = time.perf_counter() - t0
+    r2 = score_on(result, test.x, test.y)
+    doc = result.to_json()
+    doc.update({"equation": eq.id, "truth": eq.formula, "weights": source, "r2_test": r2, "seconds": seconds})
+    if not args.json:
+        doc.pop("trajectory", None)
+        doc.pop("candidates", None)
+        print(f"weights:   {source}")
+        print(f"equation:  {eq.id} {eq.name}: {eq.output} = {eq.formula}")
+        print(f"predicted: {doc['expression']}   [{doc['status']}]")
+        print(f"constants: {doc['constants']}")
+        print(f"R2 (held-out points): {r2:.4f}   time: {seconds:.2f} s   decoder: {args.decoder}")
+        return
+    print(json.dumps(doc, indent=2, default=float))
+
+
+def _train(args) -> None:
+    from dataclasses import replace
+
+    from physdocs.training.loop import TrainConfig, train
+
+    cfg = TrainConfig()
+    if args.config:
+        path = Path(args.config)
+        if not path.exists():
+            raise UserError(f"config file {path} not found: pass a JSON file written by a previous run")
+        try:
+            cfg = TrainConfig.from_dict(json.loads(path.read_text()))
+        except (json.JSONDecodeError, TypeError, KeyError) as exc:
+            raise UserError(f"config file {path} is invalid ({exc}): compare with runs/*/train_config.json") from exc
+    updates = {}
+    if args.minutes is not None:
+        updates["minutes"] = args.minutes
+    if args.out:
+        updates["out_dir"] = args.out
+    if args.max_steps is not None:
+        updates["max_steps"] = args.max_steps
+    cfg = replace(cfg, **updates)
+    meta = train(cfg, resume=args.resume, ship=args.ship)
+    print(json.dumps(meta, indent=2))
+
+
+def _evaluate(args) -> None:
+    from physdocs.evaluation import evaluate_benchmark
+
+    evaluate_benchmark(
+        weights=args.weights, tier=args.tier, decoders=args.decoder, json_path=args.json,
+        control=not args.no_control, limit=args.limit,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="physdocs", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("equations", help="list the 120 benchmark equations")
+    e.add_argument("--tier", choices=TIERS)
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(fn=_equations)
+    d = sub.add_parser("derive", help="derive one benchmark equation from sampled observations")
+    d.add_argument("id", help="equation id, e.g. feynman_001")
+    d.add_argument("--decoder", choices=("diffusion", "ar"), default="ar")
+    d.add_argument("--weights", help="checkpoint .safetensors (default: the shipped weights)")
+    d.add_argument("--json", action="store_true", help="JSON output, with the trajectory")
+    d.add_argument("--seed", type=int, default=2026)
+    d.add_argument("--threads", type=int, default=2)
+    d.set_defaults(fn=_derive)
+    t = sub.add_parser("train", help="train encoder + diffuser + AR decoder (torchrun-aware)")
+    t.add_argument("--config", help="JSON TrainConfig")
+    t.add_argument("--minutes", type=float, help="wall-clock budget")
+    t.add_argument("--max-steps", type=int)
+    t.add_argument("--out", help="run directory (default runs/default)")
+    t.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
+    t.add_argument("--ship", action="store_true", help="copy the final weights into physdocs/weights/")
+    t.set_defaults(fn=_train)
+    v = sub.add_parser("evaluate", help="derive all benchmark equations; per-tier tables")
+    v.add_argument("--tier", choices=TIERS)
+    v.add_argument("--decoder", choices=("diffusion", "ar"), action="append")
+    v.add_argument("--weights")
+    v.add_argument("--json", help="write the results JSON here")
+    v.add_argument("--no-control", action="store_true", help="skip the random-initialised control")
+    v.add_argument("--limit", type=int, help="only the first N equations (per tier filter)")
+    v.set_defaults(fn=_evaluate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except (UserError, BenchmarkError) as exc:
+        print(f"physdocs: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Training-data utilities: synthetic equations sampled on the fly."""

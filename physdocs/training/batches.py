@@ -1,0 +1,75 @@
+"""Training batches: synthetic equations -> observations (multi-hot) + token tensors."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from physdocs.grammar import BOS_ID, MASK_ID, PAD_ID, TOKEN_TO_ID, count_constants
+from physdocs.observations import ObservationError, sample_observations
+from physdocs.training.generator import GeneratorConfig, sample_equation
+
+
+@dataclass
+class Batch:
+    obs: torch.Tensor  # [batch, point, 160] multi-hot observations
+    tokens: torch.Tensor  # [batch, max_len] BOS ... EOS PAD ...
+    n_rejected: int  # equations whose observations could not be sampled
+
+
+def token_tensor(sequences: Sequence[Sequence[str]], length: int) -> torch.Tensor:
+    """Token ids padded with PAD to ``length``; longer sequences are an error, never cut."""
+    out = torch.full((len(sequences), length), PAD_ID, dtype=torch.long)
+    for i, seq in enumerate(sequences):
+        if len(seq) > length:
+            raise ValueError(f"sequence {i} has {len(seq)} tokens, more than the model's max_len={length}")
+        out[i, : len(seq)] = torch.tensor([TOKEN_TO_ID[t] for t in seq])
+    return out
+
+
+def draw_constants(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Values for fitted constants C: magnitudes log-uniform in [0.2, 5], either sign."""
+    return np.exp(rng.uniform(np.log(0.2), np.log(5.0), n)) * rng.choice([-1.0, 1.0], n)
+
+
+def make_batch(rng: np.random.Generator, batch_size: int, gen_cfg: GeneratorConfig, max_len: int) -> Batch:
+    """Sample ``batch_size`` fresh equations with 50 observations each."""
+    obs, seqs, rejected = [], [], 0
+    while len(seqs) < batch_size:
+        eq = sample_equation(rng, gen_cfg)
+        consts = draw_constants(rng, sum(count_constants(s) for s in eq.steps))
+        try:
+            o = sample_observations(eq.steps, eq.low, eq.high, rng=rng, constants=tuple(consts), max_tries=3)
+        except ObservationError:
+            rejected += 1
+            continue
+        obs.append(o.encoded)
+        seqs.append(eq.tokens)
+    return Batch(
+        obs=torch.from_numpy(np.stack(obs)),
+        tokens=token_tensor(seqs, max_len),
+        n_rejected=rejected,
+    )
+
+
+def cosine_mask_ratio(r: torch.Tensor) -> torch.Tensor:
+    """MaskGIT's schedule gamma(r) = cos(pi r / 2): r in [0, 1) -> ratio in (0, 1]."""
+    return torch.cos(math.pi / 2 * r)
+
+
+def corrupt(tokens: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mask a cosine-schedule fraction of each canvas (BOS stays); returns (noisy, ratio t)."""
+    B, L = tokens.shape
+    t = cosine_mask_ratio(torch.rand(B, generator=generator))  # (B,)
+    n_mask = torch.clamp(torch.ceil(t * (L - 1)), min=1).long()  # (B,)
+    scores = torch.rand(B, L, generator=generator)
+    scores[:, 0] = float("inf")  # never mask BOS
+    rank = scores.argsort(dim=1).argsort(dim=1)  # (B, L) rank of each position
+    masked = rank < n_mask[:, None]
+    noisy = tokens.masked_fill(masked, MASK_ID)
+    assert bool((noisy[:, 0] == BOS_ID).all())
+    return noisy, t

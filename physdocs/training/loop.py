@@ -1,0 +1,266 @@
+"""Joint training of encoder + PhysDiffuser + AR decoder; single process or DDP.
+
+The schedule runs on ``progress = max(step / max_steps, elapsed / budget)`` so a
+run bounded by ``--minutes`` still warms up, decays and ends on time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from physdocs.grammar import MASK_ID, PAD_ID
+from physdocs.models import PhysDiffuserPlus, SystemConfig, count_parameters
+from physdocs.training.batches import Batch, corrupt, make_batch
+from physdocs.training.checkpoint import (
+    DEFAULT_WEIGHTS,
+    load_training_state,
+    save_checkpoint,
+    save_training_state,
+    sidecar,
+)
+from physdocs.training.generator import GeneratorConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    system: SystemConfig = field(default_factory=SystemConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    batch_size: int = 64
+    lr: float = 6e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 300
+    max_steps: int = 200_000
+    minutes: float = 85.0
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0
+    val_every: int = 250
+    val_batches: int = 4
+    checkpoint_minutes: float = 5.0
+    seed: int = 2026
+    out_dir: str = "runs/default"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        d["system"] = SystemConfig.from_dict(d["system"]) if "system" in d else SystemConfig()
+        d["generator"] = GeneratorConfig(**d.get("generator", {}))
+        return cls(**d)
+
+
+def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    cos = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
+
+
+def batch_losses(model, batch: Batch, device, generator=None) -> dict[str, torch.Tensor]:
+    """Masked-diffusion loss on a corrupted canvas + teacher-forced AR loss."""
+    tokens = batch.tokens.to(device)
+    noisy, t = corrupt(batch.tokens, generator)
+    length = int((batch.tokens != PAD_ID).sum(1).max())
+    ar_in, ar_out = tokens[:, : length - 1], tokens[:, 1:length]
+    out = model(batch.obs.to(device), noisy.to(device), t.to(device), ar_in, diff_targets=tokens, ar_targets=ar_out)
+    masked = noisy.to(device) == MASK_ID
+    real = ar_out != PAD_ID
+    ar_pred = out["ar_logits"].argmax(-1)
+    return {
+        "ar_loss": out["ar_loss"],
+        "diff_loss": out["diff_loss"],
+        "ar_token_acc": ((ar_pred == ar_out) & real).sum() / real.sum(),
+        "ar_seq_acc": ((ar_pred == ar_out) | ~real).all(1).float().mean(),
+        "diff_token_acc": (out["diff_logits"].argmax(-1) == tokens)[masked].float().mean(),
+    }
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+class _Dist:
+    """Process-group facts; a single process is world size 1."""
+
+    def __init__(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = torch.device(f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu")
+        if self.world > 1:
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            if self.device.type == "cpu":
+                torch.set_num_threads(max(1, (os.cpu_count() or 2) // self.world))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def any(self, flag: bool) -> bool:
+        if self.world == 1:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0])
+        dist.all_reduce(t)
+        return bool(t.item() > 0)
+
+    def close(self) -> None:
+        if self.world > 1:
+            dist.destroy_process_group()
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progress_bar: bool = True) -> dict:
+    """Train; returns the final metadata. Rank 0 writes the JSONL log and checkpoints."""
+    env = _Dist()
+    torch.manual_seed(cfg.seed + env.rank)
+    rng = np.random.default_rng([cfg.seed, env.rank])
+    out = Path(cfg.out_dir)
+    weights = out / "physdiffuser.safetensors"
+    state_path = out / "physdiffuser.train.safetensors"
+    model = PhysDiffuserPlus(cfg.system).to(env.device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
+    step, elapsed_before, samples = 0, 0.0, 0
+    if resume:
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(weights)))
+        state = load_training_state(state_path, opt)
+        step, elapsed_before, samples = state["step"], state["elapsed"], state["samples"]
+        rng.bit_generator.state = state["numpy_rng"][env.rank]
+    net = model
+    if env.world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model)
+    max_len = cfg.system.diffuser.max_len
+    val_rng = np.random.default_rng([cfg.seed, 10_000])
+    val_set = [make_batch(val_rng, cfg.batch_size, cfg.generator, max_len) for _ in range(cfg.val_batches)]
+    budget = cfg.minutes * 60
+    start = time.time() - elapsed_before
+    last_ckpt = time.time()
+    log = None
+    if env.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        log = open(out / "metrics.jsonl", "a")
+    bar = tqdm(total=100, unit="%", disable=not (progress_bar and env.main), mininterval=2, bar_format=(
+        "{l_bar}{bar}| {n:.0f}/{total_fmt}% [{elapsed}<{remaining}] {postfix}"))
+    last: dict[str, float] = {}
+
+    def write(record: dict) -> None:
+        if log is not None:
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+
+    def checkpoint(final: bool = False) -> dict:
+        meta = {
+            "step": step,
+            "samples": samples,
+            "minutes": round((time.time() - start) / 60, 2),
+            "seed": cfg.seed,
+            "world_size": env.world,
+            "device": env.device.type,
+            "commit": _git_commit(),
+            "torch": torch.__version__,
+            "parameters": count_parameters(model),
+            "final": final,
+            **{f"last_{k}": v for k, v in last.items()},
+        }
+        if env.main:
+            save_checkpoint(model, weights, meta)
+            states = [rng.bit_generator.state]
+            if env.world > 1:
+                states = [None] * env.world
+                dist.all_gather_object(states, rng.bit_generator.state)
+            save_training_state(
+                state_path, opt,
+                {"step": step, "elapsed": time.time() - start, "samples": samples, "numpy_rng": states},
+            )
+        elif env.world > 1:
+            dist.all_gather_object([None] * env.world, rng.bit_generator.state)
+        return meta
+
+    t_window, n_window = time.time(), 0
+    while True:
+        elapsed = time.time() - start
+        progress = max(step / cfg.max_steps, elapsed / budget)
+        if env.any(progress >= 1.0):
+            break
+        lr = learning_rate(cfg, step, progress)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        model.train()
+        batch = make_batch(rng, cfg.batch_size, cfg.generator, max_len)
+        losses = batch_losses(net, batch, env.device)
+        loss = losses["ar_loss"] + losses["diff_loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        samples += cfg.batch_size * env.world
+        n_window += cfg.batch_size * env.world
+        if step % 25 == 0:
+            rate = n_window / (time.time() - t_window)
+            t_window, n_window = time.time(), 0
+            last = {k: round(float(v), 5) for k, v in losses.items()}
+            write({"kind": "train", "step": step, "elapsed": round(elapsed, 1), "lr": lr,
+                   "grad_norm": round(float(grad_norm), 4), "samples_per_s": round(rate, 1),
+                   "rejected": batch.n_rejected, **last})
+            bar.n = min(100.0, progress * 100)
+            bar.set_postfix_str(f"step {step} loss {float(loss):.3f} {rate:.0f} samples/s")
+        if step % cfg.val_every == 0:
+            write({"kind": "val", "step": step, "elapsed": round(elapsed, 1), **validate(model, val_set, env.device)})
+        if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
+            checkpoint()
+            last_ckpt = time.time()
+    val = validate(model, val_set, env.device)
+    write({"kind": "val", "step": step, "elapsed": round(time.time() - start, 1), **val})
+    last.update({f"val_{k}": v for k, v in val.items()})
+    meta = checkpoint(final=True)
+    bar.close()
+    if log is not None:
+        log.close()
+    if ship and env.main:
+        DEFAULT_WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(weights, DEFAULT_WEIGHTS)
+        shutil.copyfile(sidecar(weights), sidecar(DEFAULT_WEIGHTS))
+    env.close()
+    return meta
+
+
+@torch.no_grad()
+def validate(model: PhysDiffuserPlus, val_set: list[Batch], device) -> dict[str, float]:
+    """Mean losses and accuracies on a fixed set of fresh synthetic equations."""
+    model.eval()
+    g = torch.Generator().manual_seed(0)  # the same masks every time
+    totals: dict[str, float] = {}
+    for batch in val_set:
+        for k, v in batch_losses(model, batch, device, g).items():
+            totals[k] = totals.get(k, 0.0) + float(v) / len(val_set)
+    return {k: round(v, 5) for k, v in totals.items()}
+
+
+def smoke_config(out_dir: str, steps: int = 3) -> TrainConfig:
+    """A tiny configuration for tests: a few steps of a small model."""
+    from physdocs.models import DecoderConfig, EncoderConfig
+
+    dec = DecoderConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64)
+    system = SystemConfig(encoder=EncoderConfig(d_model=32, z_dim=64), diffuser=dec, ar=dec)
+    return replace(TrainConfig(), system=system, batch_size=8, max_steps=steps, warmup_steps=2,
+                   val_every=2, val_batches=1, out_dir=out_dir)

@@ -1,0 +1,204 @@
+"""Synthetic equation generator: validity, distributions, skeletons, benchmark exclusion."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from physdocs.grammar import (
+    INTEGERS,
+    VARIABLES,
+    Node,
+    decode_sequence,
+    evaluate,
+    flatten,
+    parse_infix,
+    variables_used,
+)
+from physdocs.training.generator import (
+    BenchmarkFilter,
+    GeneratorConfig,
+    GeneratorStats,
+    is_excluded,
+    sample_batch_equations,
+    sample_equation,
+    skeleton,
+)
+
+NAMES = {v: v for v in VARIABLES}
+NO_BENCH = GeneratorConfig(exclude_benchmark=False)
+HAS_BENCHMARK = importlib.util.find_spec("physdocs.benchmark") is not None
+
+
+def P(text: str) -> Node:
+    return parse_infix(text, NAMES)
+
+
+def rename(node: Node, mapping: dict[str, str]) -> Node:
+    if not node.children:
+        return Node(mapping.get(node.symbol, node.symbol))
+    return Node(node.symbol, tuple(rename(c, mapping) for c in node.children))
+
+
+def swap_commutative(node: Node) -> Node:
+    children = tuple(swap_commutative(c) for c in node.children)
+    if node.symbol in ("add", "mul"):
+        children = children[::-1]
+    return Node(node.symbol, children)
+
+
+def change_constants(node: Node) -> Node:
+    """Integers 2..9 -> k+2 (8 -> 2, 9 -> 3), pi -> C; 1 stays, so exponents +-1 stay."""
+    s = node.symbol
+    if s in INTEGERS and s != "1":
+        return Node(str(int(s) % 8 + 2))
+    if s == "pi":
+        return Node("C")
+    return Node(s, tuple(change_constants(c) for c in node.children))
+
+
+def reversed_vars(node: Node) -> Node:
+    used = variables_used(node)
+    return rename(node, dict(zip(used, reversed(used), strict=True)))
+
+
+@pytest.fixture(scope="module")
+def sample() -> list:
+    return sample_batch_equations(np.random.default_rng(123), 3000, NO_BENCH)
+
+
+def test_deterministic_for_a_seed() -> None:
+    a = sample_batch_equations(np.random.default_rng(7), 50, NO_BENCH)
+    b = sample_batch_equations(np.random.default_rng(7), 50, NO_BENCH)
+    assert [e.tokens for e in a] == [e.tokens for e in b]
+    assert all(
+        np.array_equal(x.low, y.low) and np.array_equal(x.high, y.high) for x, y in zip(a, b, strict=True)
+    )
+    assert all(x.constants == y.constants for x, y in zip(a, b, strict=True))
+    one = sample_equation(np.random.default_rng(7), NO_BENCH)
+    assert one.tokens == a[0].tokens
+    c = sample_batch_equations(np.random.default_rng(8), 50, NO_BENCH)
+    assert [e.tokens for e in a] != [e.tokens for e in c]
+
+
+def test_every_equation_is_valid(sample: list) -> None:
+    rng = np.random.default_rng(0)
+    bad = 0
+    for eq in sample:
+        assert len(eq.tokens) <= NO_BENCH.max_tokens
+        assert decode_sequence(eq.tokens) == eq.steps
+        assert flatten(eq.steps) == eq.tree
+        assert variables_used(eq.steps) == list(VARIABLES[: eq.n_vars])
+        assert eq.low.shape == eq.high.shape == (eq.n_vars,) and np.all(eq.low < eq.high)
+        assert eq.tokens.count("C") == len(eq.constants)
+        x = eq.low + (eq.high - eq.low) * rng.random((64, eq.n_vars))
+        ev = evaluate(eq.steps, x, eq.constants)
+        y = np.abs(ev.values)
+        bad += not (ev.ok and y.min() >= NO_BENCH.y_min and y.max() <= NO_BENCH.y_max)
+    # The generator checked 64 other points; a fresh sample rarely finds a small bad corner.
+    assert bad <= 0.02 * len(sample)
+
+
+def test_distributions(sample: list) -> None:
+    counts = Counter(eq.n_vars for eq in sample)
+    assert set(counts) == set(range(1, 10))
+    assert counts[3] > counts[2] and counts[3] > counts[6]
+    multi = [eq for eq in sample if eq.multi_step]
+    assert 0.08 < len(multi) / len(sample) < 0.25
+    assert all("STEP" in eq.tokens and "END_STEP" in eq.tokens for eq in multi)
+    assert {len(eq.steps) for eq in multi} >= {2, 3}
+    assert any("C" in eq.tokens for eq in sample)
+    assert any(s in eq.tokens for eq in sample for s in ("sin", "cos"))
+    assert any("exp" in eq.tokens for eq in sample) and any("log" in eq.tokens for eq in sample)
+
+
+def test_stats_count_rejections() -> None:
+    stats = GeneratorStats()
+    sample_batch_equations(np.random.default_rng(1), 200, NO_BENCH, stats=stats)
+    assert stats.accepted == 200
+    assert sum(stats.rejected.values()) > 0 and 0 < stats.acceptance_rate < 1
+
+
+def test_max_tokens_respected() -> None:
+    cfg = GeneratorConfig(max_tokens=20, exclude_benchmark=False)
+    eqs = sample_batch_equations(np.random.default_rng(2), 200, cfg)
+    assert max(len(eq.tokens) for eq in eqs) <= 20
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("x1*x2/(4*pi*x3*x4**2)", "x3*x4/(2*x2*x1**3)"),  # constants, renaming, commutation
+        ("x1*x2/(x1 + x2)", "x2*x1/(x2 + x1)"),
+        ("x1*x2 + x1*x3", "x3*x2 + x2*x1"),
+        ("x1/sqrt(1 - x2**2/x3**2)", "x3/sqrt(1 + 4*x1**3/x2**2)"),
+        ("exp(-x1/x2)", "3*exp(x2/x1)"),
+        ("sin(x1*x2)", "cos(2*x2*x1)"),
+        ("x1/x2/x3", "x1/(x2*x3)"),
+        ("x1*x2**x3", "x3**x1*x2"),
+        ("x1 - (x2 - x3)", "x3 + x2 + x1"),
+    ],
+)
+def test_skeleton_equal(a: str, b: str) -> None:
+    assert skeleton(P(a)) == skeleton(P(b))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("x1*x2 + x1*x3", "x1*x2 + x3*x4"),
+        ("x1/sqrt(1 - x2**2/x3**2)", "x1*x2**2*x3**2"),
+        ("x1", "x1**2"),
+        ("x1*x2", "x1/x2"),
+        ("sin(x1*x2)", "exp(x1*x2)"),
+        ("x1 + 1", "x1"),
+        ("x1**x2", "x1*x2"),
+        ("log(x1/x2)", "x1/x2"),
+    ],
+)
+def test_skeleton_different(a: str, b: str) -> None:
+    assert skeleton(P(a)) != skeleton(P(b))
+
+
+def test_skeleton_of_steps_is_of_flat_tree() -> None:
+    steps = (P("x1*x2"), parse_infix("sqrt(s1**2 + x3**2)", {**NAMES, "s1": "s1"}))
+    assert skeleton(steps) == skeleton(P("sqrt((x2*x1)**2 + x3**2)"))
+
+
+def test_sampler_respects_a_hand_made_filter() -> None:
+    blocked = [P(t) for t in ("x1*x2", "x1*x2/x3", "x1*x2*x3", "x1/sqrt(1 - x2**2/x3**2)", "exp(-x1/x2)")]
+    filt = BenchmarkFilter(blocked)
+    for tree in blocked:
+        assert filt.contains(tree) and filt.contains(reversed_vars(swap_commutative(change_constants(tree))))
+    stats = GeneratorStats()
+    eqs = sample_batch_equations(np.random.default_rng(3), 3000, NO_BENCH, exclude=filt, stats=stats)
+    assert stats.rejected.get("benchmark", 0) > 0
+    assert not any(skeleton(eq) in filt.keys for eq in eqs)
+
+
+@pytest.mark.skipif(not HAS_BENCHMARK, reason="physdocs.benchmark not available")
+def test_benchmark_filter_catches_benchmark_and_copies() -> None:
+    from physdocs.benchmark import load_benchmark
+
+    benchmark = load_benchmark()
+    filt = BenchmarkFilter.from_benchmark()
+    for eq in benchmark:
+        assert is_excluded(eq, filt) and is_excluded(eq.tree)
+        if eq.step_trees:
+            assert filt.contains(eq.step_trees)
+    for eq in benchmark[:: max(1, len(benchmark) // 12)]:
+        copy = reversed_vars(swap_commutative(change_constants(eq.tree)))
+        assert filt.contains(copy), eq.id
+
+
+@pytest.mark.skipif(not HAS_BENCHMARK, reason="physdocs.benchmark not available")
+def test_large_sample_never_emits_a_benchmark_skeleton() -> None:
+    filt = BenchmarkFilter.from_benchmark()
+    stats = GeneratorStats()
+    eqs = sample_batch_equations(np.random.default_rng(2024), 20_000, GeneratorConfig(), stats=stats)
+    assert len(eqs) == 20_000
+    hits = [eq.tokens for eq in eqs if skeleton(eq) in filt.keys]
+    assert not hits, hits[:5]
