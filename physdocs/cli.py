@@ -59,13 +59,12 @@ def _derive(args) -> None:
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from exc
     model, source = _load_model(args.weights)
-    rng = np.random.default_rng(args.seed)
-    from physdocs.observations import sample_observations
+    from physdocs.evaluation import equation_points
 
-    support = sample_observations(eq.step_trees, eq.lows, eq.highs, rng=rng)
-    test = sample_observations(eq.step_trees, eq.lows, eq.highs, rng=rng, n_points=200)
+    support, test = equation_points(eq, args.seed, 50, 200)
+    rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
-    result = derive(model, support.x, support.y, decoder=args.decoder, rng=rng)
+    result = derive(model, support.x, support.y, decoder=args.decoder, rng=rng, names=eq.display_names)
     seconds = time.perf_counter() - t0
     r2 = score_on(result, test.x, test.y)
     doc = result.to_json()

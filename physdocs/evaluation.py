@@ -1,0 +1,212 @@
+"""Benchmark evaluation: derive every equation with each decoder, trained and control.
+
+For each equation: 50 support points (what the model sees), 200 fresh held-out points
+(what R^2 is measured on), both drawn with seeds derived from ``seed`` and the equation
+number. The random-initialised control is the same architecture under ``torch.manual_seed(seed)``.
+The JSON written here is what the report consumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from physdocs.benchmark import DEFAULT_PATH, TIERS, Equation, load_benchmark
+from physdocs.decoding.derive import derive, explain_match, score_on
+from physdocs.models import PhysDiffuserPlus
+from physdocs.observations import sample_observations
+from physdocs.training.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, sha256
+
+R2_THRESHOLD = 0.99
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    seed: int = 2026
+    decoders: tuple[str, ...] = ("ar", "diffusion")
+    models: tuple[str, ...] = ("trained", "control")
+    beam_size: int = 8
+    n_samples: int = 8
+    restarts: int = 4
+    max_seconds: float = 8.0  # per equation and decoder; the target is 10 s
+    n_support: int = 50
+    n_test: int = 200
+    weights: str | None = None
+    tier: str | None = None
+    limit: int | None = None
+    workers: int = 2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def equation_points(eq: Equation, seed: int, n_support: int, n_test: int):
+    number = int(eq.id.split("_")[1])
+    lows = np.array([v.low for v in eq.variables])
+    highs = np.array([v.high for v in eq.variables])
+    support = sample_observations(eq.step_trees, lows, highs, n_points=n_support, rng=np.random.default_rng([seed, number]))
+    test = sample_observations(eq.step_trees, lows, highs, n_points=n_test, rng=np.random.default_rng([seed, number, 1]))
+    return support, test
+
+
+def evaluate_equation(model: PhysDiffuserPlus, eq: Equation, decoder: str, cfg: EvalConfig) -> dict:
+    """One equation, one decoder: best candidate, held-out R^2, exact recovery, seconds."""
+    support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test)
+    rng = np.random.default_rng([cfg.seed, int(eq.id.split("_")[1]), 2])
+    t0 = time.perf_counter()
+    result = derive(
+        model, support.x, support.y, decoder=decoder, n_samples=cfg.n_samples, beam_size=cfg.beam_size,
+        rng=rng, max_seconds=cfg.max_seconds, restarts=cfg.restarts, names=eq.display_names,
+    )
+    seconds = time.perf_counter() - t0
+    r2 = score_on(result, test.x, test.y)
+    match = None
+    if result.steps is not None:
+        match = explain_match(result.steps, result.constants, eq.step_trees, time_limit=2.0)
+    return {
+        "id": eq.id,
+        "tier": eq.tier,
+        "decoder": decoder,
+        "prediction": None if result.expression is None else str(result.expression),
+        "latex": result.latex,
+        "tokens": list(result.tokens) if result.tokens else None,
+        "status": result.status,
+        "note": result.note,
+        "constants": [float(c) for c in result.constants],
+        "r2_support": _finite(result.r2_fit),
+        "r2_test": _finite(r2),
+        "exact": bool(match.matched) if match else False,
+        "match_reason": match.reason if match else "no usable candidate",
+        "seconds": round(seconds, 3),
+    }
+
+
+def _finite(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), 6)
+
+
+def summarise(results: list[dict]) -> list[dict]:
+    """Per (model, decoder, tier) and overall ("all"): fractions with R^2 > 0.99 and exact."""
+    rows = []
+    keys = sorted({(r["model"], r["decoder"]) for r in results})
+    for model, decoder in keys:
+        mine = [r for r in results if r["model"] == model and r["decoder"] == decoder]
+        for tier in (*TIERS, "all"):
+            sel = [r for r in mine if tier == "all" or r["tier"] == tier]
+            if not sel:
+                continue
+            r2 = np.array([r["r2_test"] if r["r2_test"] is not None else -np.inf for r in sel])
+            rows.append({
+                "model": model, "decoder": decoder, "tier": tier, "n": len(sel),
+                "r2_gt_099": round(float(np.mean(r2 > R2_THRESHOLD)), 4),
+                "exact": round(float(np.mean([r["exact"] for r in sel])), 4),
+                "median_r2": round(float(np.median(r2)), 4) if np.isfinite(np.median(r2)) else None,
+                "mean_seconds": round(float(np.mean([r["seconds"] for r in sel])), 3),
+                "max_seconds": round(float(np.max([r["seconds"] for r in sel])), 3),
+            })
+    return rows
+
+
+def best_decoder(summary: list[dict], model: str = "trained") -> str | None:
+    """The decoder with the most equations at R^2 > 0.99 overall."""
+    rows = [r for r in summary if r["model"] == model and r["tier"] == "all"]
+    return max(rows, key=lambda r: (r["r2_gt_099"], r["exact"]))["decoder"] if rows else None
+
+
+# --------------------------------------------------------------- driver
+
+
+def _models(cfg: EvalConfig) -> dict[str, PhysDiffuserPlus]:
+    ckpt = load_checkpoint(Path(cfg.weights) if cfg.weights else None)
+    out = {"trained": ckpt.model}
+    if "control" in cfg.models:
+        torch.manual_seed(cfg.seed)
+        out["control"] = PhysDiffuserPlus(ckpt.config).eval()
+    return {k: v for k, v in out.items() if k in cfg.models}
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(cfg: EvalConfig) -> None:
+    torch.set_num_threads(1)
+    _WORKER["cfg"] = cfg
+    _WORKER["models"] = _models(cfg)
+    _WORKER["equations"] = {e.id: e for e in load_benchmark()}
+
+
+def _run_job(job: tuple[str, str, str]) -> dict:
+    model_name, eq_id, decoder = job
+    cfg = _WORKER["cfg"]
+    row = evaluate_equation(_WORKER["models"][model_name], _WORKER["equations"][eq_id], decoder, cfg)
+    return {"model": model_name, **row}
+
+
+def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
+    """Evaluate and return the JSON document (meta, results, summary)."""
+    weights = Path(cfg.weights) if cfg.weights else DEFAULT_WEIGHTS
+    load_checkpoint(weights)  # fail fast with the checkpoint's own message
+    eqs = [e for e in load_benchmark() if cfg.tier is None or e.tier == cfg.tier]
+    if cfg.limit is not None:
+        eqs = eqs[: cfg.limit]
+    jobs = [(m, e.id, d) for m in cfg.models for e in eqs for d in cfg.decoders]
+    t0 = time.perf_counter()
+    results: list[dict] = []
+    bar = tqdm(total=len(jobs), disable=not progress, unit="eq", desc="evaluate")
+    if cfg.workers > 1:
+        with ProcessPoolExecutor(cfg.workers, initializer=_init_worker, initargs=(cfg,)) as pool:
+            for row in pool.map(_run_job, jobs):
+                results.append(row)
+                bar.update()
+    else:
+        _init_worker(cfg)
+        for job in jobs:
+            results.append(_run_job(job))
+            bar.update()
+    bar.close()
+    summary = summarise(results)
+    return {
+        "meta": {
+            "weights": weights.name,
+            "weights_sha256": sha256(weights),
+            "benchmark_sha256": hashlib.sha256(Path(DEFAULT_PATH).read_bytes()).hexdigest(),
+            "config": cfg.to_dict(),
+            "seconds_total": round(time.perf_counter() - t0, 1),
+            "best_decoder": best_decoder(summary),
+            "cpu_count": os.cpu_count(),
+        },
+        "results": results,
+        "summary": summary,
+    }
+
+
+def evaluate_benchmark(*, weights=None, tier=None, decoders=None, json_path=None, control=True, limit=None) -> dict:
+    """CLI entry: run, print per-tier tables, optionally write JSON."""
+    cfg = replace(EvalConfig(), weights=weights, tier=tier, limit=limit,
+                  decoders=tuple(decoders) if decoders else EvalConfig.decoders,
+                  models=("trained", "control") if control else ("trained",))
+    doc = run_evaluation(cfg)
+    print(format_summary(doc["summary"]))
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    return doc
+
+
+def format_summary(summary: list[dict]) -> str:
+    lines = [f"{'model':<8} {'decoder':<9} {'tier':<10} {'n':>3} {'R2>0.99':>8} {'exact':>6} {'median R2':>9} {'s/eq':>6}"]
+    for r in summary:
+        med = "-" if r["median_r2"] is None else f"{r['median_r2']:.3f}"
+        lines.append(f"{r['model']:<8} {r['decoder']:<9} {r['tier']:<10} {r['n']:>3} {r['r2_gt_099']:>8.2f} "
+                     f"{r['exact']:>6.2f} {med:>9} {r['mean_seconds']:>6.2f}")
+    return "\n".join(lines)

@@ -1,0 +1,44 @@
+"""Figures from results: pure functions, plain data (numpy arrays, lists of dicts) in,
+:class:`matplotlib.figure.Figure` out. Nothing here touches a model or torch.
+
+Render with :func:`figure_png` at :data:`DPI_PRINT` (the seed's 300 DPI files) or
+:data:`DPI_WEB` (small multiples on the per-equation pages); the bytes are deterministic.
+
+* :mod:`physdocs.plots.attention` -- per-head maps, encoder ISAB/PMA maps, equation overviews.
+* :mod:`physdocs.plots.trajectory` -- the diffusion refinement trajectory (two panels).
+* :mod:`physdocs.plots.aggregate` -- entropy and token-type attention by tier, head
+  importance, training curves, accuracy by tier, resolution order.
+* :mod:`physdocs.plots.style` -- style, colours, resolutions, PNG output.
+"""
+
+from physdocs.plots.aggregate import (
+    SEED_LABEL,
+    accuracy_by_tier,
+    entropy_by_tier,
+    flicker_and_resolution,
+    head_importance,
+    token_type_attention,
+    training_curves,
+)
+from physdocs.plots.attention import attention_heads, encoder_maps, equation_overview
+from physdocs.plots.style import DPI_PRINT, DPI_WEB, TYPE_COLOURS, figure_png, style_context
+from physdocs.plots.trajectory import trajectory
+
+__all__ = [
+    "DPI_PRINT",
+    "DPI_WEB",
+    "SEED_LABEL",
+    "TYPE_COLOURS",
+    "accuracy_by_tier",
+    "attention_heads",
+    "encoder_maps",
+    "entropy_by_tier",
+    "equation_overview",
+    "figure_png",
+    "flicker_and_resolution",
+    "head_importance",
+    "style_context",
+    "token_type_attention",
+    "training_curves",
+    "trajectory",
+]

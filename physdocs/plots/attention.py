@@ -1,0 +1,242 @@
+"""Attention heatmaps: per-head maps, the encoder's ISAB/PMA maps, per-equation overviews.
+
+Every function takes plain arrays (``[head, query, key]`` post-softmax attention, as the
+analysis layer stores it) and returns a :class:`~matplotlib.figure.Figure`; render it with
+:func:`physdocs.plots.style.figure_png`. Rendering is kept cheap: one ``imshow`` per map,
+thinned tick labels, and panels placed by fixed margins instead of a layout engine.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+
+from physdocs.analysis.metrics import induced_map
+from physdocs.plots.style import (
+    HEATMAP_CMAP,
+    check_labels,
+    colorbar_axes,
+    panel_grid,
+    styled,
+    text_inches,
+    thinned_ticks,
+)
+
+_AXIS_LABEL = 0.22  # inches taken by an axis label ("key", "query")
+_TITLE = 0.25  # a panel title
+_SUPTITLE = 0.32  # the figure title
+_CBAR = 0.08 + 0.1 + 0.38  # colour bar pad + bar + its tick labels
+_NUMBERS = 0.22  # numeric tick labels (indices up to 2 digits)
+
+
+def _as_heads(name: str, attn: np.ndarray) -> np.ndarray:
+    a = np.asarray(attn, dtype=float)
+    if a.ndim == 2:
+        a = a[None]  # [1, q, k]
+    if a.ndim != 3:
+        raise ValueError(f"{name}: expected [head, query, key] attention, got shape {a.shape}")
+    return a
+
+
+def _head_mean(name: str, attn: np.ndarray) -> np.ndarray:
+    return _as_heads(name, attn).mean(axis=0)  # [q, k]
+
+
+def _vmax(a: np.ndarray) -> float:
+    finite = a[np.isfinite(a)]
+    top = float(finite.max()) if finite.size else 1.0
+    return top if top > 0 else 1.0
+
+
+def _tick_space(labels: Sequence[str] | None) -> float:
+    """Inches that an axis's tick labels take (numbers when ``labels`` is None)."""
+    if labels is None:
+        return _NUMBERS
+    return text_inches(thinned_ticks(labels)[1]) + 0.1
+
+
+def _heatmap(
+    ax: Axes,
+    a: np.ndarray,
+    *,
+    query_labels: Sequence[str] | None = None,
+    key_labels: Sequence[str] | None = None,
+    query_name: str = "query",
+    key_name: str = "key",
+    vmax: float | None = None,
+    ylabels: bool = True,
+) -> AxesImage:
+    """One ``[q, k]`` map on ``ax``: a single imshow, thinned tick labels, axis names."""
+    im = ax.imshow(a, cmap=HEATMAP_CMAP, vmin=0.0, vmax=_vmax(a) if vmax is None else vmax, aspect="auto")
+    ax.grid(False)
+    if key_labels is not None:
+        pos, lab = thinned_ticks(key_labels)
+        ax.set_xticks(pos, lab, rotation=90)
+    if query_labels is not None:
+        pos, lab = thinned_ticks(query_labels)
+        ax.set_yticks(pos, lab if ylabels else [])
+    elif not ylabels:
+        ax.set_yticklabels([])
+    ax.set_xlabel(key_name)
+    if ylabels:
+        ax.set_ylabel(query_name)
+    return im
+
+
+def _panel_inches(n: int) -> float:
+    return float(np.clip(0.16 * n + 0.9, 1.9, 4.2))
+
+
+@styled
+def attention_heads(
+    attn: np.ndarray, query_labels: Sequence[str], key_labels: Sequence[str], title: str
+) -> Figure:
+    """One panel per head of ``attn [H, q, k]`` on a shared colour scale, with tick labels.
+
+    Up to four heads sit in one row when there are at most 30 keys; wider maps (the 51
+    observation keys) go two panels a row. Above 30 labels an axis shows every k-th label
+    and the last one. Only the first column repeats the query labels.
+    """
+    a = _as_heads(title, attn)  # [H, q, k]
+    n_heads, n_q, n_k = a.shape
+    check_labels(f"{title}: query labels", query_labels, n_q)
+    check_labels(f"{title}: key labels", key_labels, n_k)
+    ncols = min(n_heads, 4) if n_k <= 30 else min(n_heads, 2)
+    nrows = math.ceil(n_heads / ncols)
+    x_ticks = _tick_space(key_labels) + _AXIS_LABEL
+    fig, axes = panel_grid(
+        nrows,
+        ncols,
+        _panel_inches(n_k),
+        _panel_inches(n_q),
+        left=_tick_space(query_labels) + _AXIS_LABEL + 0.1,
+        right=_CBAR + 0.5,
+        bottom=x_ticks + 0.05,
+        top=_TITLE + _SUPTITLE,
+        wgap=0.15,
+        hgap=x_ticks + _TITLE,
+    )
+    vmax = _vmax(a)
+    im = None
+    for i, ax in enumerate(axes):
+        if i >= n_heads:
+            ax.set_axis_off()
+            continue
+        im = _heatmap(
+            ax, a[i], query_labels=query_labels, key_labels=key_labels, vmax=vmax, ylabels=i % ncols == 0
+        )
+        ax.set_title(f"head {i + 1}")
+    assert im is not None
+    fig.colorbar(im, cax=colorbar_axes(fig, axes[ncols - 1 :: ncols]), label="attention weight")
+    fig.suptitle(title, y=1.0 - 0.06 / fig.get_figheight(), va="top")
+    return fig
+
+
+_ARROW = re.compile(r"\(\s*(?P<query>[^()<]+?)\s*<-\s*(?P<key>[^()]+?)\s*\)")
+
+
+def _axis_names(name: str) -> tuple[str, str]:
+    """``"ISAB 1 MAB1 (inducing <- points)"`` -> ``("inducing", "points")``."""
+    m = _ARROW.search(name)
+    return (m["query"], m["key"]) if m else ("query", "key")
+
+
+def _find(maps: Mapping[str, np.ndarray], prefix: str) -> str | None:
+    want = prefix.replace(" ", "").lower()
+    for name in maps:
+        if name.replace(" ", "").lower().startswith(want):
+            return name
+    return None
+
+
+def _small_multiples(
+    panels: Sequence[tuple[str, np.ndarray, Sequence[str] | None, Sequence[str] | None, str, str]],
+    title: str,
+    *,
+    max_cols: int,
+    panel_w: float,
+    panel_h: float,
+) -> Figure:
+    """Panels ``(name, [q, k] map, query labels, key labels, query name, key name)``, each
+    with its own colour scale and colour bar."""
+    ncols = min(len(panels), max_cols)
+    nrows = math.ceil(len(panels) / ncols)
+    y_ticks = max(_tick_space(p[2]) for p in panels) + _AXIS_LABEL
+    x_ticks = max(_tick_space(p[3]) for p in panels) + _AXIS_LABEL
+    fig, axes = panel_grid(
+        nrows,
+        ncols,
+        panel_w,
+        panel_h,
+        left=y_ticks + 0.1,
+        right=_CBAR + 0.1,
+        bottom=x_ticks + 0.05,
+        top=_TITLE + _SUPTITLE,
+        wgap=_CBAR + y_ticks + 0.15,
+        hgap=x_ticks + _TITLE + 0.05,
+    )
+    for ax, (name, a, q_labels, k_labels, q_name, k_name) in zip(axes, panels, strict=False):
+        im = _heatmap(ax, a, query_labels=q_labels, key_labels=k_labels, query_name=q_name, key_name=k_name)
+        if q_labels is None and a.shape[0] <= 2:
+            ax.set_yticks(range(a.shape[0]))
+        ax.set_title(name, fontsize=8)
+        fig.colorbar(im, cax=colorbar_axes(fig, ax))
+    for ax in axes[len(panels) :]:
+        ax.set_axis_off()
+    fig.suptitle(title, y=1.0 - 0.06 / fig.get_figheight(), va="top")
+    return fig
+
+
+@styled
+def encoder_maps(maps: Mapping[str, np.ndarray], title: str) -> Figure:
+    """Head-averaged encoder maps (ISAB MAB1/MAB2 per layer, PMA), each with its own scale.
+
+    ``maps`` holds ``[H, q, k]`` arrays named like ``"ISAB 1 MAB1 (inducing <- points)"``;
+    the text in brackets names the query and key axes. When both ISAB 1 maps are present a
+    last panel shows the point-to-point map they induce, ``MAB2 @ MAB1`` per head, averaged.
+    """
+    if not maps:
+        raise ValueError(f"{title}: no encoder maps given")
+    panels = []
+    for name, attn in maps.items():
+        q_name, k_name = _axis_names(name)
+        panels.append((name, _head_mean(name, attn), None, None, q_name, k_name))
+    mab1, mab2 = _find(maps, "ISAB 1 MAB1"), _find(maps, "ISAB 1 MAB2")
+    if mab1 is not None and mab2 is not None:
+        induced = induced_map(_as_heads(mab1, maps[mab1]), _as_heads(mab2, maps[mab2])).mean(axis=0)
+        panels.append(
+            ("ISAB 1 induced: MAB2 @ MAB1 (points <- points)", induced, None, None, "points", "points")
+        )
+    return _small_multiples(panels, title, max_cols=3, panel_w=2.7, panel_h=2.3)
+
+
+@styled
+def equation_overview(
+    maps: Mapping[str, np.ndarray],
+    labels: Mapping[str, tuple[Sequence[str], Sequence[str]]],
+    title: str,
+) -> Figure:
+    """Small multiples of head-averaged ``[q, k]`` maps for one equation's page (web DPI).
+
+    ``maps`` are ``[H, q, k]`` (or already averaged ``[q, k]``) arrays named like
+    ``"diffuser self"``; ``labels[name] = (query_labels, key_labels)`` when known, else the
+    axes show indices.
+    """
+    if not maps:
+        raise ValueError(f"{title}: no maps given")
+    panels = []
+    for name, attn in maps.items():
+        a = _head_mean(name, attn)
+        q_labels, k_labels = labels.get(name, (None, None))
+        if q_labels is not None:
+            check_labels(f"{name}: query labels", q_labels, a.shape[0])
+        if k_labels is not None:
+            check_labels(f"{name}: key labels", k_labels, a.shape[1])
+        panels.append((name, a, q_labels, k_labels, "query", "key"))
+    return _small_multiples(panels, title, max_cols=4, panel_w=2.4, panel_h=2.2)

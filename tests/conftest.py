@@ -1,0 +1,21 @@
+"""Shared fixtures: a tiny random checkpoint so tests never need the shipped weights."""
+
+import pytest
+import torch
+
+from physdocs.models import DecoderConfig, EncoderConfig, PhysDiffuserPlus, SystemConfig
+from physdocs.training.checkpoint import save_checkpoint
+
+
+def tiny_config() -> SystemConfig:
+    dec = DecoderConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64)
+    return SystemConfig(encoder=EncoderConfig(d_model=32, z_dim=64), diffuser=dec, ar=dec)
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """Path to a saved random tiny checkpoint (safetensors + JSON sidecar)."""
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    torch.manual_seed(0)
+    save_checkpoint(PhysDiffuserPlus(tiny_config()), path, {"note": "random tiny test model"})
+    return path

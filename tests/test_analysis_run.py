@@ -1,0 +1,63 @@
+"""The analysis run on a few equations with a tiny random checkpoint."""
+
+import json
+
+import numpy as np
+import pytest
+
+from physdocs.analysis.run import COMPONENTS, AnalysisConfig, AnalysisError, run_analysis
+
+IDS = ("feynman_001", "feynman_046", "feynman_101")
+
+
+@pytest.fixture(scope="module")
+def analysis(tiny_weights):
+    return run_analysis(AnalysisConfig(equation_ids=IDS, weights=str(tiny_weights), n_boot=50, n_perm=50))
+
+
+def test_results_are_plain_json_and_complete(analysis):
+    results, arrays = analysis
+    json.dumps(results, allow_nan=False)
+    assert [e["id"] for e in results["equations"]] == list(IDS)
+    for eq in results["equations"]:
+        for model in ("trained", "control"):
+            assert set(eq["models"][model]["entropy"]) == set(COMPONENTS)
+    assert len(results["claims"]) == 8
+    assert all(isinstance(c["holds"], bool) and c["verdict"] for c in results["claims"])
+
+
+def test_arrays_are_trimmed_attention_rows(analysis):
+    results, arrays = analysis
+    n = len(results["equations"][0]["tokens"])
+    cross = arrays["trained/feynman_001/diffuser.cross"]
+    assert cross.shape == (4, n, 51)
+    np.testing.assert_allclose(cross.sum(-1), 1.0, rtol=1e-4)
+    dec = arrays["trained/feynman_001/decoder.self"]
+    assert dec.shape == (4, n, n) and np.allclose(np.triu(dec, 1), 0)
+    assert arrays["trained/feynman_001/encoder.isab1.mab1"].shape == (4, 16, 50)
+
+
+def test_single_slot_memory_is_computed_constant(analysis):
+    results, _ = analysis
+    assert results["single_slot"]["max_abs_deviation_from_one"] == 0.0
+    assert results["single_slot"]["n_keys"] == 1
+
+
+def test_uniform_rows_in_tier_table_are_length_matched(analysis):
+    results, _ = analysis
+    rows = [r for r in results["tiers"]["entropy"] if r["model"] == "uniform" and r["component"] == "diffuser.cross"]
+    assert rows and all(r["nats"] == pytest.approx(np.log(51), rel=1e-3) for r in rows)
+
+
+def test_deterministic(tiny_weights, analysis):
+    again, _ = run_analysis(AnalysisConfig(equation_ids=IDS, weights=str(tiny_weights), n_boot=50, n_perm=50))
+    first = dict(analysis[0]["meta"])
+    for doc in (first, again["meta"]):
+        doc.pop("seconds")
+    assert again["claims"] == analysis[0]["claims"]
+    assert again["equations"] == analysis[0]["equations"]
+
+
+def test_unknown_equation_is_named(tiny_weights):
+    with pytest.raises(AnalysisError, match="feynman_777"):
+        run_analysis(AnalysisConfig(equation_ids=("feynman_777",), weights=str(tiny_weights)))

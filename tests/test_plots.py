@@ -1,0 +1,295 @@
+"""Plots: every figure builds from small synthetic inputs and renders to deterministic PNG."""
+
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from physdocs import plots
+from physdocs.plots import style
+from physdocs.plots.trajectory import milestone_steps
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TIERS = ("trivial", "simple", "moderate", "complex", "multi_step")
+TOKENS = ["BOS", "mul", "x1", "pow", "x2", "2", "EOS"]
+OBS = [f"p{i}" for i in range(1, 51)] + ["z"]
+WEB_DPI = 40  # the smoke tests render small; resolution is tested once below
+
+
+def softmax_maps(*shape: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).normal(size=shape)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the IHDR chunk, which follows the signature."""
+    assert data[:8] == PNG_SIGNATURE
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def renders(fig: Figure) -> bytes:
+    assert isinstance(fig, Figure)
+    data = plots.figure_png(fig, WEB_DPI)
+    assert data.startswith(PNG_SIGNATURE)
+    return data
+
+
+def trajectory_inputs(n_steps: int = 8) -> tuple[list[list[str]], np.ndarray]:
+    final = ["BOS", "add", "x1", "sin", "C", "EOS", "PAD", "PAD"]
+    order = [3, 1, 4, 2]
+    rows = []
+    for step in range(n_steps + 1):
+        row = ["BOS", "MASK", "MASK", "MASK", "MASK", "EOS", "PAD", "PAD"]
+        for pos in order[: round(len(order) * step / n_steps)]:
+            row[pos] = final[pos]
+        rows.append(row)
+    conf = np.random.default_rng(1).uniform(size=(n_steps + 1, len(final)))
+    conf[0] = np.nan
+    return rows, conf
+
+
+def entropy_rows() -> list[dict]:
+    rows = []
+    for i, tier in enumerate(TIERS):
+        for model in ("trained", "control", "uniform"):
+            for comp in ("diffuser.self", "diffuser.cross", "decoder.self", "decoder.cross"):
+                nats, norm = 1.5 + 0.3 * i, 0.8 - 0.05 * i
+                rows.append(
+                    {
+                        "tier": tier,
+                        "model": model,
+                        "component": comp,
+                        "nats": nats,
+                        "normalised": norm,
+                        "nats_ci": [nats - 0.1, nats + 0.1],
+                        "normalised_ci": None if model == "uniform" else [norm - 0.02, norm + 0.03],
+                    }
+                )
+    return rows
+
+
+# --------------------------------------------------------------------------- style
+def test_style_constants():
+    assert style.DPI_PRINT == 300
+    assert style.DPI_WEB == 80
+    for key in ("binary", "unary", "variable", "constant", "special", "mask"):
+        assert key in style.TYPE_COLOURS
+    assert len(set(style.TYPE_COLOURS.values())) == len(style.TYPE_COLOURS)
+
+
+def test_imports_neither_torch_nor_pyplot():
+    code = (
+        "import sys, physdocs.plots; "
+        "bad = [m for m in ('torch', 'matplotlib.pyplot', 'physdocs.models') if m in sys.modules]; "
+        "print(*bad); sys.exit(bool(bad))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_figure_png_is_deterministic():
+    maps = softmax_maps(4, 7, 7)
+    a = plots.figure_png(plots.attention_heads(maps, TOKENS, TOKENS, "same"), WEB_DPI)
+    b = plots.figure_png(plots.attention_heads(maps, TOKENS, TOKENS, "same"), WEB_DPI)
+    assert a == b
+    assert b"Software" not in a and b"matplotlib" not in a
+
+
+def test_print_dpi_pixel_size():
+    fig = style.new_figure(2.0, 1.5, constrained=False)
+    fig.add_subplot().plot([0, 1], [0, 1])
+    assert png_size(plots.figure_png(fig, style.DPI_PRINT)) == (600, 450)
+    assert png_size(plots.figure_png(fig, style.DPI_WEB)) == (160, 120)
+    heads = plots.attention_heads(softmax_maps(2, 3, 3), TOKENS[:3], TOKENS[:3], "small")
+    width, height = heads.get_size_inches() * style.DPI_PRINT
+    w_px, h_px = png_size(plots.figure_png(heads, style.DPI_PRINT))
+    assert abs(w_px - width) <= 1 and abs(h_px - height) <= 1
+
+
+@pytest.mark.parametrize(
+    ("n", "expected"),
+    [(7, list(range(7))), (51, [0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 50])],
+)
+def test_thinned_ticks(n, expected):
+    labels = [f"p{i}" for i in range(n)]
+    pos, lab = style.thinned_ticks(labels)
+    assert pos == expected
+    assert lab == [labels[i] for i in expected]
+
+
+def test_type_category():
+    assert [style.type_category(t) for t in ("MASK", "PAD", "BOS", "add", "sin", "x3", "C")] == [
+        "mask", "pad", "special", "binary", "unary", "variable", "constant",
+    ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- attention
+@pytest.mark.parametrize(("n_q", "keys"), [(7, TOKENS), (7, OBS)])
+def test_attention_heads(n_q, keys):
+    fig = plots.attention_heads(softmax_maps(4, n_q, len(keys)), TOKENS[:n_q], keys, "heads")
+    renders(fig)
+    heads = [ax for ax in fig.axes if ax.get_title().startswith("head")]
+    assert len(heads) == 4
+    assert heads[0].get_xlabel() == "key" and heads[0].get_ylabel() == "query"
+    shown = [t.get_text() for t in heads[0].get_xticklabels()]
+    assert len(shown) <= 30 and shown[-1] == keys[-1]
+
+
+def test_attention_heads_rejects_wrong_labels():
+    with pytest.raises(ValueError, match="key labels"):
+        plots.attention_heads(softmax_maps(4, 7, 7), TOKENS, TOKENS[:-1], "bad")
+
+
+def test_encoder_maps_adds_induced_map():
+    maps = {
+        "ISAB 1 MAB1 (inducing <- points)": softmax_maps(4, 16, 50),
+        "ISAB 1 MAB2 (points <- inducing)": softmax_maps(4, 50, 16, seed=1),
+        "ISAB 2 MAB1 (inducing <- points)": softmax_maps(4, 16, 50, seed=2),
+        "ISAB 2 MAB2 (points <- inducing)": softmax_maps(4, 50, 16, seed=3),
+        "PMA (seed <- points)": softmax_maps(4, 1, 50, seed=4),
+    }
+    fig = plots.encoder_maps(maps, "encoder")
+    renders(fig)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any("induced" in t for t in titles)
+    assert sum(1 for ax in fig.axes if ax.images) == 6
+    first = next(ax for ax in fig.axes if ax.get_title().startswith("ISAB 1 MAB1"))
+    assert (first.get_ylabel(), first.get_xlabel()) == ("inducing", "points")
+
+
+def test_encoder_maps_without_isab1_pair():
+    fig = plots.encoder_maps({"PMA (seed <- points)": softmax_maps(4, 1, 50)}, "pma only")
+    renders(fig)
+    assert not any("induced" in ax.get_title() for ax in fig.axes)
+
+
+def test_equation_overview():
+    maps = {
+        "diffuser self": softmax_maps(4, 7, 7),
+        "diffuser cross": softmax_maps(4, 7, 51),
+        "decoder self": softmax_maps(7, 7),  # already head-averaged
+        "decoder cross": softmax_maps(4, 7, 51),
+    }
+    labels = {"diffuser self": (TOKENS, TOKENS), "diffuser cross": (TOKENS, OBS)}
+    fig = plots.equation_overview(maps, labels, "feynman_001")
+    renders(fig)
+    assert sum(1 for ax in fig.axes if ax.images) == 4
+
+
+# --------------------------------------------------------------------------- trajectory
+def test_milestone_steps():
+    assert milestone_steps(20) == [0, 5, 10, 15, 20]
+    assert milestone_steps(2) == [0, 1, 2]
+
+
+def test_trajectory_handles_nan_row_and_crops_pad():
+    tokens, conf = trajectory_inputs()
+    fig = plots.trajectory(tokens, conf, "trajectory")
+    renders(fig)
+    ax_tok = fig.axes[0]
+    assert ax_tok.images[0].get_array().shape == (9, 6)  # cropped after EOS
+    texts = [t.get_text() for t in ax_tok.texts]
+    assert texts.count("BOS") == len(milestone_steps(8)) and "PAD" not in texts
+    assert "sin" in texts and "MASK" in texts
+
+
+def test_trajectory_rejects_mismatched_confidence():
+    tokens, conf = trajectory_inputs()
+    with pytest.raises(ValueError, match="confidence shape"):
+        plots.trajectory(tokens, conf[:, :3], "bad")
+
+
+# --------------------------------------------------------------------------- aggregate
+def legend_texts(fig: Figure) -> list[str]:
+    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+
+
+def test_entropy_by_tier_with_seed_line():
+    seed = {"trivial": 1.778, "simple": 2.255, "moderate": 2.327, "complex": 2.826, "multi_step": 2.909}
+    fig = plots.entropy_by_tier(entropy_rows(), seed)
+    renders(fig)
+    assert any("reported in the seed" in t for t in legend_texts(fig))
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(TIERS)
+
+
+def test_entropy_by_tier_without_seed():
+    fig = plots.entropy_by_tier(entropy_rows())
+    assert isinstance(fig, Figure)
+    assert not any("reported in the seed" in t for t in legend_texts(fig))
+
+
+def test_token_type_attention():
+    rows = [
+        {"tier": tier, "model": model, "component": "diffuser.self", "type": typ,
+         "received": 0.3, "uniform_share": 0.25, "ratio": 1.2 if typ != "unary" or i > 1 else float("nan")}
+        for i, tier in enumerate(TIERS)
+        for model in ("trained", "control")
+        for typ in ("binary", "unary", "variable", "constant")
+    ]  # fmt: skip
+    fig = plots.token_type_attention(rows)
+    renders(fig)
+    assert any("uniform" in t for t in legend_texts(fig))
+
+
+@pytest.mark.parametrize(("shift", "cmap"), [(0.0, "viridis"), (3.0, "PuOr_r")])
+def test_head_importance(shift, cmap):
+    values = (np.arange(16).reshape(4, 4) - shift) * 0.01  # [layer, head]; shift 3: both signs
+    fig = plots.head_importance(
+        {"diffuser.self": values.tolist(), "decoder.cross": values.T.tolist()}, "heads"
+    )
+    assert fig.axes[0].images[0].get_cmap().name == cmap
+    assert len(fig.axes[0].texts) == 16
+    if shift:  # one render is enough
+        renders(fig)
+
+
+def test_training_curves():
+    records = [
+        {"kind": "train", "step": s, "ar_loss": 3.0 / (s + 1), "diff_loss": 4.0 / (s + 1),
+         "lr": 1e-3 * min(1.0, s / 10), "ar_token_acc": 0.5}
+        for s in range(0, 100, 5)
+    ] + [
+        {"kind": "val", "step": s, "ar_loss": 3.2 / (s + 1), "diff_loss": 4.1 / (s + 1),
+         "ar_token_acc": s / 100, "diff_token_acc": s / 120, "ar_seq_acc": s / 200}
+        for s in range(0, 100, 25)
+    ]  # fmt: skip
+    fig = plots.training_curves(records)
+    renders(fig)
+    assert fig.axes[0].get_yscale() == "log"
+    assert "ar_seq_acc" in legend_texts(fig)
+
+
+def test_accuracy_by_tier():
+    rows = [
+        {"model": model, "decoder": dec, "tier": tier, "n": 20, "r2_gt_099": 0.5, "exact": 0.2}
+        for model in ("trained", "control")
+        for dec in ("ar", "diffusion")
+        for tier in (*TIERS, "all")
+    ]
+    fig = plots.accuracy_by_tier(rows)
+    renders(fig)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels[0] == "trivial\nn=20" and labels[-1].startswith("all")
+
+
+def test_flicker_and_resolution():
+    rows = [
+        {"model": model, "group": typ, "mean_step": 5.0 + i, "ci": [4.0 + i, 6.0 + i] if i else None}
+        for model in ("trained", "control")
+        for i, typ in enumerate(("binary", "unary", "variable", "constant"))
+    ]
+    renders(plots.flicker_and_resolution(rows))
+
+
+@pytest.mark.parametrize(
+    "func",
+    [plots.entropy_by_tier, plots.token_type_attention, plots.accuracy_by_tier, plots.training_curves],
+)
+def test_empty_rows_raise(func):
+    with pytest.raises(ValueError, match="no rows"):
+        func([])
