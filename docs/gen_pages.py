@@ -1,31 +1,31 @@
 """Generate the report's pages at build time (run by the mkdocs-gen-files plugin).
 
-This script stays thin: it loops over data the package provides and writes pages.
-Today it writes one API reference page per public module of ``physdocs``.
+This script stays thin: all logic is in :mod:`physdocs.report`, where tests reach it.
+It builds the report from the analysis (cached under ``.cache/physdocs``; see
+``docs/rebuild.md``) and the API reference, and writes each file through gen-files.
+
+Environment: PHYSDOCS_EQUATIONS (comma-separated ids, for small builds), PHYSDOCS_BUDGET
+(seconds), PHYSDOCS_CACHE_DIR, PHYSDOCS_FIGURES (all | seed-only), PHYSDOCS_WEIGHTS,
+PHYSDOCS_WORKERS.
 """
 
 from __future__ import annotations
 
-import pkgutil
+import logging
+import os
 
 import mkdocs_gen_files
 
-import physdocs
+from physdocs.report.build import build_site, config_from_env, write_mode
+from physdocs.report.reference import reference_pages
 
+log = logging.getLogger("mkdocs.plugins.physdocs")
 
-def _raise(name: str) -> None:
-    raise ImportError(f"cannot import subpackage {name!r} while listing physdocs modules")
+site = build_site(config_from_env(os.environ))
+log.info("physdocs report: %s", site.timings.summary())
+files = {**site.files, **reference_pages()}
 
-
-# Every public module is listed: a package that fails to import stops the build
-# (walk_packages would otherwise skip it silently) and a module that mkdocstrings
-# cannot read fails the strict build, rather than vanishing from the reference.
-modules = sorted(
-    info.name
-    for info in pkgutil.walk_packages(physdocs.__path__, prefix="physdocs.", onerror=_raise)
-    if not any(part.startswith("_") for part in info.name.split("."))
-)
-
-for name in modules:
-    with mkdocs_gen_files.open(f"reference/{name}.md", "w") as page:
-        page.write(f"# `{name}`\n\n::: {name}\n")
+docs_dir = mkdocs_gen_files.config["docs_dir"]
+for path, content in sorted(files.items()):
+    with mkdocs_gen_files.open(path, write_mode(path, content, docs_dir)) as f:
+        f.write(content)

@@ -36,10 +36,10 @@ ENCODER_COMPONENTS = {
     "encoder.pma": "encoder.pma.mab.attn.hook_pattern",
 }
 DECODER_COMPONENTS = {
-    "diffuser.self": "diffuser.layers.{l}.self_attn.hook_pattern",
-    "diffuser.cross": "diffuser.layers.{l}.cross_attn.hook_pattern",
-    "decoder.self": "ar_decoder.layers.{l}.self_attn.hook_pattern",
-    "decoder.cross": "ar_decoder.layers.{l}.cross_attn.hook_pattern",
+    "diffuser.self": "diffuser.layers.{layer}.self_attn.hook_pattern",
+    "diffuser.cross": "diffuser.layers.{layer}.cross_attn.hook_pattern",
+    "decoder.self": "ar_decoder.layers.{layer}.self_attn.hook_pattern",
+    "decoder.cross": "ar_decoder.layers.{layer}.cross_attn.hook_pattern",
 }
 COMPONENTS = (*ENCODER_COMPONENTS, *DECODER_COMPONENTS)
 
@@ -126,7 +126,7 @@ def capture(model: PhysDiffuserPlus, inp: _Inputs) -> dict[str, np.ndarray]:
     _, cache = model.run_with_cache(inp.obs, inp.canvas, t, ar_tokens)
     out = {name: cache[hook].numpy()[:, None] for name, hook in ENCODER_COMPONENTS.items()}
     for name, pattern in DECODER_COMPONENTS.items():
-        out[name] = np.stack([cache[pattern.format(l=l)].numpy() for l in range(model.cfg.diffuser.n_layers)], 1)
+        out[name] = np.stack([cache[pattern.format(layer=i)].numpy() for i in range(model.cfg.diffuser.n_layers)], 1)
     return out
 
 
@@ -229,7 +229,7 @@ def head_importance(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> dict[st
                     x[:, h] = 0
                     return x
 
-                with model.hooks([(DECODER_COMPONENTS[comp].format(l=layer), ablate)]):
+                with model.hooks([(DECODER_COMPONENTS[comp].format(layer=layer), ablate)]):
                     row.append(round(losses()[which] - base[which], 5))
             grid.append(row)
         result[comp] = grid
