@@ -1,0 +1,287 @@
+"""Decoding layer: diffusion trajectories, beam search, grammar mask, repair, constants, derive."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from physdocs.decoding import (
+    DiffusionConfig,
+    allowed_next,
+    beam_search,
+    derive,
+    diffusion_decode,
+    explain_match,
+    fit_constants,
+    greedy_decode,
+    n_still_masked,
+    predict,
+    r2_score,
+    render,
+    round_constant,
+    score_on,
+    symbolic_match,
+    tame_constants,
+    validate_or_repair,
+)
+from physdocs.grammar import BOS_ID, EOS_ID, MASK_ID, STEP_ID, TOKEN_TO_ID, Node, decode_sequence, parse_infix
+from physdocs.models import DecoderConfig, EncoderConfig, PhysDiffuserPlus, SystemConfig
+
+torch.set_num_threads(1)
+L = 24
+NAMES = {"x1": "x1", "x2": "x2"}
+
+
+def small_config() -> SystemConfig:
+    dec = DecoderConfig(d_model=32, n_heads=4, n_layers=4, d_ff=64, max_len=L)
+    return SystemConfig(encoder=EncoderConfig(d_model=32, z_dim=64), diffuser=dec, ar=dec)
+
+
+@pytest.fixture(scope="module")
+def model() -> PhysDiffuserPlus:
+    torch.manual_seed(2026)
+    return PhysDiffuserPlus(small_config()).eval()
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    x = np.random.default_rng(0).uniform(1, 5, size=(50, 2))
+    return x, 2.5 * x[:, 0] ** 2 - 0.7
+
+
+@pytest.fixture(scope="module")
+def memory(model, data):
+    from physdocs.observations import encode_observations
+
+    x, y = data
+    with torch.inference_mode():
+        return model.encode(torch.from_numpy(encode_observations(x, y))[None])
+
+
+def ids(*tokens: str) -> list[int]:
+    return [TOKEN_TO_ID[t] for t in tokens]
+
+
+# ---------------------------------------------------------------- diffusion
+
+
+@pytest.mark.parametrize(
+    "cfg", [DiffusionConfig(steps=10), DiffusionConfig(steps=7, temperature=1.0, remask_noise=4.5)]
+)
+def test_diffusion_trajectory_follows_the_cosine_schedule(model, memory, cfg):
+    results = diffusion_decode(model, memory, cfg, n_samples=3)
+    assert len(results) == 3
+    T = cfg.steps
+    expected = [L - 1] + [n_still_masked(s, T, L - 1) for s in range(T)]
+    assert expected[-1] == 0 and all(n >= 1 for n in expected[1:-1])
+    assert expected[1:] == [
+        0 if s == T - 1 else max(1, math.floor((L - 1) * math.cos(math.pi / 2 * (s + 1) / T)))
+        for s in range(T)
+    ]
+    for r in results:
+        tok = r.trajectory_tokens
+        assert (
+            tok.shape == (T + 1, L)
+            and r.confidence.shape == (T + 1, L)
+            and r.chosen_confidence.shape == (T + 1, L)
+        )
+        assert (tok[:, 0] == BOS_ID).all() and (tok[0, 1:] == MASK_ID).all()
+        masked = tok[:, 1:] == MASK_ID
+        assert masked.sum(1).tolist() == expected == r.n_masked
+        assert (np.diff(masked.astype(int), axis=0) <= 0).all()  # a fixed position never re-masks
+        fixed = ~masked[:-1]
+        assert (tok[1:, 1:][fixed] == tok[:-1, 1:][fixed]).all()  # ... nor changes
+        assert MASK_ID not in r.token_ids and "MASK" not in r.tokens and "BOS" not in r.tokens[1:]
+        assert np.isnan(r.confidence[0]).all() and np.isnan(r.confidence[:, 0]).all()
+        assert ((r.confidence[1:, 1:] > 0) & (r.confidence[1:, 1:] <= 1)).all()
+        assert np.isnan(r.chosen_confidence[1:, 1:][masked[1:]]).all()
+        assert (r.chosen_confidence[1:, 1:][~masked[1:]] <= r.confidence[1:, 1:][~masked[1:]] + 1e-6).all()
+        assert r.mask_ratio[0] == 1.0 and len(r.mask_ratio) == T
+        json.dumps(r.trajectory(), allow_nan=False)
+
+
+def test_diffusion_is_deterministic_with_a_seed(model, memory):
+    cfg = DiffusionConfig(steps=8, temperature=1.0, remask_noise=4.5, seed=3)
+    a = diffusion_decode(model, memory, cfg, n_samples=4)
+    b = diffusion_decode(model, memory, cfg, n_samples=4)
+    c = diffusion_decode(
+        model, memory, DiffusionConfig(steps=8, temperature=1.0, remask_noise=4.5, seed=4), n_samples=4
+    )
+    assert all((x.trajectory_tokens == y.trajectory_tokens).all() for x, y in zip(a, b, strict=True))
+    assert any((x.trajectory_tokens != y.trajectory_tokens).any() for x, y in zip(a, c, strict=True))
+    greedy = diffusion_decode(model, memory, DiffusionConfig(steps=8), n_samples=1)[0]
+    first = diffusion_decode(
+        model,
+        memory,
+        DiffusionConfig(steps=8, temperature=1.0, remask_noise=4.5, greedy_first=True),
+        n_samples=3,
+    )[0]
+    assert (greedy.trajectory_tokens == first.trajectory_tokens).all()
+
+
+def test_diffusion_respects_n_vars(model, memory):
+    banned = {f"x{i}" for i in range(3, 10)}
+    for r in diffusion_decode(
+        model, memory, DiffusionConfig(steps=5, temperature=2.0), n_samples=4, n_vars=2
+    ):
+        assert not banned & set(r.tokens)
+
+
+# ---------------------------------------------------------------- autoregressive
+
+
+def test_beam_search_sorted_and_constrained_beams_are_valid(model, memory):
+    beams = beam_search(model, memory, beam_size=4)
+    assert 1 <= len(beams) <= 4
+    scores = [b.logprob for b in beams]
+    assert scores == sorted(scores, reverse=True)
+    for b in beams:
+        assert b.finished and b.tokens[0] == "BOS" and b.tokens[-1] == "EOS" and len(b.tokens) <= L
+        decode_sequence(b.tokens)
+        assert validate_or_repair(b.tokens).status == "valid"
+    free = beam_search(model, memory, beam_size=3, constrained=False)
+    assert [b.score for b in free] == sorted((b.score for b in free), reverse=True)
+    (greedy,) = greedy_decode(model, memory)
+    assert greedy.finished and validate_or_repair(greedy.tokens).status == "valid"
+    assert beam_search(model, memory, beam_size=1)[0].tokens == greedy.tokens
+
+
+def test_allowed_next_tracks_open_slots_steps_and_length():
+    start = allowed_next(["BOS"])
+    assert start[STEP_ID] and start[TOKEN_TO_ID["mul"]] and not start[EOS_ID] and not start[TOKEN_TO_ID["s1"]]
+    assert not start[MASK_ID] and not start[BOS_ID]
+    assert not allowed_next(["BOS", "mul", "x1"])[EOS_ID]
+    done = allowed_next(["BOS", "mul", "x1", "x2"])
+    assert done.sum() == 1 and done[EOS_ID]
+    # 8 tokens in all: BOS mul add x1 x2 | 3 left -> no more binary operators after 'BOS mul add x1'
+    near = allowed_next(["BOS", "mul", "add", "x1"], max_len=7)
+    assert near[TOKEN_TO_ID["x2"]] and not near[TOKEN_TO_ID["add"]] and not near[TOKEN_TO_ID["sin"]]
+    one_step = allowed_next(ids("BOS", "STEP", "x1", "END_STEP"))  # ids work too
+    assert one_step[STEP_ID] and not one_step[EOS_ID]  # a one-step derivation is written flat
+    in_step2 = allowed_next(["BOS", "STEP", "x1", "END_STEP", "STEP"])
+    assert in_step2[TOKEN_TO_ID["s1"]] and not in_step2[TOKEN_TO_ID["s2"]]
+    assert allowed_next(["BOS", "STEP", "x1", "END_STEP", "STEP", "s1", "END_STEP"])[EOS_ID]
+    assert allowed_next(["BOS", "STEP", "x1"])[TOKEN_TO_ID["END_STEP"]]
+    assert not allowed_next(["BOS"], n_vars=2)[TOKEN_TO_ID["x3"]]
+
+
+# ---------------------------------------------------------------- repair
+
+
+@pytest.mark.parametrize(
+    ("tokens", "status", "note", "expected"),
+    [
+        (["BOS", "mul", "x1", "x2", "EOS", "PAD"], "valid", "", "mul x1 x2"),
+        (["BOS", "mul", "x1", "x2", "EOS", "sin", "x3"], "repaired", "after the first EOS", "mul x1 x2"),
+        (["BOS", "add", "x1", "x2", "x1", "EOS"], "repaired", "truncated 1 token", "add x1 x2"),
+        (["BOS", "mul", "x1", "EOS"], "repaired", "filled 1 missing operand(s) with C", "mul x1 C"),
+        (
+            ["BOS", "mul", "MASK", "x1", "PAD", "pi", "EOS"],
+            "repaired",
+            "removed stray 1 MASK, 1 PAD",
+            "mul x1 pi",
+        ),
+        (["BOS", "STEP", "x1", "STEP", "mul", "s1", "EOS"], "repaired", "missing END_STEP", "x1 | mul s1 C"),
+        (["BOS", "EOS"], "rejected", "empty expression", None),
+        (["BOS", "END_STEP", "PAD", "EOS"], "rejected", "no STEP block", None),
+        (
+            ["BOS", "STEP", "s1", "END_STEP", "STEP", "x1", "END_STEP", "EOS"],
+            "rejected",
+            "refers to s1",
+            None,
+        ),
+        (["BOS", "banana", "EOS"], "rejected", "unknown token", None),
+    ],
+)
+def test_validate_or_repair(tokens, status, note, expected):
+    parsed = validate_or_repair(tokens)
+    assert parsed.status == status
+    assert note in parsed.note
+    if expected is None:
+        assert parsed.steps is None and parsed.tokens is None
+    else:
+        assert " | ".join(" ".join(n.symbol for n in s.walk()) for s in parsed.steps) == expected
+        assert decode_sequence(parsed.tokens) == parsed.steps
+
+
+# ---------------------------------------------------------------- constants and matching
+
+
+def test_bfgs_recovers_known_constants(data):
+    x, y = data
+    node = parse_infix("C*x1**2 + C", NAMES)
+    fit = fit_constants(node, x, y, rng=np.random.default_rng(0))
+    assert fit.success and np.allclose(fit.constants, (2.5, -0.7), atol=1e-4)
+    assert r2_score(y, predict(node, x, fit.constants)) > 0.9999
+    plain = fit_constants(parse_infix("x1*x1", NAMES), x, y)
+    assert plain.constants == () and plain.n_starts == 0
+    assert r2_score(y, np.full_like(y, np.nan)) == -math.inf
+
+
+def test_symbolic_match_rounds_constants():
+    x = np.random.default_rng(1).uniform(1, 5, size=(50, 2))
+    pred = parse_infix("C*x1*x2", NAMES)
+    fit = fit_constants(pred, x, 4 * np.pi * x[:, 0] * x[:, 1])
+    assert round_constant(fit.constants[0]) == 4 * __import__("sympy").pi
+    assert symbolic_match(pred, fit.constants, parse_infix("4*pi*x1*x2", NAMES))
+    assert symbolic_match(
+        [Node("mul", (Node("C"), Node("x1"))), Node("mul", (Node("s1"), Node("x2")))],
+        fit.constants,
+        parse_infix("4*pi*x1*x2", NAMES),
+    )
+    wrong = explain_match(pred, fit.constants, parse_infix("4*pi*x1/x2", NAMES))
+    assert not wrong.matched and "numerically different" in wrong.reason
+    assert not symbolic_match(pred, [12.3456], parse_infix("4*pi*x1*x2", NAMES))
+
+
+# ---------------------------------------------------------------- derive
+
+
+@pytest.mark.parametrize("decoder", ["diffusion", "ar"])
+def test_derive_end_to_end_on_random_weights(model, data, decoder):
+    x, y = data
+    d = derive(model, x, y, decoder=decoder, n_samples=4, beam_size=4, rng=np.random.default_rng(0))
+    assert d.status in ("valid", "repaired", "rejected")
+    assert len(d.candidates) == 4 and all(
+        c["status"] in ("valid", "repaired", "rejected") for c in d.candidates
+    )
+    json.dumps(d.to_json(), allow_nan=False)
+    if d.status != "rejected":
+        assert d.r2_fit == max(c["r2"] for c in d.candidates if c["fitted"])
+        assert score_on(d, x, y) == pytest.approx(d.r2_fit) and d.latex
+    if decoder == "diffusion":
+        assert len(d.trajectory["tokens"]) == 21 and len(d.trajectory["tokens"][0]) == L
+        assert d.candidates[0]["source"] == "argmax"
+    else:
+        assert d.trajectory is None
+
+
+def test_unsafe_constant_subtrees_never_reach_sympy_evaluation():
+    steps = validate_or_repair(["BOS", *["log"] * 20, "sqrt", "6", "EOS"]).steps
+    assert not tame_constants(steps) and tame_constants(parse_infix("4*pi*x1", NAMES))
+    expr, latex, note = render(steps, ())
+    assert "unevaluated" in note and latex.count("log") == 20
+    assert not symbolic_match(steps, (), parse_infix("x1", NAMES))
+
+
+def test_derive_time_limit_fits_only_the_first_candidate(model, data):
+    x, y = data
+    d = derive(
+        model,
+        x,
+        y,
+        decoder="diffusion",
+        n_samples=4,
+        max_seconds=0.0,
+        diffusion=DiffusionConfig(steps=4, temperature=1.0),
+    )
+    assert (
+        len({tuple(c["repaired_tokens"]) for c in d.candidates if c["fitted"]}) <= 1
+    )  # duplicates share a fit
+    assert all(
+        "time limit" in c["note"] for c in d.candidates if not c["fitted"] and c["status"] != "rejected"
+    )
