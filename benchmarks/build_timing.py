@@ -1,0 +1,149 @@
+"""Time the report build: cold build, warm rebuild, and a ``mkdocs serve`` reload.
+
+Run from the repository root, in an environment with the package and the docs group:
+
+    PHYSDOCS_EQUATIONS=feynman_001,feynman_046 python benchmarks/build_timing.py
+
+1. cold: ``mkdocs build --strict`` with an empty cache (``PHYSDOCS_CACHE_DIR`` = a temporary
+   directory);
+2. warm: the same build again, reusing that cache;
+3. serve reload: ``mkdocs serve`` on a free local port; once the first build is served, a
+   marker comment is appended to ``docs/rebuild.md`` and the time until the served page
+   shows it is measured. The file is restored and the server stopped afterwards.
+
+Other ``PHYSDOCS_*`` variables (equations, weights, figures, budget) pass through.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EDITED = ROOT / "docs" / "rebuild.md"
+REPORT_LINE = re.compile(r"physdocs report: (.*)")
+
+
+def mkdocs() -> list[str]:
+    exe = Path(sys.executable).with_name("mkdocs")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "mkdocs"]
+
+
+def environment(cache_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(DISABLE_MKDOCS_2_WARNING="true", NO_MKDOCS_2_WARNING="1", PHYSDOCS_CACHE_DIR=str(cache_dir))
+    return env
+
+
+def timed_build(env: dict[str, str], site_dir: Path) -> tuple[float, str]:
+    """Seconds for one strict build, and the report's own timing line from the log."""
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [*mkdocs(), "build", "--strict", "--site-dir", str(site_dir)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - t0
+    if out.returncode != 0:
+        sys.exit(f"mkdocs build failed ({out.returncode}):\n{out.stderr[-4000:]}")
+    found = REPORT_LINE.search(out.stderr)
+    return seconds, found.group(1) if found else ""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
+def wait_for(predicate, timeout: float, poll: float = 0.2) -> float:
+    """Seconds until ``predicate()`` is true; exits the script after ``timeout``."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if predicate():
+            return time.perf_counter() - t0
+        time.sleep(poll)
+    sys.exit(f"gave up after {timeout:.0f} s")
+
+
+def serve_reload(env: dict[str, str], timeout: float) -> tuple[float, float]:
+    """(seconds to the first served page, seconds from a Markdown edit to the served change)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/rebuild/"
+    log = tempfile.TemporaryFile()
+    server = subprocess.Popen(
+        [*mkdocs(), "serve", "-a", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    original = EDITED.read_bytes()
+    marker = f"timing-marker-{uuid.uuid4().hex}"
+    try:
+        first = wait_for(lambda: fetch(url) is not None, timeout)
+        t0 = time.perf_counter()
+        EDITED.write_bytes(original + f"\n<!-- {marker} -->\n".encode())
+        wait_for(lambda: marker in (fetch(url) or ""), timeout)
+        return first, time.perf_counter() - t0
+    finally:
+        EDITED.write_bytes(original)
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the server")
+    parser.add_argument("--no-serve", action="store_true", help="skip the mkdocs serve measurement")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="physdocs-timing-") as tmp:
+        env = environment(Path(tmp) / "cache")
+        rows = []
+        cold, cold_note = timed_build(env, Path(tmp) / "site-cold")
+        rows.append(("cold build (empty cache)", cold, cold_note))
+        warm, warm_note = timed_build(env, Path(tmp) / "site-warm")
+        rows.append(("warm rebuild (cached)", warm, warm_note))
+        if not args.no_serve:
+            first, reload = serve_reload(env, args.timeout)
+            rows.append(("serve: first page served", first, "cached analysis"))
+            rows.append(("serve: reload after a Markdown edit", reload, "docs/rebuild.md"))
+
+    equations = os.environ.get("PHYSDOCS_EQUATIONS") or "all"
+    print(f"\nequations: {equations}")
+    width = max(len(r[0]) for r in rows)
+    print(f"{'stage':<{width}}  {'seconds':>8}  report timings")
+    for name, seconds, note in rows:
+        print(f"{name:<{width}}  {seconds:>8.1f}  {note}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""Which figures the site has, and rendering them (in a small process pool when worth it).
+
+:func:`figure_jobs` turns results + arrays into :class:`FigureJob` records: a site path, a
+plot function name from :mod:`physdocs.plots`, its keyword arguments and a resolution. It
+decides nothing else; :func:`render_jobs` calls the plot functions and returns PNG bytes.
+
+The seed's figure index (its section 10) keeps the seed's file names under
+``figures/attention_maps/`` at print resolution, drawn from the trained model; figures for
+equations that a small configuration did not analyse are left out.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+#: The ten equations of the seed's per-equation maps, and its three trajectories.
+SEED_EQUATIONS = (
+    "feynman_001",
+    "feynman_020",
+    "feynman_021",
+    "feynman_045",
+    "feynman_046",
+    "feynman_075",
+    "feynman_076",
+    "feynman_100",
+    "feynman_101",
+    "feynman_120",
+)
+SEED_TRAJECTORIES = ("feynman_021", "feynman_048", "feynman_076")
+SEED_ENCODER_EQUATION = "feynman_046"  # Coulomb's law
+#: component -> (file-name suffix, readable name)
+SEED_MAPS = {
+    "diffuser.self": ("diffuser_self_attn", "diffuser self-attention"),
+    "diffuser.cross": ("diffuser_cross_attn", "diffuser cross-attention"),
+    "decoder.self": ("decoder_self_attn", "decoder causal self-attention"),
+    "decoder.cross": ("decoder_cross_attn", "decoder cross-attention"),
+}
+ENCODER_MAPS = {
+    "encoder.isab1.mab1": "ISAB 1 MAB1 (inducing <- points)",
+    "encoder.isab1.mab2": "ISAB 1 MAB2 (points <- inducing)",
+    "encoder.isab2.mab1": "ISAB 2 MAB1 (inducing <- points)",
+    "encoder.isab2.mab2": "ISAB 2 MAB2 (points <- inducing)",
+    "encoder.pma": "PMA (seed <- points)",
+}
+SEED_DIR = "figures/attention_maps"
+DPI_PRINT = 300  # physdocs.plots.style.DPI_PRINT (kept here so planning needs no matplotlib)
+DPI_WEB = 80  # physdocs.plots.style.DPI_WEB
+#: Fewer jobs than this render in this process: a spawned worker imports matplotlib and the
+#: plots (seconds), which only pays off over many figures; on a busy 2-core machine it did not
+#: pay off for 26 figures (31 s pooled vs 28 s serial).
+POOL_MIN_JOBS = 24
+
+FigureSet = Literal["all", "seed-only"]
+
+
+@dataclass(frozen=True)
+class FigureJob:
+    """One figure: ``plot`` names ``module.function`` under :mod:`physdocs.plots`."""
+
+    path: str
+    plot: str
+    kwargs: dict[str, Any] = field(compare=False)
+    dpi: int = DPI_PRINT
+
+
+# ----------------------------------------------------------------- labels
+
+
+def seed_map_path(eq_id: str, component: str) -> str:
+    return f"{SEED_DIR}/{eq_id}_{SEED_MAPS[component][0]}.png"
+
+
+def trajectory_path(eq_id: str) -> str:
+    return f"{SEED_DIR}/trajectory_{eq_id}.png"
+
+
+def overview_path(eq_id: str) -> str:
+    return f"figures/equations/{eq_id}.png"
+
+
+ENCODER_PATH = f"{SEED_DIR}/encoder_isab_attention.png"
+ENTROPY_PATH = f"{SEED_DIR}/attention_entropy_by_tier.png"
+TOKEN_TYPE_PATH = f"{SEED_DIR}/token_type_attention.png"
+HEAD_IMPORTANCE_PATH = "figures/head_importance_{model}.png"
+TRAINING_PATH = "figures/training_curves.png"
+ACCURACY_PATH = "figures/accuracy_by_tier.png"
+
+
+def memory_labels(n_keys: int) -> list[str]:
+    """Cross-attention keys: one per observation (``p1`` ..) then the pooled slot ``z``."""
+    return [f"p{i}" for i in range(1, n_keys)] + ["z"]
+
+
+def token_labels(tokens: Sequence[str], n: int) -> list[str]:
+    """The equation's tokens when they fit the axis, else positions ``t0`` .. ``t{n-1}``."""
+    return list(tokens) if len(tokens) == n else [f"t{i}" for i in range(n)]
+
+
+def map_labels(component: str, tokens: Sequence[str], shape: Sequence[int]) -> tuple[list[str], list[str]]:
+    """(query labels, key labels) of a decoder-side map ``[H, q, k]``."""
+    n_q, n_k = shape[-2], shape[-1]
+    keys = token_labels(tokens, n_k) if component.endswith("self") else memory_labels(n_k)
+    return token_labels(tokens, n_q), keys
+
+
+def plain_title(text: str) -> str:
+    """Text safe for a matplotlib title: ``$`` would start mathtext."""
+    return re.sub(r"\$", r"\\$", text)
+
+
+# ----------------------------------------------------------------- jobs
+
+
+def _equation_title(eq: Mapping[str, Any], what: str) -> str:
+    return plain_title(f"{eq['id']} {eq['name']}: {what} (trained)")
+
+
+def seed_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> list[FigureJob]:
+    """The seed's figure index (section 10), for the equations present in ``results``."""
+    eqs = {eq["id"]: eq for eq in results["equations"]}
+    jobs = []
+    for eq_id in SEED_EQUATIONS:
+        if eq_id not in eqs:
+            continue
+        eq = eqs[eq_id]
+        for comp, (_, what) in SEED_MAPS.items():
+            attn = arrays[f"trained/{eq_id}/{comp}"]
+            q, k = map_labels(comp, eq["tokens"], attn.shape)
+            kw = {"attn": attn, "query_labels": q, "key_labels": k, "title": _equation_title(eq, what)}
+            jobs.append(FigureJob(seed_map_path(eq_id, comp), "attention.attention_heads", kw))
+    for eq_id in SEED_TRAJECTORIES:
+        if eq_id not in eqs:
+            continue
+        eq = eqs[eq_id]
+        kw = {
+            "tokens": eq["models"]["trained"]["trajectory"]["tokens"],
+            "confidence": arrays[f"trained/{eq_id}/trajectory_confidence"],
+            "title": _equation_title(eq, "diffusion refinement"),
+        }
+        jobs.append(FigureJob(trajectory_path(eq_id), "trajectory.trajectory", kw))
+    if SEED_ENCODER_EQUATION in eqs:
+        eq = eqs[SEED_ENCODER_EQUATION]
+        maps = {name: arrays[f"trained/{eq['id']}/{comp}"] for comp, name in ENCODER_MAPS.items()}
+        kw = {"maps": maps, "title": _equation_title(eq, "encoder attention")}
+        jobs.append(FigureJob(ENCODER_PATH, "attention.encoder_maps", kw))
+    seed_tiers = results["meta"].get("seed_entropy_by_tier") or {}
+    jobs.append(
+        FigureJob(
+            ENTROPY_PATH,
+            "aggregate.entropy_by_tier",
+            {"rows": results["tiers"]["entropy"], "seed_reported": seed_tiers},
+        )
+    )
+    jobs.append(
+        FigureJob(TOKEN_TYPE_PATH, "aggregate.token_type_attention", {"rows": results["tiers"]["token_type"]})
+    )
+    return jobs
+
+
+def overview_job(eq: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> FigureJob:
+    """The per-equation page figure: head-averaged trained maps of the four decoder-side components."""
+    maps, labels = {}, {}
+    for comp, (_, what) in SEED_MAPS.items():
+        attn = arrays[f"trained/{eq['id']}/{comp}"]
+        maps[what] = attn
+        labels[what] = map_labels(comp, eq["tokens"], attn.shape)
+    kw = {"maps": maps, "labels": labels, "title": _equation_title(eq, "attention, head-averaged")}
+    return FigureJob(overview_path(eq["id"]), "attention.equation_overview", kw, dpi=DPI_WEB)
+
+
+def extra_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> list[FigureJob]:
+    """Beyond the seed: one overview per equation, head importance, training, accuracy."""
+    jobs = [overview_job(eq, arrays) for eq in results["equations"]]
+    for model, importance in sorted((results.get("head_importance") or {}).items()):
+        if importance:
+            kw = {"importance": importance, "title": f"Head importance ({model} model)"}
+            jobs.append(FigureJob(HEAD_IMPORTANCE_PATH.format(model=model), "aggregate.head_importance", kw))
+    if results.get("training_log"):
+        jobs.append(
+            FigureJob(TRAINING_PATH, "aggregate.training_curves", {"records": results["training_log"]})
+        )
+    evaluation = results.get("evaluation")
+    if evaluation and evaluation.get("summary"):
+        jobs.append(FigureJob(ACCURACY_PATH, "aggregate.accuracy_by_tier", {"rows": evaluation["summary"]}))
+    return jobs
+
+
+def figure_jobs(
+    results: Mapping[str, Any], arrays: Mapping[str, np.ndarray], figures: FigureSet = "all"
+) -> list[FigureJob]:
+    """Every figure of the site for ``results``: the seed's index, plus the rest when ``"all"``."""
+    if figures not in ("all", "seed-only"):
+        raise ValueError(f"figures must be 'all' or 'seed-only', got {figures!r}")
+    jobs = seed_jobs(results, arrays)
+    if figures == "all":
+        jobs += extra_jobs(results, arrays)
+    return jobs
+
+
+# ----------------------------------------------------------------- rendering
+
+
+def _plot_function(name: str) -> Callable[..., Any]:
+    import importlib
+
+    module, func = name.rsplit(".", 1)
+    return getattr(importlib.import_module(f"physdocs.plots.{module}"), func)
+
+
+def render_job(job: FigureJob) -> tuple[str, bytes]:
+    """``(path, png bytes)`` of one job."""
+    from physdocs.plots.style import figure_png
+
+    fig = _plot_function(job.plot)(**job.kwargs)
+    return job.path, figure_png(fig, job.dpi)
+
+
+def render_jobs(jobs: Iterable[FigureJob], workers: int = 2) -> dict[str, bytes]:
+    """Render ``jobs``; with ``workers > 1`` and enough jobs, in a spawned process pool."""
+    jobs = list(jobs)
+    if workers <= 1 or len(jobs) < POOL_MIN_JOBS:
+        return dict(render_job(job) for job in jobs)
+    # Spawned workers: forking a process that holds threads (mkdocs serve, torch) is unsafe.
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        return dict(pool.map(render_job, jobs, chunksize=4))

@@ -1,0 +1,384 @@
+"""From analysis results to pages: pure functions, results in, Markdown out.
+
+Each ``*_data`` function selects and arranges what one page shows; every number it passes on
+is taken from ``results`` (or the evaluation JSON inside it) unchanged, and the templates
+only format it. :func:`render_pages` renders them all: ``{site path: markdown}``.
+
+``figures`` (the set of site paths of the figures this build renders) decides which images a
+page shows, so a small or seed-only build never links to a missing figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import jinja2
+
+from physdocs.benchmark import TIERS
+from physdocs.report import figures as F
+from physdocs.report.render import render, tex_ok
+
+COMPONENT_NAMES = {
+    "encoder.isab1.mab1": "encoder ISAB 1, MAB1 (inducing points ← observations)",
+    "encoder.isab1.mab2": "encoder ISAB 1, MAB2 (observations ← inducing points)",
+    "encoder.isab2.mab1": "encoder ISAB 2, MAB1 (inducing points ← observations)",
+    "encoder.isab2.mab2": "encoder ISAB 2, MAB2 (observations ← inducing points)",
+    "encoder.pma": "encoder PMA (seed ← observations)",
+    "diffuser.self": "diffuser self-attention",
+    "diffuser.cross": "diffuser cross-attention",
+    "decoder.self": "AR decoder causal self-attention",
+    "decoder.cross": "AR decoder cross-attention",
+}
+ENCODER = tuple(c for c in COMPONENT_NAMES if c.startswith("encoder"))
+MODELS = ("trained", "control")
+TOKEN_TYPES = ("binary", "unary", "variable", "constant", "special")
+#: Claims (by key) discussed on each analysis page, in the seed's section order.
+PAGE_CLAIMS = {
+    "encoder.md": ("inducing_specialisation",),
+    "diffuser-self-attention.md": ("entropy_tier_nats", "entropy_tier_normalised", "head_specialisation"),
+    "cross-attention.md": ("cross_attention_operators",),
+    "decoder.md": (),
+    "trajectories.md": ("coarse_to_fine", "smooth_trajectories"),
+    "evidence.md": ("operators_receive_most",),
+    "entropy-scaling.md": ("entropy_tier_nats", "entropy_tier_normalised"),
+}
+
+
+# ----------------------------------------------------------------- shared pieces
+
+
+def tiers_present(results: Mapping[str, Any]) -> list[str]:
+    """Tiers with at least one analysed equation, in benchmark order."""
+    have = {eq["tier"] for eq in results["equations"]}
+    return [t for t in TIERS if t in have]
+
+
+def claims_for(results: Mapping[str, Any], keys: Sequence[str]) -> list[dict]:
+    """The claim dicts with these keys, in the order given (absent keys skipped)."""
+    by_key = {c["key"]: c for c in results["claims"]}
+    return [by_key[k] for k in keys if k in by_key]
+
+
+def entropy_table(results: Mapping[str, Any], component: str) -> dict[str, Any]:
+    """Rows per tier for one component: trained, control and uniform entries, and the seed's value."""
+    rows = {(r["tier"], r["model"]): r for r in results["tiers"]["entropy"] if r["component"] == component}
+    seed = (results["meta"].get("seed_entropy_by_tier") or {}) if component == "diffuser.self" else {}
+    out = []
+    for tier in tiers_present(results):
+        out.append(
+            {
+                "tier": tier,
+                "trained": rows.get((tier, "trained")),
+                "control": rows.get((tier, "control")),
+                "uniform": rows.get((tier, "uniform")),
+                "seed": seed.get(tier),
+            }
+        )
+    return {"component": component, "name": COMPONENT_NAMES[component], "rows": out, "has_seed": bool(seed)}
+
+
+def token_type_table(results: Mapping[str, Any], component: str) -> dict[str, Any]:
+    """Rows per (tier, type) for one self-attention component: trained and control side by side."""
+    rows = {
+        (r["tier"], r["type"], r["model"]): r
+        for r in results["tiers"]["token_type"]
+        if r["component"] == component
+    }
+    out = []
+    for tier in tiers_present(results):
+        for typ in TOKEN_TYPES:
+            trained, control = rows.get((tier, typ, "trained")), rows.get((tier, typ, "control"))
+            if trained is None and control is None:
+                continue
+            out.append({"tier": tier, "type": typ, "trained": trained, "control": control})
+    return {"component": component, "name": COMPONENT_NAMES[component], "rows": out}
+
+
+def _figure(path: str, figures: Collection[str]) -> str | None:
+    return path if path in figures else None
+
+
+def seed_map_figures(results: Mapping[str, Any], component: str, figures: Collection[str]) -> list[dict]:
+    """The seed's per-equation maps of one component that this build has."""
+    eqs = {eq["id"]: eq for eq in results["equations"]}
+    out = []
+    for eq_id in F.SEED_EQUATIONS:
+        path = F.seed_map_path(eq_id, component)
+        if eq_id in eqs and path in figures:
+            out.append({"id": eq_id, "name": eqs[eq_id]["name"], "tier": eqs[eq_id]["tier"], "path": path})
+    return out
+
+
+def common(results: Mapping[str, Any]) -> dict[str, Any]:
+    meta = results["meta"]
+    return {
+        "n_equations": meta["n_equations"],
+        "weights": meta["weights"],
+        "weights_sha256": meta["weights_sha256"],
+        "seed": meta["seed"],
+        "tiers": tiers_present(results),
+    }
+
+
+# ----------------------------------------------------------------- evaluation
+
+
+def evaluation_data(results: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Evaluation summary grouped by (model, decoder), tier rows in benchmark order; None if absent."""
+    evaluation = results.get("evaluation")
+    if not evaluation:
+        return None
+    order = {t: i for i, t in enumerate((*TIERS, "all"))}
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in evaluation["summary"]:
+        groups.setdefault((row["model"], row["decoder"]), []).append(row)
+    tables = [
+        {"model": m, "decoder": d, "rows": sorted(rows, key=lambda r: order.get(r["tier"], len(order)))}
+        for (m, d), rows in sorted(groups.items())
+    ]
+    overall = [r for r in evaluation["summary"] if r["tier"] == "all"]
+    meta = evaluation["meta"]
+    return {
+        "tables": tables,
+        "overall": overall,
+        "decoders": sorted({r["decoder"] for r in evaluation["summary"]}),
+        "models": sorted({r["model"] for r in evaluation["summary"]}),
+        "seconds_total": meta.get("seconds_total"),
+        "weights": meta.get("weights"),
+    }
+
+
+def evaluation_by_equation(results: Mapping[str, Any]) -> dict[str, list[dict]]:
+    """Evaluation rows per equation id; a prediction's LaTeX is dropped when page math cannot hold it."""
+    evaluation = results.get("evaluation")
+    out: dict[str, list[dict]] = {}
+    for row in (evaluation or {}).get("results", []):
+        latex = row.get("latex")
+        row = {**row, "latex": latex if latex and tex_ok(latex) else None}
+        out.setdefault(row["id"], []).append(row)
+    return out
+
+
+# ----------------------------------------------------------------- page data
+
+
+def index_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+    return {**common(results), "claims": results["claims"], "evaluation": evaluation_data(results)}
+
+
+def encoder_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+    return {
+        **common(results),
+        "figure": _figure(F.ENCODER_PATH, figures),
+        "encoder_equation": F.SEED_ENCODER_EQUATION,
+        "tables": [entropy_table(results, c) for c in ENCODER],
+        "claims": claims_for(results, PAGE_CLAIMS["encoder.md"]),
+    }
+
+
+def diffuser_self_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+    return {
+        **common(results),
+        "maps": seed_map_figures(results, "diffuser.self", figures),
+        "entropy_figure": _figure(F.ENTROPY_PATH, figures),
+        "head_importance_figure": _figure(F.HEAD_IMPORTANCE_PATH.format(model="trained"), figures),
+        "table": entropy_table(results, "diffuser.self"),
+        "claims": claims_for(results, PAGE_CLAIMS["diffuser-self-attention.md"]),
+    }
+
+
+def cross_attention_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+    return {
+        **common(results),
+        "single_slot": results["single_slot"],
+        "maps": seed_map_figures(results, "diffuser.cross", figures),
+        "tables": [entropy_table(results, c) for c in ("diffuser.cross", "decoder.cross")],
+        "claims": claims_for(results, PAGE_CLAIMS["cross-attention.md"]),
+    }
+
+
+def decoder_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+    return {
+        **common(results),
+        "self_maps": seed_map_figures(results, "decoder.self", figures),
+        "cross_maps": seed_map_figures(results, "decoder.cross", figures),
+        "head_importance_figure": _figure(F.HEAD_IMPORTANCE_PATH.format(model="trained"), figures),
+        "control_importance_figure": _figure(F.HEAD_IMPORTANCE_PATH.format(model="control"), figures),
+        "tables": [entropy_table(results, c) for c in ("decoder.self", "decoder.cross")],
+    }
+
+
+def trajectory_rows(trajectory: Mapping[str, Any]) -> dict[str, Any]:
+    """A refinement trajectory as a table: one row per step.
+
+    Columns run to the final canvas's first ``EOS`` (or else its last non-``PAD`` token).
+    """
+    tokens = trajectory["tokens"]
+    final = tokens[-1] if tokens else []
+    real = [i for i, t in enumerate(final) if t != "PAD"]
+    width = final.index("EOS") + 1 if "EOS" in final else (real[-1] + 1 if real else len(final))
+    return {
+        "width": width,
+        "steps": [{"step": s, "tokens": row[:width]} for s, row in enumerate(tokens)],
+        "final": _strip_padding(trajectory["final"]),
+        "flicker_rate": trajectory.get("flicker_rate"),
+        "status": trajectory.get("status"),
+    }
+
+
+def _strip_padding(tokens: Sequence[str]) -> list[str]:
+    out = list(tokens)
+    while out and out[-1] == "PAD":
+        out.pop()
+    return out
+
+
+def trajectories_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+    eqs = {eq["id"]: eq for eq in results["equations"]}
+    shown = []
+    for eq_id in F.SEED_TRAJECTORIES:
+        if eq_id in eqs:
+            eq = eqs[eq_id]
+            shown.append(
+                {
+                    "id": eq_id,
+                    "name": eq["name"],
+                    "tier": eq["tier"],
+                    "figure": _figure(F.trajectory_path(eq_id), figures),
+                    "trained": trajectory_rows(eq["models"]["trained"]["trajectory"]),
+                    "control": trajectory_rows(eq["models"]["control"]["trajectory"]),
+                }
+            )
+    flicker = [
+        {
+            "id": eq["id"],
+            "tier": eq["tier"],
+            **{m: eq["models"][m]["trajectory"].get("flicker_rate") for m in MODELS},
+            **{f"{m}_status": eq["models"][m]["trajectory"].get("status") for m in MODELS},
+        }
+        for eq in results["equations"]
+    ]
+    return {
+        **common(results),
+        "trajectories": shown,
+        "flicker": flicker,
+        "claims": claims_for(results, PAGE_CLAIMS["trajectories.md"]),
+    }
+
+
+def evidence_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+    return {
+        **common(results),
+        "figure": _figure(F.TOKEN_TYPE_PATH, figures),
+        "tables": [token_type_table(results, c) for c in ("diffuser.self", "decoder.self")],
+        "claims": claims_for(results, PAGE_CLAIMS["evidence.md"]),
+    }
+
+
+def entropy_scaling_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+    return {
+        **common(results),
+        "figure": _figure(F.ENTROPY_PATH, figures),
+        "tables": [entropy_table(results, c) for c in COMPONENT_NAMES],
+        "token_type_tables": [token_type_table(results, c) for c in ("diffuser.self", "decoder.self")],
+        "claims": claims_for(results, PAGE_CLAIMS["entropy-scaling.md"]),
+    }
+
+
+def findings_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+    return {**common(results), "claims": results["claims"]}
+
+
+def evaluation_page_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+    return {
+        **common(results),
+        "evaluation": evaluation_data(results),
+        "accuracy_figure": _figure(F.ACCURACY_PATH, figures),
+        "training_figure": _figure(F.TRAINING_PATH, figures),
+        "trained_meta": results["meta"].get("trained_meta") or {},
+        "n_log_records": len(results.get("training_log") or []),
+    }
+
+
+def equations_index_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+    evaluated = evaluation_by_equation(results)
+    rows = []
+    for eq in results["equations"]:
+        rows.append(
+            {
+                "id": eq["id"],
+                "name": eq["name"],
+                "tier": eq["tier"],
+                "latex": eq["latex"],
+                "n_tokens": len(eq["tokens"]),
+                "entropy": eq["models"]["trained"]["entropy"]["diffuser.self"],
+                "evaluation": sorted(evaluated.get(eq["id"], []), key=lambda r: (r["model"], r["decoder"])),
+            }
+        )
+    decoders = sorted({(r["model"], r["decoder"]) for rs in evaluated.values() for r in rs})
+    for row in rows:
+        by = {(r["model"], r["decoder"]): r for r in row["evaluation"]}
+        row["r2"] = [by.get(d, {}).get("r2_test") for d in decoders]
+    return {**common(results), "rows": rows, "decoders": decoders, "evaluated": bool(decoders)}
+
+
+def equation_data(
+    eq: Mapping[str, Any],
+    results: Mapping[str, Any],
+    figures: Collection[str],
+    variables: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """One equation's page: formula, variables, predictions, entropy per component, trajectories."""
+    models = eq["models"]
+    entropy = [
+        {"component": c, "name": name, **{m: models[m]["entropy"].get(c) for m in MODELS}}
+        for c, name in COMPONENT_NAMES.items()
+        if any(c in models[m]["entropy"] for m in MODELS)
+    ]
+    evaluated = sorted(
+        evaluation_by_equation(results).get(eq["id"], []), key=lambda r: (r["model"], r["decoder"])
+    )
+    return {
+        "eq": {k: eq[k] for k in ("id", "name", "tier", "output", "formula", "latex")},
+        "tokens": list(zip(eq["tokens"], eq["token_types"], strict=True)),
+        "variables": list(variables),
+        "entropy": entropy,
+        "inducing_specialisation": {m: models[m].get("inducing_specialisation") for m in MODELS},
+        "evaluation": evaluated,
+        "evaluated": bool(results.get("evaluation")),
+        "figure": _figure(F.overview_path(eq["id"]), figures),
+        "trajectory": {m: trajectory_rows(models[m]["trajectory"]) for m in MODELS},
+    }
+
+
+# ----------------------------------------------------------------- rendering
+
+#: site path -> (template, data function)
+SECTION_PAGES = {
+    "index.md": ("index.md.j2", index_data),
+    "encoder.md": ("encoder.md.j2", encoder_data),
+    "diffuser-self-attention.md": ("diffuser_self_attention.md.j2", diffuser_self_data),
+    "cross-attention.md": ("cross_attention.md.j2", cross_attention_data),
+    "decoder.md": ("decoder.md.j2", decoder_data),
+    "trajectories.md": ("trajectories.md.j2", trajectories_data),
+    "evidence.md": ("evidence.md.j2", evidence_data),
+    "entropy-scaling.md": ("entropy_scaling.md.j2", entropy_scaling_data),
+    "findings.md": ("findings.md.j2", findings_data),
+    "evaluation.md": ("evaluation.md.j2", evaluation_page_data),
+    "equations/index.md": ("equations_index.md.j2", equations_index_data),
+}
+
+
+def render_pages(
+    results: Mapping[str, Any],
+    figures: Collection[str],
+    variables: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    env: jinja2.Environment | None = None,
+) -> dict[str, str]:
+    """Every page: ``{site path: markdown}``; ``variables[eq_id]`` lists an equation's inputs."""
+    pages = {path: render(tpl, env, **fn(results, figures)) for path, (tpl, fn) in SECTION_PAGES.items()}
+    for eq in results["equations"]:
+        data = equation_data(eq, results, figures, (variables or {}).get(eq["id"], ()))
+        pages[f"equations/{eq['id']}.md"] = render("equation.md.j2", env, **data)
+    return pages
