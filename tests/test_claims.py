@@ -200,3 +200,18 @@ def test_smooth_trajectories():
     null = c.claim_smooth_trajectories(rng(2).uniform(0.05, 0.3, size=50), n_boot=N_BOOT, rng=rng())
     check_verdict(null, False)
     assert "0.05" in null.verdict
+
+
+def test_monotone_confidence_planted_and_null():
+    from physdocs.analysis.claims import claim_monotone_confidence
+
+    rng = np.random.default_rng(0)
+    smooth = claim_monotone_confidence(
+        rng.uniform(0.0, 0.02, 100), flicker_rates=np.zeros(100), control_rates=rng.uniform(0.2, 0.4, 100), rng=rng
+    )
+    assert smooth.holds and smooth.verdict.startswith("Holds")
+    rough = claim_monotone_confidence(
+        rng.uniform(0.1, 0.3, 100), flicker_rates=np.zeros(100), control_rates=rng.uniform(0.2, 0.4, 100), rng=rng
+    )
+    assert not rough.holds and "not hold" in rough.verdict
+    assert "zero by construction" in rough.verdict

@@ -190,6 +190,7 @@ def _equation_record(eq: Equation, maps: dict[str, np.ndarray], n: int, traj, n_
             "confidence": traj.trajectory()["confidence"],
             "final": traj.tokens,
             "flicker_rate": _none_if_nan(M.flicker_rate(tokens, MASK_ID)),
+            "confidence_drop_rate": _none_if_nan(1.0 - M.confidence_monotonicity(traj.confidence)),
             "resolution_steps": M.resolution_steps(tokens, MASK_ID).tolist(),
         },
     }
@@ -204,21 +205,23 @@ def _none_if_nan(x: float) -> float | None:
 
 @torch.no_grad()
 def head_importance(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> dict[str, list[list[float]]]:
-    """Loss increase when one self-attention head's pattern is zeroed (Michel et al. 2019)."""
+    """Loss increase when one self-attention head's pattern is zeroed (Michel et al. 2019).
+
+    The memory is encoded once; each ablation re-runs only the decoder it touches.
+    """
     from physdocs.training.batches import corrupt
 
-    E = inp.canvas.shape[0]
     n_ar = max(inp.lengths)
     ar_in, ar_out = inp.canvas[:, : n_ar - 1], inp.canvas[:, 1:n_ar]
     noisy, t = corrupt(inp.canvas, torch.Generator().manual_seed(seed))
-
-    def losses() -> tuple[float, float]:
-        out = model(inp.obs, noisy, t, ar_in, diff_targets=inp.canvas, ar_targets=ar_out)
-        return float(out["diff_loss"]), float(out["ar_loss"])
-
-    base = losses()
+    mem = model.encode(inp.obs)
+    loss_fns = {
+        "diffuser.self": lambda: float(model.diffuser(noisy, mem.keys, t, memory_mask=mem.mask, targets=inp.canvas)[1]),
+        "decoder.self": lambda: float(model.ar_decoder(ar_in, mem.keys, memory_mask=mem.mask, targets=ar_out)[1]),
+    }
     result: dict[str, list[list[float]]] = {}
-    for comp, which in (("diffuser.self", 0), ("decoder.self", 1)):
+    for comp, loss in loss_fns.items():
+        base = loss()
         grid = []
         for layer in range(model.cfg.diffuser.n_layers):
             row = []
@@ -230,10 +233,9 @@ def head_importance(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> dict[st
                     return x
 
                 with model.hooks([(DECODER_COMPONENTS[comp].format(layer=layer), ablate)]):
-                    row.append(round(losses()[which] - base[which], 5))
+                    row.append(round(loss() - base, 5))
             grid.append(row)
         result[comp] = grid
-    del E
     return result
 
 
@@ -332,9 +334,10 @@ def _claims(records, equations, maps_by_model, lengths, trajectories, cfg: Analy
         C.claim_coarse_to_fine(
             depths, steps["trained"], groups=groups, control_steps=steps["control"],
             seed_reported=SEED_REPORTED["coarse_to_fine"], **kw),
-        C.claim_smooth_trajectories(
-            [r["trained"]["trajectory"]["flicker_rate"] for r in records],
-            control_rates=[r["control"]["trajectory"]["flicker_rate"] for r in records],
+        C.claim_monotone_confidence(
+            [r["trained"]["trajectory"]["confidence_drop_rate"] for r in records],
+            flicker_rates=[r["trained"]["trajectory"]["flicker_rate"] for r in records],
+            control_rates=[r["control"]["trajectory"]["confidence_drop_rate"] for r in records],
             seed_reported=SEED_REPORTED["smooth_trajectories"], **kw),
         C.claim_operators_receive_most(
             ratio["trained"], types, groups=groups, control_ratio=ratio["control"],
