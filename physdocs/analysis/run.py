@@ -25,7 +25,7 @@ from physdocs.decoding.diffusion import DiffusionConfig, diffusion_decode
 from physdocs.grammar import ARITY, MASK_ID, PAD_ID, TOKEN_TO_ID, token_type
 from physdocs.models import PhysDiffuserPlus, SystemConfig
 from physdocs.observations import sample_observations
-from physdocs.training.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, sha256
+from physdocs.training.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, metrics_log, sha256
 
 MODELS = ("trained", "control")
 ENCODER_COMPONENTS = {
@@ -66,7 +66,7 @@ class AnalysisConfig:
     n_perm: int = 1000
     diffusion_steps: int = 20
     head_importance: bool = True
-    training_log: str | None = None  # metrics.jsonl of the shipped run, if kept
+    training_log: str | None = None  # None: the metrics log shipped beside the weights, if any
     evaluation: str | None = None  # evaluation JSON, if any
 
     def to_dict(self) -> dict:
@@ -447,8 +447,9 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
     if cfg.evaluation and Path(cfg.evaluation).exists():
         evaluation = json.loads(Path(cfg.evaluation).read_text())
     log = []
-    if cfg.training_log and Path(cfg.training_log).exists():
-        log = [json.loads(line) for line in Path(cfg.training_log).read_text().splitlines() if line.strip()]
+    log_path = Path(cfg.training_log) if cfg.training_log else metrics_log(Path(weights))
+    if log_path.exists():
+        log = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
     timings["total"] = time.perf_counter() - t0
     results = {
         "meta": {"weights": Path(weights).name, "weights_sha256": sha256(Path(weights)), "seed": cfg.seed,

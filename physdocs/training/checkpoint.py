@@ -46,6 +46,11 @@ def sidecar(path: Path) -> Path:
     return Path(path).with_suffix(".json")
 
 
+def metrics_log(path: Path) -> Path:
+    """The training run's JSONL metrics, shipped beside its weights."""
+    return Path(path).with_suffix(".metrics.jsonl")
+
+
 def save_checkpoint(model: PhysDiffuserPlus, path: Path, meta: dict) -> None:
     """Write weights then the JSON sidecar (config, metadata, checksum); atomic per file."""
     path = Path(path)

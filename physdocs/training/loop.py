@@ -25,6 +25,7 @@ from physdocs.models import PhysDiffuserPlus, SystemConfig, count_parameters
 from physdocs.training.batches import Batch, corrupt, make_batch
 from physdocs.training.checkpoint import (
     DEFAULT_WEIGHTS,
+    metrics_log,
     load_training_state,
     save_checkpoint,
     save_training_state,
@@ -243,6 +244,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progres
         DEFAULT_WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(weights, DEFAULT_WEIGHTS)
         shutil.copyfile(sidecar(weights), sidecar(DEFAULT_WEIGHTS))
+        shutil.copyfile(out / "metrics.jsonl", metrics_log(DEFAULT_WEIGHTS))
     env.close()
     return meta
 
