@@ -25,8 +25,8 @@ from physdocs.models import PhysDiffuserPlus, SystemConfig, count_parameters
 from physdocs.training.batches import Batch, corrupt, make_batch
 from physdocs.training.checkpoint import (
     DEFAULT_WEIGHTS,
-    metrics_log,
     load_training_state,
+    metrics_log,
     save_checkpoint,
     save_training_state,
     sidecar,
