@@ -288,7 +288,10 @@ def to_sympy(node: Node, symbols: Mapping[str, object] | None = None, constants:
 
 
 def from_sympy(expr) -> Node:
-    """A tree from a sympy expression; Float coefficients become fitted ``C`` leaves."""
+    """A tree from a sympy expression; Float coefficients become fitted ``C`` leaves.
+
+    Integers and rationals stay exact (built from the integer tokens 1-9).
+    """
     import sympy as sp
 
     def num(value) -> Node:
@@ -296,11 +299,18 @@ def from_sympy(expr) -> Node:
             return Node("pi")
         if isinstance(value, sp.Integer) or (isinstance(value, int)):
             v = int(value)
+            if abs(v).bit_length() > 64:
+                raise GrammarError(f"integer with {abs(v).bit_length()} bits is too large to write as tokens")
             if v < 0:
                 return Node("neg", (num(sp.Integer(-v)),))
             if str(v) in INTEGERS:
                 return Node(str(v))
-            return Node("C")
+            if v == 0:
+                return Node("sub", (Node("1"), Node("1")))
+            # Exact: n = 9 q + r, so folded integers (1 + 9 -> 10) stay integers.
+            q, r = divmod(v, 9)
+            head = Node("mul", (Node("9"), num(sp.Integer(q)))) if q > 1 else Node("9")
+            return head if r == 0 else Node("add", (head, Node(str(r))))
         if isinstance(value, sp.Rational):
             return Node("div", (num(sp.Integer(value.p)), num(sp.Integer(value.q))))
         return Node("C")
