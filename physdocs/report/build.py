@@ -1,9 +1,14 @@
-"""Build the report's generated files: analysis (cached) -> figures (cached) -> pages.
+"""Build the report's generated files: analysis (cached) -> figures (cached) -> explorer data -> pages.
 
 :func:`build_site_files` returns ``{site path: contents}`` and writes nothing to the site;
 ``docs/gen_pages.py`` writes what it returns through mkdocs-gen-files. The analysis and the
 figure rendering are timed together against ``BuildConfig.budget_seconds``: over budget, a
 :class:`BuildError` is raised before anything is cached or published.
+
+Every failure the build knows (missing, corrupted or mismatched weights, a malformed
+benchmark file, an equation the analysis cannot process, the time budget) is raised as one
+:class:`BuildError` whose message names the cause and the fix; ``docs/gen_pages.py`` turns
+it into a one-line mkdocs error. A failed build caches nothing and returns nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from physdocs.report import cache
+from physdocs.report import explorer as X
 from physdocs.report import figures as F
-from physdocs.report.pages import render_pages
+from physdocs.report.pages import EquationPageError, render_pages
 
 DEFAULT_EVALUATION = cache.PACKAGE_DIR / "data" / "evaluation.json"
 DEFAULT_BUDGET = 180.0
@@ -50,7 +56,8 @@ class BuildConfig:
 
 ENV_HELP = (
     "PHYSDOCS_EQUATIONS (comma-separated ids), PHYSDOCS_BUDGET (seconds), PHYSDOCS_CACHE_DIR, "
-    "PHYSDOCS_FIGURES (all|seed-only), PHYSDOCS_WEIGHTS (path), PHYSDOCS_WORKERS"
+    "PHYSDOCS_FIGURES (all|seed-only), PHYSDOCS_WEIGHTS (path), PHYSDOCS_BENCHMARK (a benchmark "
+    "TOML file instead of the packaged one), PHYSDOCS_WORKERS"
 )
 
 
@@ -81,6 +88,14 @@ def config_from_env(
         analysis_kw["equation_ids"] = tuple(ids)
     if env.get("PHYSDOCS_WEIGHTS", "").strip():
         analysis_kw["weights"] = env["PHYSDOCS_WEIGHTS"].strip()
+    if env.get("PHYSDOCS_BENCHMARK", "").strip():
+        benchmark = env["PHYSDOCS_BENCHMARK"].strip()
+        if not Path(benchmark).is_file():
+            raise BuildError(
+                f"PHYSDOCS_BENCHMARK={benchmark!r} is not a file. Fix: point it at a benchmark TOML "
+                "file (the format of physdocs/data/equations.toml), or unset it to use the packaged one"
+            )
+        analysis_kw["benchmark"] = str(Path(benchmark).resolve())
     figures = env.get("PHYSDOCS_FIGURES", "").strip() or "all"
     if figures not in ("all", "seed-only"):
         raise BuildError(f"PHYSDOCS_FIGURES={figures!r}: use 'all' or 'seed-only'")
@@ -132,8 +147,11 @@ def attach_evaluation(results: dict, evaluation_path: Path | None) -> dict:
     return {**results, "evaluation": evaluation}
 
 
-def benchmark_variables(ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """``{eq_id: [{name, token, meaning, low, high}, ...]}`` for the packaged equations among ``ids``."""
+def benchmark_variables(ids: list[str], path: str | Path | None = None) -> dict[str, list[dict[str, Any]]]:
+    """``{eq_id: [{name, token, meaning, low, high}, ...]}`` for the equations among ``ids``.
+
+    ``path`` is the benchmark file the analysis read (``None``: the packaged one).
+    """
     from physdocs.benchmark import load_benchmark
 
     wanted = set(ids)
@@ -142,7 +160,7 @@ def benchmark_variables(ids: list[str]) -> dict[str, list[dict[str, Any]]]:
             {"name": v.name, "token": v.token, "meaning": v.meaning, "low": v.low, "high": v.high}
             for v in eq.variables
         ]
-        for eq in load_benchmark()
+        for eq in load_benchmark(path)
         if eq.id in wanted
     }
 
@@ -153,28 +171,61 @@ def _run_analysis(cfg: Any) -> tuple[dict, Mapping[str, Any]]:
     return run_analysis(cfg)
 
 
+#: Exceptions of the package whose message already names the cause and the fix; the build
+#: re-raises them as :class:`BuildError` (matched by name, so checking needs no torch import).
+KNOWN_ERRORS = ("CheckpointError", "AnalysisError", "BenchmarkError", "ObservationError", "FigureError")
+#: Added to a checkpoint error: how the docs build chooses its weights.
+WEIGHTS_HINT = (
+    " (docs build: PHYSDOCS_WEIGHTS=PATH names the checkpoint to analyse; unset, the shipped "
+    "physdocs/weights/physdiffuser.safetensors)"
+)
+
+
+def known_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of :data:`KNOWN_ERRORS` raised by the ``physdocs`` package."""
+    return any(
+        cls.__name__ in KNOWN_ERRORS and cls.__module__.startswith("physdocs.") for cls in type(exc).__mro__
+    )
+
+
+def as_build_error(exc: BaseException) -> BuildError:
+    """A known error (:func:`known_error`) as a :class:`BuildError` with the same message."""
+    hint = WEIGHTS_HINT if any(c.__name__ == "CheckpointError" for c in type(exc).__mro__) else ""
+    return BuildError(f"{exc}{hint}")
+
+
 @dataclass
 class BuildTimings:
     """Seconds per stage of the last :func:`build_site_files` call, and whether it hit the cache."""
 
     analysis: float = 0.0
     figures: float = 0.0
+    explorer: float = 0.0
     pages: float = 0.0
     cache_hit: bool = False
     figures_rendered: int = 0
     figures_cached: int = 0
+    explorer_files: int = 0
+    explorer_bytes: int = 0  # all payloads together
+    explorer_largest: int = 0  # the largest single payload (one equation page's data)
 
     def summary(self) -> str:
         source = "cached" if self.cache_hit else "computed"
         return (
             f"analysis {self.analysis:.1f} s ({source}), figures {self.figures:.1f} s "
-            f"({self.figures_rendered} rendered, {self.figures_cached} cached), pages {self.pages:.1f} s"
+            f"({self.figures_rendered} rendered, {self.figures_cached} cached), "
+            f"explorer data {self.explorer:.1f} s ({self.explorer_files} files, "
+            f"{self.explorer_bytes / 1000:.1f} KB, largest {self.explorer_largest / 1000:.1f} KB), "
+            f"pages {self.pages:.1f} s"
         )
 
 
 @dataclass(frozen=True)
 class SiteBuild:
-    """The generated files (``{site path: str (Markdown) | bytes (PNG)}``) and how long they took."""
+    """The generated files and how long they took.
+
+    ``files``: ``{site path: str (Markdown) | bytes (PNG figures, JSON explorer payloads)}``.
+    """
 
     files: dict[str, bytes | str]
     timings: BuildTimings
@@ -184,14 +235,48 @@ RunFn = Callable[[Any], tuple[dict, Mapping[str, Any]]]
 
 
 def build_site_files(cfg: BuildConfig, *, run_fn: RunFn | None = None) -> dict[str, bytes | str]:
-    """Every generated page and figure: ``{site path: str (Markdown) | bytes (PNG)}``."""
+    """Every generated file: ``{site path: str (Markdown) | bytes (PNG, JSON)}``."""
     return build_site(cfg, run_fn=run_fn).files
+
+
+def explorer_files(results: Mapping[str, Any], arrays: Mapping[str, Any]) -> dict[str, bytes]:
+    """``{equations/data/<id>.json: payload}`` for every analysed equation (:mod:`.explorer`).
+
+    Raises :class:`BuildError` naming the equation whose payload cannot be made.
+    """
+    out = {}
+    for eq in results["equations"]:
+        try:
+            payload = X.explorer_payload(eq, arrays)
+        except Exception as exc:
+            raise BuildError(
+                f"equation {eq['id']}: its attention explorer data could not be made "
+                f"({type(exc).__name__}: {exc}). Fix: delete the cache directory (PHYSDOCS_CACHE_DIR, "
+                "default .cache/physdocs) and rebuild; if it happens again, leave the equation out "
+                "(PHYSDOCS_EQUATIONS) and report the error"
+            ) from exc
+        out[X.data_path(eq["id"])] = X.payload_json(payload).encode("ascii")
+    return out
 
 
 def build_site(
     cfg: BuildConfig, *, run_fn: RunFn | None = None, clock: Callable[[], float] = time.perf_counter
 ) -> SiteBuild:
-    """:func:`build_site_files` with timings; ``run_fn`` defaults to ``run_analysis``."""
+    """:func:`build_site_files` with timings; ``run_fn`` defaults to ``run_analysis``.
+
+    Known errors (:data:`KNOWN_ERRORS`) come out as :class:`BuildError`.
+    """
+    try:
+        return _build_site(cfg, run_fn, clock)
+    except BuildError:
+        raise
+    except Exception as exc:
+        if known_error(exc):
+            raise as_build_error(exc) from exc
+        raise
+
+
+def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], float]) -> SiteBuild:
     timings = BuildTimings()
     cfg_dict = cfg.analysis.to_dict()
     key = cache.cache_key(cfg_dict, cache.weights_path(cfg_dict))
@@ -230,10 +315,24 @@ def build_site(
         cache.prune(cfg.cache_dir, keep=cfg.cache_entries)
 
     t2 = clock()
-    variables = benchmark_variables([eq["id"] for eq in results["equations"]])
-    pages = render_pages(results, set(figures), variables)
-    timings.pages = clock() - t2
-    return SiteBuild({**pages, **figures}, timings)
+    explorer = explorer_files(results, arrays)
+    timings.explorer = clock() - t2
+    timings.explorer_files = len(explorer)
+    timings.explorer_bytes = sum(len(b) for b in explorer.values())
+    timings.explorer_largest = max((len(b) for b in explorer.values()), default=0)
+
+    t3 = clock()
+    ids = [eq["id"] for eq in results["equations"]]
+    variables = benchmark_variables(ids, getattr(cfg.analysis, "benchmark", None))
+    try:
+        pages = render_pages(results, set(figures), variables, explorer=ids)
+    except EquationPageError as exc:
+        raise BuildError(
+            f"{exc}. Fix: correct the equation's entry in the benchmark file, or leave it out "
+            "(PHYSDOCS_EQUATIONS); `mkdocs build --verbose` shows the traceback"
+        ) from exc
+    timings.pages = clock() - t3
+    return SiteBuild({**pages, **figures, **explorer}, timings)
 
 
 def write_mode(path: str, content: bytes | str, docs_dir: Path | str) -> str:

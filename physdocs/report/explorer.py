@@ -89,6 +89,8 @@ REDUCE_ORDER = (
     "encoder.isab1.mab1",
     "diffuser.self",
 )
+#: Where the site keeps the payloads: ``equations/data/<id>.json`` (see :func:`data_path`).
+DATA_DIR = "equations/data"
 PAD_LABEL = "PAD"
 MEMORY_SLOT_LABEL = "z"
 SEED_LABEL = "seed"
@@ -301,6 +303,11 @@ _REDUCTION_TEXT = {
 def payload_json(payload: Mapping[str, Any]) -> str:
     """Compact, key-sorted, ASCII JSON of a payload (deterministic)."""
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def data_path(eq_id: str) -> str:
+    """Site path of an equation's payload: ``equations/data/<id>.json``."""
+    return f"{DATA_DIR}/{eq_id}.json"
 
 
 def payload_size(payload: Mapping[str, Any]) -> int:

@@ -214,12 +214,23 @@ def _plot_function(name: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(f"physdocs.plots.{module}"), func)
 
 
+class FigureError(RuntimeError):
+    """Drawing one figure failed; the message names the figure, its plot and the cause."""
+
+
 def render_job(job: FigureJob) -> tuple[str, bytes]:
-    """``(path, png bytes)`` of one job."""
+    """``(path, png bytes)`` of one job; a failure is raised as :class:`FigureError`."""
     from physdocs.plots.style import figure_png
 
-    fig = _plot_function(job.plot)(**job.kwargs)
-    return job.path, figure_png(fig, job.dpi)
+    try:
+        fig = _plot_function(job.plot)(**job.kwargs)
+        return job.path, figure_png(fig, job.dpi)
+    except Exception as exc:
+        raise FigureError(
+            f"figure {job.path} ({job.plot}) could not be drawn: {type(exc).__name__}: {exc}. "
+            "Fix: render the seed's figures only (PHYSDOCS_FIGURES=seed-only) or leave the "
+            "equation out (PHYSDOCS_EQUATIONS); `mkdocs build --verbose` shows the traceback"
+        ) from exc
 
 
 def render_jobs(jobs: Iterable[FigureJob], workers: int = 2) -> dict[str, bytes]:

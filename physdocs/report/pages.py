@@ -14,8 +14,10 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from physdocs.benchmark import TIERS
+from physdocs.report import explorer as X
 from physdocs.report import figures as F
 from physdocs.report.render import render, tex_ok
 
@@ -323,13 +325,28 @@ def equations_index_data(results: Mapping[str, Any], figures: Collection[str]) -
     return {**common(results), "rows": rows, "decoders": decoders, "evaluated": bool(decoders)}
 
 
+def equation_page(eq_id: str) -> str:
+    """Site path of an equation's page."""
+    return f"equations/{eq_id}.md"
+
+
+def explorer_block(eq: Mapping[str, Any]) -> Markup:
+    """The attention explorer's container for an equation page (escaped by :func:`X.explorer_html`)."""
+    url = X.relative_data_url(equation_page(eq["id"]), X.data_path(eq["id"]))
+    return Markup(X.explorer_html(eq["id"], url, name=eq["name"]))
+
+
 def equation_data(
     eq: Mapping[str, Any],
     results: Mapping[str, Any],
     figures: Collection[str],
     variables: Sequence[Mapping[str, Any]] = (),
+    explorer: bool = False,
 ) -> dict[str, Any]:
-    """One equation's page: formula, variables, predictions, entropy per component, trajectories."""
+    """One equation's page: formula, variables, predictions, entropy per component, trajectories.
+
+    ``explorer``: whether the build wrote this equation's explorer payload (:func:`X.data_path`).
+    """
     models = eq["models"]
     entropy = [
         {"component": c, "name": name, **{m: models[m]["entropy"].get(c) for m in MODELS}}
@@ -348,6 +365,7 @@ def equation_data(
         "evaluation": evaluated,
         "evaluated": bool(results.get("evaluation")),
         "figure": _figure(F.overview_path(eq["id"]), figures),
+        "explorer": explorer_block(eq) if explorer else None,
         "trajectory": {m: trajectory_rows(models[m]["trajectory"]) for m in MODELS},
     }
 
@@ -375,10 +393,29 @@ def render_pages(
     figures: Collection[str],
     variables: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     env: jinja2.Environment | None = None,
+    explorer: Collection[str] = (),
 ) -> dict[str, str]:
-    """Every page: ``{site path: markdown}``; ``variables[eq_id]`` lists an equation's inputs."""
+    """Every page: ``{site path: markdown}``.
+
+    ``variables[eq_id]`` lists an equation's inputs; ``explorer`` holds the ids of the
+    equations whose explorer payload the build writes (their pages embed the explorer).
+    An error on one equation's page is re-raised as :class:`EquationPageError` naming it.
+    """
     pages = {path: render(tpl, env, **fn(results, figures)) for path, (tpl, fn) in SECTION_PAGES.items()}
     for eq in results["equations"]:
-        data = equation_data(eq, results, figures, (variables or {}).get(eq["id"], ()))
-        pages[f"equations/{eq['id']}.md"] = render("equation.md.j2", env, **data)
+        try:
+            data = equation_data(
+                eq, results, figures, (variables or {}).get(eq["id"], ()), explorer=eq["id"] in explorer
+            )
+            pages[equation_page(eq["id"])] = render("equation.md.j2", env, **data)
+        except Exception as exc:
+            raise EquationPageError(eq["id"], exc) from exc
     return pages
+
+
+class EquationPageError(RuntimeError):
+    """Rendering one equation's page failed; the message names the equation and the cause."""
+
+    def __init__(self, eq_id: str, cause: BaseException):
+        super().__init__(f"equation {eq_id}: its page could not be rendered ({type(cause).__name__}: {cause})")
+        self.eq_id = eq_id
