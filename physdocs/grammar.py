@@ -316,6 +316,8 @@ def from_sympy(expr) -> Node:
         return Node("C")
 
     def conv(e) -> Node:
+        if e == sp.E:
+            return Node("exp", (Node("1"),))
         if e.is_Number or e == sp.pi:
             if e.is_Number and e.is_zero:
                 return Node("sub", (Node("1"), Node("1")))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -68,6 +70,7 @@ class AnalysisConfig:
     head_importance: bool = True
     training_log: str | None = None  # None: the metrics log shipped beside the weights, if any
     evaluation: str | None = None  # evaluation JSON, if any
+    benchmark: str | None = None  # a benchmark TOML file; None: the packaged one
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,18 +94,34 @@ class _Inputs:
 def _inputs(equations: list[Equation], seed: int, max_len: int) -> _Inputs:
     obs, canvas, lengths = [], torch.full((len(equations), max_len), PAD_ID, dtype=torch.long), []
     for i, eq in enumerate(equations):
-        rng = np.random.default_rng([seed, int(eq.id.split("_")[1])])
-        lows = np.array([v.low for v in eq.variables])
-        highs = np.array([v.high for v in eq.variables])
-        try:
-            o = sample_observations(eq.step_trees, lows, highs, rng=rng)
-        except ValueError as exc:
-            raise AnalysisError(f"equation {eq.id} ({eq.name}): {exc}") from exc
-        obs.append(torch.from_numpy(o.encoded))
-        ids = [TOKEN_TO_ID[t] for t in eq.tokens]
-        canvas[i, : len(ids)] = torch.tensor(ids)
-        lengths.append(len(ids))
+        with _about(eq):
+            rng = np.random.default_rng([seed, int(eq.id.split("_")[1])])
+            lows = np.array([v.low for v in eq.variables])
+            highs = np.array([v.high for v in eq.variables])
+            try:
+                o = sample_observations(eq.step_trees, lows, highs, rng=rng)
+            except ValueError as exc:
+                raise AnalysisError(f"equation {eq.id} ({eq.name}): {exc}") from exc
+            obs.append(torch.from_numpy(o.encoded))
+            ids = [TOKEN_TO_ID[t] for t in eq.tokens]
+            canvas[i, : len(ids)] = torch.tensor(ids)
+            lengths.append(len(ids))
     return _Inputs(equations, torch.stack(obs), canvas, lengths)
+
+
+@contextmanager
+def _about(eq: Equation) -> Iterator[None]:
+    """Per-equation work: an unexpected exception becomes an :class:`AnalysisError` naming ``eq``."""
+    try:
+        yield
+    except AnalysisError:
+        raise
+    except Exception as exc:
+        raise AnalysisError(
+            f"equation {eq.id} ({eq.name}): the analysis failed ({type(exc).__name__}: {exc}). "
+            "Fix: leave it out (PHYSDOCS_EQUATIONS or the config's equation_ids) and report the error "
+            "with its traceback"
+        ) from exc
 
 
 def _load_models(cfg: AnalysisConfig) -> tuple[PhysDiffuserPlus, PhysDiffuserPlus, dict, str]:
@@ -381,7 +400,7 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    equations = list(load_benchmark())
+    equations = list(load_benchmark(cfg.benchmark))
     if cfg.equation_ids is not None:
         known = {e.id: e for e in equations}
         missing = [i for i in cfg.equation_ids if i not in known]
@@ -411,22 +430,23 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
     records, uniform, arrays = [], [], {}
     n_layers = trained.cfg.diffuser.n_layers
     for i, eq in enumerate(equations):
-        n = inp.lengths[i]
-        rec = {"id": eq.id, "name": eq.name, "tier": eq.tier, "output": eq.output, "formula": eq.formula,
-               "latex": eq.latex, "tokens": list(eq.tokens), "token_types": [token_type(t) for t in eq.tokens],
-               "depths": _depths(eq.tokens), "models": {}}
-        for m in MODELS:
-            maps = maps_by_model[m][i]
-            rec["models"][m] = _equation_record(eq, maps, n, trajectories[m][i], n_layers)
-            for comp, a in maps.items():
-                trimmed = _trim(comp, a, n)
-                arrays[f"{m}/{eq.id}/{comp}"] = trimmed[-1].astype(np.float32)  # last layer [H, q, k]
-                if not comp.startswith("encoder"):
-                    for layer in range(trimmed.shape[0]):
-                        arrays[f"{m}/{eq.id}/{comp}.l{layer + 1}"] = trimmed[layer].astype(np.float16)
-            arrays[f"{m}/{eq.id}/trajectory_confidence"] = trajectories[m][i].confidence.astype(np.float32)
-        uniform.append({comp: _uniform_entropy(comp, maps_by_model["trained"][i][comp], n) for comp in COMPONENTS})
-        records.append(rec)
+        with _about(eq):
+            n = inp.lengths[i]
+            rec = {"id": eq.id, "name": eq.name, "tier": eq.tier, "output": eq.output, "formula": eq.formula,
+                   "latex": eq.latex, "tokens": list(eq.tokens), "token_types": [token_type(t) for t in eq.tokens],
+                   "depths": _depths(eq.tokens), "models": {}}
+            for m in MODELS:
+                maps = maps_by_model[m][i]
+                rec["models"][m] = _equation_record(eq, maps, n, trajectories[m][i], n_layers)
+                for comp, a in maps.items():
+                    trimmed = _trim(comp, a, n)
+                    arrays[f"{m}/{eq.id}/{comp}"] = trimmed[-1].astype(np.float32)  # last layer [H, q, k]
+                    if not comp.startswith("encoder"):
+                        for layer in range(trimmed.shape[0]):
+                            arrays[f"{m}/{eq.id}/{comp}.l{layer + 1}"] = trimmed[layer].astype(np.float16)
+                arrays[f"{m}/{eq.id}/trajectory_confidence"] = trajectories[m][i].confidence.astype(np.float32)
+            uniform.append({comp: _uniform_entropy(comp, maps_by_model["trained"][i][comp], n) for comp in COMPONENTS})
+            records.append(rec)
     flat = [{m: r["models"][m] for m in MODELS} for r in records]
     timings["metrics"] = time.perf_counter() - t1
 
