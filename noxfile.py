@@ -21,8 +21,13 @@ DOCS_ENV = {"DISABLE_MKDOCS_2_WARNING": "true", "NO_MKDOCS_2_WARNING": "1"}
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite; extra arguments go to pytest (``nox -s tests -- -m slow``)."""
-    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "test"))
+    """Run the test suite; extra arguments go to pytest (``nox -s tests -- -m slow``).
+
+    The docs and browser groups are installed too: the browser tests build a small site
+    and drive Debian's Chromium with Playwright (they skip, saying so, without Chromium).
+    """
+    groups = nox.project.dependency_groups(PYPROJECT, "test", "docs", "browser")
+    session.install("-e", ".", *groups)
     session.run("pytest", *session.posargs)
 
 
@@ -35,14 +40,20 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the report into ``site/`` with ``--strict``; ``nox -s docs -- serve`` previews it."""
+    """Build the report into ``site/`` with ``--strict``; ``nox -s docs -- serve`` previews it.
+
+    The build goes to a temporary directory that replaces ``site/`` only when it succeeds
+    (``physdocs.report.publish``), so a failed build leaves the last good site in place.
+    ``SOURCE_DATE_EPOCH`` (default: the last commit's time) makes rebuilds byte-identical.
+    """
     session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "docs"))
     if session.posargs == ["serve"]:
         session.run("mkdocs", "serve", env=DOCS_ENV)
     elif session.posargs:
         session.error(f"docs takes no arguments or 'serve', got {session.posargs!r}")
     else:
-        session.run("mkdocs", "build", "--strict", "--site-dir", "site", env=DOCS_ENV)
+        publish = ("python", "-m", "physdocs.report.publish", "--site-dir", "site", "--")
+        session.run(*publish, "mkdocs", "build", "--strict", env=DOCS_ENV)
 
 
 @nox.session

@@ -6,7 +6,11 @@ It builds the report from the analysis (cached under ``.cache/physdocs``; see
 
 Environment: PHYSDOCS_EQUATIONS (comma-separated ids, for small builds), PHYSDOCS_BUDGET
 (seconds), PHYSDOCS_CACHE_DIR, PHYSDOCS_FIGURES (all | seed-only), PHYSDOCS_WEIGHTS,
-PHYSDOCS_WORKERS.
+PHYSDOCS_BENCHMARK (a benchmark TOML file), PHYSDOCS_WORKERS.
+
+A :class:`~physdocs.report.build.BuildError` (its message names the cause and the fix) is
+raised as mkdocs' ``PluginError``: mkdocs prints that one line and aborts, with no
+traceback (``mkdocs build --verbose`` logs it).
 """
 
 from __future__ import annotations
@@ -15,13 +19,18 @@ import logging
 import os
 
 import mkdocs_gen_files
+from mkdocs.exceptions import PluginError
 
-from physdocs.report.build import build_site, config_from_env, write_mode
+from physdocs.report.build import BuildError, build_site, config_from_env, write_mode
 from physdocs.report.reference import reference_pages
 
 log = logging.getLogger("mkdocs.plugins.physdocs")
 
-site = build_site(config_from_env(os.environ))
+try:
+    site = build_site(config_from_env(os.environ))
+except BuildError as exc:
+    log.debug("physdocs report: the build failed", exc_info=True)
+    raise PluginError(f"physdocs report: {exc}") from None
 log.info("physdocs report: %s", site.timings.summary())
 files = {**site.files, **reference_pages()}
 

@@ -4,12 +4,12 @@ import pytest
 import torch
 from hypothesis import settings
 
+from physdocs.models import DecoderConfig, EncoderConfig, PhysDiffuserPlus, SystemConfig
+from physdocs.training.checkpoint import save_checkpoint
+
 # Property tests draw the same examples on every run: CI never flakes on a new example.
 settings.register_profile("physdocs", derandomize=True, deadline=None)
 settings.load_profile("physdocs")
-
-from physdocs.models import DecoderConfig, EncoderConfig, PhysDiffuserPlus, SystemConfig
-from physdocs.training.checkpoint import save_checkpoint
 
 
 def tiny_config() -> SystemConfig:
@@ -24,3 +24,11 @@ def tiny_weights(tmp_path_factory):
     torch.manual_seed(0)
     save_checkpoint(PhysDiffuserPlus(tiny_config()), path, {"note": "random tiny test model"})
     return path
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item (``item.rep_call``), for fixtures that act on failure."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

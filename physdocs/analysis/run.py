@@ -120,7 +120,7 @@ def _about(eq: Equation) -> Iterator[None]:
         raise AnalysisError(
             f"equation {eq.id} ({eq.name}): the analysis failed ({type(exc).__name__}: {exc}). "
             "Fix: leave it out (PHYSDOCS_EQUATIONS or the config's equation_ids) and report the error "
-            "with its traceback"
+            "with its traceback (`mkdocs build --verbose` prints it)"
         ) from exc
 
 

@@ -322,10 +322,12 @@ def explorer_html(eq_id: str, data_path: str, *, name: str | None = None) -> str
     """The block to put into an equation's Markdown page, on its own, with blank lines around.
 
     ``data_path`` is the payload's URL relative to the *rendered* page (mkdocs does not
-    rewrite URLs in raw HTML): see :func:`relative_data_url`. Every string is HTML-escaped.
+    rewrite URLs in raw HTML): see :func:`relative_data_url`. Every string is HTML-escaped,
+    and Markdown / attr_list syntax (``{ } [ ] * ` |``) becomes character references, so the
+    block stays inert text even where a Markdown processor reads into raw HTML.
     """
-    e_id, e_src = html.escape(str(eq_id), quote=True), html.escape(str(data_path), quote=True)
-    e_name = html.escape(str(name if name is not None else eq_id), quote=True)
+    e_id, e_src = _attr(eq_id), _attr(data_path)
+    e_name = _attr(name if name is not None else eq_id)
     return (
         f'<div class="attention-explorer" data-src="{e_src}" data-equation="{e_id}" role="region" '
         f'aria-label="Attention explorer: {e_name}">\n'
@@ -333,6 +335,13 @@ def explorer_html(eq_id: str, data_path: str, *, name: str | None = None) -> str
         f'of {e_name} is in <a href="{e_src}">this JSON file</a>.</p></noscript>\n'
         f"</div>\n"
     )
+
+
+_MARKDOWN_SYNTAX = str.maketrans({c: f"&#{ord(c)};" for c in "{}[]*`|"})
+
+
+def _attr(value: Any) -> str:
+    return html.escape(str(value), quote=True).translate(_MARKDOWN_SYNTAX)
 
 
 def relative_data_url(page: str, target: str, *, use_directory_urls: bool = True) -> str:

@@ -10,6 +10,7 @@ page shows, so a small or seed-only build never links to a missing figure.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -330,6 +331,22 @@ def equation_page(eq_id: str) -> str:
     return f"equations/{eq_id}.md"
 
 
+#: HTML escaping for a title, and attr_list's braces as character references (as in the page body).
+_TITLE_REFS = str.maketrans(
+    {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&#34;", "'": "&#39;", "{": "&#123;", "}": "&#125;"}
+)
+
+
+def page_title(text: str) -> Markup:
+    """A page title for YAML front matter: escaped HTML, as a JSON (so YAML) double-quoted string.
+
+    Without it mkdocs takes the title from the page's first heading, and Material writes that
+    into ``<title>`` through Jinja's ``striptags``, which *unescapes* entities: a name holding
+    ``</title><script>`` would become live markup. Material writes ``page.meta.title`` as given.
+    """
+    return Markup(json.dumps(text.translate(_TITLE_REFS), ensure_ascii=True))
+
+
 def explorer_block(eq: Mapping[str, Any]) -> Markup:
     """The attention explorer's container for an equation page (escaped by :func:`X.explorer_html`)."""
     url = X.relative_data_url(equation_page(eq["id"]), X.data_path(eq["id"]))
@@ -357,6 +374,7 @@ def equation_data(
         evaluation_by_equation(results).get(eq["id"], []), key=lambda r: (r["model"], r["decoder"])
     )
     return {
+        "title": page_title(f"{eq['id']}: {eq['name']}"),
         "eq": {k: eq[k] for k in ("id", "name", "tier", "output", "formula", "latex")},
         "tokens": list(zip(eq["tokens"], eq["token_types"], strict=True)),
         "variables": list(variables),
@@ -401,8 +419,8 @@ def render_pages(
     equations whose explorer payload the build writes (their pages embed the explorer).
     An error on one equation's page is re-raised as :class:`EquationPageError` naming it.
     """
-    pages = {path: render(tpl, env, **fn(results, figures)) for path, (tpl, fn) in SECTION_PAGES.items()}
-    for eq in results["equations"]:
+    pages = {}
+    for eq in results["equations"]:  # first, so a fault in one equation's data is named
         try:
             data = equation_data(
                 eq, results, figures, (variables or {}).get(eq["id"], ()), explorer=eq["id"] in explorer
@@ -410,12 +428,15 @@ def render_pages(
             pages[equation_page(eq["id"])] = render("equation.md.j2", env, **data)
         except Exception as exc:
             raise EquationPageError(eq["id"], exc) from exc
-    return pages
+    sections = {path: render(tpl, env, **fn(results, figures)) for path, (tpl, fn) in SECTION_PAGES.items()}
+    return {**sections, **pages}
 
 
 class EquationPageError(RuntimeError):
     """Rendering one equation's page failed; the message names the equation and the cause."""
 
     def __init__(self, eq_id: str, cause: BaseException):
-        super().__init__(f"equation {eq_id}: its page could not be rendered ({type(cause).__name__}: {cause})")
+        super().__init__(
+            f"equation {eq_id}: its page could not be rendered ({type(cause).__name__}: {cause})"
+        )
         self.eq_id = eq_id

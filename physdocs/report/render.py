@@ -74,10 +74,25 @@ def ci(bounds: tuple[float | None, float | None] | list | None) -> str:
     return f"[{fmt(bounds[0])}, {fmt(bounds[1])}]"
 
 
+#: Markdown syntax inside raw inline HTML is still parsed (``<code>a*b*c</code>`` gets an
+#: ``<em>``): these characters, and HTML's own, become character references in :func:`code`.
+_CODE_REFS = str.maketrans(
+    {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&#34;", "'": "&#39;"}
+    | {c: f"&#{ord(c)};" for c in "\\`*_[]{}#|~^"}
+)
+
+
+def inert(value: Any) -> Markup:
+    """Text for HTML that Markdown may still read: HTML-escaped, Markdown syntax as character references."""
+    return Markup(str(value).translate(_CODE_REFS))
+
+
 def code(value: Any) -> Markup:
-    """Inline code as HTML (``<code>`` with escaped text): safe for any string, in tables too."""
-    text = str(escape(str(value))).replace("|", "&#124;")
-    return Markup(f"<code>{text}</code>")
+    """Inline code as HTML (``<code>`` with escaped text): safe for any string, in tables too.
+
+    Markdown syntax characters become character references, so ``m*c**2`` stays as written.
+    """
+    return Markup(f"<code>{inert(value)}</code>")
 
 
 def html(value: Any) -> Markup:

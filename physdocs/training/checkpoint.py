@@ -77,7 +77,7 @@ def load_checkpoint(path: Path | None = None, *, expect: SystemConfig | None = N
     try:
         doc = json.loads(meta_path.read_text())
         cfg = SystemConfig.from_dict(doc["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AssertionError) as exc:
         raise CheckpointError(f"config file {meta_path} is unreadable ({exc}): {fix_train}") from exc
     if sha256(path) != doc.get("sha256"):
         raise CheckpointError(
