@@ -105,6 +105,8 @@ def test_few_step_training_run_and_resume(tmp_path):
     assert all(np.isfinite(r["ar_loss"]) for r in log)
     meta = train(replace(cfg, max_steps=5), resume=True, progress_bar=False)
     assert meta["step"] == 5
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps)  # records past the resumed checkpoint are not kept twice
     assert load_checkpoint(tmp_path / "run" / "physdiffuser.safetensors").meta["step"] == 5
 
 
@@ -113,7 +115,10 @@ def test_ddp_two_cpu_processes(tmp_path):
     out = tmp_path / "ddp"
     script.write_text(
         "from physdocs.training.loop import smoke_config, train\n"
-        f"print('WORLD', train(smoke_config({str(out)!r}, steps=2), progress_bar=False)['world_size'])\n"
+        "from dataclasses import replace\n"
+        # checkpoint_minutes=0: a checkpoint after every step, which both ranks must agree on
+        f"cfg = replace(smoke_config({str(out)!r}, steps=3), checkpoint_minutes=0.0)\n"
+        "print('WORLD', train(cfg, progress_bar=False)['world_size'])\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(

@@ -92,6 +92,14 @@ def batch_losses(model, batch: Batch, device, generator=None) -> dict[str, torch
     }
 
 
+def drop_records_after(path: Path, step: int) -> None:
+    """On resume, forget log records past the checkpoint: that stretch is trained again."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
 def _git_commit() -> str:
     try:
         return subprocess.run(
@@ -160,6 +168,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progres
     log = None
     if env.main:
         out.mkdir(parents=True, exist_ok=True)
+        if resume:
+            drop_records_after(out / "metrics.jsonl", step)
         (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
         log = open(out / "metrics.jsonl", "a")
     bar = tqdm(total=100, unit="%", disable=not (progress_bar and env.main), mininterval=2, bar_format=(
@@ -230,7 +240,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progres
             bar.set_postfix_str(f"step {step} loss {float(loss):.3f} {rate:.0f} samples/s")
         if step % cfg.val_every == 0:
             write({"kind": "val", "step": step, "elapsed": round(elapsed, 1), **validate(model, val_set, env.device)})
-        if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
+        # Every rank must take the same decision, or the collectives inside deadlock.
+        if env.any(time.time() - last_ckpt > cfg.checkpoint_minutes * 60):
             checkpoint()
             last_ckpt = time.time()
     val = validate(model, val_set, env.device)
