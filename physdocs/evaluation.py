@@ -37,8 +37,8 @@ class EvalConfig:
     models: tuple[str, ...] = ("trained", "control")
     # Candidates are cheap next to the 10 s per-equation target; ranking by R^2 after
     # constant fitting is where accuracy comes from.
-    beam_size: int = 16
-    n_samples: int = 32
+    beam_size: int = 48
+    n_samples: int = 48
     restarts: int = 4
     max_seconds: float = 8.0  # per equation and decoder; the target is 10 s
     n_support: int = 50
