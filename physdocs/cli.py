@@ -59,12 +59,17 @@ def _derive(args) -> None:
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from exc
     model, source = _load_model(args.weights)
-    from physdocs.evaluation import equation_points
+    from physdocs.evaluation import EvalConfig, equation_points
 
-    support, test = equation_points(eq, args.seed, 50, 200)
-    rng = np.random.default_rng(args.seed)
+    # The evaluation's settings and seeds, so `derive` reproduces its row for this equation.
+    cfg = EvalConfig(seed=args.seed)
+    support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test)
+    rng = np.random.default_rng([cfg.seed, int(eq.id.split("_")[1]), 2])
     t0 = time.perf_counter()
-    result = derive(model, support.x, support.y, decoder=args.decoder, rng=rng, names=eq.display_names)
+    result = derive(
+        model, support.x, support.y, decoder=args.decoder, n_samples=cfg.n_samples, beam_size=cfg.beam_size,
+        rng=rng, max_seconds=cfg.max_seconds, restarts=cfg.restarts, names=eq.display_names,
+    )
     seconds = time.perf_counter() - t0
     r2 = score_on(result, test.x, test.y)
     doc = result.to_json()
