@@ -6,7 +6,7 @@ It builds the report from the analysis (cached under ``.cache/physdocs``; see
 
 Environment: PHYSDOCS_EQUATIONS (comma-separated ids, for small builds), PHYSDOCS_BUDGET
 (seconds), PHYSDOCS_CACHE_DIR, PHYSDOCS_FIGURES (all | seed-only), PHYSDOCS_WEIGHTS,
-PHYSDOCS_BENCHMARK (a benchmark TOML file), PHYSDOCS_WORKERS.
+PHYSDOCS_BENCHMARK (a benchmark TOML file), PHYSDOCS_EVALUATION, PHYSDOCS_WORKERS.
 
 A :class:`~physdocs.report.build.BuildError` (its message names the cause and the fix) is
 raised as mkdocs' ``PluginError``: mkdocs prints that one line and aborts, with no

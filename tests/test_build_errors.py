@@ -252,3 +252,13 @@ def test_mkdocs_prints_one_line_and_keeps_the_previous_site(tmp_path):
     assert "was left as it was" in out.stderr
     assert (site / "index.html").read_text() == "previous build\n"
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.")]  # no temporary site
+
+
+def test_shipped_evaluation_is_only_attached_to_the_shipped_weights(tmp_path):
+    from physdocs.report.build import DEFAULT_EVALUATION, config_from_env
+
+    assert config_from_env({}).evaluation_path == DEFAULT_EVALUATION
+    assert config_from_env({"PHYSDOCS_WEIGHTS": "other.safetensors"}).evaluation_path is None
+    own = tmp_path / "eval.json"
+    cfg = config_from_env({"PHYSDOCS_WEIGHTS": "other.safetensors", "PHYSDOCS_EVALUATION": str(own)})
+    assert cfg.evaluation_path == own

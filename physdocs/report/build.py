@@ -100,12 +100,17 @@ def config_from_env(
     if figures not in ("all", "seed-only"):
         raise BuildError(f"PHYSDOCS_FIGURES={figures!r}: use 'all' or 'seed-only'")
     cache_dir = env.get("PHYSDOCS_CACHE_DIR", "").strip()
+    # The shipped evaluation belongs to the shipped weights: other weights get the evaluation
+    # named by PHYSDOCS_EVALUATION, or none (their pages say "not evaluated").
+    evaluation = env.get("PHYSDOCS_EVALUATION", "").strip()
+    evaluation_path = Path(evaluation) if evaluation else (None if "weights" in analysis_kw else DEFAULT_EVALUATION)
     return BuildConfig(
         analysis=analysis_factory(**analysis_kw),
         budget_seconds=number("PHYSDOCS_BUDGET", float, DEFAULT_BUDGET),
         figures=figures,  # type: ignore[arg-type]
         cache_dir=Path(cache_dir) if cache_dir else cache.DEFAULT_CACHE_DIR,
         workers=number("PHYSDOCS_WORKERS", int, 2),
+        evaluation_path=evaluation_path,
     )
 
 
