@@ -195,9 +195,10 @@ def test_coarse_to_fine():
 
 
 def test_smooth_trajectories():
-    planted = c.claim_smooth_trajectories(rng(1).uniform(0, 0.02, size=50), n_boot=N_BOOT, rng=rng())
+    zeros = np.zeros(50)
+    planted = c.claim_monotone_confidence(rng(1).uniform(0, 0.02, size=50), flicker_rates=zeros, n_boot=N_BOOT, rng=rng())
     check_verdict(planted, True)
-    null = c.claim_smooth_trajectories(rng(2).uniform(0.05, 0.3, size=50), n_boot=N_BOOT, rng=rng())
+    null = c.claim_monotone_confidence(rng(2).uniform(0.05, 0.3, size=50), flicker_rates=zeros, n_boot=N_BOOT, rng=rng())
     check_verdict(null, False)
     assert "0.05" in null.verdict
 

@@ -566,44 +566,6 @@ def claim_coarse_to_fine(
     )
 
 
-def claim_smooth_trajectories(
-    flicker_rates: ArrayLike,
-    *,
-    threshold: float = 0.05,
-    control_rates: ArrayLike | None = None,
-    seed_reported: str = "",
-    control_name: str = "random-initialised model",
-    n_boot: int = 2000,
-    rng: np.random.Generator | None = None,
-) -> ClaimResult:
-    """Finding 6: refinement trajectories are smooth (unmasked tokens rarely change).
-
-    ``flicker_rates [n_traj]`` (:func:`~physdocs.analysis.metrics.flicker_rate`, nan dropped).
-    Holds if the CI of the mean flicker rate lies below ``threshold``. A decoder that never
-    revises an unmasked position has rate 0 by construction.
-    """
-    r = _float_array(flicker_rates).ravel()
-    r = r[np.isfinite(r)]
-    value, lo, hi = bootstrap_ci(r, n_boot=n_boot, rng=rng)
-    control = _mean_or_none(control_rates)
-    return _result(
-        key="smooth_trajectories",
-        title="Refinement trajectories are smooth",
-        claim=f"unmasked tokens change at a rate below {format_number(threshold)} per step",
-        statistic_name="mean flicker rate",
-        value=value,
-        ci_low=lo,
-        ci_high=hi,
-        p_value=None,
-        null=threshold,
-        direction="less",
-        control_value=control,
-        control_name=control_name if control is not None else None,
-        seed_reported=seed_reported,
-        n=int(r.size),
-    )
-
-
 def claim_monotone_confidence(
     drop_rates: ArrayLike,
     *,

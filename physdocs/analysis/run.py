@@ -185,7 +185,7 @@ def _key_types(component: str, tokens: list[str], n_keys: int) -> list[str]:
     return types + ["special"] * (n_keys - len(types))  # diffuser canvas padding
 
 
-def _equation_record(eq: Equation, maps: dict[str, np.ndarray], n: int, traj, n_layers: int) -> dict:
+def _equation_record(eq: Equation, maps: dict[str, np.ndarray], n: int, traj) -> dict:
     entropy, head_entropy, received = {}, {}, {}
     for comp, a in maps.items():
         nats, norm, head = _entropies(comp, a, n)
@@ -199,14 +199,15 @@ def _equation_record(eq: Equation, maps: dict[str, np.ndarray], n: int, traj, n_
             share = M.uniform_share(key_types)
             received[comp] = {k: round(v, 5) for k, v in M.received_ratio(got, share).items()}
     tokens = traj.trajectory_tokens
+    recorded = traj.trajectory()
     return {
         "entropy": entropy,
         "head_entropy": head_entropy,
         "received_by_type": received,
         "inducing_specialisation": round(M.inducing_specialisation(maps["encoder.isab1.mab1"][0]), 5),
         "trajectory": {
-            "tokens": traj.trajectory()["tokens"],
-            "confidence": traj.trajectory()["confidence"],
+            "tokens": recorded["tokens"],
+            "confidence": recorded["confidence"],
             "final": traj.tokens,
             "flicker_rate": _none_if_nan(M.flicker_rate(tokens, MASK_ID)),
             "confidence_drop_rate": _none_if_nan(1.0 - M.confidence_monotonicity(traj.confidence)),
@@ -428,7 +429,6 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
 
     t1 = time.perf_counter()
     records, uniform, arrays = [], [], {}
-    n_layers = trained.cfg.diffuser.n_layers
     for i, eq in enumerate(equations):
         with _about(eq):
             n = inp.lengths[i]
@@ -437,7 +437,7 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
                    "depths": _depths(eq.tokens), "models": {}}
             for m in MODELS:
                 maps = maps_by_model[m][i]
-                rec["models"][m] = _equation_record(eq, maps, n, trajectories[m][i], n_layers)
+                rec["models"][m] = _equation_record(eq, maps, n, trajectories[m][i])
                 for comp, a in maps.items():
                     trimmed = _trim(comp, a, n)
                     arrays[f"{m}/{eq.id}/{comp}"] = trimmed[-1].astype(np.float32)  # last layer [H, q, k]
