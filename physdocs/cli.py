@@ -48,10 +48,19 @@ def _load_model(weights: str | None):
     return ckpt.model, str(ckpt.path)
 
 
+def _shipped_best_decoder() -> str:
+    """The decoder the shipped evaluation found better ("diffusion" without one)."""
+    path = Path(__file__).parent / "data" / "evaluation.json"
+    try:
+        return json.loads(path.read_text())["meta"]["best_decoder"] or "diffusion"
+    except (OSError, KeyError, json.JSONDecodeError):
+        return "diffusion"
+
+
 def _derive(args) -> None:
     import torch
 
-    from physdocs.decoding.derive import derive, score_on
+    from physdocs.decoding.derive import score_on
 
     torch.set_num_threads(args.threads)
     try:
@@ -59,17 +68,16 @@ def _derive(args) -> None:
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from exc
     model, source = _load_model(args.weights)
-    from physdocs.evaluation import EvalConfig, equation_points
+    if args.decoder is None:
+        args.decoder = _shipped_best_decoder()
+    from physdocs.evaluation import EvalConfig, equation_points, run_derive
 
     # The evaluation's settings and seeds, so `derive` reproduces its row for this equation.
     cfg = EvalConfig(seed=args.seed)
     support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test)
     rng = np.random.default_rng([cfg.seed, int(eq.id.split("_")[1]), 2])
     t0 = time.perf_counter()
-    result = derive(
-        model, support.x, support.y, decoder=args.decoder, n_samples=cfg.n_samples, beam_size=cfg.beam_size,
-        rng=rng, max_seconds=cfg.max_seconds, restarts=cfg.restarts, names=eq.display_names,
-    )
+    result = run_derive(model, support.x, support.y, args.decoder, cfg, rng, eq.display_names)
     seconds = time.perf_counter() - t0
     r2 = score_on(result, test.x, test.y)
     doc = result.to_json()
@@ -130,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(fn=_equations)
     d = sub.add_parser("derive", help="derive one benchmark equation from sampled observations")
     d.add_argument("id", help="equation id, e.g. feynman_001")
-    d.add_argument("--decoder", choices=("diffusion", "ar"), default="ar")
+    d.add_argument("--decoder", choices=("diffusion", "ar"),
+                   help="default: the better decoder of the shipped evaluation")
     d.add_argument("--weights", help="checkpoint .safetensors (default: the shipped weights)")
     d.add_argument("--json", action="store_true", help="JSON output, with the trajectory")
     d.add_argument("--seed", type=int, default=2026)

@@ -28,6 +28,7 @@ from physdocs.decoding import (
     tame_constants,
     validate_or_repair,
 )
+from physdocs.decoding.refine import RefineConfig
 from physdocs.grammar import BOS_ID, EOS_ID, MASK_ID, STEP_ID, TOKEN_TO_ID, Node, decode_sequence, parse_infix
 from physdocs.models import DecoderConfig, EncoderConfig, PhysDiffuserPlus, SystemConfig
 
@@ -246,7 +247,7 @@ def test_derive_end_to_end_on_random_weights(model, data, decoder):
     x, y = data
     d = derive(model, x, y, decoder=decoder, n_samples=4, beam_size=4, rng=np.random.default_rng(0))
     assert d.status in ("valid", "repaired", "rejected")
-    assert len(d.candidates) == 4 and all(
+    assert len(d.candidates) == (4 if decoder == "diffusion" else 8) and all(
         c["status"] in ("valid", "repaired", "rejected") for c in d.candidates
     )
     json.dumps(d.to_json(), allow_nan=False)
@@ -268,20 +269,58 @@ def test_unsafe_constant_subtrees_never_reach_sympy_evaluation():
     assert not symbolic_match(steps, (), parse_infix("x1", NAMES))
 
 
-def test_derive_time_limit_fits_only_the_first_candidate(model, data):
+def test_derive_ar_adds_samples_to_the_beams(model, data):
     x, y = data
-    d = derive(
-        model,
-        x,
-        y,
-        decoder="diffusion",
-        n_samples=4,
-        max_seconds=0.0,
-        diffusion=DiffusionConfig(steps=4, temperature=1.0),
-    )
-    assert (
-        len({tuple(c["repaired_tokens"]) for c in d.candidates if c["fitted"]}) <= 1
-    )  # duplicates share a fit
-    assert all(
-        "time limit" in c["note"] for c in d.candidates if not c["fitted"] and c["status"] != "rejected"
-    )
+    d = derive(model, x, y, decoder="ar", n_samples=5, beam_size=3, rng=np.random.default_rng(0))
+    sources = [c["source"] for c in d.candidates]
+    assert sum(s.startswith("beam") for s in sources) <= 3 and sum(s.startswith("sample") for s in sources) == 5
+    assert d.first_guess is None
+
+
+def test_refinement_is_budgeted_deterministic_and_attributed(model, data):
+    x, y = data
+    cfg = RefineConfig(rounds=2, parents=2, proposals=3, max_masked=2)
+    kw = dict(decoder="diffusion", n_samples=4, rng=None, diffusion=DiffusionConfig(steps=4, temperature=1.0),
+              refine=cfg, restarts=2)
+    a = derive(model, x, y, **{**kw, "rng": np.random.default_rng(3)})
+    b = derive(model, x, y, **{**kw, "rng": np.random.default_rng(3)})
+    refined = [c for c in a.candidates if c["source"].startswith("refine")]
+    assert 0 < len(refined) <= cfg.budget
+    assert [c["tokens"] for c in a.candidates] == [c["tokens"] for c in b.candidates]
+    assert a.tokens == b.tokens and a.first_guess is not None
+    assert a.r2_fit >= a.first_guess.r2_fit  # refinement keeps only improvements
+    assert a.to_json()["first_guess"]["source"] == a.first_guess.source
+
+
+def test_refill_fills_every_mask_and_keeps_the_rest(model, data):
+    import torch
+
+    from physdocs.decoding.refine import canvas_of, refill
+    from physdocs.grammar import MASK_ID
+    from physdocs.observations import encode_observations
+
+    x, y = data
+    memory = model.encode(torch.from_numpy(encode_observations(x, y))[None])
+    canvas = canvas_of(("BOS", "mul", "x1", "x2", "EOS"), L)
+    rows = canvas.repeat(3, 1)
+    rows[0, 2] = MASK_ID
+    rows[1, [1, 3, 4]] = MASK_ID
+    out = refill(model, memory, rows, greedy=torch.tensor([True, False, False]), temperature=1.0,
+                 generator=torch.Generator().manual_seed(0), n_vars=2)
+    assert not bool((out == MASK_ID).any())
+    assert torch.equal(out[2], canvas) and torch.equal(out[0, [0, 1, 3, 4]], canvas[[0, 1, 3, 4]])
+
+
+@pytest.mark.parametrize(
+    ("pred", "consts", "truth", "matched"),
+    [
+        ("C*x1*x2 - C", (1.0, 8.6e-9), "x1*x2", True),
+        ("C*x1*x2 + C", (1.0, -1.03e-8), "x1*x2", True),
+        ("C*x1 + C", (6.283185, 1.04e-7), "2*pi*x1", True),
+        ("C*x1*x2 - C", (1.0, 0.01), "x1*x2", False),  # not negligible: stays strict
+        ("C*x1*x2", (1e-8,), "x1*x2", False),  # a factor is never dropped
+    ],
+)
+def test_negligible_constants_are_dropped_before_matching(pred, consts, truth, matched):
+    x = np.random.default_rng(0).uniform(1, 5, size=(40, 2))
+    assert explain_match(parse_infix(pred, NAMES), consts, parse_infix(truth, NAMES), x=x).matched is matched

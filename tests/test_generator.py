@@ -1,4 +1,4 @@
-"""Synthetic equation generator: validity, distributions, skeletons, benchmark exclusion."""
+"""Synthetic equation generator: validity, distributions, skeletons, the train / held-out split."""
 
 from __future__ import annotations
 
@@ -19,17 +19,20 @@ from physdocs.grammar import (
     variables_used,
 )
 from physdocs.training.generator import (
-    BenchmarkFilter,
     GeneratorConfig,
     GeneratorStats,
-    is_excluded,
-    sample_batch_equations,
+    SkeletonIndex,
     sample_equation,
     skeleton,
+    skeleton_split,
 )
 
 NAMES = {v: v for v in VARIABLES}
-NO_BENCH = GeneratorConfig(exclude_benchmark=False)
+NO_BENCH = GeneratorConfig(split="any")
+
+
+def sample_batch_equations(rng, n, cfg=NO_BENCH, stats=None) -> list:
+    return [sample_equation(rng, cfg, stats=stats) for _ in range(n)]
 HAS_BENCHMARK = importlib.util.find_spec("physdocs.benchmark") is not None
 
 
@@ -123,7 +126,7 @@ def test_stats_count_rejections() -> None:
 
 
 def test_max_tokens_respected() -> None:
-    cfg = GeneratorConfig(max_tokens=20, exclude_benchmark=False)
+    cfg = GeneratorConfig(max_tokens=20, split="any")
     eqs = sample_batch_equations(np.random.default_rng(2), 200, cfg)
     assert max(len(eq.tokens) for eq in eqs) <= 20
 
@@ -168,37 +171,36 @@ def test_skeleton_of_steps_is_of_flat_tree() -> None:
     assert skeleton(steps) == skeleton(P("sqrt((x2*x1)**2 + x3**2)"))
 
 
-def test_sampler_respects_a_hand_made_filter() -> None:
-    blocked = [P(t) for t in ("x1*x2", "x1*x2/x3", "x1*x2*x3", "x1/sqrt(1 - x2**2/x3**2)", "exp(-x1/x2)")]
-    filt = BenchmarkFilter(blocked)
-    for tree in blocked:
-        assert filt.contains(tree) and filt.contains(reversed_vars(swap_commutative(change_constants(tree))))
-    stats = GeneratorStats()
-    eqs = sample_batch_equations(np.random.default_rng(3), 3000, NO_BENCH, exclude=filt, stats=stats)
-    assert stats.rejected.get("benchmark", 0) > 0
-    assert not any(skeleton(eq) in filt.keys for eq in eqs)
+def test_split_is_stable_and_keeps_monomials_in_training() -> None:
+    for text in ("x1", "x1*x2", "x1*x2**2", "x1/x2", "x1**2*x2/x3", "sqrt(x1*x2)", "x1*x2*x3*x4/x5**2"):
+        assert skeleton_split(skeleton(P(text))) == "train", text
+    keys = [skeleton(eq) for eq in sample_batch_equations(np.random.default_rng(5), 3000)]
+    sides = [skeleton_split(k) for k in keys]
+    assert sides == [skeleton_split(k) for k in keys]  # a pure function of the key
+    held = sides.count("heldout") / len(sides)
+    assert 0.005 < held < 0.15, held
+    assert skeleton_split("add(C,v1)", heldout_fraction=1.0) == "heldout"
+    assert skeleton_split("add(C,v1)", heldout_fraction=0.0) == "train"
+
+
+def test_each_split_draws_only_its_skeletons() -> None:
+    for split in ("train", "heldout"):
+        stats = GeneratorStats()
+        eqs = sample_batch_equations(np.random.default_rng(9), 40, GeneratorConfig(split=split), stats=stats)
+        assert all(skeleton_split(e.skeleton) == split for e in eqs)
+        assert all(e.skeleton == skeleton(e) for e in eqs)
+    assert stats.rejected.get("other_split", 0) > 0
+    with pytest.raises(ValueError, match="split"):
+        sample_equation(np.random.default_rng(0), GeneratorConfig(split="test"))
 
 
 @pytest.mark.skipif(not HAS_BENCHMARK, reason="physdocs.benchmark not available")
-def test_benchmark_filter_catches_benchmark_and_copies() -> None:
-    from physdocs.benchmark import load_benchmark
-
-    benchmark = load_benchmark()
-    filt = BenchmarkFilter.from_benchmark()
-    for eq in benchmark:
-        assert is_excluded(eq, filt) and is_excluded(eq.tree)
-        if eq.step_trees:
-            assert filt.contains(eq.step_trees)
-    for eq in benchmark[:: max(1, len(benchmark) // 12)]:
-        copy = reversed_vars(swap_commutative(change_constants(eq.tree)))
-        assert filt.contains(copy), eq.id
-
-
-@pytest.mark.skipif(not HAS_BENCHMARK, reason="physdocs.benchmark not available")
-def test_large_sample_never_emits_a_benchmark_skeleton() -> None:
-    filt = BenchmarkFilter.from_benchmark()
-    stats = GeneratorStats()
-    eqs = sample_batch_equations(np.random.default_rng(2024), 20_000, GeneratorConfig(), stats=stats)
-    assert len(eqs) == 20_000
-    hits = [eq.tokens for eq in eqs if skeleton(eq) in filt.keys]
-    assert not hits, hits[:5]
+def test_training_draws_products_and_benchmark_skeletons() -> None:
+    """The old exclusion removed every product; the training split must contain them."""
+    index = SkeletonIndex.from_benchmark()
+    eqs = sample_batch_equations(np.random.default_rng(2024), 3000, GeneratorConfig())
+    keys = Counter(e.skeleton for e in eqs)
+    assert keys[skeleton(P("x1*x2"))] > 0 and keys[skeleton(P("x1*x2**2"))] > 0
+    assert sum(n for k, n in keys.items() if k in index) > 300
+    for eq in index.key_by_id:  # copies of a benchmark equation map to its key
+        assert index.ids_by_key[index.key_by_id[eq]]

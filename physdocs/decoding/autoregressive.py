@@ -166,3 +166,56 @@ def beam_search(
     if not finished:
         finished = [Beam(tuple(VOCAB[t] for t in seq), lp, score(lp, len(seq)), False) for seq, lp in live]
     return sorted(finished, key=lambda b: b.score, reverse=True)[:beam_size]
+
+
+@torch.inference_mode()
+def sample_decode(
+    model: torch.nn.Module,
+    memory: Memory,
+    n_samples: int,
+    *,
+    temperature: float = 1.0,
+    generator: torch.Generator,
+    max_len: int | None = None,
+    constrained: bool = True,
+    n_vars: int | None = None,
+) -> list[Beam]:
+    """``n_samples`` ancestral samples for one memory row, batched; ``score`` = ``logprob``.
+
+    Tokens are drawn from ``softmax(logits / temperature)`` (masked like :func:`greedy_decode`);
+    ``logprob`` is under the temperature-1 distribution. Random numbers come from ``generator``
+    on the CPU, so samples do not depend on the device.
+    """
+    if memory.keys.shape[0] != 1:
+        raise ValueError(f"sample_decode decodes one memory row, got {memory.keys.shape[0]}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    was_training = model.training
+    model.eval()
+    L = _max_len(model, max_len)
+    seqs = [[BOS_ID] for _ in range(n_samples)]
+    logprob = [0.0] * n_samples
+    done = [False] * n_samples
+    for _ in range(L - 1):
+        live = [b for b in range(n_samples) if not done[b]]
+        if not live:
+            break
+        prefixes = [seqs[b] for b in live]
+        logp = _next_logprobs(model, memory, prefixes, torch.zeros(len(live), dtype=torch.long))
+        logp = logp.masked_fill(~_allowed(prefixes, L, constrained, n_vars), float("-inf"))  # (A, V)
+        u = torch.rand(logp.shape, generator=generator, dtype=torch.float64).clamp(1e-20, 1 - 1e-12)
+        draws = (logp / temperature - torch.log(-torch.log(u))).argmax(-1)  # Gumbel-max
+        for row, b in enumerate(live):
+            tok = int(draws[row])
+            if not np.isfinite(float(logp[row, tok])):
+                done[b] = True
+                continue
+            seqs[b].append(tok)
+            logprob[b] += float(logp[row, tok])
+            done[b] = tok == EOS_ID
+    if was_training:
+        model.train()
+    return [
+        Beam(tuple(VOCAB[t] for t in seqs[b]), logprob[b], logprob[b], seqs[b][-1] == EOS_ID)
+        for b in range(n_samples)
+    ]

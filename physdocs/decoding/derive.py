@@ -23,9 +23,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from physdocs.decoding.autoregressive import beam_search
+from physdocs.decoding.autoregressive import beam_search, sample_decode
 from physdocs.decoding.constants import fit_constants, predict, r2_score
 from physdocs.decoding.diffusion import DiffusionConfig, DiffusionResult, diffusion_decode
+from physdocs.decoding.refine import RefineConfig
+from physdocs.decoding.refine import refine as refine_search
 from physdocs.decoding.repair import validate_or_repair
 from physdocs.grammar import (
     STEP_REFS,
@@ -173,8 +175,12 @@ def explain_match(
     rtol: float = 1e-3,
     time_limit: float | None = 5.0,
     max_ops: int = 200,
+    x: np.ndarray | None = None,
 ) -> MatchResult:
     """Symbolic equivalence of a fitted prediction and the truth, with the reason.
+
+    0. Fitted constants that are negligible on ``x`` (the data's points; default 32 points in
+       ``[1, 5]^k``) become 0 (:func:`drop_negligible`): ``x1*x2 - 8.6e-9`` is ``x1*x2``.
 
     1. Each fitted constant is rounded by :func:`round_constant` (``rtol``); one without a
        simple form means no match. (Redundant constants such as ``C*C*x1`` whose product is
@@ -193,6 +199,10 @@ def explain_match(
     true_steps = (true_node,) if isinstance(true_node, Node) else tuple(true_node)
     if any(count_constants(s) for s in true_steps):
         return MatchResult(False, "the true expression has free constants C")
+    if x is None:
+        k = max((int(v[1:]) for v in variables_used([*_seq(pred_steps), *true_steps])), default=1)
+        x = np.random.default_rng(12345).uniform(1.0, 5.0, size=(32, k))
+    pred_constants = drop_negligible(pred_steps, pred_constants, x)
     rounded = [round_constant(float(c), rtol) for c in pred_constants]
     loose = [f"{c:.6g}" for c, r in zip(pred_constants, rounded, strict=True) if r is None]
     if loose:
@@ -235,6 +245,42 @@ def explain_match(
             False, f"sympy timed out after {time_limit} s", None if pred is None else str(pred)
         )
     return MatchResult(False, f"simplify(pred - true) = {str(diff)[:80]}", str(pred))
+
+
+#: A fitted constant whose removal moves the output by less than this, relative to the
+#: output's largest magnitude, is a fitting residue (``x1*x2 - 8.6e-9``), not structure.
+NEGLIGIBLE = 1e-6
+
+
+def drop_negligible(
+    steps: Node | Sequence[Node], constants: Sequence[float], x: np.ndarray, rel: float = NEGLIGIBLE
+) -> tuple[float, ...]:
+    """``constants`` with each one set to 0 when that changes the output on ``x`` negligibly.
+
+    Judged one constant at a time, against the prediction with all constants: setting a
+    constant to 0 must move no point by more than ``rel * max|prediction|``. A multiplicative
+    or exponent constant changes the output wholesale and is kept; an additive residue of
+    1e-8 on outputs of order 1 is dropped. Nothing else changes.
+    """
+    out = [float(c) for c in constants]
+    if not out:
+        return ()
+    try:
+        with np.errstate(all="ignore"):
+            base = predict(steps, x, out)
+            scale = float(np.max(np.abs(base[np.isfinite(base)]))) if np.isfinite(base).any() else 0.0
+            if not np.isfinite(base).all() or scale == 0:
+                return tuple(out)
+            for i, c in enumerate(out):
+                if c == 0:
+                    continue
+                trial = [*out[:i], 0.0, *out[i + 1 :]]
+                moved = predict(steps, x, trial)
+                if np.isfinite(moved).all() and float(np.max(np.abs(moved - base))) <= rel * scale:
+                    out = trial
+    except GrammarError:
+        return tuple(float(c) for c in constants)
+    return tuple(out)
 
 
 def symbolic_match(
@@ -286,6 +332,8 @@ class Derivation:
     decoder: str
     candidates: list[dict] = field(default_factory=list)
     trajectory: dict | None = None
+    source: str = ""  # which candidate won: "argmax", "sample 3", "beam 0", "refine 2 of parent 0"
+    first_guess: Derivation | None = None  # the best before refinement (None: no refinement ran)
 
     def to_json(self) -> dict:
         """JSON-able dict (non-finite numbers -> None; steps as prefix strings)."""
@@ -310,6 +358,13 @@ class Derivation:
             "seconds": round(self.seconds, 4),
             "candidates": cands,
             "trajectory": self.trajectory,
+            "source": self.source,
+            "first_guess": None if self.first_guess is None else {
+                "expression": None if self.first_guess.expression is None else str(self.first_guess.expression),
+                "tokens": list(self.first_guess.tokens) if self.first_guess.tokens else None,
+                "r2_fit": _finite_or_none(self.first_guess.r2_fit),
+                "source": self.first_guess.source,
+            },
         }
 
 
@@ -380,11 +435,57 @@ def _decode(
         ]
     if decoder == "ar":
         beams = beam_search(model, memory, beam_size=beam_size, constrained=constrained, n_vars=n_vars)
-        return [
+        out = [
             (f"beam {i}", list(b.tokens), {"logprob": b.logprob, "finished": b.finished}, None)
             for i, b in enumerate(beams)
         ]
+        if n_samples > 0:
+            gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+            draws = sample_decode(model, memory, n_samples, generator=gen, constrained=constrained, n_vars=n_vars)
+            out += [
+                (f"sample {i}", list(b.tokens), {"logprob": b.logprob, "finished": b.finished}, None)
+                for i, b in enumerate(draws)
+            ]
+        return out
     raise ValueError(f"decoder must be 'diffusion' or 'ar', got {decoder!r}")
+
+
+class _Fitter:
+    """Repair, fit constants (BFGS) and score candidates; identical sequences are fitted once."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, restarts: int, rng: np.random.Generator) -> None:
+        self.x, self.y, self.restarts, self.rng = x, y, restarts, rng
+        self.fits: dict[tuple[str, ...], tuple[float, tuple[float, ...], str]] = {}
+
+    def __call__(self, source: str, raw: Sequence[str], extra: dict | None = None) -> dict:
+        parsed = validate_or_repair(raw)
+        cand = {
+            "source": source,
+            "tokens": list(raw),
+            "status": parsed.status,
+            "note": parsed.note,
+            "repaired_tokens": list(parsed.tokens) if parsed.tokens else None,
+            "r2": float("-inf"),
+            "constants": [],
+            "fitted": False,
+            **(extra or {}),
+        }
+        if parsed.steps is None or parsed.tokens is None:
+            return cand
+        key = parsed.tokens
+        if key not in self.fits:
+            try:
+                fit = fit_constants(parsed.steps, self.x, self.y, restarts=self.restarts, rng=self.rng)
+                r2 = r2_score(self.y, predict(parsed.steps, self.x, fit.constants))
+                self.fits[key] = (r2, fit.constants, "")
+            except GrammarError as exc:
+                self.fits[key] = (float("-inf"), (), f"cannot evaluate on the data: {exc}")
+        r2, consts, problem = self.fits[key]
+        cand.update(r2=r2, constants=list(consts), fitted=not problem)
+        if problem:
+            cand["status"] = "rejected"
+            cand["note"] = "; ".join(filter(None, [cand["note"], problem]))
+        return cand
 
 
 def derive(
@@ -396,26 +497,27 @@ def derive(
     n_samples: int = 8,
     beam_size: int = 8,
     rng: np.random.Generator | None = None,
-    max_seconds: float | None = None,
     diffusion: DiffusionConfig | None = None,
     constrained: bool = True,
     restarts: int = 10,
     names: Mapping[str, str] | None = None,
+    refine: RefineConfig | None = None,
 ) -> Derivation:
     """Derive an equation for ``y [n]`` from ``x [n, k]`` (k <= 9) with a trained system.
 
     ``decoder="diffusion"``: ``n_samples`` canvases, the first argmax with deterministic
     re-masking, the others sampled (default temperature 1, MaskGIT's tau = 4.5; override with
-    ``diffusion``). ``decoder="ar"``: beam search with ``beam_size`` beams (``constrained``).
-    Both decoders are barred from variables beyond ``x``'s ``k`` columns.
-    Each candidate is validated / repaired / rejected, identical sequences are fitted once,
-    constants are fitted with ``restarts`` BFGS starts, candidates are ranked by R^2 on these
-    points (agreeing to ``R2_TIE_DECIMALS`` -> fewer tokens, then decoder order).
+    ``diffusion``); then, given ``refine``, model-guided refinement (:mod:`.refine`).
+    ``decoder="ar"``: beam search with ``beam_size`` beams (``constrained``) plus
+    ``n_samples`` ancestral samples. Both decoders are barred from variables beyond ``x``'s
+    ``k`` columns. Each candidate is validated / repaired / rejected, identical sequences are
+    fitted once, constants are fitted with ``restarts`` BFGS starts, candidates are ranked by
+    R^2 on these points (agreeing to ``R2_TIE_DECIMALS`` -> fewer tokens, then decoder order).
 
-    ``max_seconds`` is checked between candidates: once exceeded, remaining candidates are not
-    fitted (``note`` says so; the first usable one is always fitted). Decoding itself is not
-    interrupted. ``names`` only renames variables in ``latex``. Observations outside the
-    float16 range raise :class:`observations.ObservationError`.
+    The budget is counted in candidates, never seconds: a seed gives the same result on any
+    machine. ``first_guess`` is the best candidate before refinement. ``names`` only renames
+    variables in ``latex``. Observations outside the float16 range raise
+    :class:`observations.ObservationError`.
     """
     start = time.perf_counter()
     rng = rng if rng is not None else np.random.default_rng(0)
@@ -427,65 +529,30 @@ def derive(
     with torch.inference_mode():
         memory = model.encode(torch.from_numpy(encoded)[None].to(device))
     decoded = _decode(model, memory, decoder, n_samples, beam_size, diffusion, rng, constrained, xa.shape[1])
+    fitter = _Fitter(xa, ya, restarts, rng)
+    candidates = [fitter(source, raw, extra) for source, raw, extra, _ in decoded]
+    first = _best(candidates, decoded, decoder, names, start)
+    if refine is not None and decoder == "diffusion" and first.steps is not None:
+        candidates += refine_search(model, memory, candidates, fitter, refine, rng, xa.shape[1])
+        best = _best(candidates, decoded, decoder, names, start)
+        best.first_guess = first
+    else:
+        best = first
     if was_training:
         model.train()
+    best.seconds = time.perf_counter() - start
+    return best
 
-    candidates: list[dict] = []
-    fits: dict[tuple[str, ...], tuple[float, tuple[float, ...], str]] = {}
-    n_fitted = 0
-    for source, raw, extra, _ in decoded:
-        parsed = validate_or_repair(raw)
-        cand = {
-            "source": source,
-            "tokens": list(raw),
-            "status": parsed.status,
-            "note": parsed.note,
-            "repaired_tokens": list(parsed.tokens) if parsed.tokens else None,
-            "r2": float("-inf"),
-            "constants": [],
-            "fitted": False,
-            **extra,
-        }
-        candidates.append(cand)
-        if parsed.steps is None or parsed.tokens is None:
-            continue
-        key = parsed.tokens
-        if key not in fits:
-            late = max_seconds is not None and time.perf_counter() - start > max_seconds
-            if late and n_fitted > 0:
-                cand["note"] = "; ".join(filter(None, [cand["note"], "not fitted: time limit"]))
-                continue
-            try:
-                fit = fit_constants(parsed.steps, xa, ya, restarts=restarts, rng=rng)
-                r2 = r2_score(ya, predict(parsed.steps, xa, fit.constants))
-                fits[key] = (r2, fit.constants, "")
-            except GrammarError as exc:
-                fits[key] = (float("-inf"), (), f"cannot evaluate on the data: {exc}")
-            n_fitted += 1
-        r2, consts, problem = fits[key]
-        cand.update(r2=r2, constants=list(consts), fitted=not problem)
-        if problem:
-            cand["status"] = "rejected"
-            cand["note"] = "; ".join(filter(None, [cand["note"], problem]))
 
+def _best(candidates: list[dict], decoded, decoder: str, names, start: float) -> Derivation:
+    """The best fitted candidate as a :class:`Derivation` (rejected when none was usable)."""
     usable = [i for i, c in enumerate(candidates) if c["fitted"]]
-    seconds_so_far = time.perf_counter() - start
     if not usable:
         first = candidates[0] if candidates else {"tokens": [], "note": "no candidates"}
         reasons = "; ".join(f"{c['source']}: {c['note']}" for c in candidates[:3])
         return Derivation(
-            None,
-            tuple(first["tokens"]),
-            "rejected",
-            f"every candidate rejected ({reasons})",
-            None,
-            None,
-            None,
-            (),
-            float("-inf"),
-            seconds_so_far,
-            decoder,
-            candidates,
+            None, tuple(first["tokens"]), "rejected", f"every candidate rejected ({reasons})", None, None,
+            None, (), float("-inf"), time.perf_counter() - start, decoder, list(candidates),
             _trajectory(decoded, 0),
         )
 
@@ -513,8 +580,9 @@ def derive(
         r2_fit=float(best["r2"]),
         seconds=time.perf_counter() - start,
         decoder=decoder,
-        candidates=candidates,
-        trajectory=_trajectory(decoded, best_i),
+        candidates=list(candidates),
+        trajectory=_trajectory(decoded, best_i) if best_i < len(decoded) else None,
+        source=best["source"],
     )
 
 

@@ -19,6 +19,7 @@ class Batch:
     obs: torch.Tensor  # [batch, point, 160] multi-hot observations
     tokens: torch.Tensor  # [batch, max_len] BOS ... EOS PAD ...
     n_rejected: int  # equations whose observations could not be sampled
+    skeletons: list[str]  # canonical skeleton key of each equation (memorisation audit)
 
 
 def token_tensor(sequences: Sequence[Sequence[str]], length: int) -> torch.Tensor:
@@ -38,7 +39,7 @@ def draw_constants(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def make_batch(rng: np.random.Generator, batch_size: int, gen_cfg: GeneratorConfig, max_len: int) -> Batch:
     """Sample ``batch_size`` fresh equations with 50 observations each."""
-    obs, seqs, rejected = [], [], 0
+    obs, seqs, keys, rejected = [], [], [], 0
     while len(seqs) < batch_size:
         eq = sample_equation(rng, gen_cfg)
         consts = draw_constants(rng, sum(count_constants(s) for s in eq.steps))
@@ -49,10 +50,12 @@ def make_batch(rng: np.random.Generator, batch_size: int, gen_cfg: GeneratorConf
             continue
         obs.append(o.encoded)
         seqs.append(eq.tokens)
+        keys.append(eq.skeleton)
     return Batch(
         obs=torch.from_numpy(np.stack(obs)),
         tokens=token_tensor(seqs, max_len),
         n_rejected=rejected,
+        skeletons=keys,
     )
 
 

@@ -51,6 +51,11 @@ def metrics_log(path: Path) -> Path:
     return Path(path).with_suffix(".metrics.jsonl")
 
 
+def skeleton_log(path: Path) -> Path:
+    """How often each benchmark skeleton was drawn in training, shipped beside its weights."""
+    return Path(path).with_suffix(".skeletons.json")
+
+
 def save_checkpoint(model: PhysDiffuserPlus, path: Path, meta: dict) -> None:
     """Write weights then the JSON sidecar (config, metadata, checksum); atomic per file."""
     path = Path(path)

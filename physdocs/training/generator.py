@@ -8,18 +8,24 @@ sometimes as a 2-4 step derivation whose steps refer to earlier results with
 ``s1 ..``. It draws a sampling box per variable, checks the formula on a small
 sample of the box and rejects and resamples anything too long, non-finite,
 outside the float16-safe band, constant, changing sign (a zero crossing in the
-box), or with the skeleton of a benchmark equation (:class:`BenchmarkFilter`).
+box), or whose skeleton belongs to the other side of the train / held-out split.
+
+Memorisation is measured, not forbidden (DESIGN decision 9): no benchmark equation is
+written into the generator nor excluded from it. Instead the skeleton space is split by a
+stable hash (:func:`skeleton_split`): training draws ``split="train"`` skeletons only, and
+the evaluation draws fresh ``split="heldout"`` equations the model has never seen in shape.
+:class:`SkeletonIndex` maps skeletons to benchmark ids, for the memorisation audit.
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import itertools
 import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -44,7 +50,9 @@ class GeneratorConfig:
     n_check_points: int = 64
     y_min: float = 6e-5
     y_max: float = 6e4
-    exclude_benchmark: bool = True
+    # Which side of the stable-hash skeleton split to draw from: "train", "heldout" or "any".
+    split: str = "train"
+    heldout_fraction: float = 0.05  # of non-monomial skeletons (monomials are never held out)
     max_attempts: int = 10_000
     redraw_after: int = 200  # rejections before the variable and step counts are redrawn
 
@@ -75,6 +83,7 @@ class SyntheticEquation:
     high: np.ndarray  # [n_vars]
     tokens: list[str]  # encode_sequence(steps)
     constants: tuple[float, ...] = ()  # values of the C leaves used in the check
+    skeleton: str = ""  # canonical key (:func:`skeleton`)
 
     @property
     def n_vars(self) -> int:
@@ -390,9 +399,7 @@ def _ranges(
 # ---------------------------------------------------------------- sampling
 
 
-def _attempt(
-    b: _Builder, cfg: GeneratorConfig, n: int, n_steps: int, filt: BenchmarkFilter | None
-) -> SyntheticEquation | str:
+def _attempt(b: _Builder, cfg: GeneratorConfig, n: int, n_steps: int) -> SyntheticEquation | str:
     rng = b.rng
     names = list(VARIABLES[:n])
     rng.shuffle(names)
@@ -415,28 +422,28 @@ def _attempt(
     if reason is not None:
         return reason
     tree = steps[0] if len(steps) == 1 else flatten(steps)
-    if filt is not None and filt.contains(tree):
-        return "benchmark"
-    return SyntheticEquation(steps=steps, tree=tree, low=low, high=high, tokens=tokens, constants=constants)
+    key = skeleton(tree)
+    if cfg.split != "any" and skeleton_split(key, cfg.heldout_fraction) != cfg.split:
+        return "other_split"
+    return SyntheticEquation(
+        steps=steps, tree=tree, low=low, high=high, tokens=tokens, constants=constants, skeleton=key
+    )
 
 
 def sample_equation(
     rng: np.random.Generator,
     cfg: GeneratorConfig = GeneratorConfig(),  # noqa: B008 - frozen, so a shared default is safe
     *,
-    exclude: BenchmarkFilter | None = None,
     stats: GeneratorStats | None = None,
 ) -> SyntheticEquation:
-    """Draw one valid, non-benchmark equation (rejecting and resampling).
+    """Draw one valid equation from ``cfg.split`` (rejecting and resampling).
 
     The variable count and the number of steps are drawn once and kept while the
     formula is resampled (up to ``cfg.redraw_after`` times), so their distributions
     are the configured ones unless a combination cannot fit ``max_tokens``.
-
-    ``exclude`` defaults to :func:`default_filter` (the benchmark) when
-    ``cfg.exclude_benchmark``; pass a :class:`BenchmarkFilter` to override.
     """
-    filt = exclude if exclude is not None else (default_filter() if cfg.exclude_benchmark else None)
+    if cfg.split not in ("train", "heldout", "any"):
+        raise ValueError(f"GeneratorConfig.split must be 'train', 'heldout' or 'any', got {cfg.split!r}")
     var_cum = _cum(cfg.var_count_weights[: cfg.max_variables])
     step_cum = _cum(cfg.step_count_weights)
     builder = _Builder(rng, cfg)
@@ -444,7 +451,7 @@ def sample_equation(
         if attempt % cfg.redraw_after == 0:  # a (count, steps) pair that never fits is dropped
             n = 1 + _pick(rng, var_cum)
             n_steps = min(2 + _pick(rng, step_cum), n) if n >= 2 and builder.coin(cfg.p_multi_step) else 1
-        out = _attempt(builder, cfg, n, n_steps, filt)
+        out = _attempt(builder, cfg, n, n_steps)
         if isinstance(out, SyntheticEquation):
             if stats is not None:
                 stats.accepted += 1
@@ -452,18 +459,6 @@ def sample_equation(
         if stats is not None:
             stats.reject(out)
     raise RuntimeError(f"no valid equation after {cfg.max_attempts} attempts")
-
-
-def sample_batch_equations(
-    rng: np.random.Generator,
-    n: int,
-    cfg: GeneratorConfig = GeneratorConfig(),  # noqa: B008
-    *,
-    exclude: BenchmarkFilter | None = None,
-    stats: GeneratorStats | None = None,
-) -> list[SyntheticEquation]:
-    """``n`` independent draws of :func:`sample_equation`."""
-    return [sample_equation(rng, cfg, exclude=exclude, stats=stats) for _ in range(n)]
 
 
 # ---------------------------------------------------------------- skeletons
@@ -673,48 +668,42 @@ def skeleton(item: Node | Sequence[Node] | SyntheticEquation) -> str:
     return _canonical(_norm(_as_tree(item)))
 
 
-class BenchmarkFilter:
-    """Skeleton keys of equations that must never be generated."""
+_MONOMIAL = re.compile(r"^(v\d+|mul\((v\d+\^(1|-1|C),?)+\))$")
 
-    def __init__(self, items: Iterable[Any]) -> None:
-        self.keys: set[str] = set()
-        self._shapes: set[str] = set()
-        for item in items:
-            self.add(item)
 
-    def add(self, item: Any) -> None:
-        m = _norm(_as_tree(item))
-        self._shapes.add(_render(m, _SHAPE_LABEL))
-        self.keys.add(_canonical(m))
+def skeleton_split(key: str, heldout_fraction: float = 0.05) -> str:
+    """``"train"`` or ``"heldout"`` for a skeleton key, by a stable hash (same on every machine).
+
+    Monomials (``x1``, ``x1*x2``, ``x1**2/x2`` ...) are always ``"train"``: they are the
+    alphabet the rest of physics is written in, and holding one out would repeat the old
+    exclusion's mistake. Among the other skeletons, ``heldout_fraction`` are held out.
+    """
+    if _MONOMIAL.match(key):
+        return "train"
+    h = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
+    return "heldout" if h < heldout_fraction else "train"
+
+
+class SkeletonIndex:
+    """Skeleton keys of a set of equations (the benchmark's, for the memorisation audit)."""
+
+    def __init__(self, items: dict[str, Any]) -> None:
+        self.ids_by_key: dict[str, list[str]] = {}
+        self.key_by_id: dict[str, str] = {}
+        for name, item in items.items():
+            key = skeleton(item)
+            self.key_by_id[name] = key
+            self.ids_by_key.setdefault(key, []).append(name)
 
     @classmethod
-    def from_benchmark(cls) -> BenchmarkFilter:
+    def from_benchmark(cls, path: Any = None) -> SkeletonIndex:
         from physdocs.benchmark import load_benchmark
 
-        items: list[Node] = []
-        for eq in load_benchmark():
-            items.append(eq.tree)
-            if eq.step_trees:
-                items.append(flatten(eq.step_trees))
-        return cls(items)
+        eqs = load_benchmark(path)
+        return cls({eq.id: tuple(eq.step_trees) for eq in eqs})
 
-    def contains(self, item: Any) -> bool:
-        m = _norm(_as_tree(item))
-        # The variable-agnostic shape is a cheap necessary condition.
-        return _render(m, _SHAPE_LABEL) in self._shapes and _canonical(m) in self.keys
-
-    __contains__ = contains
+    def __contains__(self, key: str) -> bool:
+        return key in self.ids_by_key
 
     def __len__(self) -> int:
-        return len(self.keys)
-
-
-@lru_cache(maxsize=1)
-def default_filter() -> BenchmarkFilter:
-    """The filter built from :func:`physdocs.benchmark.load_benchmark` (cached)."""
-    return BenchmarkFilter.from_benchmark()
-
-
-def is_excluded(eq: Any, filt: BenchmarkFilter | None = None) -> bool:
-    """Whether ``eq`` (tree, steps or equation) has a benchmark skeleton."""
-    return (filt or default_filter()).contains(eq)
+        return len(self.ids_by_key)
