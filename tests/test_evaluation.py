@@ -1,11 +1,21 @@
-"""Evaluation: per-equation records and the per-tier summary."""
+"""Evaluation: per-equation records, the per-tier summary, first guess against refined, probes."""
 
+import json
+
+import numpy as np
+import pytest
+
+from physdocs import probes
 from physdocs.benchmark import get_equation
-from physdocs.evaluation import EvalConfig, best_decoder, run_evaluation, summarise
+from physdocs.decoding.refine import RefineConfig
+from physdocs.evaluation import EvalConfig, best_decoder, run_evaluation, summarise, summarise_synthetic
+from physdocs.grammar import parse_infix
 
 
-def row(model, decoder, tier, r2, exact, seconds=1.0):
-    return {"model": model, "decoder": decoder, "tier": tier, "r2_test": r2, "exact": exact, "seconds": seconds}
+def row(model, decoder, tier, r2, exact, seconds=1.0, first=None):
+    first = first if first is not None else (r2, exact)
+    return {"model": model, "decoder": decoder, "tier": tier, "r2_test": r2, "exact": exact, "seconds": seconds,
+            "status": "valid", "first": {"r2_test": first[0], "exact": first[1]}}
 
 
 def test_summary_fractions_per_tier_and_overall():
@@ -13,23 +23,86 @@ def test_summary_fractions_per_tier_and_overall():
         row("trained", "ar", "trivial", 0.999, True),
         row("trained", "ar", "trivial", 0.5, False),
         row("trained", "ar", "simple", None, False),
-        row("trained", "diffusion", "trivial", 0.995, False),
+        row("trained", "diffusion", "trivial", 0.995, False, first=(0.3, False)),
     ]
     s = {(r["decoder"], r["tier"]): r for r in summarise(rows)}
     assert s[("ar", "trivial")]["r2_gt_099"] == 0.5 and s[("ar", "trivial")]["exact"] == 0.5
     assert s[("ar", "simple")]["r2_gt_099"] == 0.0  # a rejected prediction counts as a miss
     assert s[("ar", "all")]["n"] == 3
     assert s[("diffusion", "all")]["r2_gt_099"] == 1.0
+    assert s[("diffusion", "all")]["first_r2_gt_099"] == 0.0  # refinement is credited apart
     assert best_decoder(summarise(rows)) == "diffusion"
 
 
+def test_synthetic_summary_separates_seen_and_held_out():
+    rows = [
+        {"decoder": "ar", "split": "train", "r2_test": 0.999, "exact": True, "first": {"r2_test": 0.999, "exact": True}},
+        {"decoder": "ar", "split": "heldout", "r2_test": 0.2, "exact": False, "first": {"r2_test": None, "exact": False}},
+    ]
+    s = {r["split"]: r for r in summarise_synthetic(rows)}
+    assert s["train"]["r2_gt_099"] == 1.0 and s["heldout"]["r2_gt_099"] == 0.0
+
+
 def test_run_evaluation_on_a_tiny_model(tiny_weights):
-    cfg = EvalConfig(weights=str(tiny_weights), limit=2, workers=1, n_samples=2, beam_size=2, restarts=1)
+    cfg = EvalConfig(weights=str(tiny_weights), limit=2, workers=1, n_samples=2, beam_size=2, ar_samples=2,
+                     restarts=1, refine=RefineConfig(rounds=1, parents=1, proposals=2), synthetic_per_split=1,
+                     parts=("benchmark", "synthetic"))
     doc = run_evaluation(cfg, progress=False)
     assert len(doc["results"]) == 2 * 2 * 2  # models x equations x decoders
     assert {r["id"] for r in doc["results"]} == {"feynman_001", "feynman_002"}
     assert doc["meta"]["weights_sha256"] and doc["meta"]["benchmark_sha256"]
     for r in doc["results"]:
         assert r["status"] in ("valid", "repaired", "rejected")
-        assert r["seconds"] >= 0
+        assert r["seconds"] >= 0 and "first" in r
+    assert {r["split"] for r in doc["synthetic"]["results"]} == {"train", "heldout"}
+    assert len(doc["audit"]["equations"]) == 120
     assert get_equation("feynman_001").tier == "trivial"
+    json.dumps(doc, allow_nan=False)
+    again = run_evaluation(cfg, progress=False)  # the budget is counted, so a seed repeats exactly
+    assert again["summary"] == doc["summary"]
+    assert [r["prediction"] for r in again["results"]] == [r["prediction"] for r in doc["results"]]
+
+
+def test_synthetic_cases_are_fresh_and_on_their_side_of_the_split():
+    from physdocs.training.generator import skeleton_split
+
+    for split in probes.SPLITS:
+        a = probes.synthetic_case(split, 0, 2026)
+        assert skeleton_split(a.skeleton) == split
+        assert a.tokens == probes.synthetic_case(split, 0, 2026).tokens
+        assert a.support.x.shape[0] == 50 and a.test.x.shape[0] == 200
+
+
+def test_memorisation_audit_counts_training_draws(tmp_path):
+    from physdocs.benchmark import load_benchmark
+    from physdocs.training.generator import SkeletonIndex
+
+    eqs = load_benchmark()
+    key = SkeletonIndex.from_benchmark().key_by_id["feynman_001"]
+    path = tmp_path / "counts.json"
+    path.write_text(json.dumps({"samples": 1000, "counts": {key: 7}}))
+    audit = probes.memorisation_audit(eqs, path)
+    first = audit["equations"][0]
+    assert first["id"] == "feynman_001" and first["training_draws"] == 7 and first["split"] == "train"
+    assert audit["training_samples"] == 1000
+    assert probes.memorisation_audit(eqs, None)["equations"][0]["training_draws"] is None
+
+
+@pytest.mark.parametrize(
+    ("prediction", "expected"),
+    [("3*x1*x2", "x1*x2"), ("x1/x2", "x1/x2"), ("(x1+x2)/2", "x1+x2"), ("x1*x2 + 1", "other"),
+     ("x1*x2**2", "other")],
+)
+def test_grid_classifies_up_to_a_constant_factor(prediction, expected):
+    names = {f"x{i}": f"x{i}" for i in range(1, 10)}
+    x = np.random.default_rng(0).uniform(1, 5, size=(50, 2))
+    assert probes.classify(parse_infix(prediction, names), (), 2, x) == expected
+
+
+def test_confusion_counts_each_cell():
+    rows = [{"decoder": "ar", "n_vars": 2, "shape": "x1*x2", "final": "x1*x2", "first": "other"},
+            {"decoder": "ar", "n_vars": 2, "shape": "x1/x2", "final": "x1*x2", "first": "x1/x2"}]
+    table = probes.confusion(rows, "ar")[2]
+    labels = table["labels"]
+    assert table["counts"][0][labels.index("x1*x2")] == 1 and table["counts"][1][labels.index("x1*x2")] == 1
+    assert probes.confusion(rows, "ar", "first")[2]["counts"][1][labels.index("x1/x2")] == 1

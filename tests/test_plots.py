@@ -293,3 +293,20 @@ def test_flicker_and_resolution():
 def test_empty_rows_raise(func):
     with pytest.raises(ValueError, match="no rows"):
         func([])
+
+
+def test_accuracy_page_figures_draw_and_refuse_empty_input():
+    import pytest
+
+    from physdocs.plots.accuracy import capability_grid, data_dependence
+
+    records = [{"kind": "val", "step": s, "ar_loss": 1.0, "ar_loss_shuffled": 1.5, "diff_real_loss": 2.0,
+                "diff_real_loss_shuffled": 2.2} for s in (100, 200)]
+    assert data_dependence(records).axes
+    with pytest.raises(ValueError, match="shuffled"):
+        data_dependence([{"kind": "val", "step": 1, "ar_loss": 1.0}])
+    table = {"2": {"shapes": ["x1*x2", "x1/x2"], "labels": ["x1*x2", "x1/x2", "other"],
+                   "counts": [[2, 0, 0], [1, 0, 1]]}}
+    assert len(capability_grid(table, "grid").axes) == 1
+    with pytest.raises(ValueError):
+        capability_grid({}, "grid")

@@ -457,7 +457,9 @@ class _Fitter:
         self.x, self.y, self.restarts, self.rng = x, y, restarts, rng
         self.fits: dict[tuple[str, ...], tuple[float, tuple[float, ...], str]] = {}
 
-    def __call__(self, source: str, raw: Sequence[str], extra: dict | None = None) -> dict:
+    def __call__(
+        self, source: str, raw: Sequence[str], extra: dict | None = None, restarts: int | None = None
+    ) -> dict:
         parsed = validate_or_repair(raw)
         cand = {
             "source": source,
@@ -475,7 +477,8 @@ class _Fitter:
         key = parsed.tokens
         if key not in self.fits:
             try:
-                fit = fit_constants(parsed.steps, self.x, self.y, restarts=self.restarts, rng=self.rng)
+                starts = self.restarts if restarts is None else restarts
+                fit = fit_constants(parsed.steps, self.x, self.y, restarts=starts, rng=self.rng)
                 r2 = r2_score(self.y, predict(parsed.steps, self.x, fit.constants))
                 self.fits[key] = (r2, fit.constants, "")
             except GrammarError as exc:

@@ -35,19 +35,20 @@ from physdocs.models.system import Memory
 class RefineConfig:
     """Budget and scoring of the refinement search (counts, not seconds)."""
 
-    rounds: int = 5
+    rounds: int = 4
     parents: int = 3
-    proposals: int = 12  # per parent and round
+    proposals: int = 8  # per parent and round
     max_masked: int = 3  # each proposal re-masks 1 .. max_masked positions
+    restarts: int = 2  # BFGS starts per proposal (the first guesses get the caller's count)
     temperature: float = 1.0
     length_penalty: float = 1e-3  # score = R^2 - length_penalty * tokens
     stop_r2: float = 1.0 - 1e-9
 
     def __post_init__(self) -> None:
-        if min(self.rounds, self.parents, self.proposals, self.max_masked) < 1:
+        if min(self.rounds, self.parents, self.proposals, self.max_masked, self.restarts) < 1:
             raise ValueError(
                 f"RefineConfig counts must be >= 1, got rounds={self.rounds}, parents={self.parents}, "
-                f"proposals={self.proposals}, max_masked={self.max_masked}"
+                f"proposals={self.proposals}, max_masked={self.max_masked}, restarts={self.restarts}"
             )
         if self.temperature <= 0 or self.length_penalty < 0:
             raise ValueError(
@@ -142,7 +143,7 @@ def _positions(tokens: tuple[str, ...], length: int) -> list[int]:
     return list(range(1, min(end + 3, length)))
 
 
-Fitter = Callable[[str, tuple[str, ...]], dict]
+Fitter = Callable[..., dict]  # fit(source, raw_tokens, extra=None, restarts=None) -> candidate dict
 
 
 def refine(
@@ -206,7 +207,7 @@ def refine(
         )
         for row, p_i in zip(filled, origin, strict=True):
             raw = tuple(VOCAB[int(i)] for i in row)
-            cand = fit(f"refine {round_ + 1} of parent {p_i}", raw)
+            cand = fit(f"refine {round_ + 1} of parent {p_i}", raw, None, cfg.restarts)
             cand["round"] = round_ + 1
             new.append(cand)
             rt = cand.get("repaired_tokens")

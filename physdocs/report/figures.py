@@ -91,6 +91,8 @@ TOKEN_TYPE_PATH = f"{SEED_DIR}/token_type_attention.png"
 HEAD_IMPORTANCE_PATH = "figures/head_importance_{model}.png"
 TRAINING_PATH = "figures/training_curves.png"
 ACCURACY_PATH = "figures/accuracy_by_tier.png"
+DATA_DEPENDENCE_PATH = "figures/data_dependence.png"
+GRID_PATH = "figures/capability_grid_{decoder}.png"
 
 
 def memory_labels(n_keys: int) -> list[str]:
@@ -186,9 +188,16 @@ def extra_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> 
         jobs.append(
             FigureJob(TRAINING_PATH, "aggregate.training_curves", {"records": results["training_log"]})
         )
+    log = results.get("training_log") or []
+    if any(r.get("kind") == "val" and "ar_loss_shuffled" in r for r in log):
+        jobs.append(FigureJob(DATA_DEPENDENCE_PATH, "accuracy.data_dependence", {"records": log}))
     evaluation = results.get("evaluation")
     if evaluation and evaluation.get("summary"):
         jobs.append(FigureJob(ACCURACY_PATH, "aggregate.accuracy_by_tier", {"rows": evaluation["summary"]}))
+    for decoder, tables in sorted(((evaluation or {}).get("grid") or {}).get("confusion", {}).items()):
+        title = f"Capability grid, {decoder} decoder with its full budget: true shape (rows) against derived"
+        jobs.append(FigureJob(GRID_PATH.format(decoder=decoder), "accuracy.capability_grid",
+                              {"confusion": tables["final"], "title": title}))
     return jobs
 
 

@@ -20,6 +20,7 @@ from markupsafe import Markup
 from physdocs.benchmark import TIERS
 from physdocs.report import explorer as X
 from physdocs.report import figures as F
+from physdocs.report.evaluation_page import evaluation_data
 from physdocs.report.render import render, tex_ok
 
 COMPONENT_NAMES = {
@@ -125,31 +126,6 @@ def common(results: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------- evaluation
-
-
-def evaluation_data(results: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Evaluation summary grouped by (model, decoder), tier rows in benchmark order; None if absent."""
-    evaluation = results.get("evaluation")
-    if not evaluation:
-        return None
-    order = {t: i for i, t in enumerate((*TIERS, "all"))}
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for row in evaluation["summary"]:
-        groups.setdefault((row["model"], row["decoder"]), []).append(row)
-    tables = [
-        {"model": m, "decoder": d, "rows": sorted(rows, key=lambda r: order.get(r["tier"], len(order)))}
-        for (m, d), rows in sorted(groups.items())
-    ]
-    overall = [r for r in evaluation["summary"] if r["tier"] == "all"]
-    meta = evaluation["meta"]
-    return {
-        "tables": tables,
-        "overall": overall,
-        "decoders": sorted({r["decoder"] for r in evaluation["summary"]}),
-        "models": sorted({r["model"] for r in evaluation["summary"]}),
-        "seconds_total": meta.get("seconds_total"),
-        "weights": meta.get("weights"),
-    }
 
 
 def evaluation_by_equation(results: Mapping[str, Any]) -> dict[str, list[dict]]:
@@ -299,6 +275,11 @@ def evaluation_page_data(results: Mapping[str, Any], figures: Collection[str]) -
         "evaluation": evaluation_data(results),
         "accuracy_figure": _figure(F.ACCURACY_PATH, figures),
         "training_figure": _figure(F.TRAINING_PATH, figures),
+        "data_dependence_figure": _figure(F.DATA_DEPENDENCE_PATH, figures),
+        "grid_figures": [
+            {"decoder": d, "path": F.GRID_PATH.format(decoder=d)}
+            for d in ("diffusion", "ar") if F.GRID_PATH.format(decoder=d) in figures
+        ],
         "trained_meta": results["meta"].get("trained_meta") or {},
         "n_log_records": len(results.get("training_log") or []),
     }

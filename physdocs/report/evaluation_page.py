@@ -1,0 +1,124 @@
+"""The evaluation page's data: accuracy with its budget, attribution and probes, from the JSON.
+
+Pure functions of the evaluation document (``physdocs evaluate --json``). Every number is
+taken from it; the sentences that compare numbers are composed here, where a test reaches
+them, so the template holds no result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from physdocs.benchmark import TIERS
+from physdocs.report.render import pct
+
+_ORDER = {t: i for i, t in enumerate((*TIERS, "all"))}
+
+
+def _pct(x: float | None) -> str:
+    return pct(x, 0)
+
+
+def _rows(summary: list[dict], timing: list[dict]) -> list[dict]:
+    """Summary rows with their timing joined in (timing is kept apart in the JSON)."""
+    seconds = {(t["model"], t["decoder"], t["tier"]): t for t in timing}
+    out = []
+    for r in summary:
+        t = seconds.get((r["model"], r["decoder"], r["tier"]), {})
+        out.append({"first_r2_gt_099": None, "first_exact": None, "repaired": None, **r,
+                    "mean_seconds": t.get("mean_seconds", r.get("mean_seconds")),
+                    "max_seconds": t.get("max_seconds", r.get("max_seconds"))})
+    return out
+
+
+def budget(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The decoding budget of the evaluation, from its config (counts, not seconds)."""
+    cfg = meta.get("config", {})
+    refine = cfg.get("refine") or None
+    return {
+        "n_samples": cfg.get("n_samples"),
+        "beam_size": cfg.get("beam_size"),
+        "ar_samples": cfg.get("ar_samples"),
+        "restarts": cfg.get("restarts"),
+        "refine": refine,
+        "refine_budget": None if not refine else refine["rounds"] * refine["parents"] * refine["proposals"],
+        "seed": cfg.get("seed"),
+        "n_support": cfg.get("n_support"),
+        "n_test": cfg.get("n_test"),
+    }
+
+
+def comparisons(rows: list[dict]) -> list[str]:
+    """One computed sentence per tier: trained decoders against each other and the control."""
+    by = {(r["model"], r["decoder"], r["tier"]): r for r in rows}
+    out = []
+    for tier in (*TIERS, "all"):
+        diff, ar = by.get(("trained", "diffusion", tier)), by.get(("trained", "ar", tier))
+        ctrl = by.get(("control", "diffusion", tier))
+        if diff is None or ar is None:
+            continue
+        verdict = "at least as accurate as" if diff["r2_gt_099"] >= ar["r2_gt_099"] else "less accurate than"
+        text = (f"{tier}: PhysDiffuser with refinement {_pct(diff['r2_gt_099'])} (first guess "
+                f"{_pct(diff.get('first_r2_gt_099'))}), {verdict} the AR baseline at {_pct(ar['r2_gt_099'])}")
+        if ctrl is not None:
+            gap = diff["r2_gt_099"] - ctrl["r2_gt_099"]
+            text += (f"; the random-initialised control reaches {_pct(ctrl['r2_gt_099'])}"
+                     + (" (no better than the control)" if gap <= 0 else ""))
+        out.append(text + ".")
+    return out
+
+
+def audit_tables(audit: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Per tier: equations whose skeleton training could draw, and how often it did."""
+    if not audit:
+        return None
+    eqs = audit["equations"]
+    per_tier = []
+    for tier in (*TIERS, "all"):
+        sel = [e for e in eqs if tier == "all" or e["tier"] == tier]
+        if not sel:
+            continue
+        draws = [e["training_draws"] for e in sel if e["training_draws"] is not None]
+        per_tier.append({
+            "tier": tier,
+            "n": len(sel),
+            "in_support": sum(e["split"] == "train" for e in sel),
+            "held_out": sum(e["split"] == "heldout" for e in sel),
+            "drawn": sum(d > 0 for d in draws) if draws else None,
+            "median_draws": float(np.median(draws)) if draws else None,
+        })
+    return {"samples": audit.get("training_samples"), "per_tier": per_tier, "equations": eqs}
+
+
+def evaluation_data(results: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Everything the evaluation page and the home page's table show; None if not evaluated."""
+    evaluation = results.get("evaluation")
+    if not evaluation:
+        return None
+    rows = _rows(evaluation["summary"], evaluation.get("timing", []))
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["model"], row["decoder"]), []).append(row)
+    tables = [
+        {"model": m, "decoder": d, "rows": sorted(g, key=lambda r: _ORDER.get(r["tier"], len(_ORDER)))}
+        for (m, d), g in sorted(groups.items())
+    ]
+    meta = evaluation["meta"]
+    synthetic = evaluation.get("synthetic") or {}
+    return {
+        "tables": tables,
+        "overall": [r for r in rows if r["tier"] == "all"],
+        "decoders": sorted({r["decoder"] for r in rows}),
+        "models": sorted({r["model"] for r in rows}),
+        "seconds_total": meta.get("seconds_total"),
+        "weights": meta.get("weights"),
+        "best_decoder": meta.get("best_decoder"),
+        "budget": budget(meta),
+        "comparisons": comparisons(rows),
+        "synthetic": synthetic.get("summary") or [],
+        "audit": audit_tables(evaluation.get("audit")),
+        "has_grid": bool((evaluation.get("grid") or {}).get("results")),
+    }

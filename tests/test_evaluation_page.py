@@ -1,0 +1,46 @@
+"""The evaluation page's data: budget, attribution sentences, audit tables, timing join."""
+
+from physdocs.report.evaluation_page import audit_tables, budget, comparisons, evaluation_data
+
+
+def srow(model, decoder, tier, r2, first):
+    return {"model": model, "decoder": decoder, "tier": tier, "n": 4, "r2_gt_099": r2, "exact": r2,
+            "first_r2_gt_099": first, "first_exact": first, "repaired": 0.0, "median_r2": 0.9}
+
+
+def test_comparisons_say_which_decoder_leads_and_name_control_parity():
+    rows = [srow("trained", "diffusion", "trivial", 1.0, 0.5), srow("trained", "ar", "trivial", 0.75, 0.75),
+            srow("control", "diffusion", "trivial", 0.0, 0.0),
+            srow("trained", "diffusion", "complex", 0.0, 0.0), srow("trained", "ar", "complex", 0.25, 0.25),
+            srow("control", "diffusion", "complex", 0.0, 0.0)]
+    trivial, complex_ = comparisons(rows)
+    assert "100%" in trivial and "first guess 50%" in trivial and "at least as accurate as" in trivial
+    assert "no better than the control" not in trivial
+    assert "less accurate than" in complex_ and "no better than the control" in complex_
+
+
+def test_budget_reads_the_config_and_counts_refinement():
+    meta = {"config": {"n_samples": 48, "beam_size": 32, "ar_samples": 32, "restarts": 4, "seed": 2026,
+                       "n_support": 50, "n_test": 200,
+                       "refine": {"rounds": 4, "parents": 3, "proposals": 8, "max_masked": 3}}}
+    b = budget(meta)
+    assert b["refine_budget"] == 96 and b["n_samples"] == 48 and b["n_test"] == 200
+    assert budget({"config": {"refine": None}})["refine_budget"] is None
+
+
+def test_audit_tables_per_tier():
+    eqs = [{"id": "a", "tier": "trivial", "split": "train", "training_draws": 10, "skeleton": "v1"},
+           {"id": "b", "tier": "trivial", "split": "heldout", "training_draws": 0, "skeleton": "v2"},
+           {"id": "c", "tier": "simple", "split": "train", "training_draws": 0, "skeleton": "v3"}]
+    t = {r["tier"]: r for r in audit_tables({"training_samples": 100, "equations": eqs})["per_tier"]}
+    assert t["trivial"]["in_support"] == 1 and t["trivial"]["held_out"] == 1 and t["trivial"]["drawn"] == 1
+    assert t["all"]["n"] == 3 and t["all"]["median_draws"] == 0
+    assert audit_tables(None) is None
+
+
+def test_timing_is_joined_into_the_rows():
+    doc = {"meta": {"config": {}}, "summary": [srow("trained", "ar", "all", 0.5, 0.5)],
+           "timing": [{"model": "trained", "decoder": "ar", "tier": "all", "mean_seconds": 1.5, "max_seconds": 3.0}]}
+    data = evaluation_data({"evaluation": doc})
+    assert data["overall"][0]["mean_seconds"] == 1.5 and not data["has_grid"]
+    assert evaluation_data({}) is None
