@@ -48,17 +48,40 @@ def _load_model(weights: str | None):
     return ckpt.model, str(ckpt.path)
 
 
-def _shipped_best_decoder() -> str:
-    """The decoder the shipped evaluation found better ("diffusion" without one)."""
-    path = Path(__file__).parent / "data" / "evaluation.json"
+def _derive_csv(args) -> None:
+    from physdocs.api import UserDataError, derive, read_csv
+
+    columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
     try:
-        return json.loads(path.read_text())["meta"]["best_decoder"] or "diffusion"
-    except (OSError, KeyError, json.JSONDecodeError):
-        return "diffusion"
+        x, y, names, target = read_csv(args.csv, args.target, columns)
+        result = derive(x, y, names=names, target=target, decoder=args.decoder, weights=args.weights,
+                        seed=args.seed, where=str(args.csv))
+    except UserDataError as exc:
+        raise UserError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+        return
+    held = "-" if result.r2_heldout is None else f"{result.r2_heldout:.4f}"
+    print(f"data:      {args.csv}: {result.n_rows} rows used, {result.n_dropped} dropped (NaN or inf)")
+    print(f"formula:   {target} = {result.formula}")
+    print(f"R2:        {held} on {result.n_heldout} held-out rows ({result.r2_fit:.4f} on the "
+          f"{result.n_support} rows the model read)")
+    scaled = [f"{n} / 2^{e}" for n, e in zip(names, result.scaling.x_exp, strict=True) if e]
+    if result.scaling.y_exp:
+        scaled.append(f"{target} / 2^{result.scaling.y_exp}")
+    print(f"scaling:   {', '.join(scaled) if scaled else 'none needed'}")
+    print(f"decoder:   {result.decoder}   time: {result.seconds:.2f} s")
 
 
 def _derive(args) -> None:
     import torch
+
+    if args.csv:
+        torch.set_num_threads(args.threads)
+        _derive_csv(args)
+        return
+    if not args.id:
+        raise UserError("give an equation id (e.g. feynman_001) or --csv FILE")
 
     from physdocs.decoding.derive import score_on
 
@@ -69,7 +92,9 @@ def _derive(args) -> None:
         raise UserError(str(exc.args[0])) from exc
     model, source = _load_model(args.weights)
     if args.decoder is None:
-        args.decoder = _shipped_best_decoder()
+        from physdocs.api import best_decoder
+
+        args.decoder = best_decoder()
     from physdocs.evaluation import EvalConfig, equation_points, run_derive
 
     # The evaluation's settings and seeds, so `derive` reproduces its row for this equation.
@@ -136,8 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tier", choices=TIERS)
     e.add_argument("--json", action="store_true")
     e.set_defaults(fn=_equations)
-    d = sub.add_parser("derive", help="derive one benchmark equation from sampled observations")
-    d.add_argument("id", help="equation id, e.g. feynman_001")
+    d = sub.add_parser("derive", help="derive a formula: a benchmark equation, or your own data (--csv)")
+    d.add_argument("id", nargs="?", help="benchmark equation id, e.g. feynman_001")
+    d.add_argument("--csv", help="a CSV file with a header row: derive the target from the other columns")
+    d.add_argument("--target", help="the CSV column to derive (default: the last)")
+    d.add_argument("--columns", help="comma-separated input columns (default: all but the target)")
     d.add_argument("--decoder", choices=("diffusion", "ar"),
                    help="default: the better decoder of the shipped evaluation")
     d.add_argument("--weights", help="checkpoint .safetensors (default: the shipped weights)")

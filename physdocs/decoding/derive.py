@@ -35,6 +35,8 @@ from physdocs.grammar import (
     GrammarError,
     Node,
     count_constants,
+    decode_sequence,
+    encode_sequence,
     evaluate,
     to_sympy,
     tree_to_prefix,
@@ -451,10 +453,17 @@ def _decode(
 
 
 class _Fitter:
-    """Repair, fit constants (BFGS) and score candidates; identical sequences are fitted once."""
+    """Repair, fit constants (BFGS) and score candidates; identical sequences are fitted once.
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, restarts: int, rng: np.random.Generator) -> None:
-        self.x, self.y, self.restarts, self.rng = x, y, restarts, rng
+    ``free_scale``: every candidate is fitted as ``C * candidate`` (its last step scaled), for
+    data whose columns were rescaled by powers of two: the overall factor absorbs the scales.
+    ``fit_tokens`` is the sequence actually fitted.
+    """
+
+    def __init__(
+        self, x: np.ndarray, y: np.ndarray, restarts: int, rng: np.random.Generator, free_scale: bool = False
+    ) -> None:
+        self.x, self.y, self.restarts, self.rng, self.free_scale = x, y, restarts, rng, free_scale
         self.fits: dict[tuple[str, ...], tuple[float, tuple[float, ...], str]] = {}
 
     def __call__(
@@ -474,12 +483,16 @@ class _Fitter:
         }
         if parsed.steps is None or parsed.tokens is None:
             return cand
-        key = parsed.tokens
+        steps = parsed.steps
+        if self.free_scale:
+            steps = (*steps[:-1], Node("mul", (Node("C"), steps[-1])))
+        key = tuple(encode_sequence(steps))
+        cand["fit_tokens"] = list(key)
         if key not in self.fits:
             try:
                 starts = self.restarts if restarts is None else restarts
-                fit = fit_constants(parsed.steps, self.x, self.y, restarts=starts, rng=self.rng)
-                r2 = r2_score(self.y, predict(parsed.steps, self.x, fit.constants))
+                fit = fit_constants(steps, self.x, self.y, restarts=starts, rng=self.rng)
+                r2 = r2_score(self.y, predict(steps, self.x, fit.constants))
                 self.fits[key] = (r2, fit.constants, "")
             except GrammarError as exc:
                 self.fits[key] = (float("-inf"), (), f"cannot evaluate on the data: {exc}")
@@ -505,6 +518,7 @@ def derive(
     restarts: int = 10,
     names: Mapping[str, str] | None = None,
     refine: RefineConfig | None = None,
+    free_scale: bool = False,
 ) -> Derivation:
     """Derive an equation for ``y [n]`` from ``x [n, k]`` (k <= 9) with a trained system.
 
@@ -519,7 +533,8 @@ def derive(
 
     The budget is counted in candidates, never seconds: a seed gives the same result on any
     machine. ``first_guess`` is the best candidate before refinement. ``names`` only renames
-    variables in ``latex``. Observations outside the float16 range raise
+    variables in ``latex``. ``free_scale`` fits every candidate times an overall constant
+    (for rescaled user data, :mod:`.scaling`). Observations outside the float16 range raise
     :class:`observations.ObservationError`.
     """
     start = time.perf_counter()
@@ -532,7 +547,7 @@ def derive(
     with torch.inference_mode():
         memory = model.encode(torch.from_numpy(encoded)[None].to(device))
     decoded = _decode(model, memory, decoder, n_samples, beam_size, diffusion, rng, constrained, xa.shape[1])
-    fitter = _Fitter(xa, ya, restarts, rng)
+    fitter = _Fitter(xa, ya, restarts, rng, free_scale)
     candidates = [fitter(source, raw, extra) for source, raw, extra, _ in decoded]
     first = _best(candidates, decoded, decoder, names, start)
     if refine is not None and decoder == "diffusion" and first.steps is not None:
@@ -566,9 +581,7 @@ def _best(candidates: list[dict], decoded, decoder: str, names, start: float) ->
 
     best_i = min(usable, key=rank)
     best = candidates[best_i]
-    parsed = validate_or_repair(best["tokens"])
-    steps = parsed.steps
-    assert steps is not None
+    steps = decode_sequence(best["fit_tokens"])
     constants = tuple(best["constants"])
     expression, latex, render_note = render(steps, constants, names)
     return Derivation(

@@ -1,0 +1,227 @@
+"""Derive a formula from your own measurements: numpy arrays (:func:`derive`) or a CSV file.
+
+    >>> import numpy as np
+    >>> from physdocs import derive
+    >>> m = np.random.default_rng(0).uniform(8e-31, 1e-30, 200)   # kg
+    >>> v = np.random.default_rng(1).uniform(5e5, 2e6, 200)       # m/s
+    >>> result = derive(np.c_[m, v], m * v, names=["m", "v"], target="p")
+    >>> result.formula, result.r2_heldout                          # doctest: +SKIP
+    ('m*v', 1.0)
+
+What happens:
+
+1. Rows holding NaN or inf are dropped (``n_dropped`` says how many).
+2. The rows are split by the seed: a fifth (at least 2 rows) is held out for the R^2
+   that is reported; up to 50 of the others are what the model reads.
+3. Every column and the target are scaled by exact powers of two into the encoder's
+   float16 range (:mod:`physdocs.decoding.scaling`). When anything was scaled, each candidate
+   is fitted with an overall constant, which absorbs the scales.
+4. The evaluation's decoder and budget derive the formula (:func:`evaluation.run_derive`),
+   which is mapped back to the original units and written with the column names.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from physdocs.decoding.constants import predict, r2_score
+from physdocs.decoding.derive import Derivation, steps_to_sympy
+from physdocs.decoding.scaling import Scaling, ScalingError, choose_scaling, unscale
+from physdocs.observations import N_INPUT_SLOTS, N_POINTS
+
+MIN_ROWS = 10
+HELDOUT_SHARE = 0.2
+EVALUATION_JSON = Path(__file__).parent / "data" / "evaluation.json"
+
+
+class UserDataError(ValueError):
+    """Input the user can fix; the message names the file, the row or column, and the fix."""
+
+
+@dataclass
+class UserResult:
+    """A formula for the user's data, in their units and with their column names."""
+
+    formula: str
+    latex: str
+    target: str
+    columns: tuple[str, ...]
+    r2_fit: float
+    r2_heldout: float | None
+    n_rows: int
+    n_dropped: int
+    n_support: int
+    n_heldout: int
+    scaling: Scaling
+    decoder: str
+    seconds: float
+    derivation: Derivation = field(repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        def num(v: float | None) -> float | None:
+            return None if v is None or not math.isfinite(v) else float(v)
+
+        return {
+            "formula": self.formula, "latex": self.latex, "target": self.target, "columns": list(self.columns),
+            "r2_fit": num(self.r2_fit), "r2_heldout": num(self.r2_heldout), "n_rows": self.n_rows,
+            "n_dropped": self.n_dropped, "n_support": self.n_support, "n_heldout": self.n_heldout,
+            "scale_exponents": {"columns": dict(zip(self.columns, self.scaling.x_exp, strict=True)),
+                                "target": self.scaling.y_exp},
+            "decoder": self.decoder, "seconds": round(self.seconds, 3),
+            "status": self.derivation.status, "note": self.derivation.note,
+        }
+
+
+def best_decoder() -> str:
+    """The decoder the shipped evaluation found better ("diffusion" when there is none)."""
+    try:
+        return json.loads(EVALUATION_JSON.read_text())["meta"]["best_decoder"] or "diffusion"
+    except (OSError, KeyError, json.JSONDecodeError):
+        return "diffusion"
+
+
+_MODELS: dict[str, Any] = {}
+
+
+def _model(weights: str | Path | None):
+    from physdocs.training.checkpoint import DEFAULT_WEIGHTS, load_checkpoint
+
+    key = str(Path(weights) if weights else DEFAULT_WEIGHTS)
+    if key not in _MODELS:
+        _MODELS[key] = load_checkpoint(Path(key)).model
+    return _MODELS[key]
+
+
+def clean_rows(x: np.ndarray, y: np.ndarray, where: str = "the data") -> tuple[np.ndarray, np.ndarray, int]:
+    """Drop rows with a NaN or inf anywhere; refuse what cannot be derived from."""
+    xa = np.asarray(x, dtype=np.float64)
+    ya = np.asarray(y, dtype=np.float64)
+    if xa.ndim == 1:
+        xa = xa[:, None]
+    if xa.ndim != 2 or ya.ndim != 1 or xa.shape[0] != ya.shape[0]:
+        raise UserDataError(f"{where}: need x [rows, columns] and y [rows]; got x {xa.shape}, y {ya.shape}")
+    if xa.shape[1] > N_INPUT_SLOTS:
+        raise UserDataError(
+            f"{where}: {xa.shape[1]} input columns, more than the model's {N_INPUT_SLOTS}: "
+            "choose at most 9 (--columns a,b,c)"
+        )
+    keep = np.isfinite(xa).all(1) & np.isfinite(ya)
+    xa, ya = xa[keep], ya[keep]
+    dropped = int((~keep).sum())
+    if len(ya) < MIN_ROWS:
+        raise UserDataError(
+            f"{where}: {len(ya)} usable rows (after dropping {dropped} with NaN or inf), fewer than "
+            f"{MIN_ROWS}: add measurements"
+        )
+    if np.ptp(ya) == 0:
+        raise UserDataError(f"{where}: the target is constant ({ya[0]:g} in every row): there is nothing to derive")
+    return xa, ya, dropped
+
+
+def derive(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    names: list[str] | tuple[str, ...] | None = None,
+    target: str = "y",
+    decoder: str | None = None,
+    weights: str | Path | None = None,
+    seed: int = 2026,
+    where: str = "the data",
+) -> UserResult:
+    """Derive ``y = f(x)`` from measurements at any magnitude (1e-30 .. 1e30); see the module doc.
+
+    ``names`` are the columns' names (default ``x1 ..``); they name the variables in
+    ``formula`` and ``latex``. ``decoder`` defaults to the better one of the shipped
+    evaluation. Raises :class:`UserDataError` for input that cannot be used.
+    """
+    import sympy as sp
+
+    from physdocs.evaluation import EvalConfig, run_derive
+
+    xa, ya, dropped = clean_rows(x, y, where)
+    k = xa.shape[1]
+    names = tuple(names) if names is not None else tuple(f"x{i}" for i in range(1, k + 1))
+    if len(names) != k:
+        raise UserDataError(f"{where}: {len(names)} names for {k} columns: give one name per column")
+    try:
+        scaling = choose_scaling(xa, ya, names, target)
+    except ScalingError as exc:
+        raise UserDataError(f"{where}: {exc}") from None
+    rng = np.random.default_rng([seed, 91])
+    order = rng.permutation(len(ya))
+    n_held = max(2, round(HELDOUT_SHARE * len(ya)))
+    held, rest = order[:n_held], order[n_held:]
+    support = rest[:N_POINTS]
+    xs, ys = scaling.apply(xa, ya)
+    decoder = decoder or best_decoder()
+    cfg = EvalConfig(seed=seed)
+    result = run_derive(_model(weights), xs[support], ys[support], decoder, cfg, np.random.default_rng([seed, 92]),
+                        free_scale=not scaling.identity)
+    r2_held = None
+    formula, latex = "(no usable formula)", ""
+    if result.steps is not None:
+        pred = scaling.unscale_y(predict(result.steps, xs[held], result.constants))
+        r2_held = r2_score(ya[held], pred)
+        symbols = {f"x{i}": sp.Symbol(n) for i, n in enumerate(names, start=1)}
+        expr = unscale(steps_to_sympy(result.steps, result.constants), scaling, symbols)
+        formula, latex = str(expr), sp.latex(expr)
+    return UserResult(
+        formula=formula, latex=latex, target=target, columns=names, r2_fit=result.r2_fit, r2_heldout=r2_held,
+        n_rows=len(ya), n_dropped=dropped, n_support=len(support), n_heldout=len(held), scaling=scaling,
+        decoder=decoder, seconds=result.seconds, derivation=result,
+    )
+
+
+def read_csv(path: str | Path, target: str | None = None, columns: list[str] | None = None):
+    """``(x, y, column names, target name)`` from a CSV with a header row.
+
+    The target defaults to the last column and the inputs to all the others. Empty cells,
+    ``nan`` and ``inf`` are read as NaN (their rows are dropped later, and counted); any
+    other non-numeric cell is an error naming its row and column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserDataError(f"{path}: no such file: check the path")
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    if not rows or not any(c.strip() for c in rows[0]):
+        raise UserDataError(f"{path}: no header row: the first line must name the columns")
+    header = [c.strip() for c in rows[0]]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise UserDataError(f"{path}: column name(s) {', '.join(map(repr, dupes))} appear twice: rename them")
+    target = target or header[-1]
+    if target not in header:
+        raise UserDataError(f"{path}: no column {target!r} (columns: {', '.join(header)}): fix --target")
+    inputs = columns or [h for h in header if h != target]
+    missing = [c for c in inputs if c not in header]
+    if missing:
+        raise UserDataError(f"{path}: no column(s) {', '.join(map(repr, missing))} (columns: {', '.join(header)}): "
+                            "fix --columns")
+    if target in inputs:
+        raise UserDataError(f"{path}: the target {target!r} is also an input column: leave it out of --columns")
+    if len(inputs) > N_INPUT_SLOTS:
+        raise UserDataError(f"{path}: {len(inputs)} input columns, more than the model's {N_INPUT_SLOTS}: "
+                            "choose at most 9 with --columns a,b,c")
+    want = [header.index(c) for c in [*inputs, target]]
+    values = np.empty((len(rows) - 1, len(want)))
+    for r, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise UserDataError(f"{path}: row {r} has {len(row)} cells, the header {len(header)}: fix that row")
+        for j, c in enumerate(want):
+            cell = row[c].strip()
+            try:
+                values[r - 2, j] = float(cell) if cell else math.nan
+            except ValueError:
+                raise UserDataError(
+                    f"{path}: row {r}, column {header[c]!r}: {cell!r} is not a number: fix or delete that row"
+                ) from None
+    return values[:, :-1], values[:, -1], inputs, target

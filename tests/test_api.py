@@ -1,0 +1,106 @@
+"""Your own data: the Python API, the CSV reader, scaling at SI magnitudes, one-line errors."""
+
+import csv
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from physdocs.api import UserDataError, clean_rows, read_csv
+from physdocs.cli import main
+from physdocs.decoding.scaling import Scaling, ScalingError, choose_scaling, column_exponent, unscale
+
+
+def write_csv(path, header, rows):
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def momentum(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    m, v = rng.uniform(8e-31, 1e-30, n), rng.uniform(5e5, 2e6, n)
+    return m, v, m * v
+
+
+# ------------------------------------------------------------------ scaling
+
+
+def test_scaling_is_exact_powers_of_two_and_leaves_benchmark_scale_alone():
+    m, v, p = momentum()
+    s = choose_scaling(np.c_[m, v], p, ["m", "v"], "p")
+    assert s.x_exp == (-100, 20) and s.y_exp == -80
+    xs, ys = s.apply(np.c_[m, v], p)
+    assert np.array_equal(np.ldexp(xs[:, 0], -100), m) and 0.5 < np.median(xs[:, 0]) < 2
+    assert np.array_equal(s.unscale_y(ys), p)  # exact: no digit lost
+    x = np.random.default_rng(1).uniform(1, 5, (50, 2))
+    assert choose_scaling(x, x[:, 0] * x[:, 1], ["a", "b"], "y").identity
+
+
+def test_scaling_refuses_a_column_no_single_scale_can_hold():
+    with pytest.raises(ScalingError, match="'q'.*logarithm"):
+        column_exponent(np.array([1e-20, 1.0, 1e20]), "q")
+
+
+def test_unscale_maps_the_formula_back_with_names_and_simple_numbers():
+    x1, x2 = sp.symbols("x1 x2", positive=True)
+    s = Scaling(x_exp=(-100, 20), y_exp=-80)
+    names = {"x1": sp.Symbol("m"), "x2": sp.Symbol("v")}
+    assert str(unscale(sp.Float(1.0000000001) * x1 * x2, s, names)) == "m*v"
+    assert str(unscale(sp.Float(0.5) * x1 * x2, s, names)) == "m*v/2"
+    assert "e-28*sqrt(v)" in str(unscale(x1 + sp.sqrt(x2), s, names))  # a scale is a number, never rounded to 0
+
+
+# ------------------------------------------------------------------ input checks
+
+
+@pytest.mark.parametrize(
+    ("header", "rows", "match"),
+    [
+        ([f"c{i}" for i in range(11)], [[1.0 + j] * 11 for j in range(20)], "10 input columns, more than"),
+        (["a", "y"], [[1.0 + j, 2.0 + j] for j in range(5)], "5 usable rows"),
+        (["a", "y"], [[1.0, 2.0], ["abc", 3.0]] + [[1.0 + j, 2.0 + j] for j in range(12)], "row 3, column 'a'"),
+        (["a", "y"], [[1.0 + j, 7.0] for j in range(20)], "target is constant"),
+    ],
+)
+def test_bad_csv_is_one_line_and_exit_2(tmp_path, capsys, header, rows, match):
+    path = write_csv(tmp_path / "bad.csv", header, rows)
+    assert main(["derive", "--csv", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and match in err and str(path) in err
+
+
+def test_rows_with_nan_or_inf_are_dropped_and_counted(tmp_path):
+    rows = [[1.0 + j, 2.0 * (1.0 + j)] for j in range(15)] + [["nan", 1.0], [1.0, "inf"], ["", 2.0]]
+    x, y, names, target = read_csv(write_csv(tmp_path / "d.csv", ["a", "y"], rows))
+    xa, ya, dropped = clean_rows(x, y)
+    assert dropped == 3 and len(ya) == 15 and names == ["a"] and target == "y"
+
+
+def test_csv_target_and_columns_are_checked(tmp_path):
+    path = write_csv(tmp_path / "d.csv", ["a", "b", "y"], [[1, 2, 3]] * 12)
+    with pytest.raises(UserDataError, match="no column 'z'"):
+        read_csv(path, target="z")
+    with pytest.raises(UserDataError, match="no column"):
+        read_csv(path, columns=["a", "c"])
+    x, y, names, target = read_csv(path, target="b", columns=["a"])
+    assert names == ["a"] and target == "b" and x.shape == (12, 1)
+
+
+# ------------------------------------------------------------------ derivation with the shipped weights
+
+
+def test_momentum_at_si_scale_is_derived_like_at_benchmark_scale(tmp_path, capsys):
+    """p = m*v with m near 9.1e-31 kg and v near 1e6 m/s: the formula at benchmark scale, R^2 > 0.99."""
+    from physdocs import derive
+
+    m, v, p = momentum()
+    result = derive(np.c_[m, v], p, names=["m", "v"], target="p")
+    assert result.formula == "m*v" and result.r2_heldout > 0.99
+    assert result.scaling.x_exp == (-100, 20) and "m" in result.latex
+    path = write_csv(tmp_path / "momentum.csv", ["m", "v", "p"], [[a, b, c] for a, b, c in zip(m, v, p, strict=True)])
+    assert main(["derive", "--csv", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "p = m*v" in out and "0 dropped" in out
