@@ -146,11 +146,14 @@ def _train(args) -> None:
 
 
 def _evaluate(args) -> None:
+    from physdocs.baselines import available
     from physdocs.evaluation import evaluate_benchmark
 
+    if args.baseline and not available():
+        raise UserError("gplearn is not installed: pip install 'physdocs[baselines]' (or drop --baseline)")
     evaluate_benchmark(
         weights=args.weights, tier=args.tier, decoders=args.decoder, json_path=args.json,
-        control=not args.no_control, limit=args.limit,
+        control=not args.no_control, limit=args.limit, baselines=args.baseline or (),
     )
 
 
@@ -188,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", help="write the results JSON here")
     v.add_argument("--no-control", action="store_true", help="skip the random-initialised control")
     v.add_argument("--limit", type=int, help="only the first N equations (per tier filter)")
+    v.add_argument("--baseline", choices=("gplearn",), action="append",
+                   help="also run a classical baseline on the same points (optional dependency)")
     v.set_defaults(fn=_evaluate)
     return p
 

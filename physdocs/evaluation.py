@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from physdocs import probes
+from physdocs.baselines import GPConfig, run_gplearn
 from physdocs.benchmark import DEFAULT_PATH, TIERS, Equation, load_benchmark
 from physdocs.decoding.derive import Derivation, derive, explain_match, score_on
 from physdocs.decoding.refine import RefineConfig
@@ -47,6 +48,9 @@ class EvalConfig:
     # Probes beside the benchmark (physdocs.probes), trained model only.
     parts: tuple[str, ...] = ("benchmark", "synthetic", "grid")
     synthetic_per_split: int = 30
+    # Classical baselines on the benchmark (physdocs.baselines): () or ("gplearn",).
+    baselines: tuple[str, ...] = ()
+    gp: GPConfig = GPConfig()
     n_support: int = 50
     n_test: int = 200
     weights: str | None = None
@@ -193,6 +197,12 @@ def _init_worker(cfg: EvalConfig) -> None:
 def _run_job(job: tuple) -> dict:
     kind, model_name, *rest = job
     cfg: EvalConfig = _WORKER["cfg"]
+    if kind == "baseline":
+        eq = _WORKER["equations"][rest[0]]
+        support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test)
+        seed = int(np.random.default_rng([cfg.seed, int(eq.id.split("_")[1]), 3]).integers(2**31))
+        row = run_gplearn(support.x, support.y, test.x, test.y, eq.step_trees, seed, cfg.gp)
+        return {"model": "baseline", "id": eq.id, "tier": eq.tier, "decoder": model_name, **row}
     model = _WORKER["models"][model_name]
     if kind == "benchmark":
         eq_id, decoder = rest
@@ -249,6 +259,8 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
     jobs: list[tuple] = []
     if "benchmark" in cfg.parts:
         jobs += [("benchmark", m, e.id, d) for m in cfg.models for e in eqs for d in cfg.decoders]
+    if "benchmark" in cfg.parts:
+        jobs += [("baseline", b, e.id) for b in cfg.baselines for e in eqs]
     if "synthetic" in cfg.parts:
         jobs += [("synthetic", "trained", s, i, d) for s in probes.SPLITS
                  for i in range(cfg.synthetic_per_split) for d in cfg.decoders]
@@ -269,7 +281,7 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
             bar.update()
     bar.close()
     kinds = [job[0] for job in jobs]
-    results = [r for r, k in zip(rows, kinds, strict=True) if k == "benchmark"]
+    results = [r for r, k in zip(rows, kinds, strict=True) if k in ("benchmark", "baseline")]
     synthetic = [r for r, k in zip(rows, kinds, strict=True) if k == "synthetic"]
     grid = [r for r, k in zip(rows, kinds, strict=True) if k == "grid"]
     summary = summarise(results)
@@ -294,9 +306,10 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
     }
 
 
-def evaluate_benchmark(*, weights=None, tier=None, decoders=None, json_path=None, control=True, limit=None) -> dict:
+def evaluate_benchmark(*, weights=None, tier=None, decoders=None, json_path=None, control=True, limit=None,
+                       baselines=()) -> dict:
     """CLI entry: run, print per-tier tables, optionally write JSON."""
-    cfg = replace(EvalConfig(), weights=weights, tier=tier, limit=limit,
+    cfg = replace(EvalConfig(), weights=weights, tier=tier, limit=limit, baselines=tuple(baselines),
                   decoders=tuple(decoders) if decoders else EvalConfig.decoders,
                   models=("trained", "control") if control else ("trained",))
     doc = run_evaluation(cfg)

@@ -106,3 +106,40 @@ def test_confusion_counts_each_cell():
     labels = table["labels"]
     assert table["counts"][0][labels.index("x1*x2")] == 1 and table["counts"][1][labels.index("x1*x2")] == 1
     assert probes.confusion(rows, "ar", "first")[2]["counts"][1][labels.index("x1/x2")] == 1
+
+
+def test_gplearn_program_becomes_a_tree_and_is_matched():
+    pytest.importorskip("gplearn")
+    from physdocs.baselines import GPConfig, program_to_tree, run_gplearn
+
+    x = np.random.default_rng(0).uniform(1, 5, (50, 2))
+    xt = np.random.default_rng(1).uniform(1, 5, (80, 2))
+    names = {f"x{i}": f"x{i}" for i in range(1, 10)}
+    truth = parse_infix("x1*x2", names)
+    row = run_gplearn(x, x[:, 0] * x[:, 1], xt, xt[:, 0] * xt[:, 1], truth, seed=0,
+                      cfg=GPConfig(population_size=200, generations=5))
+    assert row["r2_test"] is not None and set(row["first"]) == {"prediction", "r2_test", "exact", "source"}
+
+    class F:
+        def __init__(self, name, arity):
+            self.name, self.arity = name, arity
+
+    tree, consts = program_to_tree([F("add", 2), F("inv", 1), 0, F("mul", 2), 1.5, 1])
+    assert str(tree) and consts == (1.5,)
+    from physdocs.grammar import evaluate
+
+    v = evaluate((tree,), np.array([[2.0, 4.0]]), consts).values
+    assert v[0] == pytest.approx(1 / 2.0 + 1.5 * 4.0)
+
+
+def test_evaluation_runs_the_baseline_beside_the_decoders(tiny_weights):
+    pytest.importorskip("gplearn")
+    from physdocs.baselines import GPConfig
+
+    cfg = EvalConfig(weights=str(tiny_weights), limit=1, workers=1, n_samples=2, beam_size=2, ar_samples=2,
+                     restarts=1, refine=None, models=("trained",), parts=("benchmark",), baselines=("gplearn",),
+                     gp=GPConfig(population_size=100, generations=2))
+    doc = run_evaluation(cfg, progress=False)
+    assert {(r["model"], r["decoder"]) for r in doc["results"]} == {
+        ("trained", "ar"), ("trained", "diffusion"), ("baseline", "gplearn")}
+    assert any(r["model"] == "baseline" and r["tier"] == "all" for r in doc["summary"])

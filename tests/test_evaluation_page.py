@@ -12,11 +12,12 @@ def test_comparisons_say_which_decoder_leads_and_name_control_parity():
     rows = [srow("trained", "diffusion", "trivial", 1.0, 0.5), srow("trained", "ar", "trivial", 0.75, 0.75),
             srow("control", "diffusion", "trivial", 0.0, 0.0),
             srow("trained", "diffusion", "complex", 0.0, 0.0), srow("trained", "ar", "complex", 0.25, 0.25),
-            srow("control", "diffusion", "complex", 0.0, 0.0)]
+            srow("control", "diffusion", "complex", 0.0, 0.0), srow("baseline", "gplearn", "complex", 0.5, 0.5)]
     trivial, complex_ = comparisons(rows)
     assert "100%" in trivial and "first guess 50%" in trivial and "at least as accurate as" in trivial
     assert "no better than the control" not in trivial
     assert "less accurate than" in complex_ and "no better than the control" in complex_
+    assert "gplearn baseline reaches 50%" in complex_ and "gplearn" not in trivial
 
 
 def test_budget_reads_the_config_and_counts_refinement():

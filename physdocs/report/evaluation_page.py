@@ -58,6 +58,7 @@ def comparisons(rows: list[dict]) -> list[str]:
     for tier in (*TIERS, "all"):
         diff, ar = by.get(("trained", "diffusion", tier)), by.get(("trained", "ar", tier))
         ctrl = by.get(("control", "diffusion", tier))
+        gp = by.get(("baseline", "gplearn", tier))
         if diff is None or ar is None:
             continue
         verdict = "at least as accurate as" if diff["r2_gt_099"] >= ar["r2_gt_099"] else "less accurate than"
@@ -67,6 +68,8 @@ def comparisons(rows: list[dict]) -> list[str]:
             gap = diff["r2_gt_099"] - ctrl["r2_gt_099"]
             text += (f"; the random-initialised control reaches {_pct(ctrl['r2_gt_099'])}"
                      + (" (no better than the control)" if gap <= 0 else ""))
+        if gp is not None:
+            text += f"; the gplearn baseline reaches {_pct(gp['r2_gt_099'])}"
         out.append(text + ".")
     return out
 
