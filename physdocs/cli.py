@@ -95,12 +95,12 @@ def _derive(args) -> None:
         from physdocs.api import best_decoder
 
         args.decoder = best_decoder()
-    from physdocs.evaluation import EvalConfig, equation_points, run_derive
+    from physdocs.evaluation import EvalConfig, equation_number, equation_points, run_derive
 
     # The evaluation's settings and seeds, so `derive` reproduces its row for this equation.
     cfg = EvalConfig(seed=args.seed)
     support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test)
-    rng = np.random.default_rng([cfg.seed, int(eq.id.split("_")[1]), 2])
+    rng = np.random.default_rng([cfg.seed, equation_number(eq.id), 2])
     t0 = time.perf_counter()
     result = run_derive(model, support.x, support.y, args.decoder, cfg, rng, eq.display_names)
     seconds = time.perf_counter() - t0
@@ -157,6 +157,40 @@ def _evaluate(args) -> None:
     )
 
 
+def _report(args) -> None:
+    import os
+    import subprocess
+
+    from physdocs.benchmark import load_benchmark
+    from physdocs.evaluation import EvalConfig, cached_evaluation
+    from physdocs.training.checkpoint import CheckpointError, load_checkpoint
+
+    if not Path("mkdocs.yml").is_file():
+        raise UserError("no mkdocs.yml here: run `physdocs report` from the repository root")
+    env = dict(os.environ, DISABLE_MKDOCS_2_WARNING="true", NO_MKDOCS_2_WARNING="1")
+    equations = weights = None
+    if args.equations:
+        equations = str(Path(args.equations).resolve())
+        load_benchmark(equations)  # the benchmark's own validation: one line naming the fault and the fix
+        env["PHYSDOCS_BENCHMARK"] = equations
+    if args.weights:
+        weights = str(Path(args.weights).resolve())
+        try:
+            load_checkpoint(Path(weights))
+        except CheckpointError as exc:
+            raise UserError(str(exc)) from exc
+        env["PHYSDOCS_WEIGHTS"] = weights
+    if (equations or weights) and not args.no_evaluate:
+        cfg = EvalConfig(weights=weights, benchmark=equations, parts=("benchmark",))
+        env["PHYSDOCS_EVALUATION"] = str(cached_evaluation(cfg, Path(args.cache_dir)))
+    cmd = [sys.executable, "-m", "physdocs.report.publish", "--site-dir", args.site_dir, "--",
+           sys.executable, "-m", "mkdocs", "build", "--strict"]
+    code = subprocess.run(cmd, env=env).returncode
+    if code:
+        raise UserError(f"the report build failed (exit {code}); its message is above")
+    print(f"report: {Path(args.site_dir).resolve() / 'index.html'}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="physdocs", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -194,6 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--baseline", choices=("gplearn",), action="append",
                    help="also run a classical baseline on the same points (optional dependency)")
     v.set_defaults(fn=_evaluate)
+    r = sub.add_parser("report", help="build the report for your own equations and/or checkpoint")
+    r.add_argument("--equations", help="an equations TOML file (the format of physdocs/data/equations.toml)")
+    r.add_argument("--weights", help="a checkpoint .safetensors with its JSON sidecar")
+    r.add_argument("--site-dir", default="site", help="where the site goes (default: site)")
+    r.add_argument("--cache-dir", default=".cache/physdocs", help="where evaluations are cached")
+    r.add_argument("--no-evaluate", action="store_true", help="skip the evaluation (pages say 'not evaluated')")
+    r.set_defaults(fn=_report)
     return p
 
 

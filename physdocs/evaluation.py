@@ -13,6 +13,7 @@ import json
 import math
 import os
 import time
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -54,6 +55,7 @@ class EvalConfig:
     n_support: int = 50
     n_test: int = 200
     weights: str | None = None
+    benchmark: str | None = None  # an equations TOML file; None = the packaged benchmark
     tier: str | None = None
     limit: int | None = None
     workers: int = 2
@@ -62,8 +64,14 @@ class EvalConfig:
         return asdict(self)
 
 
+def equation_number(eq_id: str) -> int:
+    """The number that seeds an equation's points: ``feynman_046`` -> 46; other ids a stable hash."""
+    tail = eq_id.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else zlib.crc32(eq_id.encode())
+
+
 def equation_points(eq: Equation, seed: int, n_support: int, n_test: int):
-    number = int(eq.id.split("_")[1])
+    number = equation_number(eq.id)
     lows = np.array([v.low for v in eq.variables])
     highs = np.array([v.high for v in eq.variables])
     support = sample_observations(eq.step_trees, lows, highs, n_points=n_support, rng=np.random.default_rng([seed, number]))
@@ -74,7 +82,7 @@ def equation_points(eq: Equation, seed: int, n_support: int, n_test: int):
 def evaluate_equation(model: PhysDiffuserPlus, eq: Equation, decoder: str, cfg: EvalConfig) -> dict:
     """One equation, one decoder: best candidate, held-out R^2, exact recovery, seconds."""
     support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test)
-    rng = np.random.default_rng([cfg.seed, int(eq.id.split("_")[1]), 2])
+    rng = np.random.default_rng([cfg.seed, equation_number(eq.id), 2])
     t0 = time.perf_counter()
     result = run_derive(model, support.x, support.y, decoder, cfg, rng, eq.display_names)
     seconds = time.perf_counter() - t0
@@ -191,7 +199,7 @@ def _init_worker(cfg: EvalConfig) -> None:
     torch.set_num_threads(1)
     _WORKER["cfg"] = cfg
     _WORKER["models"] = _models(cfg)
-    _WORKER["equations"] = {e.id: e for e in load_benchmark()}
+    _WORKER["equations"] = {e.id: e for e in load_benchmark(cfg.benchmark)}
 
 
 def _run_job(job: tuple) -> dict:
@@ -200,7 +208,7 @@ def _run_job(job: tuple) -> dict:
     if kind == "baseline":
         eq = _WORKER["equations"][rest[0]]
         support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test)
-        seed = int(np.random.default_rng([cfg.seed, int(eq.id.split("_")[1]), 3]).integers(2**31))
+        seed = int(np.random.default_rng([cfg.seed, equation_number(eq.id), 3]).integers(2**31))
         row = run_gplearn(support.x, support.y, test.x, test.y, eq.step_trees, seed, cfg.gp)
         return {"model": "baseline", "id": eq.id, "tier": eq.tier, "decoder": model_name, **row}
     model = _WORKER["models"][model_name]
@@ -253,7 +261,7 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
     """Evaluate and return the JSON document (meta, results, summary, probes)."""
     weights = Path(cfg.weights) if cfg.weights else DEFAULT_WEIGHTS
     load_checkpoint(weights)  # fail fast with the checkpoint's own message
-    eqs = [e for e in load_benchmark() if cfg.tier is None or e.tier == cfg.tier]
+    eqs = [e for e in load_benchmark(cfg.benchmark) if cfg.tier is None or e.tier == cfg.tier]
     if cfg.limit is not None:
         eqs = eqs[: cfg.limit]
     jobs: list[tuple] = []
@@ -289,7 +297,8 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
         "meta": {
             "weights": weights.name,
             "weights_sha256": sha256(weights),
-            "benchmark_sha256": hashlib.sha256(Path(DEFAULT_PATH).read_bytes()).hexdigest(),
+            "benchmark_sha256": hashlib.sha256(Path(cfg.benchmark or DEFAULT_PATH).read_bytes()).hexdigest(),
+            "benchmark": Path(cfg.benchmark).name if cfg.benchmark else None,
             "config": cfg.to_dict(),
             "seconds_total": round(time.perf_counter() - t0, 1),
             "best_decoder": best_decoder(summary),
@@ -302,8 +311,40 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
         "grid": {"results": grid, "confusion": {d: {"final": probes.confusion(grid, d),
                                                     "first": probes.confusion(grid, d, "first")}
                                                 for d in cfg.decoders} if grid else {}},
-        "audit": probes.memorisation_audit(load_benchmark(), skeleton_log(weights)),
+        "audit": probes.memorisation_audit(load_benchmark(cfg.benchmark), skeleton_log(weights)),
     }
+
+
+def _source_digest() -> str:
+    """SHA-256 over the package's Python source: a code change invalidates cached evaluations."""
+    h = hashlib.sha256()
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def cached_evaluation(cfg: EvalConfig, cache_dir: Path, progress: bool = True) -> Path:
+    """The evaluation JSON for ``cfg``, computed once per weights, equations, config and source."""
+    weights = Path(cfg.weights) if cfg.weights else DEFAULT_WEIGHTS
+    equations = Path(cfg.benchmark) if cfg.benchmark else Path(DEFAULT_PATH)
+    key_doc = {
+        "weights": sha256(weights),
+        "equations": hashlib.sha256(equations.read_bytes()).hexdigest(),
+        "config": {k: v for k, v in cfg.to_dict().items() if k not in ("weights", "benchmark", "workers")},
+        "source": _source_digest(),
+    }
+    key = hashlib.sha256(json.dumps(key_doc, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    path = Path(cache_dir) / f"evaluation-{key}.json"
+    if path.is_file():
+        return path
+    doc = run_evaluation(cfg, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    tmp.replace(path)
+    return path
 
 
 def evaluate_benchmark(*, weights=None, tier=None, decoders=None, json_path=None, control=True, limit=None,

@@ -55,3 +55,57 @@ def test_derive_text_output(tiny_weights, capsys, decoder):
     assert main(["derive", "feynman_002", "--decoder", decoder, "--weights", str(tiny_weights)]) == 0
     out = capsys.readouterr().out
     assert "R2 (held-out points)" in out and f"decoder: {decoder}" in out
+
+
+CUSTOM = """
+[[equation]]
+id = "feynman_001"
+name = "Ohm's law"
+tier = "trivial"
+output = "V"
+formula = "I*R"
+variables = [
+  { name = "I", meaning = "current", low = 1.0, high = 5.0 },
+  { name = "R", meaning = "resistance", low = 1.0, high = 5.0 },
+]
+"""
+
+
+def test_report_for_own_equations_and_weights_builds_their_pages(tmp_path, tiny_weights, monkeypatch):
+    from tests.sites import ROOT
+
+    eqs = tmp_path / "mine.toml"
+    eqs.write_text(CUSTOM)
+    site = tmp_path / "site"
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("PHYSDOCS_WORKERS", "1")
+    monkeypatch.setenv("PHYSDOCS_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["report", "--equations", str(eqs), "--weights", str(tiny_weights), "--site-dir", str(site),
+                 "--cache-dir", str(tmp_path / "cache"), "--no-evaluate"]) == 0
+    page = (site / "equations" / "feynman_001" / "index.html").read_text()
+    assert "Ohm" in page and not (site / "equations" / "feynman_002").exists()
+
+
+def test_report_refuses_a_bad_equations_file_in_one_line(tmp_path, capsys, monkeypatch):
+    from tests.sites import ROOT
+
+    eqs = tmp_path / "bad.toml"
+    eqs.write_text(CUSTOM.replace("I*R", "I*tanh(R)"))
+    monkeypatch.chdir(ROOT)
+    assert main(["report", "--equations", str(eqs)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "tanh" in err and str(eqs) in err
+
+
+def test_cached_evaluation_is_computed_once(tmp_path, tiny_weights):
+    from physdocs.evaluation import EvalConfig, cached_evaluation
+
+    eqs = tmp_path / "mine.toml"
+    eqs.write_text(CUSTOM)
+    cfg = EvalConfig(weights=str(tiny_weights), benchmark=str(eqs), parts=("benchmark",), workers=1,
+                     n_samples=2, beam_size=2, ar_samples=2, restarts=1, refine=None, models=("trained",))
+    path = cached_evaluation(cfg, tmp_path / "cache", progress=False)
+    doc = json.loads(path.read_text())
+    assert {r["id"] for r in doc["results"]} == {"feynman_001"} and doc["meta"]["benchmark"] == "mine.toml"
+    stamp = path.stat().st_mtime_ns
+    assert cached_evaluation(cfg, tmp_path / "cache", progress=False) == path and path.stat().st_mtime_ns == stamp

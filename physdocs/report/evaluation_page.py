@@ -46,6 +46,7 @@ def budget(meta: Mapping[str, Any]) -> dict[str, Any]:
         "refine": refine,
         "refine_budget": None if not refine else refine["rounds"] * refine["parents"] * refine["proposals"],
         "seed": cfg.get("seed"),
+        "gp": cfg.get("gp") if "gplearn" in (cfg.get("baselines") or ()) else None,
         "n_support": cfg.get("n_support"),
         "n_test": cfg.get("n_test"),
     }
