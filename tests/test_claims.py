@@ -126,7 +126,7 @@ def test_cross_attention_operators():
         rng=rng(),
     )
     check_verdict(planted, True)
-    assert planted.n == 30 * 7  # special tokens dropped
+    assert planted.n == 30 and planted.n_unit == "equations"  # n counts what the CI resamples
     null = c.claim_cross_attention_operators(
         0.3 + noise,
         types,
@@ -216,3 +216,22 @@ def test_monotone_confidence_planted_and_null():
     )
     assert not rough.holds and "not hold" in rough.verdict
     assert "zero by construction" in rough.verdict
+
+
+def test_a_significant_but_tiny_effect_does_not_hold():
+    from physdocs.analysis.claims import claim_holds
+
+    # CI clear of the null, beats the control, but by less than the declared minimum effect.
+    assert claim_holds(0.011, ci_low=0.0105, ci_high=0.0115, null=0.01, control_value=0.01)
+    assert not claim_holds(0.011, ci_low=0.0105, ci_high=0.0115, null=0.01, control_value=0.01, min_effect=0.02)
+    assert claim_holds(0.05, ci_low=0.04, ci_high=0.06, null=0.01, control_value=0.01, min_effect=0.02)
+    assert not claim_holds(0.04, ci_low=0.03, ci_high=0.05, null=0.05, direction="less", min_effect=0.02)
+
+
+def test_p_values_at_the_permutation_floor_say_so():
+    from physdocs.analysis.claims import MIN_EFFECTS, format_p
+
+    assert format_p(1 / 1001, 1000) == "p < 0.001 (1000 permutations)"
+    assert format_p(0.0123, 1000) == "p = 0.0123"
+    assert format_p(None) == "p undefined"
+    assert all(reason for _, reason in MIN_EFFECTS.values())

@@ -152,3 +152,23 @@ def test_tree_depths():
     assert m.tree_depths("add sin x1 x2".split(), ARITY) == [0, 1, 2, 1]
     seq = "STEP mul x1 x2 END_STEP STEP sqrt s1 END_STEP".split()
     assert m.tree_depths(seq, ARITY) == [-1, 0, 1, 1, -1, -1, 0, 1, -1]
+
+
+def test_restrict_keys_cuts_the_pad_tail_and_reports_its_mass():
+    from physdocs.analysis.metrics import restrict_keys, row_entropy
+
+    row = np.array([[0.2, 0.2, 0.6, 0.0]])  # two real keys, then PAD keys holding 0.6
+    kept, outside = restrict_keys(row, 2)
+    assert np.allclose(kept, [[0.5, 0.5]]) and np.allclose(outside, [0.6])
+    assert np.isclose(row_entropy(kept)[0], np.log(2))  # uniform over what exists
+    none, _ = restrict_keys(np.array([[0.0, 0.0, 1.0]]), 2)
+    assert np.all(none == 0)
+
+
+def test_causal_uniform_share_favours_early_keys_and_sums_to_one():
+    from physdocs.analysis.metrics import causal_uniform_share, uniform_share
+
+    types = ["special", "binary", "variable", "variable", "special"]
+    causal = causal_uniform_share(types)
+    assert np.isclose(sum(causal.values()), 1.0)
+    assert causal["special"] > uniform_share(types)["special"]  # BOS is seen by every row

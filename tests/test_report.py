@@ -155,6 +155,10 @@ def synthetic_run(cfg: FakeAnalysisConfig, *, names: dict[str, str] | None = Non
             "verdict": f"Holds: claim {key} (Spearman rho = {render.fmt(value)}).",
             "seed_reported": "1.778 nats (random weights)",
             "n": len(ids),
+            "n_unit": "equations",
+            "min_effect": 0.1,
+            "min_effect_reason": "a small correlation",
+            "p_text": f"p = {render.fmt(value / 10)}",
         }
         for i, key in enumerate(("inducing_specialisation", "entropy_tier_nats", "coarse_to_fine"))
     ]

@@ -18,6 +18,11 @@ A claim **holds** iff both
    statistic is undefined (nan, e.g. a correlation with constant uniform-attention entropy)
    shows no effect, so condition 1 already covers it.
 
+3. the effect is large enough to matter: the estimate exceeds the control's value (or the
+   null when the control has none) by at least the minimum effect declared for the claim
+   in :data:`MIN_EFFECTS`, before any number is computed. Significance alone lets almost
+   any trained model pass against a near-uniform random one.
+
 An undefined estimate (nan: nothing to measure) never holds.
 
 Where a statistic is positive even for noise (a divergence, a spread across heads) the null
@@ -47,6 +52,33 @@ from physdocs.analysis.stats import (
 ALPHA = 0.05
 Direction = Literal["greater", "less"]
 
+#: Minimum effect per claim, in the statistic's own units, and why (shown on the findings page).
+MIN_EFFECTS: dict[str, tuple[float, str]] = {
+    "inducing_specialisation": (
+        0.05 * math.log(2),
+        "5% of the largest possible JS divergence (ln 2) above the control",
+    ),
+    "entropy_tier_nats": (0.1, "a Spearman rho of at least 0.1 (a small correlation) beyond the control's"),
+    "entropy_tier_normalised": (0.1, "a Spearman rho of at least 0.1 (a small correlation) beyond the control's"),
+    "head_specialisation": (0.02, "heads' normalised entropies spread 2 percentage points more than the control's"),
+    "cross_attention_operators": (0.02, "operators' concentration over observations 0.02 above other tokens'"),
+    "operators_receive_most": (0.1, "operators receive 10% of their uniform share more than the next type"),
+    "coarse_to_fine": (0.1, "a Spearman rho of at least 0.1 (a small correlation) beyond the control's"),
+    "smooth_trajectories": (
+        0.0,
+        "the threshold itself: a drop in fewer than 1 of 20 step-to-step transitions of a position",
+    ),
+}
+
+
+def format_p(p: float | None, n_perm: int | None = None) -> str:
+    """``"p = 0.012"``, or at the permutation floor ``"p < 0.001 (1000 permutations)"``."""
+    if p is None or not math.isfinite(p):
+        return "p undefined"
+    if n_perm and p <= 1.0 / (n_perm + 1) + 1e-12:
+        return f"p < {10 ** math.ceil(math.log10(1.0 / n_perm)):g} ({n_perm} permutations)"
+    return f"p = {p:.3g}"
+
 
 @dataclass(frozen=True)
 class ClaimResult:
@@ -65,6 +97,10 @@ class ClaimResult:
     verdict: str
     seed_reported: str
     n: int | None = None  # number of items (equations, tokens, trajectories) behind the statistic
+    n_unit: str = "equations"  # what n counts; CIs resample equations
+    min_effect: float | None = None
+    min_effect_reason: str = ""
+    p_text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; nan and inf become None."""
@@ -92,10 +128,16 @@ def claim_holds(
     direction: Direction = "greater",
     control_value: float | None = None,
     alpha: float = ALPHA,
+    min_effect: float | None = None,
 ) -> bool:
     """The decision rule of this module (see the module docstring)."""
     if not _finite(value):
         return False
+    if min_effect is not None:
+        reference = control_value if _finite(control_value) else (null if null is not None else 0.0)
+        step = 1.0 if direction == "greater" else -1.0
+        if step * (value - reference) < min_effect:
+            return False
     sign = 1.0 if direction == "greater" else -1.0
     if null is not None:
         bound = ci_low if direction == "greater" else ci_high
@@ -121,6 +163,8 @@ def verdict_sentence(
     control_value: float | None = None,
     n: int | None = None,
     confidence: float = 1 - ALPHA,
+    n_perm: int | None = None,
+    n_unit: str = "",
 ) -> str:
     """The verdict as a sentence generated from the numbers.
 
@@ -135,9 +179,9 @@ def verdict_sentence(
     if ci_low is not None and ci_high is not None:
         parts.append(f"{confidence:.0%} CI [{format_number(ci_low)}, {format_number(ci_high)}]")
     if p_value is not None:
-        parts.append(f"p = {format_number(p_value)}")
+        parts.append(format_p(p_value, n_perm))
     if n is not None:
-        parts.append(f"n = {n}")
+        parts.append(f"n = {n}" + (f" {n_unit}" if n_unit else ""))
     sentence = f"{head}: {claim} ({', '.join(parts)})"
     if control_name is not None and control_value is not None:
         shown = format_number(control_value) if _finite(control_value) else "no defined value"
@@ -161,7 +205,10 @@ def _result(
     control_name: str | None,
     seed_reported: str,
     n: int,
+    n_perm: int | None = None,
+    n_unit: str = "equations",
 ) -> ClaimResult:
+    min_effect, reason = MIN_EFFECTS.get(key, (None, ""))
     holds = claim_holds(
         value,
         ci_low=ci_low,
@@ -170,6 +217,7 @@ def _result(
         null=null,
         direction=direction,
         control_value=control_value,
+        min_effect=min_effect,
     )
     verdict = verdict_sentence(
         holds,
@@ -182,6 +230,8 @@ def _result(
         control_name=control_name,
         control_value=control_value,
         n=n,
+        n_perm=n_perm,
+        n_unit=n_unit,
     )
     return ClaimResult(
         key=key,
@@ -197,6 +247,10 @@ def _result(
         verdict=verdict,
         seed_reported=seed_reported,
         n=n,
+        n_unit=n_unit,
+        min_effect=min_effect,
+        min_effect_reason=reason,
+        p_text="" if p_value is None else format_p(p_value, n_perm),
     )
 
 
@@ -253,6 +307,7 @@ def claim_inducing_specialisation(
         control_name=control_name,
         seed_reported=seed_reported,
         n=int(t.size),
+        n_perm=n_perm,
     )
 
 
@@ -432,7 +487,9 @@ def _permutation_claim(
         control_value=control_value,
         control_name=control_name if control is not None else None,
         seed_reported=seed_reported,
-        n=int(values.size),
+        n=int(len(np.unique(groups))) if groups is not None else int(values.size),
+        n_perm=n_perm,
+        n_unit="equations" if groups is not None else "tokens",
     )
 
 
@@ -562,7 +619,8 @@ def claim_coarse_to_fine(
         control_value=control,
         control_name=control_name if control is not None else None,
         seed_reported=seed_reported,
-        n=int(ok.sum()),
+        n=int(len(np.unique(g))) if g is not None else int(ok.sum()),
+        n_unit="equations" if g is not None else "tokens",
     )
 
 
@@ -606,4 +664,5 @@ def claim_monotone_confidence(
         control_name=control_name if control is not None else None,
         seed_reported=seed_reported,
         n=int(r.size),
+        n_unit="trajectories",
     )

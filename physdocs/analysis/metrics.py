@@ -155,6 +155,36 @@ def uniform_attention(
     return np.divide(vis, n, out=np.zeros_like(vis), where=n > 0)
 
 
+# --------------------------------------------------------------------------- keys that exist
+
+
+def restrict_keys(attn: ArrayLike, n_keys: int) -> tuple[FloatArray, FloatArray]:
+    """Keep keys ``0 .. n_keys-1`` and renormalise each row: ``(attention, mass outside)``.
+
+    The diffuser attends over its whole 48-slot canvas, PAD tail included; statistics about
+    how it reads the *equation* must exclude those slots (issue: PAD counted as attention).
+    Returns ``[..., query, n_keys]`` rows summing to 1 (all-zero rows stay zero) and the mass
+    each row had put outside them, ``[..., query]``.
+    """
+    a = np.asarray(attn, dtype=float)
+    kept = a[..., :n_keys]
+    total = kept.sum(axis=-1, keepdims=True)
+    renorm = np.divide(kept, total, out=np.zeros_like(kept), where=total > 0)
+    return renorm, 1.0 - total[..., 0]
+
+
+def causal_uniform_share(key_types: Sequence[str]) -> dict[str, float]:
+    """Share of attention each type gets from causal uniform attention (row ``i`` over ``0..i``).
+
+    The baseline for a causal decoder: early keys are seen by more rows, so BOS gets far
+    more than ``1/n`` of uniform attention. Values sum to 1.
+    """
+    n = len(key_types)
+    if n == 0:
+        raise ValueError("key_types is empty")
+    return attention_received_by_type(uniform_attention(n, n, causal=True), key_types)
+
+
 # --------------------------------------------------------------------------- attention received
 
 

@@ -161,12 +161,30 @@ def _trim(component: str, a: np.ndarray, n: int) -> np.ndarray:
 # ----------------------------------------------------------------- per-equation metrics
 
 
+def visible_rows(component: str, a: np.ndarray, n: int) -> np.ndarray:
+    """The rows a statistic reads, over keys that exist, each summing to 1.
+
+    Decoder rows are the ``n`` real tokens (BOS .. EOS). Self-attention keys are those same
+    tokens: the diffuser's PAD tail is cut off and each row renormalised (its PAD mass is
+    reported apart, :func:`pad_mass`); the AR decoder's causal rows already sum to 1 over
+    their prefix. Cross-attention keys are all memory slots; encoder maps are whole.
+    """
+    if component.startswith("encoder"):
+        return a
+    if component.endswith("self"):
+        return M.restrict_keys(a[..., :n, :], n)[0]
+    return a[..., :n, :]
+
+
+def pad_mass(a: np.ndarray, n: int) -> float:
+    """Mean mass the diffuser's real-token rows put on the PAD tail (keys ``>= n``)."""
+    return float(M.restrict_keys(a[..., :n, :], n)[1].mean())
+
+
 def _entropies(component: str, a: np.ndarray, n: int) -> tuple[float, float, list[list[float]]]:
-    """Entropy of the full rows the model computed (padding keys included for the diffuser)."""
+    """Entropy of each row over the keys that exist (see :func:`visible_rows`)."""
     causal = component == "decoder.self"
-    rows = a if component.startswith("encoder") else a[:, :, :n, :]
-    if component == "decoder.self":
-        rows = rows[:, :, :, :n]
+    rows = visible_rows(component, a, n)
     nats = float(np.nanmean(M.row_entropy(rows, causal=causal)))
     norm_rows = M.normalised_row_entropy(rows, causal=causal)  # [layer, H, q]
     head = np.nanmean(norm_rows, axis=-1)  # [layer, H]
@@ -174,15 +192,24 @@ def _entropies(component: str, a: np.ndarray, n: int) -> tuple[float, float, lis
 
 
 def _uniform_entropy(component: str, a: np.ndarray, n: int) -> float:
+    """Entropy of uniform attention over the same visible keys (causal rows: the prefix)."""
     causal = component == "decoder.self"
-    q = a.shape[-2] if component.startswith("encoder") else n
-    k = n if component == "decoder.self" else a.shape[-1]
-    return float(np.nanmean(M.row_entropy(M.uniform_attention(q, k, causal=causal), causal=causal)))
+    rows = visible_rows(component, a, n)
+    u = M.uniform_attention(rows.shape[-2], rows.shape[-1], causal=causal)
+    return float(np.nanmean(M.row_entropy(u, causal=causal)))
 
 
-def _key_types(component: str, tokens: list[str], n_keys: int) -> list[str]:
+def _received(component: str, a: np.ndarray, n: int, tokens: list[str]) -> dict[str, dict[str, float]]:
+    """Share of self-attention each token type receives (sums to 1), its uniform baseline, their ratio."""
+    mean_map = visible_rows(component, a, n).mean(axis=(0, 1))  # [q, k]
     types = [token_type(t) for t in tokens]
-    return types + ["special"] * (n_keys - len(types))  # diffuser canvas padding
+    got = M.attention_received_by_type(mean_map, types)
+    base = M.causal_uniform_share(types) if component == "decoder.self" else M.uniform_share(types)
+    return {
+        "received": {k: round(v, 5) for k, v in got.items()},
+        "uniform": {k: round(v, 5) for k, v in base.items()},
+        "ratio": {k: round(v, 5) for k, v in M.received_ratio(got, base).items()},
+    }
 
 
 def _equation_record(eq: Equation, maps: dict[str, np.ndarray], n: int, traj) -> dict:
@@ -192,19 +219,21 @@ def _equation_record(eq: Equation, maps: dict[str, np.ndarray], n: int, traj) ->
         entropy[comp] = {"nats": round(nats, 5), "normalised": round(norm, 5)}
         head_entropy[comp] = head
         if comp in ("diffuser.self", "decoder.self"):
-            rows = a[:, :, :n, :] if comp == "diffuser.self" else a[:, :, :n, :n]
-            mean_map = rows.mean(axis=(0, 1))  # [q, k]
-            key_types = _key_types(comp, eq.tokens, mean_map.shape[-1])
-            got = M.attention_received_by_type(mean_map, key_types)
-            share = M.uniform_share(key_types)
-            received[comp] = {k: round(v, 5) for k, v in M.received_ratio(got, share).items()}
+            received[comp] = _received(comp, a, n, eq.tokens)
+    cross = maps["diffuser.cross"][:, :, :n, :]
     tokens = traj.trajectory_tokens
     recorded = traj.trajectory()
     return {
         "entropy": entropy,
         "head_entropy": head_entropy,
         "received_by_type": received,
+        "pad_mass": {"mean": round(pad_mass(maps["diffuser.self"], n), 5),
+                     "last_layer": round(pad_mass(maps["diffuser.self"][-1:], n), 5)},
+        "cross_z_mass": round(float(cross[..., -1].mean()), 5),
+        "cross_obs_concentration": round(float(np.nanmean(
+            M.row_concentration(M.restrict_keys(cross[..., :-1], cross.shape[-1] - 1)[0]))), 5),
         "inducing_specialisation": round(M.inducing_specialisation(maps["encoder.isab1.mab1"][0]), 5),
+        "inducing_coverage": round(M.argmax_coverage(maps["encoder.isab1.mab1"][0]), 5),
         "trajectory": {
             "tokens": recorded["tokens"],
             "confidence": recorded["confidence"],
@@ -286,24 +315,34 @@ def _tier_tables(records: list[dict], equations: list[Equation], uniform: list[d
             })
             if comp not in ("diffuser.self", "decoder.self"):
                 continue
+            # Received and uniform are mean shares over the tier's equations (each sums to 1
+            # over the types, absent types counting 0); ratio = received / uniform.
             for model in MODELS:
                 for typ in ("binary", "unary", "variable", "constant", "special"):
-                    ratios = [records[i][model]["received_by_type"][comp].get(typ) for i in idx]
-                    ratios = [r for r in ratios if r is not None]
-                    if not ratios:
+                    got = [records[i][model]["received_by_type"][comp]["received"].get(typ, 0.0) for i in idx]
+                    base = [records[i][model]["received_by_type"][comp]["uniform"].get(typ, 0.0) for i in idx]
+                    if not any(base):
                         continue
-                    shares = [_share(equations[i].tokens, typ) for i in idx]
                     type_rows.append({
                         "tier": tier, "model": model, "component": comp, "type": typ,
-                        "ratio": round(float(np.mean(ratios)), 4),
-                        "uniform_share": round(float(np.mean(shares)), 4),
-                        "received": round(float(np.mean(ratios)) * float(np.mean(shares)), 4),
+                        "received": round(float(np.mean(got)), 4),
+                        "uniform_share": round(float(np.mean(base)), 4),
+                        "ratio": round(float(np.mean(got)) / float(np.mean(base)), 4),
                     })
-    return {"entropy": entropy_rows, "token_type": type_rows}
-
-
-def _share(tokens: list[str], typ: str) -> float:
-    return sum(token_type(t) == typ for t in tokens) / len(tokens)
+    keys_rows = []
+    for tier in TIERS:
+        idx = [i for i, e in enumerate(equations) if e.tier == tier]
+        for model in MODELS if idx else ():
+            keys_rows.append({
+                "tier": tier, "model": model, "n": len(idx),
+                "pad_mass": round(float(np.mean([records[i][model]["pad_mass"]["mean"] for i in idx])), 4),
+                "pad_mass_last_layer": round(float(np.mean([records[i][model]["pad_mass"]["last_layer"]
+                                                            for i in idx])), 4),
+                "z_mass": round(float(np.mean([records[i][model]["cross_z_mass"] for i in idx])), 4),
+                "obs_concentration": round(float(np.mean([records[i][model]["cross_obs_concentration"]
+                                                          for i in idx])), 4),
+            })
+    return {"entropy": entropy_rows, "token_type": type_rows, "keys": keys_rows}
 
 
 def _claims(records, equations, maps_by_model, lengths, trajectories, cfg: AnalysisConfig) -> list[dict]:
@@ -339,10 +378,12 @@ def _claims(records, equations, maps_by_model, lengths, trajectories, cfg: Analy
     for i, eq in enumerate(equations):
         n = lengths[i]
         for m in MODELS:
-            cross = maps_by_model[m][i]["diffuser.cross"][:, :, :n, :].mean(axis=(0, 1))  # [q, k]
-            conc[m] += M.row_concentration(cross).tolist()
-            self_map = maps_by_model[m][i]["diffuser.self"][:, :, :n, :].mean(axis=(0, 1))  # [q, 48]
-            ratio[m] += M.received_ratio_per_key(self_map)[:n].tolist()
+            # Concentration over the observation keys alone: the pooled z slot is reported apart.
+            cross = maps_by_model[m][i]["diffuser.cross"][:, :, :n, :-1]  # [layer, H, q, points]
+            obs_only = M.restrict_keys(cross, cross.shape[-1])[0].mean(axis=(0, 1))  # [q, points]
+            conc[m] += M.row_concentration(obs_only).tolist()
+            self_map = visible_rows("diffuser.self", maps_by_model[m][i]["diffuser.self"], n).mean(axis=(0, 1))
+            ratio[m] += M.received_ratio_per_key(self_map).tolist()
             steps[m] += M.resolution_steps(trajectories[m][i].trajectory_tokens, MASK_ID)[:n].tolist()
         types += [token_type(t) for t in eq.tokens]
         groups += [i] * n

@@ -159,6 +159,7 @@ def encoder_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[s
 def diffuser_self_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
     return {
         **common(results),
+        "keys": results["tiers"].get("keys", []),
         "maps": seed_map_figures(results, "diffuser.self", figures),
         "entropy_figure": _figure(F.ENTROPY_PATH, figures),
         "head_importance_figure": _figure(F.HEAD_IMPORTANCE_PATH.format(model="trained"), figures),
@@ -171,6 +172,7 @@ def cross_attention_data(results: Mapping[str, Any], figures: Collection[str]) -
     return {
         **common(results),
         "single_slot": results["single_slot"],
+        "keys": results["tiers"].get("keys", []),
         "maps": seed_map_figures(results, "diffuser.cross", figures),
         "tables": [entropy_table(results, c) for c in ("diffuser.cross", "decoder.cross")],
         "claims": claims_for(results, PAGE_CLAIMS["cross-attention.md"]),

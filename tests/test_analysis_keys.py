@@ -1,0 +1,36 @@
+"""Attention statistics over the keys that exist: planted PAD mass and its absence."""
+
+import numpy as np
+
+from physdocs.analysis.run import _entropies, _received, _uniform_entropy, pad_mass, visible_rows
+
+
+def planted(n: int, total: int, pad: float) -> np.ndarray:
+    """[layer=1, head=1, q=total, k=total]: real rows spread (1 - pad) evenly on n keys, pad on the tail."""
+    a = np.zeros((1, 1, total, total))
+    a[..., :n] = (1 - pad) / n
+    if pad:
+        a[..., n:] = pad / (total - n)
+    return a
+
+
+def test_pad_mass_is_measured_and_removed_from_the_entropy():
+    with_pad, without = planted(5, 48, 0.64), planted(5, 48, 0.0)
+    assert np.isclose(pad_mass(with_pad, 5), 0.64) and np.isclose(pad_mass(without, 5), 0.0)
+    # Over the keys that exist, both are uniform on 5 keys: the same entropy, whatever the PAD mass.
+    assert np.isclose(_entropies("diffuser.self", with_pad, 5)[0], np.log(5))
+    assert np.isclose(_entropies("diffuser.self", without, 5)[0], np.log(5))
+    assert np.isclose(_entropies("diffuser.self", with_pad, 5)[1], 1.0)
+    assert np.isclose(_uniform_entropy("diffuser.self", with_pad, 5), np.log(5))
+    assert visible_rows("diffuser.self", with_pad, 5).shape == (1, 1, 5, 5)
+
+
+def test_token_type_shares_sum_to_one_and_the_ar_baseline_is_causal():
+    tokens = ["BOS", "mul", "x1", "x2", "EOS"]
+    rec = _received("diffuser.self", planted(5, 48, 0.5), 5, tokens)
+    assert np.isclose(sum(rec["received"].values()), 1.0) and np.isclose(sum(rec["uniform"].values()), 1.0)
+    assert all(np.isclose(v, 1.0) for v in rec["ratio"].values())  # uniform attention: every ratio 1
+    causal = np.tril(np.ones((5, 5)))
+    causal = (causal / causal.sum(1, keepdims=True))[None, None]
+    ar = _received("decoder.self", causal, 5, tokens)
+    assert all(np.isclose(v, 1.0) for v in ar["ratio"].values())  # causal uniform against its own baseline
