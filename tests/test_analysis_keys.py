@@ -34,3 +34,30 @@ def test_token_type_shares_sum_to_one_and_the_ar_baseline_is_causal():
     causal = (causal / causal.sum(1, keepdims=True))[None, None]
     ar = _received("decoder.self", causal, 5, tokens)
     assert all(np.isclose(v, 1.0) for v in ar["ratio"].values())  # causal uniform against its own baseline
+
+
+def test_coarse_to_fine_reads_depth_and_step_from_the_same_decoded_canvas():
+    from types import SimpleNamespace
+
+    from physdocs.analysis.run import decoded_depth_steps
+    from physdocs.grammar import MASK_ID, TOKEN_TO_ID
+
+    final = ["BOS", "mul", "x1", "x2", "EOS"] + ["PAD"] * 3
+    ids = np.array([TOKEN_TO_ID[t] for t in final])
+    traj_tokens = np.full((4, len(final)), MASK_ID)
+    traj_tokens[:, 0] = ids[0]
+    traj_tokens[1:, 1] = ids[1]  # the root resolves at step 1
+    traj_tokens[2:, 2:] = ids[2:]  # the leaves and the tail at step 2
+    d, st = decoded_depth_steps(SimpleNamespace(tokens=final, trajectory_tokens=traj_tokens))
+    assert d == [-1, 0, 1, 1, -1] and st == [0, 1, 2, 2, 2]
+
+
+def test_masked_canvas_masks_the_training_share_and_never_bos():
+    import torch
+
+    from physdocs.analysis.run import masked_canvas
+    from physdocs.grammar import MASK_ID
+
+    canvas = torch.arange(48).repeat(3, 1) % 30 + 1
+    out = masked_canvas(canvas, 0.5, torch.Generator().manual_seed(0))
+    assert ((out == MASK_ID).sum(1) == 24).all() and (out[:, 0] == canvas[:, 0]).all()

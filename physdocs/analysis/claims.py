@@ -582,12 +582,17 @@ def claim_coarse_to_fine(
     *,
     groups: ArrayLike | None = None,
     control_steps: ArrayLike | None = None,
+    control_depths: ArrayLike | None = None,
     seed_reported: str = "",
     control_name: str = "random-initialised model",
     n_boot: int = 2000,
     rng: np.random.Generator | None = None,
 ) -> ClaimResult:
     """Finding 5: refinement is coarse-to-fine -- tokens near the root resolve first.
+
+    Depth and step must describe the same sequence (matched pairs): the depth of each token
+    of the *decoded* canvas and the step at which that position resolved. The control decodes
+    its own canvas, so it brings its own ``control_depths``.
 
     ``depths [n_tok]`` (:func:`~physdocs.analysis.metrics.tree_depths`) and
     ``resolution_steps [n_tok]`` pooled over equations; items with a negative depth or step
@@ -603,8 +608,9 @@ def claim_coarse_to_fine(
     control = None
     if control_steps is not None:
         cs = _float_array(control_steps)
-        okc = (d >= 0) & (cs >= 0)
-        control = spearman(d[okc], cs[okc])
+        cd = d if control_depths is None else _float_array(control_depths)
+        okc = (cd >= 0) & (cs >= 0)
+        control = spearman(cd[okc], cs[okc])
     return _result(
         key="coarse_to_fine",
         title="Refinement resolves coarse to fine",

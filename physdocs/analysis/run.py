@@ -67,6 +67,7 @@ class AnalysisConfig:
     n_boot: int = 1000
     n_perm: int = 1000
     diffusion_steps: int = 20
+    noise_levels: tuple[float, ...] = (0.25, 0.5, 0.75)  # teacher-forced capture of the diffuser
     head_importance: bool = True
     training_log: str | None = None  # None: the metrics log shipped beside the weights, if any
     evaluation: str | None = None  # evaluation JSON, if any
@@ -135,17 +136,49 @@ def _load_models(cfg: AnalysisConfig) -> tuple[PhysDiffuserPlus, PhysDiffuserPlu
 # ----------------------------------------------------------------- capture
 
 
+#: How the maps are captured; every page that shows a map says so.
+CAPTURE_NOTE = (
+    "Diffuser maps are captured where the model works: on the true canvas at the noise levels "
+    "of training (teacher-forced denoising; a seeded share t of the positions masked, for each "
+    "t in {levels}), averaged over those levels. The AR decoder is teacher-forced on the true "
+    "tokens. Trajectories are the model's own argmax decoding."
+)
+
+
+def masked_canvas(canvas: torch.Tensor, t: float, generator: torch.Generator) -> torch.Tensor:
+    """The canvas with ``ceil(t * (L - 1))`` positions masked (BOS never), as in training."""
+    E, L = canvas.shape
+    n_mask = max(1, math.ceil(t * (L - 1)))
+    scores = torch.rand(E, L, generator=generator)
+    scores[:, 0] = float("inf")
+    rank = scores.argsort(dim=1).argsort(dim=1)
+    return canvas.masked_fill(rank < n_mask, MASK_ID)
+
+
 @torch.no_grad()
-def capture(model: PhysDiffuserPlus, inp: _Inputs) -> dict[str, np.ndarray]:
-    """All attention patterns, batched over equations: component -> [E, layer, H, q, k]."""
+def capture(model: PhysDiffuserPlus, inp: _Inputs, noise_levels=(0.25, 0.5, 0.75), seed: int = 2026
+            ) -> dict[str, np.ndarray]:
+    """All attention patterns, batched over equations: component -> [E, layer, H, q, k].
+
+    The diffuser's maps are the mean over ``noise_levels`` of teacher-forced denoising passes
+    (:func:`masked_canvas`); the encoder and the AR decoder do not depend on the noise.
+    """
     E, L = inp.canvas.shape
     n_ar = max(inp.lengths)
     ar_tokens = inp.canvas[:, :n_ar]
-    t = torch.zeros(E)
-    _, cache = model.run_with_cache(inp.obs, inp.canvas, t, ar_tokens)
-    out = {name: cache[hook].numpy()[:, None] for name, hook in ENCODER_COMPONENTS.items()}
-    for name, pattern in DECODER_COMPONENTS.items():
-        out[name] = np.stack([cache[pattern.format(layer=i)].numpy() for i in range(model.cfg.diffuser.n_layers)], 1)
+    gen = torch.Generator().manual_seed(seed)
+    out: dict[str, np.ndarray] = {}
+    levels = tuple(noise_levels) or (0.0,)
+    for k, level in enumerate(levels):
+        canvas = masked_canvas(inp.canvas, level, gen) if level > 0 else inp.canvas
+        _, cache = model.run_with_cache(inp.obs, canvas, torch.full((E,), float(level)), ar_tokens)
+        for name, pattern in DECODER_COMPONENTS.items():
+            if k and not name.startswith("diffuser"):
+                continue
+            maps = np.stack([cache[pattern.format(layer=i)].numpy() for i in range(model.cfg.diffuser.n_layers)], 1)
+            out[name] = maps / len(levels) + out.get(name, 0.0) if name.startswith("diffuser") else maps
+        if k == 0:
+            out.update({name: cache[hook].numpy()[:, None] for name, hook in ENCODER_COMPONENTS.items()})
     return out
 
 
@@ -374,7 +407,8 @@ def _claims(records, equations, maps_by_model, lengths, trajectories, cfg: Analy
     ]
     # Per-token data pooled over equations; groups keep each equation's tokens together.
     conc, ratio, types, groups = {m: [] for m in MODELS}, {m: [] for m in MODELS}, [], []
-    depths, steps = [], {m: [] for m in MODELS}
+    # Coarse-to-fine on matched pairs: depth and step of the same decoded canvas.
+    depths, steps, step_groups = {m: [] for m in MODELS}, {m: [] for m in MODELS}, {m: [] for m in MODELS}
     for i, eq in enumerate(equations):
         n = lengths[i]
         for m in MODELS:
@@ -384,16 +418,19 @@ def _claims(records, equations, maps_by_model, lengths, trajectories, cfg: Analy
             conc[m] += M.row_concentration(obs_only).tolist()
             self_map = visible_rows("diffuser.self", maps_by_model[m][i]["diffuser.self"], n).mean(axis=(0, 1))
             ratio[m] += M.received_ratio_per_key(self_map).tolist()
-            steps[m] += M.resolution_steps(trajectories[m][i].trajectory_tokens, MASK_ID)[:n].tolist()
+            d, st = decoded_depth_steps(trajectories[m][i])
+            depths[m] += d
+            steps[m] += st
+            step_groups[m] += [i] * len(d)
         types += [token_type(t) for t in eq.tokens]
         groups += [i] * n
-        depths += _depths(eq.tokens)
     out += [
         C.claim_cross_attention_operators(
             conc["trained"], types, groups=groups, control_concentration=conc["control"],
             seed_reported=SEED_REPORTED["cross_attention_operators"], n_perm=cfg.n_perm, **kw),
         C.claim_coarse_to_fine(
-            depths, steps["trained"], groups=groups, control_steps=steps["control"],
+            depths["trained"], steps["trained"], groups=step_groups["trained"], control_steps=steps["control"],
+            control_depths=depths["control"],
             seed_reported=SEED_REPORTED["coarse_to_fine"], **kw),
         C.claim_monotone_confidence(
             [r["trained"]["trajectory"]["confidence_drop_rate"] for r in records],
@@ -405,6 +442,17 @@ def _claims(records, equations, maps_by_model, lengths, trajectories, cfg: Analy
             seed_reported=SEED_REPORTED["operators_receive_most"], n_perm=cfg.n_perm, **kw),
     ]
     return [c.to_dict() for c in out]
+
+
+def decoded_depth_steps(traj) -> tuple[list[int], list[int]]:
+    """Tree depth and resolution step of each position of the decoded canvas, BOS .. EOS."""
+    final = list(traj.tokens)
+    end = final.index("EOS") + 1 if "EOS" in final else len(final)
+    seq = [t for t in final[:end]]
+    body = M.tree_depths(seq[1:-1] if seq[-1] == "EOS" else seq[1:], ARITY)
+    d = [-1, *body] + ([-1] if seq[-1] == "EOS" else [])
+    st = M.resolution_steps(traj.trajectory_tokens, MASK_ID)[: len(d)].tolist()
+    return d, st
 
 
 def _depths(tokens: list[str]) -> list[int]:
@@ -457,7 +505,7 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
     trajectories = {}
     for name, model in (("trained", trained), ("control", control)):
         t1 = time.perf_counter()
-        captured = capture(model, inp)
+        captured = capture(model, inp, cfg.noise_levels, cfg.seed)
         maps_by_model[name] = [
             {comp: captured[comp][i] for comp in COMPONENTS} for i in range(len(equations))
         ]
@@ -516,6 +564,7 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
         "meta": {"weights": Path(weights).name, "weights_sha256": sha256(Path(weights)), "seed": cfg.seed,
                  "n_equations": len(equations), "seconds": {k: round(v, 2) for k, v in timings.items()},
                  "trained_meta": trained_meta, "config": cfg.to_dict(),
+                 "capture": CAPTURE_NOTE.format(levels=", ".join(f"{t:g}" for t in cfg.noise_levels)),
                  "seed_entropy_by_tier": SEED_ENTROPY_BY_TIER},
         "equations": records,
         "tiers": tiers,

@@ -122,6 +122,7 @@ def common(results: Mapping[str, Any]) -> dict[str, Any]:
         "weights_sha256": meta["weights_sha256"],
         "seed": meta["seed"],
         "tiers": tiers_present(results),
+        "capture_note": meta.get("capture", ""),
     }
 
 
@@ -357,6 +358,7 @@ def equation_data(
         evaluation_by_equation(results).get(eq["id"], []), key=lambda r: (r["model"], r["decoder"])
     )
     return {
+        "capture_note": results["meta"].get("capture", ""),
         "title": page_title(f"{eq['id']}: {eq['name']}"),
         "eq": {k: eq[k] for k in ("id", "name", "tier", "output", "formula", "latex")},
         "tokens": list(zip(eq["tokens"], eq["token_types"], strict=True)),
