@@ -56,8 +56,9 @@ def test_masked_canvas_masks_the_training_share_and_never_bos():
     import torch
 
     from physdocs.analysis.run import masked_canvas
-    from physdocs.grammar import MASK_ID
+    from physdocs.grammar import BOS_ID, MASK_ID, TOKEN_TO_ID
 
-    canvas = torch.arange(48).repeat(3, 1) % 30 + 1
+    canvas = torch.full((3, 48), TOKEN_TO_ID["x1"])
+    canvas[:, 0] = BOS_ID
     out = masked_canvas(canvas, 0.5, torch.Generator().manual_seed(0))
     assert ((out == MASK_ID).sum(1) == 24).all() and (out[:, 0] == canvas[:, 0]).all()
