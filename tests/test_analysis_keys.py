@@ -62,3 +62,18 @@ def test_masked_canvas_masks_the_training_share_and_never_bos():
     canvas[:, 0] = BOS_ID
     out = masked_canvas(canvas, 0.5, torch.Generator().manual_seed(0))
     assert ((out == MASK_ID).sum(1) == 24).all() and (out[:, 0] == canvas[:, 0]).all()
+
+
+def test_derived_vs_failed_detects_a_planted_difference_and_not_its_absence():
+    from physdocs.analysis.split import derived_vs_failed
+
+    rng = np.random.default_rng(0)
+    ids = [f"e{i}" for i in range(60)]
+    derived = set(ids[:30])
+    planted = {k: (1.0 if k in derived else 0.0) + 0.1 * rng.standard_normal() for k in ids}
+    null = {k: 0.1 * rng.standard_normal() for k in ids}
+    got = derived_vs_failed(planted, derived)
+    assert got["n_derived"] == 30 and got["ci_low"] > 0.8
+    none = derived_vs_failed(null, derived)
+    assert none["ci_low"] < 0 < none["ci_high"]
+    assert derived_vs_failed({"a": 1.0}, {"a"})["ci_low"] is None

@@ -64,6 +64,7 @@ MIN_EFFECTS: dict[str, tuple[float, str]] = {
     "cross_attention_operators": (0.02, "operators' concentration over observations 0.02 above other tokens'"),
     "operators_receive_most": (0.1, "operators receive 10% of their uniform share more than the next type"),
     "coarse_to_fine": (0.1, "a Spearman rho of at least 0.1 (a small correlation) beyond the control's"),
+    "leaf_attention_tier": (0.1, "a Spearman rho of at least 0.1 (a small correlation) beyond the control's"),
     "smooth_trajectories": (
         0.0,
         "the threshold itself: a drop in fewer than 1 of 20 step-to-step transitions of a position",
@@ -350,6 +351,44 @@ def claim_entropy_rises_with_tier(
         null=0.0,
         direction="greater",
         control_value=control,
+        control_name=control_name,
+        seed_reported=seed_reported,
+        n=int(ok.sum()),
+    )
+
+
+def claim_leaf_attention_rises_with_tier(
+    tier_index: ArrayLike,
+    leaf_share: ArrayLike,
+    control_share: ArrayLike,
+    *,
+    seed_reported: str = "",
+    control_name: str = "random-initialised model",
+    n_boot: int = 2000,
+    rng: np.random.Generator | None = None,
+) -> ClaimResult:
+    """Finding 7b: attention to variables and constants rises with tier.
+
+    ``leaf_share [n_eq]``: per equation, the received-to-uniform ratio of variable and
+    constant keys (so a tier with more leaves does not rise by count alone). Statistic:
+    Spearman rho(tier, ratio), bootstrap CI over equations; null 0.
+    """
+    tier, v, vc = _float_array(tier_index), _float_array(leaf_share), _float_array(control_share)
+    ok = np.isfinite(tier) & np.isfinite(v)
+    rho, lo, hi, p = spearman_with_ci(tier[ok], v[ok], n_boot=n_boot, rng=rng)
+    okc = np.isfinite(tier) & np.isfinite(vc)
+    return _result(
+        key="leaf_attention_tier",
+        title="Variable and constant attention rises with tier",
+        claim="the self-attention variables and constants receive, relative to uniform, rises with tier",
+        statistic_name="Spearman rho(tier, leaf received ratio)",
+        value=rho,
+        ci_low=lo,
+        ci_high=hi,
+        p_value=p,
+        null=0.0,
+        direction="greater",
+        control_value=spearman(tier[okc], vc[okc]),
         control_name=control_name,
         seed_reported=seed_reported,
         n=int(ok.sum()),

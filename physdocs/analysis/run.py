@@ -55,6 +55,7 @@ SEED_REPORTED = {
     "coarse_to_fine": "'top-level operators first, then variables, then constants' (3 trajectories, random weights)",
     "smooth_trajectories": "'smooth, monotonic' with some flickering (3 trajectories, random weights)",
     "operators_receive_most": "'operators receive more attention than variables or constants across all tiers' (random weights)",
+    "leaf_attention_tier": "'variable and constant attention increases with complexity' (random weights)",
 }
 SEED_ENTROPY_BY_TIER = {"trivial": 1.778, "simple": 2.255, "moderate": 2.327, "complex": 2.826, "multi_step": 2.909}
 
@@ -440,8 +441,19 @@ def _claims(records, equations, maps_by_model, lengths, trajectories, cfg: Analy
         C.claim_operators_receive_most(
             ratio["trained"], types, groups=groups, control_ratio=ratio["control"],
             seed_reported=SEED_REPORTED["operators_receive_most"], n_perm=cfg.n_perm, **kw),
+        C.claim_leaf_attention_rises_with_tier(
+            tier_index, [leaf_ratio(r["trained"]) for r in records], [leaf_ratio(r["control"]) for r in records],
+            seed_reported=SEED_REPORTED["leaf_attention_tier"], **kw),
     ]
     return [c.to_dict() for c in out]
+
+
+def leaf_ratio(record: dict) -> float:
+    """Diffuser self-attention received by variables and constants, as a ratio to uniform."""
+    rec = record["received_by_type"]["diffuser.self"]
+    got = sum(rec["received"].get(t, 0.0) for t in ("variable", "constant"))
+    base = sum(rec["uniform"].get(t, 0.0) for t in ("variable", "constant"))
+    return got / base if base > 0 else float("nan")
 
 
 def decoded_depth_steps(traj) -> tuple[list[int], list[int]]:
@@ -570,6 +582,8 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
         "tiers": tiers,
         "claims": claim_list,
         "head_importance": importance,
+        "inducing_coverage": {m: round(float(np.mean([r[m]["inducing_coverage"] for r in flat])), 4)
+                              for m in MODELS},
         "single_slot": single,
         "evaluation": evaluation,
         "training_log": log,

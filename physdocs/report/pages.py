@@ -44,7 +44,7 @@ PAGE_CLAIMS = {
     "cross-attention.md": ("cross_attention_operators",),
     "decoder.md": (),
     "trajectories.md": ("coarse_to_fine", "smooth_trajectories"),
-    "evidence.md": ("operators_receive_most",),
+    "evidence.md": ("operators_receive_most", "leaf_attention_tier"),
     "entropy-scaling.md": ("entropy_tier_nats", "entropy_tier_normalised"),
 }
 
@@ -152,6 +152,7 @@ def encoder_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[s
         **common(results),
         "figure": _figure(F.ENCODER_PATH, figures),
         "encoder_equation": F.SEED_ENCODER_EQUATION,
+        "coverage": results.get("inducing_coverage"),
         "tables": [entropy_table(results, c) for c in ENCODER],
         "claims": claims_for(results, PAGE_CLAIMS["encoder.md"]),
     }
@@ -268,8 +269,23 @@ def entropy_scaling_data(results: Mapping[str, Any], figures: Collection[str]) -
     }
 
 
+def derived_split(results: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Each per-equation statistic on the equations the better decoder derives against the rest."""
+    from physdocs.analysis.split import split_table
+
+    evaluation = results.get("evaluation")
+    if not evaluation:
+        return None
+    decoder = evaluation["meta"].get("best_decoder") or "diffusion"
+    analysed = {eq["id"] for eq in results["equations"]}
+    derived = {r["id"] for r in evaluation["results"]
+               if r["model"] == "trained" and r["decoder"] == decoder and (r["r2_test"] or -1) > 0.99}
+    derived &= analysed
+    return {"decoder": decoder, "rows": split_table(results["equations"], derived, seed=results["meta"]["seed"])}
+
+
 def findings_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
-    return {**common(results), "claims": results["claims"]}
+    return {**common(results), "claims": results["claims"], "split": derived_split(results)}
 
 
 def evaluation_page_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
