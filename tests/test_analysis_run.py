@@ -22,7 +22,7 @@ def test_results_are_plain_json_and_complete(analysis):
     for eq in results["equations"]:
         for model in ("trained", "control"):
             assert set(eq["models"][model]["entropy"]) == set(COMPONENTS)
-    assert len(results["claims"]) == 9  # the seven findings, entropy twice, and 7b
+    assert len(results["claims"]) == 10  # the seven findings, entropy twice, 7b and head roles
     assert all(isinstance(c["holds"], bool) and c["verdict"] for c in results["claims"])
 
 

@@ -56,6 +56,7 @@ SEED_REPORTED = {
     "smooth_trajectories": "'smooth, monotonic' with some flickering (3 trajectories, random weights)",
     "operators_receive_most": "'operators receive more attention than variables or constants across all tiers' (random weights)",
     "leaf_attention_tier": "'variable and constant attention increases with complexity' (random weights)",
+    "head_roles": "heads 'take functional roles' (qualitative, random weights)",
 }
 SEED_ENTROPY_BY_TIER = {"trivial": 1.778, "simple": 2.255, "moderate": 2.327, "complex": 2.826, "multi_step": 2.909}
 
@@ -322,6 +323,58 @@ def head_importance(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> dict[st
     return result
 
 
+ROLE_TYPES = ("binary", "unary", "variable", "constant", "special")
+
+
+@torch.no_grad()
+def head_roles(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> np.ndarray:
+    """Loss increase per (equation, layer, head, target token type) when one diffuser head is zeroed.
+
+    The diffuser denoises the true canvas at training noise (masks from ``seed``); for every
+    masked real token, the cross-entropy with the head removed minus without, summed per
+    equation and type. Returns ``[E, layer, head, type]`` sums and ``[E, type]`` counts, in
+    that order, as one array ``[E, layer + 1, head, type]`` whose extra layer holds the counts
+    (in its first head).
+    """
+    import torch.nn.functional as F
+
+    from physdocs.training.batches import corrupt
+
+    noisy, t = corrupt(inp.canvas, torch.Generator().manual_seed(seed))
+    mem = model.encode(inp.obs)
+    E, L = inp.canvas.shape
+    real = torch.arange(L)[None, :] < torch.tensor(inp.lengths)[:, None]
+    target = (noisy == MASK_ID) & real  # (E, L)
+    type_of = torch.tensor([[ROLE_TYPES.index(token_type(tok)) for tok in eq.tokens] + [0] * (L - len(eq.tokens))
+                            for eq in inp.equations])  # (E, L)
+
+    def ce() -> torch.Tensor:
+        logits, _ = model.diffuser(noisy, mem.keys, t, memory_mask=mem.mask)
+        return F.cross_entropy(logits.transpose(1, 2), inp.canvas, reduction="none")  # (E, L)
+
+    def per_type(x: torch.Tensor) -> np.ndarray:
+        out = np.zeros((E, len(ROLE_TYPES)))
+        for k in range(len(ROLE_TYPES)):
+            out[:, k] = (x * (target & (type_of == k))).sum(1).numpy()
+        return out
+
+    base = ce()
+    n_layers, n_heads = model.cfg.diffuser.n_layers, model.cfg.diffuser.n_heads
+    result = np.zeros((E, n_layers + 1, n_heads, len(ROLE_TYPES)))
+    result[:, n_layers, 0] = per_type(torch.ones_like(base))
+    for layer in range(n_layers):
+        for head in range(n_heads):
+
+            def ablate(x, point, h=head):
+                x = x.clone()
+                x[:, h] = 0
+                return x
+
+            with model.hooks([(DECODER_COMPONENTS["diffuser.self"].format(layer=layer), ablate)]):
+                result[:, layer, head] = per_type(ce() - base)
+    return result
+
+
 # ----------------------------------------------------------------- tiers and claims
 
 
@@ -558,9 +611,13 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
     timings["claims"] = time.perf_counter() - t1
 
     t1 = time.perf_counter()
-    importance = {}
+    importance, roles = {}, {}
     if cfg.head_importance:
         importance = {"trained": head_importance(trained, inp, cfg.seed), "control": head_importance(control, inp, cfg.seed)}
+        roles = {m: head_roles(model, inp, cfg.seed) for m, model in (("trained", trained), ("control", control))}
+        claim_list.append(C.claim_head_roles(
+            roles["trained"], roles["control"], seed_reported=SEED_REPORTED["head_roles"],
+            n_boot=cfg.n_boot, rng=np.random.default_rng(cfg.seed)).to_dict())
     timings["head_importance"] = time.perf_counter() - t1
     single = single_slot_check(inp, cfg.seed)
 
@@ -582,6 +639,8 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
         "tiers": tiers,
         "claims": claim_list,
         "head_importance": importance,
+        "head_roles": {m: {"types": list(ROLE_TYPES), "increase": C.role_profile(r).round(5).tolist()}
+                       for m, r in roles.items()},
         "inducing_coverage": {m: round(float(np.mean([r[m]["inducing_coverage"] for r in flat])), 4)
                               for m in MODELS},
         "single_slot": single,

@@ -40,7 +40,8 @@ TOKEN_TYPES = ("binary", "unary", "variable", "constant", "special")
 #: Claims (by key) discussed on each analysis page, in the seed's section order.
 PAGE_CLAIMS = {
     "encoder.md": ("inducing_specialisation",),
-    "diffuser-self-attention.md": ("entropy_tier_nats", "entropy_tier_normalised", "head_specialisation"),
+    "diffuser-self-attention.md": ("entropy_tier_nats", "entropy_tier_normalised", "head_specialisation",
+                                   "head_roles"),
     "cross-attention.md": ("cross_attention_operators",),
     "decoder.md": (),
     "trajectories.md": ("coarse_to_fine", "smooth_trajectories"),
@@ -158,10 +159,21 @@ def encoder_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[s
     }
 
 
+def head_role_rows(results: Mapping[str, Any], model: str = "trained") -> dict[str, Any] | None:
+    """The trained diffuser's loss increase per token type when one head is removed, per head."""
+    roles = (results.get("head_roles") or {}).get(model)
+    if not roles:
+        return None
+    rows = [{"layer": layer + 1, "head": head + 1, "values": values}
+            for layer, heads in enumerate(roles["increase"]) for head, values in enumerate(heads)]
+    return {"types": roles["types"], "rows": rows}
+
+
 def diffuser_self_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
     return {
         **common(results),
         "keys": results["tiers"].get("keys", []),
+        "roles": head_role_rows(results),
         "maps": seed_map_figures(results, "diffuser.self", figures),
         "entropy_figure": _figure(F.ENTROPY_PATH, figures),
         "head_importance_figure": _figure(F.HEAD_IMPORTANCE_PATH.format(model="trained"), figures),
