@@ -239,4 +239,5 @@ def equation_overview(
         if k_labels is not None:
             check_labels(f"{name}: key labels", k_labels, a.shape[1])
         panels.append((name, a, q_labels, k_labels, "query", "key"))
-    return _small_multiples(panels, title, max_cols=4, panel_w=2.4, panel_h=2.2)
+    # One panel per row, wide enough that every token label reads at the page width.
+    return _small_multiples(panels, title, max_cols=1, panel_w=6.0, panel_h=3.4)

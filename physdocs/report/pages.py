@@ -204,21 +204,31 @@ def decoder_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[s
     }
 
 
-def trajectory_rows(trajectory: Mapping[str, Any]) -> dict[str, Any]:
-    """A refinement trajectory as a table: one row per step.
+def trajectory_rows(trajectory: Mapping[str, Any], truth: Sequence[str] = ()) -> dict[str, Any]:
+    """A refinement trajectory as one line per step, and what explains its shape.
 
     Columns run to the final canvas's first ``EOS`` (or else its last non-``PAD`` token).
+    ``pad_before_real``: PAD slots fixed before the first equation token appears, and
+    ``first_real_step`` that step (the sampler unmasks its most confident positions first,
+    and the PAD tail is the most confident). ``matches_truth``: the decoded equation is the
+    true one, token for token (one argmax sample; the evaluation draws many more).
     """
     tokens = trajectory["tokens"]
     final = tokens[-1] if tokens else []
     real = [i for i, t in enumerate(final) if t != "PAD"]
     width = final.index("EOS") + 1 if "EOS" in final else (real[-1] + 1 if real else len(final))
+    first_real = next((s for s, row in enumerate(tokens) if any(t not in ("MASK", "PAD", "BOS") for t in row)), None)
+    pad_before = 0 if first_real is None or first_real == 0 else sum(t == "PAD" for t in tokens[first_real - 1])
+    decoded = list(final[:width])
     return {
         "width": width,
         "steps": [{"step": s, "tokens": row[:width]} for s, row in enumerate(tokens)],
         "final": _strip_padding(trajectory["final"]),
         "flicker_rate": trajectory.get("flicker_rate"),
         "status": trajectory.get("status"),
+        "first_real_step": first_real,
+        "pad_before_real": pad_before,
+        "matches_truth": bool(truth) and decoded == list(truth),
     }
 
 
@@ -241,8 +251,8 @@ def trajectories_data(results: Mapping[str, Any], figures: Collection[str]) -> d
                     "name": eq["name"],
                     "tier": eq["tier"],
                     "figure": _figure(F.trajectory_path(eq_id), figures),
-                    "trained": trajectory_rows(eq["models"]["trained"]["trajectory"]),
-                    "control": trajectory_rows(eq["models"]["control"]["trajectory"]),
+                    "trained": trajectory_rows(eq["models"]["trained"]["trajectory"], eq["tokens"]),
+                    "control": trajectory_rows(eq["models"]["control"]["trajectory"], eq["tokens"]),
                 }
             )
     flicker = [
