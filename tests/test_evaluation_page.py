@@ -45,3 +45,17 @@ def test_timing_is_joined_into_the_rows():
     data = evaluation_data({"evaluation": doc})
     assert data["overall"][0]["mean_seconds"] == 1.5 and not data["has_grid"]
     assert evaluation_data({}) is None
+
+
+def test_training_summary_reads_the_log():
+    from physdocs.report.evaluation_page import training_summary
+
+    log = [{"kind": "train", "step": 25, "samples_per_s": 100.0},
+           {"kind": "val", "step": 250, "elapsed": 60.0, "ar_token_acc": 0.4, "diff_real_token_acc": 0.1,
+            "ar_gap": 0.1, "diff_gap": 0.05},
+           {"kind": "val", "step": 500, "elapsed": 120.0, "ar_token_acc": 0.5, "diff_real_token_acc": 0.2,
+            "ar_gap": 0.5, "diff_gap": 0.3}]
+    lines = training_summary(log)
+    assert "500 steps in 2 minutes" in lines[0] and "0.400 (step 250) to 0.500" in lines[1]
+    assert "both decoders read their data" in lines[2]
+    assert training_summary([]) == []

@@ -126,3 +126,28 @@ def evaluation_data(results: Mapping[str, Any]) -> dict[str, Any] | None:
         "audit": audit_tables(evaluation.get("audit")),
         "has_grid": bool((evaluation.get("grid") or {}).get("results")),
     }
+
+
+def training_summary(log: list[Mapping[str, Any]]) -> list[str]:
+    """What the training log says, as computed sentences (empty without a log)."""
+    train = [r for r in log if r.get("kind") == "train"]
+    val = [r for r in log if r.get("kind") == "val"]
+    if not train or not val:
+        return []
+    last, first = val[-1], val[0]
+    rates = [r["samples_per_s"] for r in train if r.get("samples_per_s")]
+    out = [f"Training ran {last['step']} steps in {last['elapsed'] / 60:.0f} minutes, at a median "
+           f"{float(np.median(rates)):.0f} samples per second." if rates else
+           f"Training ran {last['step']} steps."]
+    acc = [(k, label) for k, label in (("ar_token_acc", "AR next-token accuracy"),
+                                       ("diff_real_token_acc", "diffusion accuracy on masked real tokens"))
+           if k in last and k in first]
+    if acc:
+        out.append("On the fixed validation set, " + "; ".join(
+            f"{label} went from {first[k]:.3f} (step {first['step']}) to {last[k]:.3f}" for k, label in acc) + ".")
+    if "ar_gap" in last and "diff_gap" in last:
+        out.append(f"At the end, swapping in another equation's observations raises the AR loss by "
+                   f"{last['ar_gap']:.3f} nats and the diffusion loss on real tokens by {last['diff_gap']:.3f} nats: "
+                   + ("both decoders read their data." if min(last["ar_gap"], last["diff_gap"]) > 0
+                      else "at least one decoder does not use its data."))
+    return out

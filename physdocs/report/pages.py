@@ -20,7 +20,7 @@ from markupsafe import Markup
 from physdocs.benchmark import TIERS
 from physdocs.report import explorer as X
 from physdocs.report import figures as F
-from physdocs.report.evaluation_page import evaluation_data
+from physdocs.report.evaluation_page import evaluation_data, training_summary
 from physdocs.report.render import render, tex_ok
 
 COMPONENT_NAMES = {
@@ -323,6 +323,7 @@ def evaluation_page_data(results: Mapping[str, Any], figures: Collection[str]) -
         ],
         "trained_meta": results["meta"].get("trained_meta") or {},
         "n_log_records": len(results.get("training_log") or []),
+        "training_summary": training_summary(results.get("training_log") or []),
     }
 
 
