@@ -319,6 +319,8 @@ def test_refill_fills_every_mask_and_keeps_the_rest(model, data):
         ("C*x1 + C", (6.283185, 1.04e-7), "2*pi*x1", True),
         ("C*x1*x2 - C", (1.0, 0.01), "x1*x2", False),  # not negligible: stays strict
         ("C*x1*x2", (1e-8,), "x1*x2", False),  # a factor is never dropped
+        ("C*C*pi*x1*x2", (0.3782011383188413, 0.8416418016846579), "x1*x2", True),  # redundant constants merged
+        ("C*C*pi*x1*x2", (0.3782011383188413, 0.9416418016846579), "x1*x2", False),
     ],
 )
 def test_negligible_constants_are_dropped_before_matching(pred, consts, truth, matched):

@@ -208,6 +208,9 @@ def explain_match(
     rounded = [round_constant(float(c), rtol) for c in pred_constants]
     loose = [f"{c:.6g}" for c, r in zip(pred_constants, rounded, strict=True) if r is None]
     if loose:
+        merged = _match_merged(pred_steps, pred_constants, true_steps, rtol, time_limit)
+        if merged is not None:
+            return merged
         return MatchResult(False, f"constant(s) {', '.join(loose)} have no simple form p/q*pi^e within rtol")
     try:
         pred_values = [float(r) for r in rounded]
@@ -247,6 +250,31 @@ def explain_match(
             False, f"sympy timed out after {time_limit} s", None if pred is None else str(pred)
         )
     return MatchResult(False, f"simplify(pred - true) = {str(diff)[:80]}", str(pred))
+
+
+def _match_merged(pred_steps, pred_constants, true_steps, rtol: float, time_limit: float | None):
+    """Second chance for redundant constants (``C*C*x1``): let sympy merge the fitted numbers,
+    then round each merged number. A match only; ``None`` when this route decides nothing."""
+    import sympy as sp
+
+    if not (tame_constants(pred_steps) and tame_constants(true_steps)):
+        return None
+    try:
+        with _time_limit(time_limit):
+            expr = steps_to_sympy(pred_steps, [float(c) for c in pred_constants])
+            swap = {}
+            for f in expr.atoms(sp.Float):
+                simple = round_constant(float(f), rtol)
+                if simple is None:
+                    return None
+                swap[f] = simple
+            pred = expr.xreplace(swap)
+            true = steps_to_sympy(true_steps)
+            if sp.simplify(pred - true) == 0:
+                return MatchResult(True, "fitted constants merged, then simplify(pred - true) == 0", str(pred))
+    except (_SympyTimeout, GrammarError, TypeError, ValueError):
+        return None
+    return None
 
 
 #: A fitted constant whose removal moves the output by less than this, relative to the
