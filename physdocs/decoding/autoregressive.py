@@ -61,6 +61,32 @@ def _next_logprobs(model, memory: Memory, prefixes: list[list[int]], rows: torch
     return logits[:, -1].double().log_softmax(dim=-1).cpu()  # (A, V)
 
 
+def _decode_rows(model, memory: Memory, memory_rows: list[int], L: int, constrained: bool, n_vars: int | None,
+                 pick) -> list[Beam]:
+    """One sequence per entry of ``memory_rows``, token by token; ``pick(logp [A, V]) -> [A]`` chooses."""
+    n = len(memory_rows)
+    seqs = [[BOS_ID] for _ in range(n)]
+    logprob = [0.0] * n
+    done = [False] * n
+    for _ in range(L - 1):  # live rows all hold the same number of tokens
+        live = [b for b in range(n) if not done[b]]
+        if not live:
+            break
+        prefixes = [seqs[b] for b in live]
+        logp = _next_logprobs(model, memory, prefixes, torch.tensor([memory_rows[b] for b in live]))
+        logp = logp.masked_fill(~_allowed(prefixes, L, constrained, n_vars), float("-inf"))  # (A, V)
+        chosen = pick(logp)
+        for row, b in enumerate(live):
+            tok = int(chosen[row])
+            if not np.isfinite(float(logp[row, tok])):
+                done[b] = True  # nothing allowed: leave unfinished
+                continue
+            seqs[b].append(tok)
+            logprob[b] += float(logp[row, tok])
+            done[b] = tok == EOS_ID
+    return [Beam(tuple(VOCAB[t] for t in seqs[b]), logprob[b], logprob[b], seqs[b][-1] == EOS_ID) for b in range(n)]
+
+
 @torch.inference_mode()
 def greedy_decode(
     model: torch.nn.Module,
@@ -76,36 +102,11 @@ def greedy_decode(
     """
     was_training = model.training
     model.eval()
-    L = _max_len(model, max_len)
-    B = memory.keys.shape[0]
-    seqs = [[BOS_ID] for _ in range(B)]
-    logprob = [0.0] * B
-    done = [False] * B
-    for _ in range(L - 1):  # live rows all hold the same number of tokens
-        live = [b for b in range(B) if not done[b]]
-        if not live:
-            break
-        logp = _next_logprobs(model, memory, [seqs[b] for b in live], torch.tensor(live))
-        logp = logp.masked_fill(~_allowed([seqs[b] for b in live], L, constrained, n_vars), float("-inf"))
-        for row, b in enumerate(live):
-            tok = int(logp[row].argmax())
-            if not np.isfinite(float(logp[row, tok])):
-                done[b] = True  # nothing allowed: leave unfinished
-                continue
-            seqs[b].append(tok)
-            logprob[b] += float(logp[row, tok])
-            done[b] = tok == EOS_ID
+    rows = list(range(memory.keys.shape[0]))
+    out = _decode_rows(model, memory, rows, _max_len(model, max_len), constrained, n_vars, lambda lp: lp.argmax(-1))
     if was_training:
         model.train()
-    return [
-        Beam(
-            tokens=tuple(VOCAB[t] for t in seqs[b]),
-            logprob=logprob[b],
-            score=logprob[b],
-            finished=seqs[b][-1] == EOS_ID,
-        )
-        for b in range(B)
-    ]
+    return out
 
 
 @torch.inference_mode()
@@ -192,30 +193,12 @@ def sample_decode(
         raise ValueError(f"temperature must be > 0, got {temperature}")
     was_training = model.training
     model.eval()
-    L = _max_len(model, max_len)
-    seqs = [[BOS_ID] for _ in range(n_samples)]
-    logprob = [0.0] * n_samples
-    done = [False] * n_samples
-    for _ in range(L - 1):
-        live = [b for b in range(n_samples) if not done[b]]
-        if not live:
-            break
-        prefixes = [seqs[b] for b in live]
-        logp = _next_logprobs(model, memory, prefixes, torch.zeros(len(live), dtype=torch.long))
-        logp = logp.masked_fill(~_allowed(prefixes, L, constrained, n_vars), float("-inf"))  # (A, V)
+
+    def gumbel_max(logp: torch.Tensor) -> torch.Tensor:
         u = torch.rand(logp.shape, generator=generator, dtype=torch.float64).clamp(1e-20, 1 - 1e-12)
-        draws = (logp / temperature - torch.log(-torch.log(u))).argmax(-1)  # Gumbel-max
-        for row, b in enumerate(live):
-            tok = int(draws[row])
-            if not np.isfinite(float(logp[row, tok])):
-                done[b] = True
-                continue
-            seqs[b].append(tok)
-            logprob[b] += float(logp[row, tok])
-            done[b] = tok == EOS_ID
+        return (logp / temperature - torch.log(-torch.log(u))).argmax(-1)
+
+    out = _decode_rows(model, memory, [0] * n_samples, _max_len(model, max_len), constrained, n_vars, gumbel_max)
     if was_training:
         model.train()
-    return [
-        Beam(tuple(VOCAB[t] for t in seqs[b]), logprob[b], logprob[b], seqs[b][-1] == EOS_ID)
-        for b in range(n_samples)
-    ]
+    return out
