@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,8 @@ import torch
 
 from physdocs.analysis import claims as C
 from physdocs.analysis import metrics as M
+from physdocs.analysis import schema as S
+from physdocs.analysis.schema import MODELS, AnalysisConfig
 from physdocs.analysis.stats import bootstrap_ci
 from physdocs.benchmark import TIERS, Equation, load_benchmark
 from physdocs.decoding.diffusion import DiffusionConfig, diffusion_decode
@@ -29,21 +31,9 @@ from physdocs.models import PhysDiffuserPlus, SystemConfig
 from physdocs.observations import sample_observations
 from physdocs.training.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, metrics_log, sha256
 
-MODELS = ("trained", "control")
-ENCODER_COMPONENTS = {
-    "encoder.isab1.mab1": "encoder.isabs.0.mab1.attn.hook_pattern",
-    "encoder.isab1.mab2": "encoder.isabs.0.mab2.attn.hook_pattern",
-    "encoder.isab2.mab1": "encoder.isabs.1.mab1.attn.hook_pattern",
-    "encoder.isab2.mab2": "encoder.isabs.1.mab2.attn.hook_pattern",
-    "encoder.pma": "encoder.pma.mab.attn.hook_pattern",
-}
-DECODER_COMPONENTS = {
-    "diffuser.self": "diffuser.layers.{layer}.self_attn.hook_pattern",
-    "diffuser.cross": "diffuser.layers.{layer}.cross_attn.hook_pattern",
-    "decoder.self": "ar_decoder.layers.{layer}.self_attn.hook_pattern",
-    "decoder.cross": "ar_decoder.layers.{layer}.cross_attn.hook_pattern",
-}
-COMPONENTS = (*ENCODER_COMPONENTS, *DECODER_COMPONENTS)
+ENCODER_COMPONENTS = {c.id: c.hook for c in S.COMPONENTS if c.kind == "encoder"}
+DECODER_COMPONENTS = {c.id: c.hook for c in S.COMPONENTS if c.kind != "encoder"}
+COMPONENTS = S.COMPONENT_IDS
 
 #: The seed's numbers (random weights), shown beside ours and labelled as the seed's.
 SEED_REPORTED = {
@@ -59,24 +49,6 @@ SEED_REPORTED = {
     "head_roles": "heads 'take functional roles' (qualitative, random weights)",
 }
 SEED_ENTROPY_BY_TIER = {"trivial": 1.778, "simple": 2.255, "moderate": 2.327, "complex": 2.826, "multi_step": 2.909}
-
-
-@dataclass(frozen=True)
-class AnalysisConfig:
-    seed: int = 2026
-    equation_ids: tuple[str, ...] | None = None  # None: all 120
-    weights: str | None = None  # None: the shipped checkpoint
-    n_boot: int = 1000
-    n_perm: int = 1000
-    diffusion_steps: int = 20
-    noise_levels: tuple[float, ...] = (0.25, 0.5, 0.75)  # teacher-forced capture of the diffuser
-    head_importance: bool = True
-    training_log: str | None = None  # None: the metrics log shipped beside the weights, if any
-    evaluation: str | None = None  # evaluation JSON, if any
-    benchmark: str | None = None  # a benchmark TOML file; None: the packaged one
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class AnalysisError(RuntimeError):
@@ -323,7 +295,7 @@ def head_importance(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> dict[st
     return result
 
 
-ROLE_TYPES = ("binary", "unary", "variable", "constant", "special")
+ROLE_TYPES = S.TOKEN_TYPES
 
 
 @torch.no_grad()
@@ -550,7 +522,7 @@ def single_slot_check(inp: _Inputs, seed: int) -> dict:
             "n_keys": int(maps["diffuser.cross"].shape[-1])}
 
 
-def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str, np.ndarray]]:
+def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str, np.ndarray]]:  # noqa: B008
     """Capture, measure and test; returns (results, arrays). Deterministic for a config."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -34,14 +34,14 @@ class BuildError(RuntimeError):
 
 
 def _default_analysis() -> Any:
-    from physdocs.analysis.run import AnalysisConfig
+    from physdocs.analysis.schema import AnalysisConfig  # torch-free
 
     return AnalysisConfig()
 
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """What to build: the analysis config (``physdocs.analysis.run.AnalysisConfig``) and how."""
+    """What to build: the analysis config (``physdocs.analysis.schema.AnalysisConfig``) and how."""
 
     analysis: Any = field(default_factory=_default_analysis)
     budget_seconds: float = DEFAULT_BUDGET
@@ -66,7 +66,7 @@ def config_from_env(
 ) -> BuildConfig:
     """A :class:`BuildConfig` from ``PHYSDOCS_*`` variables (see :data:`ENV_HELP`); unset = default."""
     if analysis_factory is None:
-        from physdocs.analysis.run import AnalysisConfig
+        from physdocs.analysis.schema import AnalysisConfig
 
         analysis_factory = AnalysisConfig
 

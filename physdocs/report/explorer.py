@@ -60,21 +60,13 @@ from typing import Any
 
 import numpy as np
 
+from physdocs.analysis import schema as S
+
 FORMAT = "physdocs-attention/1"
 MAX_PAYLOAD_BYTES = 200_000
-MODELS = ("trained", "control")
-#: component -> (kind, readable label), in display order.
-COMPONENTS: dict[str, tuple[str, str]] = {
-    "encoder.isab1.mab1": ("isab-mab1", "Encoder ISAB 1, MAB1 (inducing points \u2190 observations)"),
-    "encoder.isab1.mab2": ("isab-mab2", "Encoder ISAB 1, MAB2 (observations \u2190 inducing points)"),
-    "encoder.isab2.mab1": ("isab-mab1", "Encoder ISAB 2, MAB1 (inducing points \u2190 observations)"),
-    "encoder.isab2.mab2": ("isab-mab2", "Encoder ISAB 2, MAB2 (observations \u2190 inducing points)"),
-    "encoder.pma": ("pma", "Encoder PMA (seed \u2190 observations)"),
-    "diffuser.self": ("self", "Diffuser self-attention (tokens \u2190 tokens)"),
-    "diffuser.cross": ("cross", "Diffuser cross-attention (tokens \u2190 memory)"),
-    "decoder.self": ("self", "AR decoder causal self-attention (tokens \u2190 earlier tokens)"),
-    "decoder.cross": ("cross", "AR decoder cross-attention (tokens \u2190 memory)"),
-}
+MODELS = S.MODELS
+#: component -> (kind, readable label), in display order (declared in :mod:`physdocs.analysis.schema`).
+COMPONENTS: dict[str, tuple[str, str]] = {c.id: (c.explorer_kind, c.explorer_label) for c in S.COMPONENTS}
 #: Per-layer components: the order in which the size rule reduces them (first = first to go).
 LAYERED_REDUCE_ORDER = ("decoder.cross", "decoder.self", "diffuser.cross", "diffuser.self")
 #: All components, first to be reduced first (the report's claims rest on the last ones).

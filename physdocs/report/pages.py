@@ -17,26 +17,17 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from physdocs.analysis import schema as S
 from physdocs.benchmark import TIERS
 from physdocs.report import explorer as X
 from physdocs.report import figures as F
 from physdocs.report.evaluation_page import evaluation_data, training_summary
 from physdocs.report.render import render, tex_ok
 
-COMPONENT_NAMES = {
-    "encoder.isab1.mab1": "encoder ISAB 1, MAB1 (inducing points ← observations)",
-    "encoder.isab1.mab2": "encoder ISAB 1, MAB2 (observations ← inducing points)",
-    "encoder.isab2.mab1": "encoder ISAB 2, MAB1 (inducing points ← observations)",
-    "encoder.isab2.mab2": "encoder ISAB 2, MAB2 (observations ← inducing points)",
-    "encoder.pma": "encoder PMA (seed ← observations)",
-    "diffuser.self": "diffuser self-attention",
-    "diffuser.cross": "diffuser cross-attention",
-    "decoder.self": "AR decoder causal self-attention",
-    "decoder.cross": "AR decoder cross-attention",
-}
+COMPONENT_NAMES = {c.id: c.name for c in S.COMPONENTS}
 ENCODER = tuple(c for c in COMPONENT_NAMES if c.startswith("encoder"))
-MODELS = ("trained", "control")
-TOKEN_TYPES = ("binary", "unary", "variable", "constant", "special")
+MODELS = S.MODELS
+TOKEN_TYPES = S.TOKEN_TYPES
 #: Claims (by key) discussed on each analysis page, in the seed's section order.
 PAGE_CLAIMS = {
     "encoder.md": ("inducing_specialisation",),

@@ -1,0 +1,111 @@
+"""What the analysis produces and the report reads, declared once; torch-free.
+
+* :data:`COMPONENTS` -- the nine attention components, each with its id, the hook-name
+  pattern it is captured from, its kind, its labels and its axis names. The analysis
+  captures from ``hook``; the pages, figures and the explorer take their labels from here.
+* :class:`AnalysisConfig` -- the typed configuration of one analysis run.
+
+The report imports this module, never :mod:`physdocs.analysis.run` (which needs torch),
+except to run an analysis that is not cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+MODELS = ("trained", "control")
+TOKEN_TYPES = ("binary", "unary", "variable", "constant", "special")
+
+
+@dataclass(frozen=True)
+class Component:
+    """One attention component of the system.
+
+    ``hook``: the hook-point name, with ``{layer}`` for per-layer components (numbered from
+    0, as in the module tree); ``kind``: ``"encoder"``, ``"self"`` or ``"cross"``; ``name``:
+    the report's label; ``explorer``: the explorer's kind and label; ``query`` / ``key``:
+    what the rows and columns of its map are.
+    """
+
+    id: str
+    hook: str
+    kind: str
+    name: str
+    explorer_kind: str
+    explorer_label: str
+    query: str
+    key: str
+
+    @property
+    def layered(self) -> bool:
+        return "{layer}" in self.hook
+
+    def hook_name(self, layer: int = 0) -> str:
+        return self.hook.format(layer=layer)
+
+
+_OBS, _IND, _TOK, _MEM = "observations", "inducing points", "tokens", "memory (observations, then z)"
+COMPONENTS: tuple[Component, ...] = (
+    Component("encoder.isab1.mab1", "encoder.isabs.0.mab1.attn.hook_pattern", "encoder",
+              "encoder ISAB 1, MAB1 (inducing points ← observations)", "isab-mab1",
+              "Encoder ISAB 1, MAB1 (inducing points \u2190 observations)", _IND, _OBS),
+    Component("encoder.isab1.mab2", "encoder.isabs.0.mab2.attn.hook_pattern", "encoder",
+              "encoder ISAB 1, MAB2 (observations ← inducing points)", "isab-mab2",
+              "Encoder ISAB 1, MAB2 (observations \u2190 inducing points)", _OBS, _IND),
+    Component("encoder.isab2.mab1", "encoder.isabs.1.mab1.attn.hook_pattern", "encoder",
+              "encoder ISAB 2, MAB1 (inducing points ← observations)", "isab-mab1",
+              "Encoder ISAB 2, MAB1 (inducing points \u2190 observations)", _IND, _OBS),
+    Component("encoder.isab2.mab2", "encoder.isabs.1.mab2.attn.hook_pattern", "encoder",
+              "encoder ISAB 2, MAB2 (observations ← inducing points)", "isab-mab2",
+              "Encoder ISAB 2, MAB2 (observations \u2190 inducing points)", _OBS, _IND),
+    Component("encoder.pma", "encoder.pma.mab.attn.hook_pattern", "encoder",
+              "encoder PMA (seed ← observations)", "pma", "Encoder PMA (seed \u2190 observations)", "seed", _OBS),
+    Component("diffuser.self", "diffuser.layers.{layer}.self_attn.hook_pattern", "self",
+              "diffuser self-attention", "self", "Diffuser self-attention (tokens \u2190 tokens)", _TOK, _TOK),
+    Component("diffuser.cross", "diffuser.layers.{layer}.cross_attn.hook_pattern", "cross",
+              "diffuser cross-attention", "cross", "Diffuser cross-attention (tokens \u2190 memory)", _TOK, _MEM),
+    Component("decoder.self", "ar_decoder.layers.{layer}.self_attn.hook_pattern", "self",
+              "AR decoder causal self-attention", "self",
+              "AR decoder causal self-attention (tokens \u2190 earlier tokens)", _TOK, _TOK),
+    Component("decoder.cross", "ar_decoder.layers.{layer}.cross_attn.hook_pattern", "cross",
+              "AR decoder cross-attention", "cross", "AR decoder cross-attention (tokens \u2190 memory)", _TOK, _MEM),
+)
+BY_ID: dict[str, Component] = {c.id: c for c in COMPONENTS}
+COMPONENT_IDS: tuple[str, ...] = tuple(BY_ID)
+
+
+def component(component_id: str) -> Component:
+    """The declared component; a ``KeyError`` names the known ids."""
+    try:
+        return BY_ID[component_id]
+    except KeyError:
+        raise KeyError(f"no component {component_id!r}; known: {', '.join(COMPONENT_IDS)}") from None
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """One analysis run's configuration; the cache key is made of it (and the inputs)."""
+
+    seed: int = 2026
+    equation_ids: tuple[str, ...] | None = None  # None: all 120
+    weights: str | None = None  # None: the shipped checkpoint
+    n_boot: int = 1000
+    n_perm: int = 1000
+    diffusion_steps: int = 20
+    noise_levels: tuple[float, ...] = (0.25, 0.5, 0.75)  # teacher-forced capture of the diffuser
+    head_importance: bool = True
+    training_log: str | None = None  # None: the metrics log shipped beside the weights, if any
+    evaluation: str | None = None  # evaluation JSON, if any
+    benchmark: str | None = None  # a benchmark TOML file; None: the packaged one
+
+    def __post_init__(self) -> None:
+        if self.n_boot < 1 or self.n_perm < 1 or self.diffusion_steps < 1:
+            raise ValueError(
+                f"AnalysisConfig needs n_boot, n_perm and diffusion_steps >= 1, got "
+                f"{self.n_boot}, {self.n_perm} and {self.diffusion_steps}"
+            )
+        if any(not 0 <= t < 1 for t in self.noise_levels):
+            raise ValueError(f"AnalysisConfig.noise_levels must lie in [0, 1), got {self.noise_levels}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)

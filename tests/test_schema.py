@@ -1,0 +1,43 @@
+"""The schema: components declared once, hooks that exist, and a report that needs no torch."""
+
+import subprocess
+import sys
+
+import pytest
+
+from physdocs.analysis import schema as S
+
+
+def test_every_component_hook_exists_in_the_model(tiny_weights):
+    from physdocs.training.checkpoint import load_checkpoint
+
+    names = set(load_checkpoint(tiny_weights).model.hook_names())
+    for c in S.COMPONENTS:
+        assert c.hook_name(0) in names, c.id
+        if c.layered:
+            assert c.hook_name(1) in names
+    assert len(S.COMPONENT_IDS) == len(set(S.COMPONENT_IDS)) == 9
+
+
+def test_unknown_component_names_the_known_ones():
+    with pytest.raises(KeyError, match="diffuser.self"):
+        S.component("diffuser.sideways")
+
+
+def test_configs_refuse_bad_values_naming_them():
+    with pytest.raises(ValueError, match="noise_levels"):
+        S.AnalysisConfig(noise_levels=(1.5,))
+    with pytest.raises(ValueError, match="n_boot"):
+        S.AnalysisConfig(n_boot=0)
+
+
+def test_the_report_builds_its_config_and_pages_without_torch():
+    code = (
+        "import sys\n"
+        "from physdocs.report.build import BuildConfig, config_from_env\n"
+        "from physdocs.report import pages, figures, explorer, evaluation_page\n"
+        "BuildConfig(); config_from_env({})\n"
+        "assert 'torch' not in sys.modules, 'the report imported torch'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
