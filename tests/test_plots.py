@@ -145,27 +145,23 @@ def test_attention_heads_rejects_wrong_labels():
         plots.attention_heads(softmax_maps(4, 7, 7), TOKENS, TOKENS[:-1], "bad")
 
 
-def test_encoder_maps_adds_induced_map():
-    maps = {
-        "ISAB 1 MAB1 (inducing <- points)": softmax_maps(4, 16, 50),
-        "ISAB 1 MAB2 (points <- inducing)": softmax_maps(4, 50, 16, seed=1),
-        "ISAB 2 MAB1 (inducing <- points)": softmax_maps(4, 16, 50, seed=2),
-        "ISAB 2 MAB2 (points <- inducing)": softmax_maps(4, 50, 16, seed=3),
-        "PMA (seed <- points)": softmax_maps(4, 1, 50, seed=4),
-    }
-    fig = plots.encoder_maps(maps, "encoder")
+def test_encoder_maps_draws_the_panels_it_is_given():
+    from physdocs.analysis.metrics import induced_map
+
+    mab1, mab2 = softmax_maps(4, 16, 50), softmax_maps(4, 50, 16, seed=1)
+    panels = [
+        ("ISAB 1 MAB1", mab1, "inducing points", "observations"),
+        ("ISAB 1 MAB2", mab2, "observations", "inducing points"),
+        ("PMA", softmax_maps(4, 1, 50, seed=4), "seed", "observations"),
+        ("ISAB 1 induced", induced_map(mab1, mab2).mean(0), "observations", "observations"),
+    ]
+    fig = plots.encoder_maps(panels, "encoder")
     renders(fig)
-    titles = [ax.get_title() for ax in fig.axes]
-    assert any("induced" in t for t in titles)
-    assert sum(1 for ax in fig.axes if ax.images) == 6
+    assert sum(1 for ax in fig.axes if ax.images) == 4
     first = next(ax for ax in fig.axes if ax.get_title().startswith("ISAB 1 MAB1"))
-    assert (first.get_ylabel(), first.get_xlabel()) == ("inducing", "points")
-
-
-def test_encoder_maps_without_isab1_pair():
-    fig = plots.encoder_maps({"PMA (seed <- points)": softmax_maps(4, 1, 50)}, "pma only")
-    renders(fig)
-    assert not any("induced" in ax.get_title() for ax in fig.axes)
+    assert (first.get_ylabel(), first.get_xlabel()) == ("inducing points", "observations")
+    with pytest.raises(ValueError):
+        plots.encoder_maps([], "none")
 
 
 def test_equation_overview():

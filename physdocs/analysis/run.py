@@ -571,6 +571,9 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
                         for layer in range(trimmed.shape[0]):
                             arrays[f"{m}/{eq.id}/{comp}.l{layer + 1}"] = trimmed[layer].astype(np.float16)
                 arrays[f"{m}/{eq.id}/trajectory_confidence"] = trajectories[m][i].confidence.astype(np.float32)
+                # The point-to-point map ISAB 1 induces (MAB2 @ MAB1), head-averaged: [points, points].
+                arrays[f"{m}/{eq.id}/encoder.isab1.induced"] = M.induced_map(
+                    maps["encoder.isab1.mab1"][0], maps["encoder.isab1.mab2"][0]).mean(axis=0).astype(np.float32)
             uniform.append({comp: _uniform_entropy(comp, maps_by_model["trained"][i][comp], n) for comp in COMPONENTS})
             records.append(rec)
     flat = [{m: r["models"][m] for m in MODELS} for r in records]

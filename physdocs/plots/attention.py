@@ -9,7 +9,6 @@ thinned tick labels, and panels placed by fixed margins instead of a layout engi
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -17,7 +16,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
-from physdocs.analysis.metrics import induced_map
 from physdocs.plots.style import (
     HEATMAP_CMAP,
     check_labels,
@@ -138,23 +136,6 @@ def attention_heads(
     return fig
 
 
-_ARROW = re.compile(r"\(\s*(?P<query>[^()<]+?)\s*<-\s*(?P<key>[^()]+?)\s*\)")
-
-
-def _axis_names(name: str) -> tuple[str, str]:
-    """``"ISAB 1 MAB1 (inducing <- points)"`` -> ``("inducing", "points")``."""
-    m = _ARROW.search(name)
-    return (m["query"], m["key"]) if m else ("query", "key")
-
-
-def _find(maps: Mapping[str, np.ndarray], prefix: str) -> str | None:
-    want = prefix.replace(" ", "").lower()
-    for name in maps:
-        if name.replace(" ", "").lower().startswith(want):
-            return name
-    return None
-
-
 def _small_multiples(
     panels: Sequence[tuple[str, np.ndarray, Sequence[str] | None, Sequence[str] | None, str, str]],
     title: str,
@@ -194,26 +175,17 @@ def _small_multiples(
 
 
 @styled
-def encoder_maps(maps: Mapping[str, np.ndarray], title: str) -> Figure:
-    """Head-averaged encoder maps (ISAB MAB1/MAB2 per layer, PMA), each with its own scale.
+def encoder_maps(panels: Sequence[tuple[str, np.ndarray, str, str]], title: str) -> Figure:
+    """Head-averaged encoder maps, each with its own scale.
 
-    ``maps`` holds ``[H, q, k]`` arrays named like ``"ISAB 1 MAB1 (inducing <- points)"``;
-    the text in brackets names the query and key axes. When both ISAB 1 maps are present a
-    last panel shows the point-to-point map they induce, ``MAB2 @ MAB1`` per head, averaged.
+    ``panels``: ``(name, [H, q, k] or [q, k] map, query axis name, key axis name)`` in
+    display order, e.g. the ISAB and PMA maps and the point-to-point map ISAB 1 induces
+    (computed by the analysis: :func:`physdocs.analysis.metrics.induced_map`).
     """
-    if not maps:
+    if not panels:
         raise ValueError(f"{title}: no encoder maps given")
-    panels = []
-    for name, attn in maps.items():
-        q_name, k_name = _axis_names(name)
-        panels.append((name, _head_mean(name, attn), None, None, q_name, k_name))
-    mab1, mab2 = _find(maps, "ISAB 1 MAB1"), _find(maps, "ISAB 1 MAB2")
-    if mab1 is not None and mab2 is not None:
-        induced = induced_map(_as_heads(mab1, maps[mab1]), _as_heads(mab2, maps[mab2])).mean(axis=0)
-        panels.append(
-            ("ISAB 1 induced: MAB2 @ MAB1 (points <- points)", induced, None, None, "points", "points")
-        )
-    return _small_multiples(panels, title, max_cols=3, panel_w=2.7, panel_h=2.3)
+    rows = [(name, _head_mean(name, attn), None, None, q_name, k_name) for name, attn, q_name, k_name in panels]
+    return _small_multiples(rows, title, max_cols=3, panel_w=2.7, panel_h=2.3)
 
 
 @styled

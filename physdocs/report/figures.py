@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from physdocs.analysis import schema as S
+
 #: The ten equations of the seed's per-equation maps, and its three trajectories.
 SEED_EQUATIONS = (
     "feynman_001",
@@ -42,13 +44,8 @@ SEED_MAPS = {
     "decoder.self": ("decoder_self_attn", "decoder causal self-attention"),
     "decoder.cross": ("decoder_cross_attn", "decoder cross-attention"),
 }
-ENCODER_MAPS = {
-    "encoder.isab1.mab1": "ISAB 1 MAB1 (inducing <- points)",
-    "encoder.isab1.mab2": "ISAB 1 MAB2 (points <- inducing)",
-    "encoder.isab2.mab1": "ISAB 2 MAB1 (inducing <- points)",
-    "encoder.isab2.mab2": "ISAB 2 MAB2 (points <- inducing)",
-    "encoder.pma": "PMA (seed <- points)",
-}
+#: Array key (under ``trained/<id>/``) of the point-to-point map ISAB 1 induces (the analysis computes it).
+INDUCED_KEY = "encoder.isab1.induced"
 SEED_DIR = "figures/attention_maps"
 DPI_PRINT = 300  # physdocs.plots.style.DPI_PRINT (kept here so planning needs no matplotlib)
 DPI_WEB = 80  # physdocs.plots.style.DPI_WEB
@@ -149,8 +146,13 @@ def seed_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> l
         jobs.append(FigureJob(trajectory_path(eq_id), "trajectory.trajectory", kw))
     if SEED_ENCODER_EQUATION in eqs:
         eq = eqs[SEED_ENCODER_EQUATION]
-        maps = {name: arrays[f"trained/{eq['id']}/{comp}"] for comp, name in ENCODER_MAPS.items()}
-        kw = {"maps": maps, "title": _equation_title(eq, "encoder attention")}
+        panels = [(c.name, arrays[f"trained/{eq['id']}/{c.id}"], c.query, c.key)
+                  for c in S.COMPONENTS if c.kind == "encoder"]
+        induced = arrays.get(f"trained/{eq['id']}/{INDUCED_KEY}")
+        if induced is not None:
+            panels.append(("ISAB 1 induced: MAB2 @ MAB1 (observations ← observations)", induced,
+                           "observations", "observations"))
+        kw = {"panels": panels, "title": _equation_title(eq, "encoder attention")}
         jobs.append(FigureJob(ENCODER_PATH, "attention.encoder_maps", kw))
     seed_tiers = results["meta"].get("seed_entropy_by_tier") or {}
     jobs.append(
