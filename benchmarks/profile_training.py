@@ -16,9 +16,10 @@ import time
 import numpy as np
 import torch
 
+from physdocs.decoding.diffusion import corrupt
 from physdocs.grammar import PAD_ID
 from physdocs.models import PhysDiffuserPlus, SystemConfig
-from physdocs.training.batches import corrupt, make_batch
+from physdocs.training.batches import make_batch
 from physdocs.training.generator import GeneratorConfig
 from physdocs.training.loop import batch_losses
 

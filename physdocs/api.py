@@ -91,7 +91,7 @@ _MODELS: dict[str, Any] = {}
 
 
 def _model(weights: str | Path | None):
-    from physdocs.training.checkpoint import DEFAULT_WEIGHTS, load_checkpoint
+    from physdocs.models.checkpoint import DEFAULT_WEIGHTS, load_checkpoint
 
     key = str(Path(weights) if weights else DEFAULT_WEIGHTS)
     if key not in _MODELS:

@@ -36,7 +36,7 @@ def _load_model(weights: str | None):
     import torch
 
     from physdocs.models import PhysDiffuserPlus, SystemConfig
-    from physdocs.training.checkpoint import DEFAULT_WEIGHTS, CheckpointError, load_checkpoint
+    from physdocs.models.checkpoint import DEFAULT_WEIGHTS, CheckpointError, load_checkpoint
 
     if weights is None and not DEFAULT_WEIGHTS.exists():
         torch.manual_seed(2026)
@@ -163,7 +163,7 @@ def _report(args) -> None:
 
     from physdocs.benchmark import load_benchmark
     from physdocs.evaluation import EvalConfig, cached_evaluation
-    from physdocs.training.checkpoint import CheckpointError, load_checkpoint
+    from physdocs.models.checkpoint import CheckpointError, load_checkpoint
 
     if not Path("mkdocs.yml").is_file():
         raise UserError("no mkdocs.yml here: run `physdocs report` from the repository root")

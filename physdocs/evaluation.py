@@ -28,8 +28,8 @@ from physdocs.benchmark import DEFAULT_PATH, TIERS, Equation, load_benchmark
 from physdocs.decoding.derive import Derivation, derive, explain_match, score_on
 from physdocs.decoding.refine import RefineConfig
 from physdocs.models import PhysDiffuserPlus
+from physdocs.models.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, sha256, skeleton_log
 from physdocs.observations import sample_observations
-from physdocs.training.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, sha256, skeleton_log
 
 R2_THRESHOLD = 0.99
 

@@ -5,7 +5,7 @@ import torch
 from hypothesis import settings
 
 from physdocs.models import DecoderConfig, EncoderConfig, PhysDiffuserPlus, SystemConfig
-from physdocs.training.checkpoint import save_checkpoint
+from physdocs.models.checkpoint import save_checkpoint
 
 # Property tests draw the same examples on every run: CI never flakes on a new example.
 settings.register_profile("physdocs", derandomize=True, deadline=None)

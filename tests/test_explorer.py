@@ -60,7 +60,7 @@ def tiny(tiny_weights):
 def default_size(tmp_path_factory):
     """A default-size random model (4 layers, 4 heads) over the longest equation and a few others."""
     from physdocs.models import PhysDiffuserPlus, SystemConfig
-    from physdocs.training.checkpoint import save_checkpoint
+    from physdocs.models.checkpoint import save_checkpoint
 
     path = tmp_path_factory.mktemp("default") / "default.safetensors"
     torch.manual_seed(1)

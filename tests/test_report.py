@@ -252,7 +252,7 @@ def _build_cfg(tmp_path, weights, **kw) -> build.BuildConfig:
 
 def test_defaults_match_the_packages_own_paths():
     from physdocs.benchmark import DEFAULT_PATH
-    from physdocs.training.checkpoint import DEFAULT_WEIGHTS
+    from physdocs.models.checkpoint import DEFAULT_WEIGHTS
 
     assert cache.BENCHMARK_FILE == DEFAULT_PATH
     assert cache.DEFAULT_WEIGHTS == DEFAULT_WEIGHTS

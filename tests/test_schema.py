@@ -9,7 +9,7 @@ from physdocs.analysis import schema as S
 
 
 def test_every_component_hook_exists_in_the_model(tiny_weights):
-    from physdocs.training.checkpoint import load_checkpoint
+    from physdocs.models.checkpoint import load_checkpoint
 
     names = set(load_checkpoint(tiny_weights).model.hook_names())
     for c in S.COMPONENTS:

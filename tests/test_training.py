@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from physdocs.decoding.diffusion import corrupt
 from physdocs.grammar import BOS_ID, MASK_ID
 from physdocs.models import PhysDiffuserPlus
-from physdocs.training.batches import corrupt, make_batch, token_tensor
-from physdocs.training.checkpoint import CheckpointError, load_checkpoint
+from physdocs.models.checkpoint import CheckpointError, load_checkpoint
+from physdocs.training.batches import make_batch, token_tensor
 from physdocs.training.generator import GeneratorConfig
 from physdocs.training.loop import TrainConfig, learning_rate, smoke_config, train
 

@@ -25,11 +25,11 @@ from physdocs.analysis import schema as S
 from physdocs.analysis.schema import MODELS, AnalysisConfig
 from physdocs.analysis.stats import bootstrap_ci
 from physdocs.benchmark import TIERS, Equation, load_benchmark
-from physdocs.decoding.diffusion import DiffusionConfig, diffusion_decode
+from physdocs.decoding.diffusion import DiffusionConfig, corrupt, diffusion_decode, mask_share
 from physdocs.grammar import ARITY, MASK_ID, PAD_ID, TOKEN_TO_ID, token_type
 from physdocs.models import PhysDiffuserPlus, SystemConfig
+from physdocs.models.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, metrics_log, sha256
 from physdocs.observations import sample_observations
-from physdocs.training.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, metrics_log, sha256
 
 ENCODER_COMPONENTS = {c.id: c.hook for c in S.COMPONENTS if c.kind == "encoder"}
 DECODER_COMPONENTS = {c.id: c.hook for c in S.COMPONENTS if c.kind != "encoder"}
@@ -121,12 +121,7 @@ CAPTURE_NOTE = (
 
 def masked_canvas(canvas: torch.Tensor, t: float, generator: torch.Generator) -> torch.Tensor:
     """The canvas with ``ceil(t * (L - 1))`` positions masked (BOS never), as in training."""
-    E, L = canvas.shape
-    n_mask = max(1, math.ceil(t * (L - 1)))
-    scores = torch.rand(E, L, generator=generator)
-    scores[:, 0] = float("inf")
-    rank = scores.argsort(dim=1).argsort(dim=1)
-    return canvas.masked_fill(rank < n_mask, MASK_ID)
+    return mask_share(canvas, torch.full((canvas.shape[0],), float(t)), generator)
 
 
 @torch.no_grad()
@@ -265,7 +260,6 @@ def head_importance(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> dict[st
 
     The memory is encoded once; each ablation re-runs only the decoder it touches.
     """
-    from physdocs.training.batches import corrupt
 
     n_ar = max(inp.lengths)
     ar_in, ar_out = inp.canvas[:, : n_ar - 1], inp.canvas[:, 1:n_ar]
@@ -310,7 +304,6 @@ def head_roles(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> np.ndarray:
     """
     import torch.nn.functional as F
 
-    from physdocs.training.batches import corrupt
 
     noisy, t = corrupt(inp.canvas, torch.Generator().manual_seed(seed))
     mem = model.encode(inp.obs)

@@ -208,3 +208,29 @@ def diffusion_decode(
         )
         for b in range(B)
     ]
+
+
+# ---------------------------------------------------------------- noising (training's forward process)
+
+
+def cosine_mask_ratio(r: torch.Tensor) -> torch.Tensor:
+    """MaskGIT's schedule gamma(r) = cos(pi r / 2): r in [0, 1) -> ratio in (0, 1]."""
+    return torch.cos(math.pi / 2 * r)
+
+
+def mask_share(tokens: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mask ``ceil(t * (L - 1))`` random positions of each row (at least one); BOS never."""
+    B, L = tokens.shape
+    n_mask = torch.clamp(torch.ceil(t * (L - 1)), min=1).long()  # (B,)
+    scores = torch.rand(B, L, generator=generator)
+    scores[:, 0] = float("inf")  # never mask BOS
+    rank = scores.argsort(dim=1).argsort(dim=1)  # (B, L) rank of each position
+    noisy = tokens.masked_fill(rank < n_mask[:, None], MASK_ID)
+    assert bool((noisy[:, 0] == BOS_ID).all())
+    return noisy
+
+
+def corrupt(tokens: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training's noising: a cosine-schedule share of each canvas masked; returns (noisy, ratio t)."""
+    t = cosine_mask_ratio(torch.rand(tokens.shape[0], generator=generator))  # (B,)
+    return mask_share(tokens, t, generator), t

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from physdocs.grammar import BOS_ID, MASK_ID, PAD_ID, TOKEN_TO_ID, count_constants
+from physdocs.grammar import PAD_ID, TOKEN_TO_ID, count_constants
 from physdocs.observations import ObservationError, sample_observations
 from physdocs.training.generator import GeneratorConfig, sample_equation
 
@@ -57,22 +56,3 @@ def make_batch(rng: np.random.Generator, batch_size: int, gen_cfg: GeneratorConf
         n_rejected=rejected,
         skeletons=keys,
     )
-
-
-def cosine_mask_ratio(r: torch.Tensor) -> torch.Tensor:
-    """MaskGIT's schedule gamma(r) = cos(pi r / 2): r in [0, 1) -> ratio in (0, 1]."""
-    return torch.cos(math.pi / 2 * r)
-
-
-def corrupt(tokens: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mask a cosine-schedule fraction of each canvas (BOS stays); returns (noisy, ratio t)."""
-    B, L = tokens.shape
-    t = cosine_mask_ratio(torch.rand(B, generator=generator))  # (B,)
-    n_mask = torch.clamp(torch.ceil(t * (L - 1)), min=1).long()  # (B,)
-    scores = torch.rand(B, L, generator=generator)
-    scores[:, 0] = float("inf")  # never mask BOS
-    rank = scores.argsort(dim=1).argsort(dim=1)  # (B, L) rank of each position
-    masked = rank < n_mask[:, None]
-    noisy = tokens.masked_fill(masked, MASK_ID)
-    assert bool((noisy[:, 0] == BOS_ID).all())
-    return noisy, t

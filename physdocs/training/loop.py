@@ -21,10 +21,10 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from physdocs.decoding.diffusion import corrupt
 from physdocs.grammar import MASK_ID, PAD_ID
 from physdocs.models import PhysDiffuserPlus, SystemConfig, count_parameters
-from physdocs.training.batches import Batch, corrupt, make_batch
-from physdocs.training.checkpoint import (
+from physdocs.models.checkpoint import (
     DEFAULT_WEIGHTS,
     load_training_state,
     metrics_log,
@@ -33,6 +33,7 @@ from physdocs.training.checkpoint import (
     sidecar,
     skeleton_log,
 )
+from physdocs.training.batches import Batch, make_batch
 from physdocs.training.generator import GeneratorConfig, SkeletonIndex
 
 
