@@ -24,13 +24,23 @@ import hashlib
 import itertools
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from physdocs.grammar import ARITY, INTEGERS, STEP_REFS, VARIABLES, Node, encode_sequence, flatten
+from physdocs.grammar import (
+    ARITY,
+    INTEGERS,
+    STEP_REFS,
+    VARIABLES,
+    Node,
+    count_constants,
+    encode_sequence,
+    evaluate,
+    flatten,
+)
 
 #: Relative frequency of 1..9 variables (Feynman-like).
 VAR_COUNT_WEIGHTS: tuple[float, ...] = (1, 15, 37, 32, 20, 9, 3, 1, 1)
@@ -344,30 +354,20 @@ _BIN = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
 _UN = {"sin": np.sin, "cos": np.cos, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "neg": np.negative}
 
 
-def _ev(node: Node, env: dict[str, Any], consts: Iterable[float]) -> Any:
-    ch = node.children
-    if not ch:
-        value = env.get(node.symbol)
-        return next(consts) if value is None else value  # type: ignore[call-overload]
-    if len(ch) == 2:
-        return _BIN[node.symbol](_ev(ch[0], env, consts), _ev(ch[1], env, consts))
-    return _UN[node.symbol](_ev(ch[0], env, consts))
-
-
 def _check(
     steps: Sequence[Node], x: np.ndarray, constants: Sequence[float], cfg: GeneratorConfig
 ) -> str | None:
-    """Why the derivation is unusable on ``x`` (``None`` when it is fine)."""
-    env = dict(_CONST_ENV)
-    for i in range(x.shape[1]):
-        env[VARIABLES[i]] = x[:, i]
-    consts = iter(constants)
-    with np.errstate(all="ignore"):
-        for k, step in enumerate(steps, start=1):
-            y = np.broadcast_to(_ev(step, env, consts), (x.shape[0],))
-            if not np.isfinite(y).all():
-                return "non_finite"
-            env[f"s{k}"] = y
+    """Why the derivation is unusable on ``x`` (``None`` when it is fine).
+
+    Every step must be finite on every point, so each prefix of the derivation is evaluated
+    (with the grammar's one evaluator) and checked.
+    """
+    for k in range(1, len(steps) + 1):
+        head = steps[:k]
+        n_c = sum(count_constants(s) for s in head)
+        y = evaluate(head, x, tuple(constants[:n_c])).values
+        if not np.isfinite(y).all():
+            return "non_finite"
     a = np.abs(y)
     lo, hi = float(a.min()), float(a.max())
     if lo < cfg.y_min or hi > cfg.y_max:
