@@ -273,15 +273,6 @@ def test_accuracy_by_tier():
     assert labels[0] == "trivial\nn=20" and labels[-1].startswith("all")
 
 
-def test_flicker_and_resolution():
-    rows = [
-        {"model": model, "group": typ, "mean_step": 5.0 + i, "ci": [4.0 + i, 6.0 + i] if i else None}
-        for model in ("trained", "control")
-        for i, typ in enumerate(("binary", "unary", "variable", "constant"))
-    ]
-    renders(plots.flicker_and_resolution(rows))
-
-
 @pytest.mark.parametrize(
     "func",
     [plots.entropy_by_tier, plots.token_type_attention, plots.accuracy_by_tier, plots.training_curves],

@@ -305,28 +305,6 @@ def test_cache_key_tracks_library_versions(weights, monkeypatch):
     assert cache.cache_key(cfg, weights) != key
 
 
-def test_load_or_run_miss_then_hit(tmp_path, weights):
-    calls = []
-
-    def run(cfg):
-        calls.append(cfg)
-        return synthetic_run(cfg)
-
-    cfg = FakeAnalysisConfig(weights=str(weights))
-    results, arrays, hit = cache.load_or_run(cfg, run, tmp_path / "c")
-    assert not hit and len(calls) == 1
-    again, arrays2, hit2 = cache.load_or_run(cfg, run, tmp_path / "c")
-    assert hit2 and len(calls) == 1
-    assert again == json.loads(json.dumps(results))
-    assert sorted(arrays2) == sorted(arrays)
-    key = "trained/feynman_046/diffuser.cross"
-    np.testing.assert_array_equal(arrays2[key], arrays[key])
-    # one complete entry, no temporary directories left behind
-    entries = list((tmp_path / "c").iterdir())
-    assert len(entries) == 1 and not entries[0].name.startswith(".tmp")
-    assert {p.name for p in entries[0].iterdir()} == {"results.json", "arrays.npz", "figures"}
-
-
 def test_prune_keeps_the_newest_entries(tmp_path):
     import os
 
@@ -411,7 +389,7 @@ def test_hostile_name_stays_text_through_markdown(tmp_path):
 def test_hostile_equation_name_in_built_pages(tmp_path, weights, fake_figures):
     names = {"feynman_001": HOSTILE}
     cfg = _build_cfg(tmp_path, weights)
-    files = build.build_site_files(cfg, run_fn=lambda c: synthetic_run(c, names=names))
+    files = build.build_site(cfg, run_fn=lambda c: synthetic_run(c, names=names)).files
     for path, text in files.items():
         if path.endswith(".md"):
             assert "<script>" not in text, path
@@ -596,9 +574,9 @@ def test_evaluation_for_other_weights_fails(tmp_path, weights, fake_figures):
     with pytest.raises(
         build.BuildError, match=r"evaluation.json is for other weights: run `nox -s evaluate`"
     ):
-        build.build_site_files(cfg, run_fn=synthetic_run)
+        build.build_site(cfg, run_fn=synthetic_run)
     path.write_text(json.dumps(evaluation_json(results)))
-    files = build.build_site_files(cfg, run_fn=synthetic_run)
+    files = build.build_site(cfg, run_fn=synthetic_run).files
     assert "figures/accuracy_by_tier.png" in files
     assert "Not evaluated yet" not in files["evaluation.md"]
 

@@ -104,7 +104,7 @@ def _html(markdown_page: str) -> tuple[dict, str]:
 def test_hostile_name_is_escaped_on_pages_and_in_the_explorer_block(tmp_path, weights, monkeypatch):
     monkeypatch.setattr(F, "render_jobs", fake_render)
     names = {"feynman_001": HOSTILE_NAME}
-    files = build.build_site_files(_cfg(tmp_path, weights), run_fn=lambda c: synthetic_run(c, names=names))
+    files = build.build_site(_cfg(tmp_path, weights), run_fn=lambda c: synthetic_run(c, names=names)).files
     for path in ("equations/feynman_001.md", "equations/index.md"):
         page = files[path]
         assert "<img" not in page and "</title>" not in page, path

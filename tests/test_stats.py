@@ -71,6 +71,3 @@ def test_permute_within_groups_keeps_group_label_counts():
     for g in (0, 1):
         assert sorted(out[groups == g]) == sorted(labels[groups == g])
 
-
-def test_group_means():
-    assert s.group_means([1, 2, 3, np.nan], ["a", "b", "a", "b"]) == {"a": 2.0, "b": 2.0}

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ from physdocs.models import PhysDiffuserPlus
 from physdocs.models.checkpoint import CheckpointError, load_checkpoint
 from physdocs.training.batches import make_batch, token_tensor
 from physdocs.training.generator import GeneratorConfig
-from physdocs.training.loop import TrainConfig, learning_rate, smoke_config, train
+from physdocs.training.loop import TrainConfig, learning_rate, train
+from tests.smoke import smoke_config
 
 from .conftest import tiny_config
 
@@ -115,7 +117,9 @@ def test_ddp_two_cpu_processes(tmp_path):
     script = tmp_path / "ddp.py"
     out = tmp_path / "ddp"
     script.write_text(
-        "from physdocs.training.loop import smoke_config, train\n"
+        f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from physdocs.training.loop import train\n"
+        "from tests.smoke import smoke_config\n"
         "from dataclasses import replace\n"
         # checkpoint_minutes=0: a checkpoint after every step, which both ranks must agree on
         f"cfg = replace(smoke_config({str(out)!r}, steps=3), checkpoint_minutes=0.0)\n"

@@ -111,38 +111,6 @@ def row_concentration(attn: ArrayLike, key_mask: ArrayLike | None = None, causal
     return 1.0 - normalised_row_entropy(attn, key_mask, causal)
 
 
-def mean_entropy(
-    attn: ArrayLike,
-    key_mask: ArrayLike | None = None,
-    query_mask: ArrayLike | None = None,
-    causal: bool = False,
-) -> tuple[float, float]:
-    """``(nats, normalised)`` entropy averaged over valid query rows, then over heads (and layers).
-
-    Normalised entropy skips rows with fewer than two visible keys (nan rows).
-    """
-    a = np.asarray(attn, dtype=float)
-    qv = _query_valid(a.shape[-2], query_mask)
-    per_head = masked_mean(row_entropy(a, key_mask, causal), qv)  # [...]
-    per_head_norm = masked_mean(normalised_row_entropy(a, key_mask, causal), qv)  # [...]
-    return float(masked_mean(per_head.ravel())), float(masked_mean(per_head_norm.ravel()))
-
-
-def head_entropy_profile(
-    attns: ArrayLike,
-    key_mask: ArrayLike | None = None,
-    query_mask: ArrayLike | None = None,
-    causal: bool = False,
-    normalised: bool = True,
-) -> FloatArray:
-    """Mean row entropy per head: ``[layer, head, query, key] -> [layer, head]``."""
-    a = np.asarray(attns, dtype=float)
-    if a.ndim != 4:
-        raise ValueError(f"expected [layer, head, query, key], got shape {a.shape}")
-    rows = normalised_row_entropy(a, key_mask, causal) if normalised else row_entropy(a, key_mask, causal)
-    return masked_mean(rows, _query_valid(a.shape[-2], query_mask))
-
-
 def uniform_attention(
     n_query: int, n_key: int, key_mask: ArrayLike | None = None, causal: bool = False
 ) -> FloatArray:
@@ -256,24 +224,6 @@ def received_ratio(received: Mapping[str, float], share: Mapping[str, float]) ->
 # --------------------------------------------------------------------------- rollout, ISAB
 
 
-def attention_rollout(attns: ArrayLike) -> FloatArray:
-    """Attention rollout (Abnar & Zuidema 2020): ``[layer, head, q, q] -> [q, q]``.
-
-    Per layer: average heads, ``A~ = 0.5 A + 0.5 I``, renormalise rows; then
-    ``R_1 = A~_1``, ``R_l = A~_l R_(l-1)``.
-    """
-    a = np.asarray(attns, dtype=float)
-    if a.ndim != 4 or a.shape[-1] != a.shape[-2]:
-        raise ValueError(f"expected [layer, head, q, q], got shape {a.shape}")
-    eye = np.eye(a.shape[-1])
-    rollout = eye
-    for layer in a:
-        mixed = 0.5 * layer.mean(axis=0) + 0.5 * eye  # [q, q]
-        mixed = mixed / mixed.sum(axis=-1, keepdims=True)
-        rollout = mixed @ rollout
-    return rollout
-
-
 def induced_map(mab1: ArrayLike, mab2: ArrayLike) -> FloatArray:
     """Point-to-point attention an ISAB induces: ``mab2 [.., N, m] @ mab1 [.., m, N] -> [.., N, N]``.
 
@@ -368,20 +318,6 @@ def resolution_steps(trajectory_tokens: ArrayLike, mask_id: int) -> NDArray[np.i
     last_diff = tok.shape[0] - 1 - np.argmax(differs[::-1], axis=0)
     steps = np.where(any_diff, last_diff + 1, 0)
     return np.where(final == mask_id, -1, steps).astype(np.int64)
-
-
-def resolution_order_by_type(steps: ArrayLike, types: Sequence[str]) -> dict[str, float]:
-    """Mean resolution step per token type, skipping unresolved positions (step < 0)."""
-    s = np.asarray(steps)
-    t = list(types)
-    if len(t) != s.shape[0]:
-        raise ValueError(f"got {len(t)} types for {s.shape[0]} positions")
-    out: dict[str, float] = {}
-    for typ in dict.fromkeys(t):
-        sel = np.array([x == typ for x in t]) & (s >= 0)
-        if sel.any():
-            out[typ] = float(s[sel].mean())
-    return out
 
 
 def tree_depths(prefix_tokens: Sequence[str], arity: Mapping[str, int]) -> list[int]:

@@ -186,15 +186,3 @@ def permutation_test(
     exceed = int((perm >= observed - 1e-12).sum())
     return observed, (1 + exceed) / (1 + n_perm)
 
-
-def group_means(values: ArrayLike, labels: Sequence[Hashable]) -> dict[Hashable, float]:
-    """Mean of ``values`` per label (finite values only), in order of first appearance."""
-    v = np.asarray(values, dtype=float)
-    lab = list(labels)
-    if len(lab) != v.shape[0]:
-        raise ValueError(f"{v.shape[0]} values but {len(lab)} labels")
-    out: dict[Hashable, float] = {}
-    for key in dict.fromkeys(lab):
-        sel = np.array([x == key for x in lab]) & np.isfinite(v)
-        out[key] = float(v[sel].mean()) if sel.any() else float("nan")
-    return out

@@ -52,9 +52,6 @@ def _matcher(names_filter: NameFilter) -> Callable[[str], bool]:
 class ActivationCache(dict):
     """``{hook name: tensor}`` from one forward pass (tensors detached, on CPU)."""
 
-    def stack(self, names: Sequence[str]) -> torch.Tensor:
-        return torch.stack([self[n] for n in names])
-
 
 class HookedModule(nn.Module):
     """Mixin for the top-level model: hook discovery, temporary hooks, caching."""

@@ -1,6 +1,6 @@
 """Build the report's generated files: analysis (cached) -> figures (cached) -> explorer data -> pages.
 
-:func:`build_site_files` returns ``{site path: contents}`` and writes nothing to the site;
+:func:`build_site` returns ``{site path: contents}`` (and timings) and writes nothing to the site;
 ``docs/gen_pages.py`` writes what it returns through mkdocs-gen-files. The analysis and the
 figure rendering are timed together against ``BuildConfig.budget_seconds``: over budget, a
 :class:`BuildError` is raised before anything is cached or published.
@@ -201,7 +201,7 @@ def as_build_error(exc: BaseException) -> BuildError:
 
 @dataclass
 class BuildTimings:
-    """Seconds per stage of the last :func:`build_site_files` call, and whether it hit the cache."""
+    """Seconds per stage of the last :func:`build_site` call, and whether it hit the cache."""
 
     analysis: float = 0.0
     figures: float = 0.0
@@ -239,11 +239,6 @@ class SiteBuild:
 RunFn = Callable[[Any], tuple[dict, Mapping[str, Any]]]
 
 
-def build_site_files(cfg: BuildConfig, *, run_fn: RunFn | None = None) -> dict[str, bytes | str]:
-    """Every generated file: ``{site path: str (Markdown) | bytes (PNG, JSON)}``."""
-    return build_site(cfg, run_fn=run_fn).files
-
-
 def explorer_files(results: Mapping[str, Any], arrays: Mapping[str, Any]) -> dict[str, bytes]:
     """``{equations/data/<id>.json: payload}`` for every analysed equation (:mod:`.explorer`).
 
@@ -267,7 +262,9 @@ def explorer_files(results: Mapping[str, Any], arrays: Mapping[str, Any]) -> dic
 def build_site(
     cfg: BuildConfig, *, run_fn: RunFn | None = None, clock: Callable[[], float] = time.perf_counter
 ) -> SiteBuild:
-    """:func:`build_site_files` with timings; ``run_fn`` defaults to ``run_analysis``.
+    """Every generated file, ``{site path: str (Markdown) | bytes (PNG, JSON)}``, with timings.
+
+    ``run_fn`` defaults to ``run_analysis``.
 
     Known errors (:data:`KNOWN_ERRORS`) come out as :class:`BuildError`.
     """

@@ -226,16 +226,3 @@ def prune(cache_dir: Path | str, keep: int = 3) -> list[Path]:
         shutil.rmtree(path, ignore_errors=True)
     return removed
 
-
-def load_or_run(
-    cfg: AnalysisConfigLike, run_fn: RunFn, cache_dir: Path | str = DEFAULT_CACHE_DIR
-) -> tuple[dict, Mapping[str, np.ndarray], bool]:
-    """``(results, arrays, hit)``: the cached entry for ``cfg``, or ``run_fn(cfg)`` stored as one."""
-    cfg_dict = cfg.to_dict()
-    key = cache_key(cfg_dict, weights_path(cfg_dict))
-    cached = read_entry(cache_dir, key)
-    if cached is not None:
-        return cached[0], cached[1], True
-    results, arrays = run_fn(cfg)
-    write_entry(cache_dir, key, results, arrays)
-    return results, arrays, False

@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -323,13 +323,3 @@ def validate(model: PhysDiffuserPlus, val_set: list[Batch], device) -> dict[str,
         for k, v in row.items():
             totals[k] = totals.get(k, 0.0) + v / len(val_set)
     return {k: round(v, 5) for k, v in totals.items()}
-
-
-def smoke_config(out_dir: str, steps: int = 3) -> TrainConfig:
-    """A tiny configuration for tests: a few steps of a small model."""
-    from physdocs.models import DecoderConfig, EncoderConfig
-
-    dec = DecoderConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64)
-    system = SystemConfig(encoder=EncoderConfig(d_model=32, z_dim=64), diffuser=dec, ar=dec)
-    return replace(TrainConfig(), system=system, batch_size=8, max_steps=steps, warmup_steps=2,
-                   val_every=2, val_batches=1, out_dir=out_dir)
