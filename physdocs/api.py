@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 
 from physdocs.decoding.constants import predict, r2_score
-from physdocs.decoding.derive import Derivation, steps_to_sympy
+from physdocs.decoding.derive import Derivation
 from physdocs.decoding.scaling import Scaling, ScalingError, choose_scaling, unscale
+from physdocs.decoding.symbolic import steps_to_sympy
 from physdocs.observations import N_INPUT_SLOTS, N_POINTS
 
 MIN_ROWS = 10

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from physdocs.decoding.constants import r2_score
-from physdocs.decoding.derive import explain_match, steps_to_sympy
+from physdocs.decoding.symbolic import steps_to_sympy
 from physdocs.grammar import Node
+from physdocs.matching import explain_match
 
 FUNCTIONS = ("add", "sub", "mul", "div", "sqrt", "log", "neg", "inv", "sin", "cos")
 

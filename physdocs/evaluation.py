@@ -25,8 +25,9 @@ from tqdm import tqdm
 from physdocs import probes
 from physdocs.baselines import GPConfig, run_gplearn
 from physdocs.benchmark import DEFAULT_PATH, TIERS, Equation, load_benchmark
-from physdocs.decoding.derive import Derivation, derive, explain_match, score_on
+from physdocs.decoding.derive import Derivation, derive, score_on
 from physdocs.decoding.refine import RefineConfig
+from physdocs.matching import explain_match
 from physdocs.models import PhysDiffuserPlus
 from physdocs.models.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, sha256, skeleton_log
 from physdocs.observations import sample_observations

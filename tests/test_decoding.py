@@ -15,7 +15,6 @@ from physdocs.decoding import (
     beam_search,
     derive,
     diffusion_decode,
-    explain_match,
     fit_constants,
     greedy_decode,
     n_still_masked,
@@ -24,12 +23,12 @@ from physdocs.decoding import (
     render,
     round_constant,
     score_on,
-    symbolic_match,
     tame_constants,
     validate_or_repair,
 )
 from physdocs.decoding.refine import RefineConfig
 from physdocs.grammar import BOS_ID, EOS_ID, MASK_ID, STEP_ID, TOKEN_TO_ID, Node, decode_sequence, parse_infix
+from physdocs.matching import explain_match, symbolic_match
 from physdocs.models import DecoderConfig, EncoderConfig, PhysDiffuserPlus, SystemConfig
 
 torch.set_num_threads(1)

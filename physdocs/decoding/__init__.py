@@ -5,25 +5,16 @@ constant fitting and the one-call :func:`derive`.
 * :mod:`~physdocs.decoding.autoregressive` -- greedy and batched beam search, grammar-constrained.
 * :mod:`~physdocs.decoding.repair` -- ``allowed_next`` mask and ``validate_or_repair``.
 * :mod:`~physdocs.decoding.constants` -- BFGS constant fitting with restarts, ``r2_score``.
-* :mod:`~physdocs.decoding.derive` -- ``derive``, ``score_on``, ``symbolic_match``.
+* :mod:`~physdocs.decoding.derive` -- ``derive``, ``score_on``, ``render``.
+* :mod:`~physdocs.decoding.symbolic` -- sympy conversion, simple constants, time limits.
 """
 
 from physdocs.decoding.autoregressive import Beam, beam_search, greedy_decode
 from physdocs.decoding.constants import Fit, fit_constants, predict, r2_score
-from physdocs.decoding.derive import (
-    Derivation,
-    MatchResult,
-    derive,
-    explain_match,
-    render,
-    round_constant,
-    score_on,
-    steps_to_sympy,
-    symbolic_match,
-    tame_constants,
-)
+from physdocs.decoding.derive import Derivation, derive, render, score_on
 from physdocs.decoding.diffusion import DiffusionConfig, DiffusionResult, diffusion_decode, n_still_masked
 from physdocs.decoding.repair import Parsed, PrefixState, allowed_next, prefix_state, validate_or_repair
+from physdocs.decoding.symbolic import round_constant, steps_to_sympy, tame_constants
 
 __all__ = [
     "Beam",
@@ -31,14 +22,12 @@ __all__ = [
     "DiffusionConfig",
     "DiffusionResult",
     "Fit",
-    "MatchResult",
     "Parsed",
     "PrefixState",
     "allowed_next",
     "beam_search",
     "derive",
     "diffusion_decode",
-    "explain_match",
     "fit_constants",
     "greedy_decode",
     "n_still_masked",
@@ -49,7 +38,6 @@ __all__ = [
     "round_constant",
     "score_on",
     "steps_to_sympy",
-    "symbolic_match",
     "tame_constants",
     "validate_or_repair",
 ]

@@ -1,22 +1,17 @@
-"""One call from observations to a ranked, fitted derivation; symbolic match against a truth.
+"""One call from observations to a ranked, fitted derivation.
 
-:func:`derive` encodes ``(x, y)``, decodes candidates (diffusion samples or AR beams),
-validates / repairs / rejects each (:func:`repair.validate_or_repair`), fits the constants on
-the given points and ranks by R^2 (ties -> fewer tokens). Held-out scoring is the caller's:
-:func:`score_on`.
-
-:func:`symbolic_match` rounds fitted constants to simple closed forms and asks sympy whether
-the prediction equals the truth. Numbers may *refute* a match (fast), never claim one.
+:func:`derive` encodes ``(x, y)``, decodes candidates (diffusion samples or AR beams and
+samples), validates / repairs / rejects each (:func:`repair.validate_or_repair`), fits the
+constants on the given points, optionally refines (:mod:`.refine`) and ranks by R^2 (ties ->
+fewer tokens). Held-out scoring is the caller's: :func:`score_on`. Comparing with a truth is
+the evaluation's job (:mod:`physdocs.matching`).
 """
 
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -29,304 +24,19 @@ from physdocs.decoding.diffusion import DiffusionConfig, DiffusionResult, diffus
 from physdocs.decoding.refine import RefineConfig
 from physdocs.decoding.refine import refine as refine_search
 from physdocs.decoding.repair import validate_or_repair
+from physdocs.decoding.symbolic import SympyTimeout, steps_to_sympy, tame_constants, time_limit
 from physdocs.grammar import (
-    STEP_REFS,
-    VARIABLES,
     GrammarError,
     Node,
-    count_constants,
     decode_sequence,
     encode_sequence,
-    evaluate,
-    to_sympy,
     tree_to_prefix,
-    variables_used,
 )
 from physdocs.observations import encode_observations
 
 Decoder = Literal["diffusion", "ar"]
 #: Candidates whose training R^2 agree to this many decimals count as tied (shorter wins).
 R2_TIE_DECIMALS = 9
-
-
-# ---------------------------------------------------------------- sympy helpers
-
-
-def steps_to_sympy(
-    steps: Node | Sequence[Node],
-    constants: Sequence[Any] | None = None,
-    symbols: Mapping[str, Any] | None = None,
-):
-    """One sympy expression for a derivation: each step's ``s<j>`` replaced by step ``j``.
-
-    ``constants`` fill the ``C`` leaves in the order :func:`grammar.evaluate` uses (prefix
-    order, step by step); floats become ``Float``, sympy numbers are kept exact. Without
-    ``constants`` the leaves become symbols ``c0, c1, ...`` numbered across steps.
-    """
-    import sympy as sp
-
-    seq = (steps,) if isinstance(steps, Node) else tuple(steps)
-    done: dict[Any, Any] = {}
-    offset = 0
-    expr = None
-    for k, step in enumerate(seq, start=1):
-        n = count_constants(step)
-        if constants is not None and offset + n > len(constants):
-            raise GrammarError(f"derivation has more C leaves than the {len(constants)} constant(s) given")
-        sub: dict[Any, Any] = {}
-        for i in range(n):
-            if constants is None:
-                sub[sp.Symbol(f"c{i}")] = sp.Symbol(f"c{offset + i}")
-            else:
-                c = constants[offset + i]
-                sub[sp.Symbol(f"c{i}")] = c if isinstance(c, sp.Basic) else sp.Float(float(c))
-        sub.update(done)
-        expr = to_sympy(step, symbols).xreplace(sub)
-        done[sp.Symbol(f"s{k}", positive=True)] = expr
-        offset += n
-    if constants is not None and offset != len(constants):
-        raise GrammarError(f"derivation has {offset} C leaves, got {len(constants)} constant(s)")
-    return expr
-
-
-def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12):
-    """Simplest ``p/q * pi**e`` (``q <= max_den``, ``e`` in -1, 0, 1) within ``rtol``; None if none.
-
-    "Simplest" = smallest ``|p| + q`` (+2 when pi appears), so 12.566 -> 4*pi, not 88/7.
-    ``|value| < 1e-12`` rounds to 0.
-    """
-    import sympy as sp
-
-    if not math.isfinite(value):
-        return None
-    if abs(value) < 1e-12:
-        return sp.Integer(0)
-    best: tuple[int, Any] | None = None
-    for e in (0, 1, -1):
-        base = value / math.pi**e
-        for q in range(1, max_den + 1):
-            p = round(base * q)
-            if p == 0 or abs(p / q * math.pi**e - value) > rtol * abs(value):
-                continue
-            frac = sp.Rational(p, q)
-            cost = abs(frac.p) + frac.q + (2 if e else 0)
-            if best is None or cost < best[0]:
-                best = (cost, frac * sp.pi**e)
-    return None if best is None else best[1]
-
-
-def tame_constants(steps: Node | Sequence[Node], limit: float = 1e12) -> bool:
-    """True when every variable-free subtree (no ``x``, ``s``, ``C``) is finite and below ``limit``.
-
-    sympy evaluates such subtrees exactly when building an expression, and can hang on them
-    (``log(log(...(6)))`` goes complex; ``6**6**6**6`` is astronomically large).
-    """
-    free = (*VARIABLES, *STEP_REFS, "C")
-    one_point = np.zeros((1, 1))
-    for step in _seq(steps):
-        for node in step.walk():
-            if node.children and not any(n.symbol in free for n in node.walk()):
-                value = evaluate(node, one_point).values[0]
-                if not (np.isfinite(value) and abs(value) < limit):
-                    return False
-    return True
-
-
-class _SympyTimeout(Exception):
-    pass
-
-
-@contextmanager
-def _time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`_SympyTimeout` after ``seconds`` (SIGALRM; main thread only, else no limit)."""
-    usable = (
-        seconds is not None
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
-        yield
-        return
-
-    def handler(signum, frame):  # noqa: ARG001
-        raise _SympyTimeout
-
-    old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
-@dataclass(frozen=True)
-class MatchResult:
-    """``matched`` and why; ``rounded`` is the prediction after rounding its constants."""
-
-    matched: bool
-    reason: str
-    rounded: str | None = None
-
-
-def explain_match(
-    pred_steps: Node | Sequence[Node],
-    pred_constants: Sequence[float],
-    true_node: Node | Sequence[Node],
-    *,
-    rtol: float = 1e-3,
-    time_limit: float | None = 5.0,
-    max_ops: int = 200,
-    x: np.ndarray | None = None,
-) -> MatchResult:
-    """Symbolic equivalence of a fitted prediction and the truth, with the reason.
-
-    0. Fitted constants that are negligible on ``x`` (the data's points; default 32 points in
-       ``[1, 5]^k``) become 0 (:func:`drop_negligible`): ``x1*x2 - 8.6e-9`` is ``x1*x2``.
-
-    1. Each fitted constant is rounded by :func:`round_constant` (``rtol``); one without a
-       simple form means no match. (Redundant constants such as ``C*C*x1`` whose product is
-       simple are not recognised.)
-    2. Numeric refutation: both sides on 32 points in ``[1, 5]^k``; clearly different values
-       mean no match. Numbers never establish a match.
-    3. A variable-free subtree that is not finite (:func:`tame_constants`), or more than
-       ``max_ops`` operations, means no match without calling simplify.
-    4. Match iff ``expand(pred - true) == 0``, ``simplify(pred - true) == 0`` or
-       ``simplify(pred / true) == 1``, within ``time_limit`` seconds (SIGALRM, main thread).
-
-    A truth containing ``C`` (a free constant) cannot be matched symbolically.
-    """
-    import sympy as sp
-
-    true_steps = (true_node,) if isinstance(true_node, Node) else tuple(true_node)
-    if any(count_constants(s) for s in true_steps):
-        return MatchResult(False, "the true expression has free constants C")
-    if x is None:
-        k = max((int(v[1:]) for v in variables_used([*_seq(pred_steps), *true_steps])), default=1)
-        x = np.random.default_rng(12345).uniform(1.0, 5.0, size=(32, k))
-    pred_constants = drop_negligible(pred_steps, pred_constants, x)
-    rounded = [round_constant(float(c), rtol) for c in pred_constants]
-    loose = [f"{c:.6g}" for c, r in zip(pred_constants, rounded, strict=True) if r is None]
-    if loose:
-        merged = _match_merged(pred_steps, pred_constants, true_steps, rtol, time_limit)
-        if merged is not None:
-            return merged
-        return MatchResult(False, f"constant(s) {', '.join(loose)} have no simple form p/q*pi^e within rtol")
-    try:
-        pred_values = [float(r) for r in rounded]
-        k = max((int(v[1:]) for v in variables_used([*_seq(pred_steps), *true_steps])), default=1)
-        xs = np.random.default_rng(12345).uniform(1.0, 5.0, size=(32, k))
-        p = predict(pred_steps, xs, pred_values)
-        t = predict(true_steps, xs, ())
-    except GrammarError as exc:
-        return MatchResult(False, f"cannot evaluate: {exc}")
-    ok = np.isfinite(p) & np.isfinite(t)
-    if ok.sum() >= 8:
-        with np.errstate(all="ignore"):
-            err = np.abs(p[ok] - t[ok]) / np.maximum(np.abs(t[ok]), 1e-12)
-        if float(err.max()) > 1e-6:
-            return MatchResult(False, f"numerically different (max relative error {err.max():.3g})")
-    if not (tame_constants(pred_steps) and tame_constants(true_steps)):
-        return MatchResult(False, "a constant subexpression is not finite (unsafe for sympy)")
-    pred = None
-    try:
-        with _time_limit(time_limit):
-            pred = steps_to_sympy(pred_steps, rounded)
-            true = steps_to_sympy(true_steps)
-            n_ops = int(sp.count_ops(pred)) + int(sp.count_ops(true))
-            if n_ops > max_ops:
-                return MatchResult(
-                    False, f"too large to simplify ({n_ops} > {max_ops} operations)", str(pred)
-                )
-            if pred == true or sp.expand(pred - true) == 0:
-                return MatchResult(True, "expand(pred - true) == 0", str(pred))
-            diff = sp.simplify(pred - true)
-            if diff == 0:
-                return MatchResult(True, "simplify(pred - true) == 0", str(pred))
-            if true != 0 and sp.simplify(pred / true) == 1:
-                return MatchResult(True, "simplify(pred / true) == 1", str(pred))
-    except _SympyTimeout:
-        return MatchResult(
-            False, f"sympy timed out after {time_limit} s", None if pred is None else str(pred)
-        )
-    return MatchResult(False, f"simplify(pred - true) = {str(diff)[:80]}", str(pred))
-
-
-def _match_merged(pred_steps, pred_constants, true_steps, rtol: float, time_limit: float | None):
-    """Second chance for redundant constants (``C*C*x1``): let sympy merge the fitted numbers,
-    then round each merged number. A match only; ``None`` when this route decides nothing."""
-    import sympy as sp
-
-    if not (tame_constants(pred_steps) and tame_constants(true_steps)):
-        return None
-    try:
-        with _time_limit(time_limit):
-            expr = steps_to_sympy(pred_steps, [float(c) for c in pred_constants])
-            swap = {}
-            for f in expr.atoms(sp.Float):
-                simple = round_constant(float(f), rtol)
-                if simple is None:
-                    return None
-                swap[f] = simple
-            pred = expr.xreplace(swap)
-            true = steps_to_sympy(true_steps)
-            if sp.simplify(pred - true) == 0:
-                return MatchResult(True, "fitted constants merged, then simplify(pred - true) == 0", str(pred))
-    except (_SympyTimeout, GrammarError, TypeError, ValueError):
-        return None
-    return None
-
-
-#: A fitted constant whose removal moves the output by less than this, relative to the
-#: output's largest magnitude, is a fitting residue (``x1*x2 - 8.6e-9``), not structure.
-NEGLIGIBLE = 1e-6
-
-
-def drop_negligible(
-    steps: Node | Sequence[Node], constants: Sequence[float], x: np.ndarray, rel: float = NEGLIGIBLE
-) -> tuple[float, ...]:
-    """``constants`` with each one set to 0 when that changes the output on ``x`` negligibly.
-
-    Judged one constant at a time, against the prediction with all constants: setting a
-    constant to 0 must move no point by more than ``rel * max|prediction|``. A multiplicative
-    or exponent constant changes the output wholesale and is kept; an additive residue of
-    1e-8 on outputs of order 1 is dropped. Nothing else changes.
-    """
-    out = [float(c) for c in constants]
-    if not out:
-        return ()
-    try:
-        with np.errstate(all="ignore"):
-            base = predict(steps, x, out)
-            scale = float(np.max(np.abs(base[np.isfinite(base)]))) if np.isfinite(base).any() else 0.0
-            if not np.isfinite(base).all() or scale == 0:
-                return tuple(out)
-            for i, c in enumerate(out):
-                if c == 0:
-                    continue
-                trial = [*out[:i], 0.0, *out[i + 1 :]]
-                moved = predict(steps, x, trial)
-                if np.isfinite(moved).all() and float(np.max(np.abs(moved - base))) <= rel * scale:
-                    out = trial
-    except GrammarError:
-        return tuple(float(c) for c in constants)
-    return tuple(out)
-
-
-def symbolic_match(
-    pred_steps: Node | Sequence[Node],
-    pred_constants: Sequence[float],
-    true_node: Node | Sequence[Node],
-    *,
-    rtol: float = 1e-3,
-    time_limit: float | None = 5.0,
-) -> bool:
-    """True iff the prediction, constants rounded, simplifies to the truth (:func:`explain_match`)."""
-    return explain_match(pred_steps, pred_constants, true_node, rtol=rtol, time_limit=time_limit).matched
-
-
-def _seq(steps: Node | Sequence[Node]) -> tuple[Node, ...]:
-    return (steps,) if isinstance(steps, Node) else tuple(steps)
 
 
 # ---------------------------------------------------------------- derive
@@ -425,10 +135,10 @@ def render(
 
     if tame_constants(steps):
         try:
-            with _time_limit(RENDER_SECONDS):
+            with time_limit(RENDER_SECONDS):
                 expr = steps_to_sympy(steps, constants)
                 return expr, _latex(expr, names), ""
-        except _SympyTimeout:
+        except SympyTimeout:
             pass
     with sp.evaluate(False):
         expr = steps_to_sympy(steps, constants)

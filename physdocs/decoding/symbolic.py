@@ -1,0 +1,131 @@
+"""sympy for derivations: one expression for a derivation, simple constants, safe time limits.
+
+Used by :mod:`.derive` to render a result and by :mod:`physdocs.matching` to compare it with
+a truth. sympy can hang on huge constant subexpressions, so :func:`tame_constants` screens
+them and :func:`time_limit` bounds the rest (SIGALRM, main thread).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from physdocs.grammar import STEP_REFS, VARIABLES, GrammarError, Node, count_constants, evaluate, to_sympy
+
+
+def steps_to_sympy(
+    steps: Node | Sequence[Node],
+    constants: Sequence[Any] | None = None,
+    symbols: Mapping[str, Any] | None = None,
+):
+    """One sympy expression for a derivation: each step's ``s<j>`` replaced by step ``j``.
+
+    ``constants`` fill the ``C`` leaves in the order :func:`grammar.evaluate` uses (prefix
+    order, step by step); floats become ``Float``, sympy numbers are kept exact. Without
+    ``constants`` the leaves become symbols ``c0, c1, ...`` numbered across steps.
+    """
+    import sympy as sp
+
+    seq = (steps,) if isinstance(steps, Node) else tuple(steps)
+    done: dict[Any, Any] = {}
+    offset = 0
+    expr = None
+    for k, step in enumerate(seq, start=1):
+        n = count_constants(step)
+        if constants is not None and offset + n > len(constants):
+            raise GrammarError(f"derivation has more C leaves than the {len(constants)} constant(s) given")
+        sub: dict[Any, Any] = {}
+        for i in range(n):
+            if constants is None:
+                sub[sp.Symbol(f"c{i}")] = sp.Symbol(f"c{offset + i}")
+            else:
+                c = constants[offset + i]
+                sub[sp.Symbol(f"c{i}")] = c if isinstance(c, sp.Basic) else sp.Float(float(c))
+        sub.update(done)
+        expr = to_sympy(step, symbols).xreplace(sub)
+        done[sp.Symbol(f"s{k}", positive=True)] = expr
+        offset += n
+    if constants is not None and offset != len(constants):
+        raise GrammarError(f"derivation has {offset} C leaves, got {len(constants)} constant(s)")
+    return expr
+
+
+def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12):
+    """Simplest ``p/q * pi**e`` (``q <= max_den``, ``e`` in -1, 0, 1) within ``rtol``; None if none.
+
+    "Simplest" = smallest ``|p| + q`` (+2 when pi appears), so 12.566 -> 4*pi, not 88/7.
+    ``|value| < 1e-12`` rounds to 0.
+    """
+    import sympy as sp
+
+    if not math.isfinite(value):
+        return None
+    if abs(value) < 1e-12:
+        return sp.Integer(0)
+    best: tuple[int, Any] | None = None
+    for e in (0, 1, -1):
+        base = value / math.pi**e
+        for q in range(1, max_den + 1):
+            p = round(base * q)
+            if p == 0 or abs(p / q * math.pi**e - value) > rtol * abs(value):
+                continue
+            frac = sp.Rational(p, q)
+            cost = abs(frac.p) + frac.q + (2 if e else 0)
+            if best is None or cost < best[0]:
+                best = (cost, frac * sp.pi**e)
+    return None if best is None else best[1]
+
+
+def tame_constants(steps: Node | Sequence[Node], limit: float = 1e12) -> bool:
+    """True when every variable-free subtree (no ``x``, ``s``, ``C``) is finite and below ``limit``.
+
+    sympy evaluates such subtrees exactly when building an expression, and can hang on them
+    (``log(log(...(6)))`` goes complex; ``6**6**6**6`` is astronomically large).
+    """
+    free = (*VARIABLES, *STEP_REFS, "C")
+    one_point = np.zeros((1, 1))
+    for step in as_steps(steps):
+        for node in step.walk():
+            if node.children and not any(n.symbol in free for n in node.walk()):
+                value = evaluate(node, one_point).values[0]
+                if not (np.isfinite(value) and abs(value) < limit):
+                    return False
+    return True
+
+
+class SympyTimeout(Exception):
+    pass
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`SympyTimeout` after ``seconds`` (SIGALRM; main thread only, else no limit)."""
+    usable = (
+        seconds is not None
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def handler(signum, frame):  # noqa: ARG001
+        raise SympyTimeout
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def as_steps(steps: Node | Sequence[Node]) -> tuple[Node, ...]:
+    return (steps,) if isinstance(steps, Node) else tuple(steps)
