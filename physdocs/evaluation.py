@@ -61,6 +61,18 @@ class EvalConfig:
     limit: int | None = None
     workers: int = 2
 
+    def __post_init__(self) -> None:
+        counts = {k: getattr(self, k) for k in ("beam_size", "n_samples", "restarts", "n_support", "n_test", "workers")}
+        bad = {k: v for k, v in counts.items() if v < 1}
+        if bad or self.ar_samples < 0 or self.synthetic_per_split < 0:
+            raise ValueError(f"EvalConfig counts must be >= 1 (ar_samples, synthetic_per_split >= 0); got "
+                             f"{bad or {'ar_samples': self.ar_samples, 'synthetic_per_split': self.synthetic_per_split}}")
+        unknown = set(self.parts) - {"benchmark", "synthetic", "grid"}
+        if unknown or set(self.baselines) - {"gplearn"} or set(self.decoders) - {"ar", "diffusion"}:
+            raise ValueError(f"EvalConfig: unknown parts {sorted(unknown)}, baselines {self.baselines} or "
+                             f"decoders {self.decoders}; parts are benchmark/synthetic/grid, baselines gplearn, "
+                             "decoders ar/diffusion")
+
     def to_dict(self) -> dict:
         return asdict(self)
 

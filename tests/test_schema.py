@@ -41,3 +41,19 @@ def test_the_report_builds_its_config_and_pages_without_torch():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: __import__("physdocs.models", fromlist=["x"]).DecoderConfig(d_model=130, n_heads=4), "d_model=130"),
+        (lambda: __import__("physdocs.training.generator", fromlist=["x"]).GeneratorConfig(split="test"), "'test'"),
+        (lambda: __import__("physdocs.training.loop", fromlist=["x"]).TrainConfig(batch_size=0), "batch_size"),
+        (lambda: __import__("physdocs.evaluation", fromlist=["x"]).EvalConfig(n_samples=0), "n_samples"),
+        (lambda: __import__("physdocs.evaluation", fromlist=["x"]).EvalConfig(parts=("bench",)), "bench"),
+        (lambda: __import__("physdocs.decoding.refine", fromlist=["x"]).RefineConfig(rounds=0), "rounds=0"),
+    ],
+)
+def test_every_config_refuses_bad_values_naming_them(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()

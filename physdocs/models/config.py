@@ -22,7 +22,7 @@ class EncoderConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        assert self.d_model % self.n_heads == 0, "d_model must divide into heads"
+        _check_heads("EncoderConfig", self.d_model, self.n_heads)
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,14 @@ class DecoderConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        assert self.d_model % self.n_heads == 0, "d_model must divide into heads"
+        _check_heads("DecoderConfig", self.d_model, self.n_heads)
+        if self.max_len < 3:
+            raise ValueError(f"DecoderConfig.max_len must be at least 3 (BOS, a token, EOS), got {self.max_len}")
+
+
+def _check_heads(name: str, d_model: int, n_heads: int) -> None:
+    if n_heads < 1 or d_model % n_heads:
+        raise ValueError(f"{name}: d_model={d_model} must divide into n_heads={n_heads} equal heads")
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,10 @@ class SystemConfig:
     diffuser: DecoderConfig = field(default_factory=DecoderConfig)
     ar: DecoderConfig = field(default_factory=DecoderConfig)
     memory: Literal["points+pooled", "pooled"] = "points+pooled"
+
+    def __post_init__(self) -> None:
+        if self.memory not in ("points+pooled", "pooled"):
+            raise ValueError(f"SystemConfig.memory must be 'points+pooled' or 'pooled', got {self.memory!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

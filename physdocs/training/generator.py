@@ -66,6 +66,15 @@ class GeneratorConfig:
     max_attempts: int = 10_000
     redraw_after: int = 200  # rejections before the variable and step counts are redrawn
 
+    def __post_init__(self) -> None:
+        if self.split not in ("train", "heldout", "any"):
+            raise ValueError(f"GeneratorConfig.split must be 'train', 'heldout' or 'any', got {self.split!r}")
+        if not 0 <= self.heldout_fraction <= 1:
+            raise ValueError(f"GeneratorConfig.heldout_fraction must lie in [0, 1], got {self.heldout_fraction}")
+        if not 1 <= self.max_variables <= 9 or self.max_tokens < 3:
+            raise ValueError(f"GeneratorConfig needs 1 <= max_variables <= 9 and max_tokens >= 3, got "
+                             f"{self.max_variables} and {self.max_tokens}")
+
 
 @dataclass
 class GeneratorStats:
@@ -442,8 +451,6 @@ def sample_equation(
     formula is resampled (up to ``cfg.redraw_after`` times), so their distributions
     are the configured ones unless a combination cannot fit ``max_tokens``.
     """
-    if cfg.split not in ("train", "heldout", "any"):
-        raise ValueError(f"GeneratorConfig.split must be 'train', 'heldout' or 'any', got {cfg.split!r}")
     var_cum = _cum(cfg.var_count_weights[: cfg.max_variables])
     step_cum = _cum(cfg.step_count_weights)
     builder = _Builder(rng, cfg)

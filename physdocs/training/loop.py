@@ -54,12 +54,21 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0
     seed: int = 2026
     out_dir: str = "runs/default"
-    # Weight of PAD targets in the diffusion loss: most of a 48-slot canvas is PAD, and at
-    # weight 1 the easy PAD tail dominates the gradient (benchmarks/learning_curves.md).
+    # Weight of PAD targets in the diffusion loss. Most of a 48-slot canvas is PAD; a lower
+    # weight lowers the real-token loss but places EOS worse and derives fewer equations
+    # (benchmarks/learning_curves.md), so it stays 1.
     diff_pad_weight: float = 1.0
     # One intra-op thread per process: with more, any other load on the cores makes
     # OpenMP barriers stall (measured here: 0.6 s/step became 6 s/step).
     threads: int = 1
+
+    def __post_init__(self) -> None:
+        names = ("batch_size", "lr", "minutes", "max_steps", "val_every", "val_batches", "threads")
+        bad = {k: getattr(self, k) for k in names if not getattr(self, k) > 0}
+        if self.diff_pad_weight < 0:
+            bad["diff_pad_weight"] = self.diff_pad_weight
+        if bad:
+            raise ValueError(f"TrainConfig values must be positive (diff_pad_weight >= 0); got {bad}")
 
     def to_dict(self) -> dict:
         return asdict(self)
