@@ -36,10 +36,10 @@ from physdocs.decoding.derive import Derivation
 from physdocs.decoding.scaling import Scaling, ScalingError, choose_scaling, unscale
 from physdocs.decoding.symbolic import steps_to_sympy
 from physdocs.observations import N_INPUT_SLOTS, N_POINTS
+from physdocs.paths import EVALUATION_FILE
 
 MIN_ROWS = 10
 HELDOUT_SHARE = 0.2
-EVALUATION_JSON = Path(__file__).parent / "data" / "evaluation.json"
 
 
 class UserDataError(ValueError):
@@ -83,7 +83,7 @@ class UserResult:
 def best_decoder() -> str:
     """The decoder the shipped evaluation found better ("diffusion" when there is none)."""
     try:
-        return json.loads(EVALUATION_JSON.read_text())["meta"]["best_decoder"] or "diffusion"
+        return json.loads(EVALUATION_FILE.read_text())["meta"]["best_decoder"] or "diffusion"
     except (OSError, KeyError, json.JSONDecodeError):
         return "diffusion"
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from physdocs import grammar
 from physdocs.grammar import ARITY, MAX_STEPS, MAX_VARIABLES, VARIABLES, GrammarError, Node
+from physdocs.paths import BENCHMARK_FILE
 
 TIERS: tuple[str, ...] = ("trivial", "simple", "moderate", "complex", "multi_step")
 #: Inclusive id-number range of each tier (``feynman_001`` .. ``feynman_020`` are trivial).
@@ -41,7 +42,7 @@ CHECK_POINTS = 64
 CHECK_RTOL = 1e-9
 CHECK_SEED = 2026
 
-DEFAULT_PATH = Path(__file__).parent / "data" / "equations.toml"
+DEFAULT_PATH = BENCHMARK_FILE
 
 _ID = re.compile(r"feynman_(\d{3})")
 _EQUATION_KEYS = {"id", "name", "tier", "output", "formula", "variables"}

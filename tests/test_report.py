@@ -250,14 +250,6 @@ def _build_cfg(tmp_path, weights, **kw) -> build.BuildConfig:
 # ----------------------------------------------------------------- cache
 
 
-def test_defaults_match_the_packages_own_paths():
-    from physdocs.benchmark import DEFAULT_PATH
-    from physdocs.models.checkpoint import DEFAULT_WEIGHTS
-
-    assert cache.BENCHMARK_FILE == DEFAULT_PATH
-    assert cache.DEFAULT_WEIGHTS == DEFAULT_WEIGHTS
-
-
 def test_cache_key_tracks_weights_config_and_source(tmp_path, weights, monkeypatch):
     cfg = FakeAnalysisConfig(weights=str(weights)).to_dict()
     key = cache.cache_key(cfg, weights)

@@ -18,8 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from physdocs.models import PhysDiffuserPlus, SystemConfig
-
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "physdiffuser.safetensors"
+from physdocs.paths import DEFAULT_WEIGHTS
 
 
 class CheckpointError(RuntimeError):

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from physdocs.paths import EVALUATION_FILE
 from physdocs.report import cache
 from physdocs.report import explorer as X
 from physdocs.report import figures as F
 from physdocs.report.pages import EquationPageError, render_pages
 
-DEFAULT_EVALUATION = cache.PACKAGE_DIR / "data" / "evaluation.json"
+DEFAULT_EVALUATION = EVALUATION_FILE
 DEFAULT_BUDGET = 180.0
 
 

@@ -34,9 +34,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
-BENCHMARK_FILE = PACKAGE_DIR / "data" / "equations.toml"
-DEFAULT_WEIGHTS = PACKAGE_DIR / "weights" / "physdiffuser.safetensors"
+from physdocs.paths import BENCHMARK_FILE, DEFAULT_WEIGHTS, PACKAGE_DIR
+
 DEFAULT_CACHE_DIR = Path(".cache/physdocs")
 LIBRARIES = ("torch", "numpy", "scipy", "matplotlib", "sympy")
 
