@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from physdocs import grammar
+from physdocs.errors import InputError
 from physdocs.grammar import ARITY, MAX_STEPS, MAX_VARIABLES, VARIABLES, GrammarError, Node
 from physdocs.paths import BENCHMARK_FILE
 
@@ -52,7 +53,7 @@ _STEP_KEYS = {"name", "meaning", "formula"}
 _GREEK_PREFIX = {"lam": "lambda"}
 
 
-class BenchmarkError(ValueError):
+class BenchmarkError(InputError, ValueError):
     """The benchmark file is malformed; the message names file, equation, fault and fix."""
 
 

@@ -37,6 +37,7 @@ from typing import Literal, overload
 
 import numpy as np
 
+from physdocs.errors import InputError
 from physdocs.grammar import GrammarError, Node, evaluate, variables_used
 
 N_POINTS = 50
@@ -59,7 +60,7 @@ _SHIFTS = np.arange(BITS - 1, -1, -1, dtype=np.uint16)  # [16]: 15 (sign) .. 0 (
 OutOfRange = Literal["error", "flag"]
 
 
-class ObservationError(ValueError):
+class ObservationError(InputError, ValueError):
     """Observations that cannot be encoded or sampled faithfully."""
 
 

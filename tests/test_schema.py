@@ -57,3 +57,14 @@ def test_the_report_builds_its_config_and_pages_without_torch():
 def test_every_config_refuses_bad_values_naming_them(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_the_report_recognises_input_errors_by_class_not_by_name():
+    from physdocs.errors import InputError
+    from physdocs.report import build
+
+    class CheckpointError(Exception):  # the same name, but not one of the package's input errors
+        pass
+
+    assert not build.known_error(CheckpointError("x"))
+    assert build.known_error(InputError("x")) and not build.known_error(ValueError("x"))

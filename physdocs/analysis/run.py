@@ -26,6 +26,7 @@ from physdocs.analysis.schema import MODELS, AnalysisConfig
 from physdocs.analysis.stats import bootstrap_ci
 from physdocs.benchmark import TIERS, Equation, load_benchmark
 from physdocs.decoding.diffusion import DiffusionConfig, corrupt, diffusion_decode, mask_share
+from physdocs.errors import InputError
 from physdocs.grammar import ARITY, MASK_ID, PAD_ID, TOKEN_TO_ID, token_type
 from physdocs.models import PhysDiffuserPlus, SystemConfig
 from physdocs.models.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, metrics_log, sha256
@@ -51,7 +52,7 @@ SEED_REPORTED = {
 SEED_ENTROPY_BY_TIER = {"trivial": 1.778, "simple": 2.255, "moderate": 2.327, "complex": 2.826, "multi_step": 2.909}
 
 
-class AnalysisError(RuntimeError):
+class AnalysisError(InputError, RuntimeError):
     """An equation or input the analysis cannot process; names the item and the fix."""
 
 

@@ -17,11 +17,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from physdocs.errors import WeightsError
 from physdocs.models import PhysDiffuserPlus, SystemConfig
 from physdocs.paths import DEFAULT_WEIGHTS
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(WeightsError, RuntimeError):
     """A missing, corrupted or mismatched checkpoint; the message names the file and the fix."""
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from physdocs.errors import InputError, WeightsError
 from physdocs.paths import EVALUATION_FILE
 from physdocs.report import cache
 from physdocs.report import explorer as X
@@ -177,9 +178,6 @@ def _run_analysis(cfg: Any) -> tuple[dict, Mapping[str, Any]]:
     return run_analysis(cfg)
 
 
-#: Exceptions of the package whose message already names the cause and the fix; the build
-#: re-raises them as :class:`BuildError` (matched by name, so checking needs no torch import).
-KNOWN_ERRORS = ("CheckpointError", "AnalysisError", "BenchmarkError", "ObservationError", "FigureError")
 #: Added to a checkpoint error: how the docs build chooses its weights.
 WEIGHTS_HINT = (
     " (docs build: PHYSDOCS_WEIGHTS=PATH names the checkpoint to analyse; unset, the shipped "
@@ -188,15 +186,13 @@ WEIGHTS_HINT = (
 
 
 def known_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is one of :data:`KNOWN_ERRORS` raised by the ``physdocs`` package."""
-    return any(
-        cls.__name__ in KNOWN_ERRORS and cls.__module__.startswith("physdocs.") for cls in type(exc).__mro__
-    )
+    """Whether ``exc`` is one of the package's input errors (:class:`physdocs.errors.InputError`)."""
+    return isinstance(exc, InputError)
 
 
 def as_build_error(exc: BaseException) -> BuildError:
     """A known error (:func:`known_error`) as a :class:`BuildError` with the same message."""
-    hint = WEIGHTS_HINT if any(c.__name__ == "CheckpointError" for c in type(exc).__mro__) else ""
+    hint = WEIGHTS_HINT if isinstance(exc, WeightsError) else ""
     return BuildError(f"{exc}{hint}")
 
 
@@ -267,7 +263,7 @@ def build_site(
 
     ``run_fn`` defaults to ``run_analysis``.
 
-    Known errors (:data:`KNOWN_ERRORS`) come out as :class:`BuildError`.
+    The package's input errors (:class:`physdocs.errors.InputError`) come out as :class:`BuildError`.
     """
     try:
         return _build_site(cfg, run_fn, clock)

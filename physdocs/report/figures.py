@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from physdocs.analysis import schema as S
+from physdocs.errors import InputError
 
 #: The ten equations of the seed's per-equation maps, and its three trajectories.
 SEED_EQUATIONS = (
@@ -225,7 +226,7 @@ def _plot_function(name: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(f"physdocs.plots.{module}"), func)
 
 
-class FigureError(RuntimeError):
+class FigureError(InputError, RuntimeError):
     """Drawing one figure failed; the message names the figure, its plot and the cause."""
 
 
