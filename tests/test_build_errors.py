@@ -221,7 +221,7 @@ def test_bad_page_names_the_equation(tmp_path, weights_file, monkeypatch):
 
 def test_figure_failure_names_the_figure():
     job = build.F.FigureJob(
-        "figures/equations/feynman_001.png", "attention.equation_overview", {"maps": None}
+        "figures/equations/feynman_001.png", build.F.P.equation_overview, {"maps": None}
     )
     with pytest.raises(build.F.FigureError, match=r"^figure figures/equations/feynman_001\.png \(attention"):
         build.F.render_job(job)

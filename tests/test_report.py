@@ -488,7 +488,7 @@ def test_plot_constants_match_the_plots_package():
 def test_real_rendering_of_seed_maps():
     pytest.importorskip("physdocs.plots.attention")
     results, arrays = synthetic_run(FakeAnalysisConfig(equation_ids=("feynman_001",)))
-    jobs = [j for j in F.figure_jobs(results, arrays, "all") if j.plot.startswith("attention.")]
+    jobs = [j for j in F.figure_jobs(results, arrays, "all") if F.plot_name(j.plot).startswith("attention.")]
     jobs = [j for j in jobs if "diffuser_self" in j.path or j.path.startswith("figures/equations/")]
     out = F.render_jobs(jobs, workers=1)
     assert set(out) == {j.path for j in jobs}

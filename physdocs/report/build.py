@@ -292,7 +292,7 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
 
     t1 = clock()
     jobs = F.figure_jobs(results, arrays, cfg.figures)
-    digests = {job.path: cache.figure_digest(job.plot, job.dpi, job.kwargs) for job in jobs}
+    digests = {job.path: cache.figure_digest(F.plot_name(job.plot), job.dpi, job.kwargs) for job in jobs}
     figures: dict[str, bytes] = {}
     if timings.cache_hit:
         for job in jobs:

@@ -20,8 +20,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from physdocs import plots as P
 from physdocs.analysis import schema as S
 from physdocs.errors import InputError
+from physdocs.plots import accuracy as A
 
 #: The ten equations of the seed's per-equation maps, and its three trajectories.
 SEED_EQUATIONS = (
@@ -48,8 +50,8 @@ SEED_MAPS = {
 #: Array key (under ``trained/<id>/``) of the point-to-point map ISAB 1 induces (the analysis computes it).
 INDUCED_KEY = "encoder.isab1.induced"
 SEED_DIR = "figures/attention_maps"
-DPI_PRINT = 300  # physdocs.plots.style.DPI_PRINT (kept here so planning needs no matplotlib)
-DPI_WEB = 80  # physdocs.plots.style.DPI_WEB
+DPI_PRINT = P.DPI_PRINT
+DPI_WEB = P.DPI_WEB
 #: Fewer jobs than this render in this process: a spawned worker imports matplotlib and the
 #: plots (seconds), which only pays off over many figures; on a busy 2-core machine it did not
 #: pay off for 26 figures (31 s pooled vs 28 s serial).
@@ -60,10 +62,10 @@ FigureSet = Literal["all", "seed-only"]
 
 @dataclass(frozen=True)
 class FigureJob:
-    """One figure: ``plot`` names ``module.function`` under :mod:`physdocs.plots`."""
+    """One figure: ``plot`` is the :mod:`physdocs.plots` function that draws it from ``kwargs``."""
 
     path: str
-    plot: str
+    plot: Callable[..., Any]
     kwargs: dict[str, Any] = field(compare=False)
     dpi: int = DPI_PRINT
 
@@ -134,7 +136,7 @@ def seed_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> l
             attn = arrays[f"trained/{eq_id}/{comp}"]
             q, k = map_labels(comp, eq["tokens"], attn.shape)
             kw = {"attn": attn, "query_labels": q, "key_labels": k, "title": _equation_title(eq, what)}
-            jobs.append(FigureJob(seed_map_path(eq_id, comp), "attention.attention_heads", kw))
+            jobs.append(FigureJob(seed_map_path(eq_id, comp), P.attention_heads, kw))
     for eq_id in SEED_TRAJECTORIES:
         if eq_id not in eqs:
             continue
@@ -144,7 +146,7 @@ def seed_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> l
             "confidence": arrays[f"trained/{eq_id}/trajectory_confidence"],
             "title": _equation_title(eq, "diffusion refinement"),
         }
-        jobs.append(FigureJob(trajectory_path(eq_id), "trajectory.trajectory", kw))
+        jobs.append(FigureJob(trajectory_path(eq_id), P.trajectory, kw))
     if SEED_ENCODER_EQUATION in eqs:
         eq = eqs[SEED_ENCODER_EQUATION]
         panels = [(c.name, arrays[f"trained/{eq['id']}/{c.id}"], c.query, c.key)
@@ -154,17 +156,17 @@ def seed_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> l
             panels.append(("ISAB 1 induced: MAB2 @ MAB1 (observations ← observations)", induced,
                            "observations", "observations"))
         kw = {"panels": panels, "title": _equation_title(eq, "encoder attention")}
-        jobs.append(FigureJob(ENCODER_PATH, "attention.encoder_maps", kw))
+        jobs.append(FigureJob(ENCODER_PATH, P.encoder_maps, kw))
     seed_tiers = results["meta"].get("seed_entropy_by_tier") or {}
     jobs.append(
         FigureJob(
             ENTROPY_PATH,
-            "aggregate.entropy_by_tier",
+            P.entropy_by_tier,
             {"rows": results["tiers"]["entropy"], "seed_reported": seed_tiers},
         )
     )
     jobs.append(
-        FigureJob(TOKEN_TYPE_PATH, "aggregate.token_type_attention", {"rows": results["tiers"]["token_type"]})
+        FigureJob(TOKEN_TYPE_PATH, P.token_type_attention, {"rows": results["tiers"]["token_type"]})
     )
     return jobs
 
@@ -177,7 +179,7 @@ def overview_job(eq: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Fig
         maps[what] = attn
         labels[what] = map_labels(comp, eq["tokens"], attn.shape)
     kw = {"maps": maps, "labels": labels, "title": _equation_title(eq, "attention, head-averaged")}
-    return FigureJob(overview_path(eq["id"]), "attention.equation_overview", kw, dpi=DPI_WEB)
+    return FigureJob(overview_path(eq["id"]), P.equation_overview, kw, dpi=DPI_WEB)
 
 
 def extra_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> list[FigureJob]:
@@ -186,20 +188,20 @@ def extra_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> 
     for model, importance in sorted((results.get("head_importance") or {}).items()):
         if importance:
             kw = {"importance": importance, "title": f"Head importance ({model} model)"}
-            jobs.append(FigureJob(HEAD_IMPORTANCE_PATH.format(model=model), "aggregate.head_importance", kw))
+            jobs.append(FigureJob(HEAD_IMPORTANCE_PATH.format(model=model), P.head_importance, kw))
     if results.get("training_log"):
         jobs.append(
-            FigureJob(TRAINING_PATH, "aggregate.training_curves", {"records": results["training_log"]})
+            FigureJob(TRAINING_PATH, P.training_curves, {"records": results["training_log"]})
         )
     log = results.get("training_log") or []
     if any(r.get("kind") == "val" and "ar_loss_shuffled" in r for r in log):
-        jobs.append(FigureJob(DATA_DEPENDENCE_PATH, "accuracy.data_dependence", {"records": log}))
+        jobs.append(FigureJob(DATA_DEPENDENCE_PATH, A.data_dependence, {"records": log}))
     evaluation = results.get("evaluation")
     if evaluation and evaluation.get("summary"):
-        jobs.append(FigureJob(ACCURACY_PATH, "aggregate.accuracy_by_tier", {"rows": evaluation["summary"]}))
+        jobs.append(FigureJob(ACCURACY_PATH, P.accuracy_by_tier, {"rows": evaluation["summary"]}))
     for decoder, tables in sorted(((evaluation or {}).get("grid") or {}).get("confusion", {}).items()):
         title = f"Capability grid, {decoder} decoder with its full budget: true shape (rows) against derived"
-        jobs.append(FigureJob(GRID_PATH.format(decoder=decoder), "accuracy.capability_grid",
+        jobs.append(FigureJob(GRID_PATH.format(decoder=decoder), A.capability_grid,
                               {"confusion": tables["final"], "title": title}))
     return jobs
 
@@ -219,11 +221,9 @@ def figure_jobs(
 # ----------------------------------------------------------------- rendering
 
 
-def _plot_function(name: str) -> Callable[..., Any]:
-    import importlib
-
-    module, func = name.rsplit(".", 1)
-    return getattr(importlib.import_module(f"physdocs.plots.{module}"), func)
+def plot_name(plot: Callable[..., Any]) -> str:
+    """``module.function`` of a plot: what the figure cache keys on and errors name."""
+    return f"{plot.__module__.removeprefix('physdocs.plots.')}.{plot.__qualname__}"
 
 
 class FigureError(InputError, RuntimeError):
@@ -235,11 +235,11 @@ def render_job(job: FigureJob) -> tuple[str, bytes]:
     from physdocs.plots.style import figure_png
 
     try:
-        fig = _plot_function(job.plot)(**job.kwargs)
+        fig = job.plot(**job.kwargs)
         return job.path, figure_png(fig, job.dpi)
     except Exception as exc:
         raise FigureError(
-            f"figure {job.path} ({job.plot}) could not be drawn: {type(exc).__name__}: {exc}. "
+            f"figure {job.path} ({plot_name(job.plot)}) could not be drawn: {type(exc).__name__}: {exc}. "
             "Fix: render the seed's figures only (PHYSDOCS_FIGURES=seed-only) or leave the "
             "equation out (PHYSDOCS_EQUATIONS); `mkdocs build --verbose` shows the traceback"
         ) from exc
