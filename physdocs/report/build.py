@@ -313,8 +313,20 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
         cache.write_entry(cfg.cache_dir, key, raw, arrays, by_digest)
         cache.prune(cfg.cache_dir, keep=cfg.cache_entries)
 
+    # The explorer payloads depend on the cached analysis alone: kept beside it.
     t2 = clock()
-    explorer = explorer_files(results, arrays)
+    explorer = {}
+    if timings.cache_hit:
+        for eq in results["equations"]:
+            data = cache.read_file(cfg.cache_dir, key, f"explorer/{eq['id']}.json")
+            if data is not None:
+                explorer[X.data_path(eq["id"])] = data
+    if len(explorer) < len(results["equations"]):
+        missing_eqs = {**results, "equations": [eq for eq in results["equations"]
+                                                 if X.data_path(eq["id"]) not in explorer]}
+        made = explorer_files(missing_eqs, arrays)
+        explorer.update(made)
+        cache.write_files(cfg.cache_dir, key, {f"explorer/{Path(p).name}": b for p, b in made.items()})
     timings.explorer = clock() - t2
     timings.explorer_files = len(explorer)
     timings.explorer_bytes = sum(len(b) for b in explorer.values())

@@ -190,15 +190,25 @@ def figure_digest(plot: str, dpi: int, kwargs: Mapping[str, Any]) -> str:
 
 def read_figure(cache_dir: Path | str, key: str, digest: str) -> bytes | None:
     """A cached figure's PNG bytes, or ``None``."""
-    path = entry_dir(cache_dir, key) / "figures" / f"{digest}.png"
-    return path.read_bytes() if path.is_file() else None
+    return read_file(cache_dir, key, f"figures/{digest}.png")
 
 
 def write_figures(cache_dir: Path | str, key: str, figures: Mapping[str, bytes]) -> None:
     """Add figures (``{digest: png}``) to an entry, each written to a temporary file and renamed."""
-    root = entry_dir(cache_dir, key) / "figures"
-    for digest, data in figures.items():
-        path = root / f"{digest}.png"
+    write_files(cache_dir, key, {f"figures/{digest}.png": data for digest, data in figures.items()})
+
+
+def read_file(cache_dir: Path | str, key: str, name: str) -> bytes | None:
+    """The bytes of a file kept in an entry (``"figures/<digest>.png"``, ``"explorer/<id>.json"``), or None."""
+    path = entry_dir(cache_dir, key) / name
+    return path.read_bytes() if path.is_file() else None
+
+
+def write_files(cache_dir: Path | str, key: str, files: Mapping[str, bytes]) -> None:
+    """Add files (``{name: bytes}``) to an entry, each written to a temporary file and renamed."""
+    root = entry_dir(cache_dir, key)
+    for name, data in files.items():
+        path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
         try:
