@@ -68,3 +68,15 @@ def test_the_report_recognises_input_errors_by_class_not_by_name():
 
     assert not build.known_error(CheckpointError("x"))
     assert build.known_error(InputError("x")) and not build.known_error(ValueError("x"))
+
+
+def test_array_keys_round_trip_through_layer_maps():
+    import numpy as np
+
+    arrays = {S.array_key("trained", "feynman_001", "diffuser.self", layer): np.full((1, 2, 2), layer, np.float16)
+              for layer in (1, 2, 3)}
+    arrays[S.array_key("trained", "feynman_001", "diffuser.self")] = np.full((1, 2, 2), 30.0, np.float32)
+    maps = S.layer_maps(arrays, "trained", "feynman_001", "diffuser.self")
+    assert list(maps) == [1, 2, 3] and maps[3].dtype == np.float32 and float(maps[1][0, 0, 0]) == 1.0
+    enc = {S.array_key("trained", "feynman_001", "encoder.pma"): np.zeros((1, 1, 50))}
+    assert list(S.layer_maps(enc, "trained", "feynman_001", "encoder.pma")) == [1]

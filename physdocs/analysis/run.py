@@ -560,13 +560,14 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
                 rec["models"][m] = _equation_record(eq, maps, n, trajectories[m][i])
                 for comp, a in maps.items():
                     trimmed = _trim(comp, a, n)
-                    arrays[f"{m}/{eq.id}/{comp}"] = trimmed[-1].astype(np.float32)  # last layer [H, q, k]
+                    arrays[S.array_key(m, eq.id, comp)] = trimmed[-1].astype(np.float32)  # last layer [H, q, k]
                     if not comp.startswith("encoder"):
                         for layer in range(trimmed.shape[0]):
-                            arrays[f"{m}/{eq.id}/{comp}.l{layer + 1}"] = trimmed[layer].astype(np.float16)
-                arrays[f"{m}/{eq.id}/trajectory_confidence"] = trajectories[m][i].confidence.astype(np.float32)
+                            arrays[S.array_key(m, eq.id, comp, layer + 1)] = trimmed[layer].astype(np.float16)
+                conf = trajectories[m][i].confidence.astype(np.float32)
+                arrays[S.array_key(m, eq.id, S.TRAJECTORY_CONFIDENCE)] = conf
                 # The point-to-point map ISAB 1 induces (MAB2 @ MAB1), head-averaged: [points, points].
-                arrays[f"{m}/{eq.id}/encoder.isab1.induced"] = M.induced_map(
+                arrays[S.array_key(m, eq.id, S.INDUCED_MAP)] = M.induced_map(
                     maps["encoder.isab1.mab1"][0], maps["encoder.isab1.mab2"][0]).mean(axis=0).astype(np.float32)
             uniform.append({comp: _uniform_entropy(comp, maps_by_model["trained"][i][comp], n) for comp in COMPONENTS})
             records.append(rec)

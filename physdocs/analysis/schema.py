@@ -82,6 +82,39 @@ def component(component_id: str) -> Component:
         raise KeyError(f"no component {component_id!r}; known: {', '.join(COMPONENT_IDS)}") from None
 
 
+# ----------------------------------------------------------------- arrays: one naming, both ways
+
+#: Per-equation arrays beside the attention maps.
+TRAJECTORY_CONFIDENCE = "trajectory_confidence"
+INDUCED_MAP = "encoder.isab1.induced"
+
+
+def array_key(model: str, eq_id: str, name: str, layer: int | None = None) -> str:
+    """The key of an array in the analysis output.
+
+    ``name`` is a component id (its map ``[head, query, key]``) or one of the extra arrays
+    (:data:`TRAJECTORY_CONFIDENCE`, :data:`INDUCED_MAP`). ``layer`` (1-based) names one layer
+    of a per-layer component; without it, the key holds the last layer at full precision.
+    """
+    return f"{model}/{eq_id}/{name}" + (f".l{layer}" if layer is not None else "")
+
+
+def layer_maps(arrays, model: str, eq_id: str, component_id: str, n_layers: int = 16) -> dict:
+    """``{layer (1-based): [head, query, key]}`` of one component; the last layer at full precision.
+
+    Encoder components have one layer, stored under the plain key.
+    """
+    out = {}
+    for layer in range(1, n_layers + 1):
+        key = array_key(model, eq_id, component_id, layer)
+        if key in arrays:
+            out[layer] = arrays[key]
+    plain = array_key(model, eq_id, component_id)
+    if plain in arrays:
+        out[max(out, default=1)] = arrays[plain]
+    return dict(sorted(out.items()))
+
+
 @dataclass(frozen=True)
 class AnalysisConfig:
     """One analysis run's configuration; the cache key is made of it (and the inputs)."""

@@ -54,7 +54,6 @@ import base64
 import html
 import json
 import posixpath
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -87,7 +86,6 @@ PAD_LABEL = "PAD"
 MEMORY_SLOT_LABEL = "z"
 SEED_LABEL = "seed"
 _DETAILS = ("all", "last", "mean", "omitted")
-_LAYER_KEY = re.compile(r"\.l(\d+)$")
 
 
 # ----------------------------------------------------------------- encoding
@@ -138,22 +136,9 @@ def _labels(comp: str, tokens: list[str], shape: tuple[int, int]) -> tuple[list[
 # ----------------------------------------------------------------- gathering
 
 
-def _layers(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[int, np.ndarray]:
-    """{layer (1-based): [H, q, k]} for one model/equation/component.
-
-    Decoder components have ``prefix + ".l{n}"`` per layer; the plain ``prefix`` key is the
-    last layer (kept at full precision, so it replaces the float16 copy). Encoder components
-    have only the plain key: one layer.
-    """
-    per_layer = {}
-    for key in arrays:
-        if key.startswith(prefix + ".l"):
-            m = _LAYER_KEY.search(key)
-            if m and key == f"{prefix}.l{m.group(1)}":
-                per_layer[int(m.group(1))] = arrays[key]
-    if prefix in arrays:
-        per_layer[max(per_layer, default=1)] = arrays[prefix]
-    return dict(sorted(per_layer.items()))
+def _layers(arrays: Mapping[str, np.ndarray], model: str, eq_id: str, comp: str) -> dict[int, np.ndarray]:
+    """{layer (1-based): [H, q, k]} for one model/equation/component (:func:`schema.layer_maps`)."""
+    return S.layer_maps(arrays, model, eq_id, comp)
 
 
 def _with_pad(a: np.ndarray) -> np.ndarray:
@@ -218,7 +203,7 @@ def explorer_payload(equation: Mapping[str, Any], arrays: Mapping[str, np.ndarra
     encoded: dict[str, dict[str, _Component]] = {}
     for model in MODELS:
         for comp, (kind, label) in COMPONENTS.items():
-            layers = _layers(arrays, f"{model}/{eq_id}/{comp}")
+            layers = _layers(arrays, model, eq_id, comp)
             if not layers:
                 continue
             shapes = {a.shape for a in layers.values()}

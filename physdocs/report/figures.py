@@ -47,8 +47,6 @@ SEED_MAPS = {
     "decoder.self": ("decoder_self_attn", "decoder causal self-attention"),
     "decoder.cross": ("decoder_cross_attn", "decoder cross-attention"),
 }
-#: Array key (under ``trained/<id>/``) of the point-to-point map ISAB 1 induces (the analysis computes it).
-INDUCED_KEY = "encoder.isab1.induced"
 SEED_DIR = "figures/attention_maps"
 DPI_PRINT = P.DPI_PRINT
 DPI_WEB = P.DPI_WEB
@@ -133,7 +131,7 @@ def seed_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> l
             continue
         eq = eqs[eq_id]
         for comp, (_, what) in SEED_MAPS.items():
-            attn = arrays[f"trained/{eq_id}/{comp}"]
+            attn = arrays[S.array_key("trained", eq_id, comp)]
             q, k = map_labels(comp, eq["tokens"], attn.shape)
             kw = {"attn": attn, "query_labels": q, "key_labels": k, "title": _equation_title(eq, what)}
             jobs.append(FigureJob(seed_map_path(eq_id, comp), P.attention_heads, kw))
@@ -143,15 +141,15 @@ def seed_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> l
         eq = eqs[eq_id]
         kw = {
             "tokens": eq["models"]["trained"]["trajectory"]["tokens"],
-            "confidence": arrays[f"trained/{eq_id}/trajectory_confidence"],
+            "confidence": arrays[S.array_key("trained", eq_id, S.TRAJECTORY_CONFIDENCE)],
             "title": _equation_title(eq, "diffusion refinement"),
         }
         jobs.append(FigureJob(trajectory_path(eq_id), P.trajectory, kw))
     if SEED_ENCODER_EQUATION in eqs:
         eq = eqs[SEED_ENCODER_EQUATION]
-        panels = [(c.name, arrays[f"trained/{eq['id']}/{c.id}"], c.query, c.key)
+        panels = [(c.name, arrays[S.array_key("trained", eq["id"], c.id)], c.query, c.key)
                   for c in S.COMPONENTS if c.kind == "encoder"]
-        induced = arrays.get(f"trained/{eq['id']}/{INDUCED_KEY}")
+        induced = arrays.get(S.array_key("trained", eq["id"], S.INDUCED_MAP))
         if induced is not None:
             panels.append(("ISAB 1 induced: MAB2 @ MAB1 (observations ← observations)", induced,
                            "observations", "observations"))
@@ -175,7 +173,7 @@ def overview_job(eq: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Fig
     """The per-equation page figure: head-averaged trained maps of the four decoder-side components."""
     maps, labels = {}, {}
     for comp, (_, what) in SEED_MAPS.items():
-        attn = arrays[f"trained/{eq['id']}/{comp}"]
+        attn = arrays[S.array_key("trained", eq["id"], comp)]
         maps[what] = attn
         labels[what] = map_labels(comp, eq["tokens"], attn.shape)
     kw = {"maps": maps, "labels": labels, "title": _equation_title(eq, "attention, head-averaged")}
