@@ -412,7 +412,10 @@ def _formatted_values(obj, out: set[str]) -> set[str]:
 def test_pages_show_only_numbers_from_results():
     results, _ = synthetic_run(FakeAnalysisConfig())
     results = {**results, "evaluation": evaluation_json(results)}
-    variables = build.benchmark_variables(["feynman_001", "feynman_046"])
+    from physdocs.benchmark import get_equation
+
+    variables = {i: [{"name": v.name, "token": v.token, "meaning": v.meaning, "low": v.low, "high": v.high}
+                     for v in get_equation(i).variables] for i in ("feynman_001", "feynman_046")}
     rendered = pages.render_pages(results, figures=set(), variables=variables)
     allowed = _formatted_values(results, set()) | _formatted_values(variables, set())
     allowed.add("0.99")  # the recovery threshold, a definition

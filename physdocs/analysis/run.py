@@ -554,6 +554,8 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
             n = inp.lengths[i]
             rec = {"id": eq.id, "name": eq.name, "tier": eq.tier, "output": eq.output, "formula": eq.formula,
                    "latex": eq.latex, "tokens": list(eq.tokens), "token_types": [token_type(t) for t in eq.tokens],
+                   "variables": [{"name": v.name, "token": v.token, "meaning": v.meaning, "low": v.low,
+                                  "high": v.high} for v in eq.variables],
                    "depths": _depths(eq.tokens), "models": {}}
             for m in MODELS:
                 maps = maps_by_model[m][i]

@@ -154,24 +154,6 @@ def attach_evaluation(results: dict, evaluation_path: Path | None) -> dict:
     return {**results, "evaluation": evaluation}
 
 
-def benchmark_variables(ids: list[str], path: str | Path | None = None) -> dict[str, list[dict[str, Any]]]:
-    """``{eq_id: [{name, token, meaning, low, high}, ...]}`` for the equations among ``ids``.
-
-    ``path`` is the benchmark file the analysis read (``None``: the packaged one).
-    """
-    from physdocs.benchmark import load_benchmark
-
-    wanted = set(ids)
-    return {
-        eq.id: [
-            {"name": v.name, "token": v.token, "meaning": v.meaning, "low": v.low, "high": v.high}
-            for v in eq.variables
-        ]
-        for eq in load_benchmark(path)
-        if eq.id in wanted
-    }
-
-
 def _run_analysis(cfg: Any) -> tuple[dict, Mapping[str, Any]]:
     from physdocs.analysis.run import run_analysis
 
@@ -334,7 +316,8 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
 
     t3 = clock()
     ids = [eq["id"] for eq in results["equations"]]
-    variables = benchmark_variables(ids, getattr(cfg.analysis, "benchmark", None))
+    # Equation records carry their variables: the benchmark file is not read again.
+    variables = {eq["id"]: eq.get("variables") or [] for eq in results["equations"]}
     try:
         pages = render_pages(results, set(figures), variables, explorer=ids)
     except EquationPageError as exc:
