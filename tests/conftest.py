@@ -32,3 +32,20 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture
+def fake_figures(monkeypatch):
+    """Figures rendered as placeholder bytes (tests that are not about rendering)."""
+    from physdocs.report import figures as F
+    from tests.report_fakes import fake_render
+
+    monkeypatch.setattr(F, "render_jobs", fake_render)
+
+
+@pytest.fixture
+def weights(tmp_path):
+    """A stand-in weights file for the synthetic analysis."""
+    from tests.report_fakes import fake_weights
+
+    return fake_weights(tmp_path)

@@ -18,8 +18,8 @@ import pytest
 from physdocs.benchmark import get_equation
 from physdocs.grammar import parse_infix
 from physdocs.report import build
+from tests.report_fakes import FakeAnalysisConfig, fake_render, synthetic_run
 from tests.sites import benchmark_toml, mkdocs_env, publish_build
-from tests.test_report import FakeAnalysisConfig, fake_render, synthetic_run
 
 run = pytest.importorskip("physdocs.analysis.run")
 

@@ -15,8 +15,8 @@ import pytest
 from physdocs.report import build, explorer
 from physdocs.report import figures as F
 from physdocs.report.publish import FALLBACK_EPOCH, build_and_swap, build_env, source_date_epoch
+from tests.report_fakes import FakeAnalysisConfig, fake_render, synthetic_run
 from tests.sites import HOSTILE_NAME, ROOT, mkdocs_env, publish_build
-from tests.test_report import FakeAnalysisConfig, fake_render, synthetic_run
 
 IDS = ("feynman_001", "feynman_046")
 

@@ -1,0 +1,231 @@
+"""A synthetic analysis for the report's tests: ``synthetic_run`` follows the results contract
+of ``physdocs.analysis.run.run_analysis`` without a model; figures are faked unless a test is
+about rendering them. Shared by the report's test modules (fixtures in ``conftest.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from physdocs.benchmark import get_equation
+from physdocs.grammar import token_type
+from physdocs.report import build, pages, render
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPONENTS = tuple(pages.COMPONENT_NAMES)
+HOSTILE = '<script>alert("x")</script> [link](javascript:alert(1)) {: onclick=alert(1) } | *em*'
+
+
+@dataclass(frozen=True)
+class FakeAnalysisConfig:
+    """Stands in for ``AnalysisConfig``: same role, no torch."""
+
+    seed: int = 2026
+    equation_ids: tuple[str, ...] | None = ("feynman_001", "feynman_046")
+    weights: str | None = None
+    n_boot: int = 10
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _shape(component: str, n_tok: int) -> tuple[int, int]:
+    return {
+        "encoder.isab1.mab1": (16, 50),
+        "encoder.isab1.mab2": (50, 16),
+        "encoder.isab2.mab1": (16, 50),
+        "encoder.isab2.mab2": (50, 16),
+        "encoder.pma": (1, 50),
+        "diffuser.self": (n_tok, n_tok),
+        "diffuser.cross": (n_tok, 51),
+        "decoder.self": (n_tok, n_tok),
+        "decoder.cross": (n_tok, 51),
+    }[component]
+
+
+def _trajectory(tokens: list[str], rng: np.random.Generator) -> tuple[dict, np.ndarray]:
+    width = len(tokens) + 3
+    final = tokens + ["PAD"] * 3
+    rows = [["BOS"] + ["MASK"] * (width - 1)]
+    for step in range(1, 4):
+        k = step * width // 3
+        rows.append(final[:k] + ["MASK"] * (width - k))
+    conf = rng.uniform(0.2, 1.0, size=(len(rows), width))
+    conf[0] = np.nan
+    traj = {
+        "tokens": rows,
+        "confidence": [[None if math.isnan(c) else round(float(c), 5) for c in r] for r in conf],
+        "final": final,
+        "status": "ok",
+        "flicker_rate": 0.0,
+    }
+    return traj, conf.astype(np.float32)
+
+
+def synthetic_run(cfg: FakeAnalysisConfig, *, names: dict[str, str] | None = None, value: float = 0.123456):
+    """Results and arrays shaped like ``run_analysis`` output; ``value`` marks every statistic."""
+    rng = np.random.default_rng(cfg.seed)
+    ids = cfg.equation_ids or ("feynman_001",)
+    records, arrays = [], {}
+    for eq_id in ids:
+        eq = get_equation(eq_id)
+        models = {}
+        for m_i, model in enumerate(("trained", "control")):
+            models[model] = {
+                "entropy": {c: {"nats": value + m_i, "normalised": value / 2} for c in COMPONENTS},
+                "head_entropy": {c: [[value] * 4] * 4 for c in COMPONENTS},
+                "received_by_type": {"diffuser.self": {"binary": value}, "decoder.self": {"binary": value}},
+                "inducing_specialisation": value,
+            }
+            traj, conf = _trajectory(eq.tokens, rng)
+            models[model]["trajectory"] = traj
+            arrays[f"{model}/{eq_id}/trajectory_confidence"] = conf
+            for c in COMPONENTS:
+                q, k = _shape(c, len(eq.tokens))
+                arrays[f"{model}/{eq_id}/{c}"] = rng.dirichlet(np.ones(k), size=(4, q)).astype(np.float32)
+        records.append(
+            {
+                "id": eq.id,
+                "name": (names or {}).get(eq.id, eq.name),
+                "tier": eq.tier,
+                "output": eq.output,
+                "formula": eq.formula,
+                "latex": eq.latex,
+                "tokens": eq.tokens,
+                "token_types": [token_type(t) for t in eq.tokens],
+                "models": models,
+            }
+        )
+    tiers = sorted({r["tier"] for r in records})
+    entropy_rows = [
+        {
+            "tier": t,
+            "model": model,
+            "component": c,
+            "nats": value,
+            "normalised": value,
+            "nats_ci": [value / 2, value * 2],
+            "normalised_ci": [value / 2, value * 2],
+        }
+        for t in tiers
+        for model in ("trained", "control", "uniform")
+        for c in COMPONENTS
+    ]
+    type_rows = [
+        {
+            "tier": t,
+            "model": model,
+            "component": c,
+            "type": "binary",
+            "received": value,
+            "uniform_share": value,
+            "ratio": value,
+        }
+        for t in tiers
+        for model in ("trained", "control")
+        for c in ("diffuser.self", "decoder.self")
+    ]
+    claims = [
+        {
+            "key": key,
+            "title": f"Claim {key}",
+            "statistic_name": "Spearman rho",
+            "value": value,
+            "ci_low": value / 2,
+            "ci_high": value * 2,
+            "p_value": value / 10,
+            "control_value": -value,
+            "control_name": "random-initialised model",
+            "holds": i % 2 == 0,
+            "verdict": f"Holds: claim {key} (Spearman rho = {render.fmt(value)}).",
+            "seed_reported": "1.778 nats (random weights)",
+            "n": len(ids),
+            "n_unit": "equations",
+            "min_effect": 0.1,
+            "min_effect_reason": "a small correlation",
+            "p_text": f"p = {render.fmt(value / 10)}",
+        }
+        for i, key in enumerate(("inducing_specialisation", "entropy_tier_nats", "coarse_to_fine"))
+    ]
+    results = {
+        "meta": {
+            "weights": "physdiffuser.safetensors",
+            "weights_sha256": "ab" * 32,
+            "seed": cfg.seed,
+            "n_equations": len(ids),
+            "seconds": {"total": value},
+            "trained_meta": {},
+            "seed_entropy_by_tier": {"trivial": 1.778, "moderate": 2.327},
+        },
+        "equations": records,
+        "tiers": {"entropy": entropy_rows, "token_type": type_rows},
+        "claims": claims,
+        "head_importance": {"trained": {"diffuser.self": [[value] * 4] * 4}},
+        "single_slot": {"max_abs_deviation_from_one": 0.0, "n_maps": 16},
+        "evaluation": None,
+        "training_log": [],
+    }
+    return results, arrays
+
+
+def evaluation_json(results: dict, sha: str | None = None, value: float = 0.654321) -> dict:
+    rows = []
+    for eq in results["equations"]:
+        for decoder in ("diffusion", "ar"):
+            rows.append(
+                {
+                    "id": eq["id"],
+                    "tier": eq["tier"],
+                    "model": "trained",
+                    "decoder": decoder,
+                    "prediction": "x1*x2",
+                    "latex": "m c",
+                    "status": "ok",
+                    "constants": [],
+                    "r2_test": value,
+                    "exact": False,
+                    "seconds": value,
+                }
+            )
+    summary = [
+        {
+            "model": "trained",
+            "decoder": d,
+            "tier": t,
+            "n": 2,
+            "r2_gt_099": value,
+            "exact": value,
+            "median_r2": value,
+            "mean_seconds": value,
+        }
+        for d in ("diffusion", "ar")
+        for t in ("trivial", "all")
+    ]
+    meta = {
+        "weights_sha256": sha or results["meta"]["weights_sha256"],
+        "benchmark_sha256": "cd" * 32,
+        "seed": 2026,
+        "decoders": ["diffusion", "ar"],
+        "seconds_total": value,
+    }
+    return {"meta": meta, "results": rows, "summary": summary}
+
+
+def fake_render(jobs, workers=2):
+    return {job.path: f"PNG {job.path}".encode() for job in jobs}
+
+
+def fake_weights(tmp_path) -> Path:
+    """A stand-in weights file: the synthetic analysis only hashes it."""
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(b"weights-v1")
+    return path
+
+
+def fake_build_config(tmp_path, weights, **kw) -> build.BuildConfig:
+    analysis = FakeAnalysisConfig(weights=str(weights))
+    return build.BuildConfig(analysis=analysis, cache_dir=tmp_path / "cache", evaluation_path=None, **kw)

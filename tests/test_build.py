@@ -1,0 +1,180 @@
+"""The site build: cold and warm, the budget, evaluations, configuration, the real analysis."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from physdocs.report import build, cache
+from tests.report_fakes import ROOT, FakeAnalysisConfig, evaluation_json, fake_build_config, synthetic_run
+
+# ----------------------------------------------------------------- build
+
+
+def test_build_small_site_then_warm_rebuild(tmp_path, weights, fake_figures):
+    calls = []
+
+    def run(cfg):
+        calls.append(cfg)
+        return synthetic_run(cfg)
+
+    cfg = fake_build_config(tmp_path, weights)
+    first = build.build_site(cfg, run_fn=run)
+    assert not first.timings.cache_hit and first.timings.figures_rendered > 0
+    files = first.files
+    for path in (
+        "index.md",
+        "findings.md",
+        "entropy-scaling.md",
+        "equations/index.md",
+        "equations/feynman_001.md",
+        "figures/attention_maps/feynman_001_diffuser_self_attn.png",
+        "figures/attention_maps/feynman_046_decoder_cross_attn.png",
+        "figures/attention_maps/encoder_isab_attention.png",
+        "figures/equations/feynman_046.png",
+    ):
+        assert path in files, path
+    assert isinstance(files["figures/equations/feynman_046.png"], bytes)
+    assert isinstance(files["index.md"], str)
+
+    second = build.build_site(cfg, run_fn=run)
+    assert len(calls) == 1
+    assert second.timings.cache_hit and second.timings.figures_rendered == 0
+    assert second.files == files
+
+
+def test_build_over_budget_raises_and_writes_nothing(tmp_path, weights, fake_figures):
+    ticks = iter([0.0, 212.0] + [212.0] * 10)
+    cfg = fake_build_config(tmp_path, weights, budget_seconds=180.0)
+    with pytest.raises(build.BuildError, match=r"took 212 s .* over the 180 s budget.*Fix:"):
+        build.build_site(cfg, run_fn=synthetic_run, clock=lambda: next(ticks))
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+def test_build_over_budget_in_figures(tmp_path, weights, fake_figures):
+    ticks = iter([0.0, 100.0, 100.0, 190.0] + [190.0] * 10)
+    cfg = fake_build_config(tmp_path, weights, budget_seconds=180.0)
+    with pytest.raises(build.BuildError, match="figure rendering 90 s"):
+        build.build_site(cfg, run_fn=synthetic_run, clock=lambda: next(ticks))
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+def test_evaluation_for_other_weights_fails(tmp_path, weights, fake_figures):
+    results, _ = synthetic_run(FakeAnalysisConfig())
+    path = tmp_path / "evaluation.json"
+    path.write_text(json.dumps(evaluation_json(results, sha="ff" * 32)))
+    cfg = build.BuildConfig(
+        analysis=FakeAnalysisConfig(weights=str(weights)), cache_dir=tmp_path / "c", evaluation_path=path
+    )
+    with pytest.raises(
+        build.BuildError, match=r"evaluation.json is for other weights: run `nox -s evaluate`"
+    ):
+        build.build_site(cfg, run_fn=synthetic_run)
+    path.write_text(json.dumps(evaluation_json(results)))
+    files = build.build_site(cfg, run_fn=synthetic_run).files
+    assert "figures/accuracy_by_tier.png" in files
+    assert "Not evaluated yet" not in files["evaluation.md"]
+
+
+def test_config_from_env():
+    cfg = build.config_from_env(
+        {
+            "PHYSDOCS_EQUATIONS": "feynman_001, feynman_046",
+            "PHYSDOCS_BUDGET": "60",
+            "PHYSDOCS_CACHE_DIR": "/tmp/x",
+        },
+        analysis_factory=FakeAnalysisConfig,
+    )
+    assert cfg.analysis.equation_ids == ("feynman_001", "feynman_046")
+    assert cfg.budget_seconds == 60.0 and cfg.cache_dir == Path("/tmp/x") and cfg.figures == "all"
+    assert build.config_from_env({}, analysis_factory=FakeAnalysisConfig).analysis == FakeAnalysisConfig()
+    with pytest.raises(build.BuildError, match="PHYSDOCS_BUDGET"):
+        build.config_from_env({"PHYSDOCS_BUDGET": "soon"}, analysis_factory=FakeAnalysisConfig)
+    with pytest.raises(build.BuildError, match="PHYSDOCS_FIGURES"):
+        build.config_from_env({"PHYSDOCS_FIGURES": "some"}, analysis_factory=FakeAnalysisConfig)
+
+
+def test_write_mode(tmp_path):
+    (tmp_path / "index.md").write_text("# hand-written\n")
+    assert build.write_mode("index.md", "generated", tmp_path) == "a"
+    assert build.write_mode("findings.md", "generated", tmp_path) == "w"
+    assert build.write_mode("figures/x.png", b"png", tmp_path) == "wb"
+
+
+def test_reference_pages_list_every_module():
+    from physdocs.report.reference import reference_pages
+
+    ref = reference_pages(["physdocs.grammar", "physdocs.report.build"])
+    assert ref["reference/physdocs.grammar.md"] == "# `physdocs.grammar`\n\n::: physdocs.grammar\n"
+    assert "(physdocs.report.build.md)" in ref["reference/index.md"]
+
+
+# ----------------------------------------------------------------- with the real analysis
+
+run_module = importlib.util.find_spec("physdocs.analysis.run")
+
+
+@pytest.mark.skipif(run_module is None, reason="physdocs.analysis.run has not landed yet")
+def test_two_equation_site_from_the_real_analysis(tmp_path, tiny_weights, fake_figures, monkeypatch):
+    """A 2-equation analysis of a tiny random checkpoint, through the build, cold then warm."""
+    from physdocs.analysis.run import AnalysisConfig
+
+    # key the cache on a snapshot of the source, so edits made meanwhile do not miss the cache
+    snapshot = tmp_path / "physdocs"
+    shutil.copytree(cache.PACKAGE_DIR, snapshot, ignore=shutil.ignore_patterns("__pycache__", "weights"))
+    monkeypatch.setattr(cache, "PACKAGE_DIR", snapshot)
+    analysis = AnalysisConfig(
+        equation_ids=("feynman_001", "feynman_046"),
+        weights=str(tiny_weights),
+        n_boot=50,
+        n_perm=50,
+        head_importance=False,
+    )
+    cfg = build.BuildConfig(analysis=analysis, cache_dir=tmp_path / "c", evaluation_path=None)
+    cold = build.build_site(cfg)
+    assert not cold.timings.cache_hit
+    files = cold.files
+    assert "figures/attention_maps/feynman_046_diffuser_cross_attn.png" in files
+    assert "figures/attention_maps/encoder_isab_attention.png" in files
+    assert "equations/feynman_046.md" in files
+    assert "Not evaluated yet" in files["evaluation.md"]
+    assert "| trivial |" in files["entropy-scaling.md"]
+    warm = build.build_site(cfg)
+    assert warm.timings.cache_hit and warm.timings.figures_rendered == 0
+    assert warm.files == files
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(run_module is None, reason="physdocs.analysis.run has not landed yet")
+def test_mkdocs_build_strict_small(tmp_path, tiny_weights):
+    """``mkdocs build --strict`` of a 2-equation site: real analysis (tiny random model), figures, pages."""
+    mkdocs = Path(sys.executable).with_name("mkdocs")
+    env = {
+        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DISABLE_MKDOCS_2_WARNING": "true",
+        "NO_MKDOCS_2_WARNING": "1",
+        "PHYSDOCS_EQUATIONS": "feynman_001,feynman_046",
+        "PHYSDOCS_WEIGHTS": str(tiny_weights),
+        "PHYSDOCS_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    site = tmp_path / "site"
+    out = subprocess.run(
+        [str(mkdocs), "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert (site / "figures" / "attention_maps" / "feynman_001_diffuser_self_attn.png").is_file()
+    assert (site / "equations" / "feynman_046" / "index.html").is_file()
+    home = (site / "index.html").read_text()
+    assert "reported in the seed (random weights)" in home.lower()

@@ -1,0 +1,74 @@
+"""Pages: only numbers from the results, the expected content, evaluation tables."""
+
+from __future__ import annotations
+
+import re
+
+from physdocs.benchmark import get_equation
+from physdocs.report import figures as F
+from physdocs.report import pages, render
+from tests.report_fakes import FakeAnalysisConfig, evaluation_json, synthetic_run
+
+# ----------------------------------------------------------------- pages
+
+
+_DECIMAL = re.compile(r"(?<![\w.])-?\d+\.\d+(?:e[+-]\d+)?")
+
+
+def _formatted_values(obj, out: set[str]) -> set[str]:
+    if isinstance(obj, dict):
+        for v in obj.values():
+            _formatted_values(v, out)
+    elif isinstance(obj, list | tuple):
+        for v in obj:
+            _formatted_values(v, out)
+    elif isinstance(obj, float):
+        out.update([render.fmt(obj), render.pct(obj).rstrip("%")])
+    elif isinstance(obj, str):
+        out.update(_DECIMAL.findall(obj))
+    return out
+
+
+def test_pages_show_only_numbers_from_results():
+    results, _ = synthetic_run(FakeAnalysisConfig())
+    results = {**results, "evaluation": evaluation_json(results)}
+
+    variables = {i: [{"name": v.name, "token": v.token, "meaning": v.meaning, "low": v.low, "high": v.high}
+                     for v in get_equation(i).variables] for i in ("feynman_001", "feynman_046")}
+    rendered = pages.render_pages(results, figures=set(), variables=variables)
+    allowed = _formatted_values(results, set()) | _formatted_values(variables, set())
+    allowed.add("0.99")  # the recovery threshold, a definition
+    assert "0.123" in rendered["findings.md"] and "0.654" in rendered["evaluation.md"]
+    for path, text in rendered.items():
+        stray = set(_DECIMAL.findall(text)) - allowed
+        assert not stray, f"{path} shows numbers not in the results: {sorted(stray)}"
+
+
+def test_pages_render_expected_content():
+    results, _ = synthetic_run(FakeAnalysisConfig())
+    rendered = pages.render_pages(results, figures={F.ENTROPY_PATH})
+    expected = set(pages.SECTION_PAGES) | {"equations/feynman_001.md", "equations/feynman_046.md"}
+    assert set(rendered) == expected
+    index = rendered["index.md"]
+    assert "reported in the seed (random weights)" in index.lower()
+    assert "Not evaluated yet" in index and "Not evaluated yet" in rendered["evaluation.md"]
+    assert "| trivial |" in rendered["entropy-scaling.md"]
+    assert "1.78" in rendered["entropy-scaling.md"]  # the seed's column, from results meta
+    assert "attention_entropy_by_tier.png" in rendered["diffuser-self-attention.md"]
+    assert "token_type_attention.png" not in rendered["evidence.md"]  # not in this build
+    assert "{: #entropy_tier_nats }" in rendered["findings.md"]
+    assert "largest deviation of any weight" in rendered["cross-attention.md"]
+    page = rendered["equations/feynman_046.md"]
+    assert "$$" in page and "\\frac" in page
+    assert "| 3 |" in page  # trajectory steps
+
+
+def test_evaluation_tables_when_evaluated():
+    results, _ = synthetic_run(FakeAnalysisConfig())
+    results = {**results, "evaluation": evaluation_json(results)}
+    rendered = pages.render_pages(results, figures=set())
+    assert "Not evaluated yet" not in rendered["evaluation.md"]
+    assert "trained model, ar decoder" in rendered["evaluation.md"]
+    assert "0.654" in rendered["index.md"]
+    assert "R², trained diffusion" in rendered["equations/index.md"]
+    assert "$m c$" in rendered["equations/feynman_001.md"]
