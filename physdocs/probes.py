@@ -21,8 +21,8 @@ import numpy as np
 
 from physdocs.benchmark import Equation
 from physdocs.decoding.constants import predict
-from physdocs.grammar import Node, count_constants, parse_infix
-from physdocs.observations import Observations, sample_observations
+from physdocs.grammar import GrammarError, Node, count_constants, parse_infix
+from physdocs.observations import ObservationError, Observations, sample_observations
 from physdocs.training.batches import draw_constants
 from physdocs.training.generator import GeneratorConfig, SkeletonIndex, sample_equation, skeleton_split
 
@@ -56,7 +56,7 @@ def synthetic_case(split: str, index: int, seed: int, n_support: int = 50, n_tes
         try:
             support = sample_observations(eq.steps, eq.low, eq.high, n_points=n_support, rng=rng)
             test = sample_observations(eq.steps, eq.low, eq.high, n_points=n_test, rng=rng)
-        except Exception:  # noqa: BLE001 - an unusable draw is redrawn, like in training
+        except ObservationError:  # an unusable draw is redrawn, like in training
             continue
         return SyntheticCase(split, index, eq.steps, tuple(eq.tokens), eq.skeleton, support, test)
 
@@ -125,7 +125,7 @@ def classify(steps, constants, n_vars: int, x: np.ndarray, tol: float = 1e-4) ->
     try:
         with np.errstate(all="ignore"):
             p = predict(steps, x, constants)
-    except Exception:  # noqa: BLE001 - an unusable prediction is "other"
+    except GrammarError:  # a prediction that cannot be evaluated here is "other"
         return "other"
     if not np.isfinite(p).all():
         return "other"

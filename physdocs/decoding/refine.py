@@ -171,12 +171,10 @@ def refine(
 
     for round_ in range(cfg.rounds):
         ranked = sorted(everything, key=key, reverse=True)
-        parents: list[dict] = []
-        for c in ranked:
-            if tuple(c["repaired_tokens"]) not in {tuple(p["repaired_tokens"]) for p in parents}:
-                parents.append(c)
-            if len(parents) == cfg.parents:
-                break
+        distinct: dict[tuple[str, ...], dict] = {}
+        for c in ranked:  # the best of each distinct sequence, best first
+            distinct.setdefault(tuple(c["repaired_tokens"]), c)
+        parents = list(distinct.values())[: cfg.parents]
         if not parents or parents[0]["r2"] >= cfg.stop_r2:
             break
         rows, greedy, origin = [], [], []

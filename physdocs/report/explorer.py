@@ -136,11 +136,6 @@ def _labels(comp: str, tokens: list[str], shape: tuple[int, int]) -> tuple[list[
 # ----------------------------------------------------------------- gathering
 
 
-def _layers(arrays: Mapping[str, np.ndarray], model: str, eq_id: str, comp: str) -> dict[int, np.ndarray]:
-    """{layer (1-based): [H, q, k]} for one model/equation/component (:func:`schema.layer_maps`)."""
-    return S.layer_maps(arrays, model, eq_id, comp)
-
-
 def _with_pad(a: np.ndarray) -> np.ndarray:
     """Append the padding mass (1 - row sum, clipped to [0, 1]) as a last key column."""
     a = np.asarray(a, dtype=np.float64)
@@ -203,7 +198,7 @@ def explorer_payload(equation: Mapping[str, Any], arrays: Mapping[str, np.ndarra
     encoded: dict[str, dict[str, _Component]] = {}
     for model in MODELS:
         for comp, (kind, label) in COMPONENTS.items():
-            layers = _layers(arrays, model, eq_id, comp)
+            layers = S.layer_maps(arrays, model, eq_id, comp)
             if not layers:
                 continue
             shapes = {a.shape for a in layers.values()}
