@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from tests.report_fakes import ROOT, FakeAnalysisConfig, evaluation_json, fake_b
 # ----------------------------------------------------------------- build
 
 
-def test_build_small_site_then_warm_rebuild(tmp_path, weights, fake_figures):
+def test_build_small_site_then_warm_rebuild(tmp_path, weights, fake_figures, monkeypatch):
     calls = []
 
     def run(cfg):
@@ -43,10 +44,20 @@ def test_build_small_site_then_warm_rebuild(tmp_path, weights, fake_figures):
     assert isinstance(files["figures/equations/feynman_046.png"], bytes)
     assert isinstance(files["index.md"], str)
 
-    second = build.build_site(cfg, run_fn=run)
+    # Warm: the entry's figure manifest names every PNG; no figure job is built.
+    def no_jobs(*args, **kwargs):
+        raise AssertionError("a warm build built figure jobs")
+
+    with monkeypatch.context() as m:
+        m.setattr(build.F, "figure_jobs", no_jobs)
+        second = build.build_site(cfg, run_fn=run)
     assert len(calls) == 1
     assert second.timings.cache_hit and second.timings.figures_rendered == 0
     assert second.files == files
+
+    # Another figure set has no manifest yet: its jobs are built, and the PNGs they share are reused.
+    seed_only = build.build_site(replace(cfg, figures="seed-only"), run_fn=run)
+    assert seed_only.timings.figures_rendered == 0 and seed_only.timings.figures_cached > 0
 
 
 def test_build_over_budget_raises_and_writes_nothing(tmp_path, weights, fake_figures):

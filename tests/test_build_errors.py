@@ -220,9 +220,9 @@ def test_bad_page_names_the_equation(tmp_path, weights_file, monkeypatch):
 
 
 def test_figure_failure_names_the_figure():
-    job = build.F.FigureJob(
-        "figures/equations/feynman_001.png", build.F.P.equation_overview, {"maps": None}
-    )
+    from physdocs.plots import equation_overview
+
+    job = build.F.FigureJob("figures/equations/feynman_001.png", equation_overview, {"maps": None})
     with pytest.raises(build.F.FigureError, match=r"^figure figures/equations/feynman_001\.png \(attention"):
         build.F.render_job(job)
     assert build.known_error(build.F.FigureError("x"))

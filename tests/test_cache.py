@@ -33,9 +33,27 @@ def test_cache_key_tracks_weights_config_and_source(tmp_path, weights, monkeypat
     monkeypatch.setattr(cache, "PACKAGE_DIR", pkg)
     base = cache.cache_key(cfg, weights)
     assert base == key
-    with open(pkg / "report" / "render.py", "a") as f:
+    with open(pkg / "analysis" / "metrics.py", "a") as f:
         f.write("\n# edited\n")
-    assert cache.cache_key(cfg, weights) != base
+    edited = cache.cache_key(cfg, weights)
+    assert edited != base
+    # the layers above the analysis do not change its results: the entry is kept
+    for above in ("report/render.py", "plots/attention.py", "cli.py"):
+        with open(pkg / above, "a") as f:
+            f.write("\n# edited\n")
+    assert cache.cache_key(cfg, weights) == edited
+
+
+def test_source_digest_follows_the_code_it_names(tmp_path, monkeypatch):
+    pkg = tmp_path / "physdocs"
+    shutil.copytree(cache.PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__", "weights", "data"))
+    monkeypatch.setattr(cache, "PACKAGE_DIR", pkg)
+    plots, explorer = cache.source_digest("plots"), cache.source_digest("report/explorer.py")
+    with open(pkg / "plots" / "style.py", "a") as f:
+        f.write("\n# edited\n")
+    assert cache.source_digest("plots") != plots
+    assert cache.source_digest("report/explorer.py") == explorer
+    assert cache.figure_digest("p", 100, {}, code="a") != cache.figure_digest("p", 100, {}, code="b")
 
 
 def test_cache_key_ignores_templates_and_tracks_referenced_files(tmp_path, weights, monkeypatch):

@@ -30,15 +30,10 @@ def test_figure_jobs_follow_the_seed_index():
     paths = {j.path for j in jobs}
     assert {f"figures/equations/{i}.png" for i in cfg.equation_ids} <= paths
     assert "figures/head_importance_trained.png" in paths
-    assert all(j.dpi == F.DPI_PRINT for j in jobs if j.path.startswith(F.SEED_DIR))
+    assert all(j.resolution == "print" for j in jobs if j.path.startswith(F.SEED_DIR))
     cross = next(j for j in jobs if j.path.endswith("feynman_001_diffuser_cross_attn.png"))
     assert cross.kwargs["key_labels"][-1] == "z" and cross.kwargs["key_labels"][0] == "p1"
     assert cross.kwargs["query_labels"] == get_equation("feynman_001").tokens
-
-
-def test_plot_constants_match_the_plots_package():
-    style = pytest.importorskip("physdocs.plots.style")
-    assert (style.DPI_PRINT, style.DPI_WEB) == (F.DPI_PRINT, F.DPI_WEB)
 
 
 def test_real_rendering_of_seed_maps():

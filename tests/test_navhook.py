@@ -1,28 +1,52 @@
-"""The nav hook puts the generated equation pages under the Equations section."""
+"""The nav hook puts the generated equation pages under the Equations section, one subsection per tier."""
 
 from types import SimpleNamespace as NS
 
-from physdocs.report.navhook import on_nav
+from physdocs.report.navhook import by_tier, on_nav, page_tier, tier_title
 
 
-def page(uri):
-    p = NS(title=None, parent=None, next_page=None, previous_page=None)
-    p.file = NS(src_uri=uri, page=p)
+def page(uri, tier="trivial"):
+    p = NS(title=None, parent=None, next_page=None, previous_page=None, tier=tier)
+    p.file = NS(src_uri=uri, page=p, content_string=f"---\ntitle: x\ntier: {tier}\n---\n\n# x\n")
     return p
 
 
-def test_equation_pages_join_their_section_in_id_order():
-    index, home = page("equations/index.md"), page("index.md")
-    eqs = [page("equations/feynman_046.md"), page("equations/feynman_001.md")]
-    section = NS(title="Equations", children=[index])
-    nav = NS(items=[home, section], pages=[home, index])
-    files = NS(documentation_pages=lambda: [p.file for p in (home, index, *eqs)] + [NS(src_uri="x.md", page=None)])
+def tier_of(p):
+    return p.tier
+
+
+def test_equation_pages_join_tier_subsections_in_reading_order():
+    index, home, ref = page("equations/index.md"), page("index.md"), page("reference/index.md")
+    eqs = [page("equations/feynman_046.md", "simple"), page("equations/feynman_001.md"),
+           page("equations/feynman_002.md")]
+    section = NS(title="Equations", children=[index], parent=None)
+    index.parent = section
+    nav = NS(items=[home, section, ref], pages=[home, index, ref])
+    files = NS(documentation_pages=lambda: [p.file for p in (home, index, ref, *eqs)] + [NS(src_uri="x.md", page=None)])
     on_nav(nav, None, files)
-    assert [p.file.src_uri for p in section.children] == [
-        "equations/index.md", "equations/feynman_001.md", "equations/feynman_046.md"]
-    assert eqs[1].parent is section and index.next_page is eqs[1] and eqs[0].previous_page is eqs[1]
+    subs = section.children[1:]
+    assert [s.title for s in subs] == ["Trivial (2)", "Simple (1)"]
+    assert [p.file.src_uri for p in subs[0].children] == ["equations/feynman_001.md", "equations/feynman_002.md"]
+    assert eqs[1].parent is subs[0] and subs[0].parent is section
+    # Reading order: the index, the tiers' pages, then what followed the section.
+    assert [p.file.src_uri for p in nav.pages] == [
+        "index.md", "equations/index.md", "equations/feynman_001.md", "equations/feynman_002.md",
+        "equations/feynman_046.md", "reference/index.md"]
+    assert index.next_page is eqs[1] and eqs[0].next_page is ref and ref.previous_page is eqs[0]
     on_nav(nav, None, files)  # idempotent
-    assert len(section.children) == 3
+    assert len(section.children) == 3 and len(nav.pages) == 6
+
+
+def test_tiers_follow_the_benchmark_order_and_unknown_tiers_come_last():
+    pages = [page("a.md", "multi_step"), page("b.md", "zeta"), page("c.md", "trivial")]
+    assert [t for t, _ in by_tier(pages, tier_of)] == ["trivial", "multi_step", "zeta"]
+    assert tier_title("multi_step", 20) == "Multi-step (20)"
+
+
+def test_the_tier_is_read_from_front_matter():
+    assert page_tier(page("equations/feynman_001.md", "complex")) == "complex"
+    bare = NS(file=NS(content_string="# no front matter\n"))
+    assert page_tier(bare) == "other"
 
 
 def test_a_nav_without_the_section_is_left_alone():

@@ -13,6 +13,7 @@ it into a one-line mkdocs error. A failed build caches nothing and returns nothi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -257,6 +258,48 @@ def build_site(
         raise
 
 
+def _json_digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _figures(cfg: BuildConfig, key: str, results: Mapping[str, Any], arrays: Mapping[str, Any],
+             timings: BuildTimings) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """``({site path: png}, {cache file name: bytes} to add to the entry)``.
+
+    A manifest in the entry (``{site path: digest}``, named by the figure set, the attached
+    evaluation and the figure code) lets a warm build read the PNGs without building the jobs,
+    loading the arrays or importing matplotlib. Otherwise the jobs are built, figures whose
+    digest is cached are read, and the rest are rendered.
+    """
+    
+    code = cache.source_digest("plots", "report/figures.py")
+    manifest_name = f"figures/manifest-{cfg.figures}-{_json_digest(results.get('evaluation'))[:16]}-{code[:16]}.json"
+    if timings.cache_hit:
+        manifest = cache.read_file(cfg.cache_dir, key, manifest_name)
+        if manifest is not None:
+            wanted = json.loads(manifest)
+            found = {path: cache.read_figure(cfg.cache_dir, key, digest) for path, digest in wanted.items()}
+            if all(data is not None for data in found.values()):
+                timings.figures_cached = len(found)
+                return found, {}  # type: ignore[return-value]
+
+    jobs = F.figure_jobs(results, arrays, cfg.figures)
+    digests = {job.path: cache.figure_digest(F.plot_name(job.plot), job.resolution, job.kwargs, code)
+               for job in jobs}
+    figures: dict[str, bytes] = {}
+    if timings.cache_hit:
+        for job in jobs:
+            data = cache.read_figure(cfg.cache_dir, key, digests[job.path])
+            if data is not None:
+                figures[job.path] = data
+    rendered = F.render_jobs([job for job in jobs if job.path not in figures], cfg.workers)
+    figures.update(rendered)
+    timings.figures_rendered, timings.figures_cached = len(rendered), len(jobs) - len(rendered)
+    new = {f"figures/{digests[path]}.png": data for path, data in rendered.items()}
+    new[manifest_name] = json.dumps(digests, sort_keys=True).encode()
+    return figures, new
+
+
 def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], float]) -> SiteBuild:
     timings = BuildTimings()
     cfg_dict = cfg.analysis.to_dict()
@@ -273,34 +316,21 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
     results = attach_evaluation(raw, cfg.evaluation_path)
 
     t1 = clock()
-    jobs = F.figure_jobs(results, arrays, cfg.figures)
-    digests = {job.path: cache.figure_digest(F.plot_name(job.plot), job.dpi, job.kwargs) for job in jobs}
-    figures: dict[str, bytes] = {}
-    if timings.cache_hit:
-        for job in jobs:
-            data = cache.read_figure(cfg.cache_dir, key, digests[job.path])
-            if data is not None:
-                figures[job.path] = data
-    missing = [job for job in jobs if job.path not in figures]
-    rendered = F.render_jobs(missing, cfg.workers)
-    figures.update(rendered)
+    figures, rendered = _figures(cfg, key, results, arrays, timings)
     timings.figures = clock() - t1
-    timings.figures_rendered, timings.figures_cached = len(rendered), len(jobs) - len(rendered)
     check_budget(timings.analysis, timings.figures, cfg.budget_seconds, cached=timings.cache_hit)
-
-    by_digest = {digests[path]: data for path, data in rendered.items()}
-    if timings.cache_hit:
-        cache.write_figures(cfg.cache_dir, key, by_digest)
-    else:
-        cache.write_entry(cfg.cache_dir, key, raw, arrays, by_digest)
+    if not timings.cache_hit:
+        cache.write_entry(cfg.cache_dir, key, raw, arrays)
         cache.prune(cfg.cache_dir, keep=cfg.cache_entries)
+    cache.write_files(cfg.cache_dir, key, rendered)
 
-    # The explorer payloads depend on the cached analysis alone: kept beside it.
+    # The explorer payloads depend on the cached analysis and the explorer's code: kept beside them.
     t2 = clock()
     explorer = {}
+    folder = f"explorer-{cache.source_digest('report/explorer.py')[:16]}"
     if timings.cache_hit:
         for eq in results["equations"]:
-            data = cache.read_file(cfg.cache_dir, key, f"explorer/{eq['id']}.json")
+            data = cache.read_file(cfg.cache_dir, key, f"{folder}/{eq['id']}.json")
             if data is not None:
                 explorer[X.data_path(eq["id"])] = data
     if len(explorer) < len(results["equations"]):
@@ -308,7 +338,7 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
                                                  if X.data_path(eq["id"]) not in explorer]}
         made = explorer_files(missing_eqs, arrays)
         explorer.update(made)
-        cache.write_files(cfg.cache_dir, key, {f"explorer/{Path(p).name}": b for p, b in made.items()})
+        cache.write_files(cfg.cache_dir, key, {f"{folder}/{Path(p).name}": b for p, b in made.items()})
     timings.explorer = clock() - t2
     timings.explorer_files = len(explorer)
     timings.explorer_bytes = sum(len(b) for b in explorer.values())

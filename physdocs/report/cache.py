@@ -5,7 +5,9 @@ An entry lives in ``<cache_dir>/<key>/``: ``results.json``, ``arrays.npz`` and `
 the analysis depends on:
 
 * the weights file and its JSON sidecar (the packaged checkpoint when the config names none),
-* every ``.py`` file of the ``physdocs`` package (sorted paths and bytes),
+* every ``.py`` file of the ``physdocs`` package below the plots (sorted paths and bytes);
+  the layers above the analysis (:data:`ABOVE_ANALYSIS`: plots, report, CLI) cannot change
+  its results, so editing them keeps the entry,
 * the benchmark data file (``physdocs/data/equations.toml``),
 * files a config value names (an evaluation JSON, a training log),
 * the analysis config as canonical JSON,
@@ -13,8 +15,9 @@ the analysis depends on:
 
 ``templates/`` is not in the key: a template edit re-renders pages from cached results. Nor is
 the shipped ``evaluation.json``: the build attaches it to the results when it renders.
-Figures are stored by a digest of their inputs (:func:`figure_digest`), so a figure is reused
-exactly when the plot, its resolution and its data are the same.
+Figures are stored by a digest of their inputs and of the plotting code (:func:`figure_digest`),
+so a figure is reused exactly when the plot code, its resolution and its data are the same;
+explorer payloads are stored under a digest of the explorer's code (:func:`source_digest`).
 Entries are written to a temporary directory and renamed into place, so a reader never
 sees half an entry; figures added to an existing entry are written file by file the same way.
 """
@@ -37,6 +40,8 @@ import numpy as np
 from physdocs.paths import BENCHMARK_FILE, DEFAULT_WEIGHTS, PACKAGE_DIR
 
 DEFAULT_CACHE_DIR = Path(".cache/physdocs")
+#: Package paths above the analysis (relative to the package): not in the analysis key.
+ABOVE_ANALYSIS = ("plots", "report", "cli.py")
 LIBRARIES = ("torch", "numpy", "scipy", "matplotlib", "sympy")
 
 
@@ -71,6 +76,22 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def analysis_sources(package_dir: Path) -> list[Path]:
+    """The package's ``.py`` files the analysis can depend on: all but :data:`ABOVE_ANALYSIS`."""
+    return [p for p in sorted(package_dir.rglob("*.py"))
+            if p.relative_to(package_dir).parts[0] not in ABOVE_ANALYSIS]
+
+
+def source_digest(*parts: str) -> str:
+    """SHA-256 (hex) of the package sources under ``parts`` (``"plots"``, ``"report/explorer.py"``)."""
+    h = hashlib.sha256()
+    for part in parts:
+        root = PACKAGE_DIR / part
+        for path in sorted(root.rglob("*.py")) if root.is_dir() else [root]:
+            _update_file(h, path.relative_to(PACKAGE_DIR).as_posix(), path)
+    return h.hexdigest()
+
+
 def weights_path(cfg_dict: Mapping[str, Any]) -> Path:
     """The weights file a config analyses: its ``weights`` entry, else the packaged checkpoint."""
     return Path(cfg_dict["weights"]) if cfg_dict.get("weights") else DEFAULT_WEIGHTS
@@ -82,7 +103,7 @@ def cache_key(analysis_cfg_dict: Mapping[str, Any], weights_path: Path | str | N
     weights = Path(weights_path) if weights_path is not None else DEFAULT_WEIGHTS
     _update_file(h, "weights", weights)
     _update_file(h, "weights-sidecar", weights.with_suffix(".json"))
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+    for path in analysis_sources(PACKAGE_DIR):
         _update_file(h, f"src:{path.relative_to(PACKAGE_DIR).as_posix()}", path)
     _update_file(h, "benchmark", BENCHMARK_FILE)
     for name, value in sorted(analysis_cfg_dict.items()):
@@ -182,9 +203,12 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def figure_digest(plot: str, dpi: int, kwargs: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of a figure's plot function name, resolution and inputs."""
-    doc = json.dumps([plot, dpi, _canonical(kwargs)], sort_keys=True, default=str)
+def figure_digest(plot: str, resolution: str | int, kwargs: Mapping[str, Any], code: str = "") -> str:
+    """SHA-256 (hex) of a figure's plot function name, resolution, inputs and plotting ``code``.
+
+    ``code`` is a digest of the plotting sources (``source_digest("plots")``).
+    """
+    doc = json.dumps([plot, resolution, _canonical(kwargs), code], sort_keys=True, default=str)
     return hashlib.sha256(doc.encode()).hexdigest()
 
 

@@ -20,10 +20,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from physdocs import plots as P
 from physdocs.analysis import schema as S
 from physdocs.errors import InputError
-from physdocs.plots import accuracy as A
 
 #: The ten equations of the seed's per-equation maps, and its three trajectories.
 SEED_EQUATIONS = (
@@ -48,14 +46,14 @@ SEED_MAPS = {
     "decoder.cross": ("decoder_cross_attn", "decoder cross-attention"),
 }
 SEED_DIR = "figures/attention_maps"
-DPI_PRINT = P.DPI_PRINT
-DPI_WEB = P.DPI_WEB
 #: Fewer jobs than this render in this process: a spawned worker imports matplotlib and the
 #: plots (seconds), which only pays off over many figures; on a busy 2-core machine it did not
 #: pay off for 26 figures (31 s pooled vs 28 s serial).
 POOL_MIN_JOBS = 24
 
 FigureSet = Literal["all", "seed-only"]
+#: ``"print"``: the seed's 300 DPI files; ``"web"``: page figures (the numbers: ``physdocs.plots.style.DPI``).
+Resolution = Literal["print", "web"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,7 @@ class FigureJob:
     path: str
     plot: Callable[..., Any]
     kwargs: dict[str, Any] = field(compare=False)
-    dpi: int = DPI_PRINT
+    resolution: Resolution = "print"
 
 
 # ----------------------------------------------------------------- labels
@@ -124,6 +122,8 @@ def _equation_title(eq: Mapping[str, Any], what: str) -> str:
 
 def seed_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> list[FigureJob]:
     """The seed's figure index (section 10), for the equations present in ``results``."""
+    from physdocs import plots as P  # matplotlib: only when figures are drawn
+
     eqs = {eq["id"]: eq for eq in results["equations"]}
     jobs = []
     for eq_id in SEED_EQUATIONS:
@@ -171,17 +171,22 @@ def seed_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> l
 
 def overview_job(eq: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> FigureJob:
     """The per-equation page figure: head-averaged trained maps of the four decoder-side components."""
+    from physdocs import plots as P
+
     maps, labels = {}, {}
     for comp, (_, what) in SEED_MAPS.items():
         attn = arrays[S.array_key("trained", eq["id"], comp)]
         maps[what] = attn
         labels[what] = map_labels(comp, eq["tokens"], attn.shape)
     kw = {"maps": maps, "labels": labels, "title": _equation_title(eq, "attention, head-averaged")}
-    return FigureJob(overview_path(eq["id"]), P.equation_overview, kw, dpi=DPI_WEB)
+    return FigureJob(overview_path(eq["id"]), P.equation_overview, kw, resolution="web")
 
 
 def extra_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> list[FigureJob]:
     """Beyond the seed: one overview per equation, head importance, training, accuracy."""
+    from physdocs import plots as P
+    from physdocs.plots import accuracy as A
+
     jobs = [overview_job(eq, arrays) for eq in results["equations"]]
     for model, importance in sorted((results.get("head_importance") or {}).items()):
         if importance:
@@ -230,11 +235,11 @@ class FigureError(InputError, RuntimeError):
 
 def render_job(job: FigureJob) -> tuple[str, bytes]:
     """``(path, png bytes)`` of one job; a failure is raised as :class:`FigureError`."""
-    from physdocs.plots.style import figure_png
+    from physdocs.plots.style import DPI, figure_png
 
     try:
         fig = job.plot(**job.kwargs)
-        return job.path, figure_png(fig, job.dpi)
+        return job.path, figure_png(fig, DPI[job.resolution])
     except Exception as exc:
         raise FigureError(
             f"figure {job.path} ({plot_name(job.plot)}) could not be drawn: {type(exc).__name__}: {exc}. "

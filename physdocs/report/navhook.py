@@ -1,9 +1,12 @@
-"""mkdocs hook: the generated equation pages join the navigation, under "Equations".
+"""mkdocs hook: the generated equation pages join the navigation, under "Equations", by tier.
 
 The equation pages are generated at build time (one per analysed equation), so
 ``mkdocs.yml`` cannot list them. The nav names a section ``Equations`` holding the index;
-this hook appends each ``equations/<id>.md`` page to that section, in id order, so the pages
-are in the navigation (and the site's search and prev/next order) like every other page.
+this hook adds one subsection per tier (in the benchmark's tier order, each page in id
+order), read from the ``tier`` field of each page's front matter, so the pages are in the
+navigation (and the site's search and prev/next order) like every other page. With
+Material's ``navigation.prune`` only the open tier's pages are written into each page's
+sidebar, which keeps every page small and the build fast.
 """
 
 from __future__ import annotations
@@ -11,8 +14,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from mkdocs.structure.nav import Section
+from mkdocs.utils.meta import get_data
+
+from physdocs.benchmark import TIERS
+
 SECTION = "Equations"
 _PAGE = re.compile(r"^equations/(?!index\.md$)[^/]+\.md$")
+UNKNOWN_TIER = "other"
 
 
 def equation_pages(files: Any) -> list[Any]:
@@ -21,16 +30,51 @@ def equation_pages(files: Any) -> list[Any]:
                   key=lambda p: p.file.src_uri)
 
 
-def on_nav(nav: Any, config: Any, files: Any) -> Any:
+def page_tier(page: Any) -> str:
+    """The ``tier`` of a page's front matter, or :data:`UNKNOWN_TIER`."""
+    _, meta = get_data(page.file.content_string)
+    return str(meta.get("tier") or UNKNOWN_TIER)
+
+
+def tier_title(tier: str, count: int) -> str:
+    return f"{tier.replace('_', '-').capitalize()} ({count})"
+
+
+def by_tier(pages: list[Any], tier_of=page_tier) -> list[tuple[str, list[Any]]]:
+    """``[(tier, pages)]`` in the benchmark's tier order, unknown tiers after, pages kept in order."""
+    groups: dict[str, list[Any]] = {}
+    for page in pages:
+        groups.setdefault(tier_of(page), []).append(page)
+    order = {tier: i for i, tier in enumerate(TIERS)}
+    return sorted(groups.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
+
+
+def _within(item: Any, section: Any) -> bool:
+    while item is not None:
+        if item is section:
+            return True
+        item = getattr(item, "parent", None)
+    return False
+
+
+def on_nav(nav: Any, config: Any, files: Any, tier_of=page_tier) -> Any:
     section = next((item for item in nav.items if getattr(item, "title", None) == SECTION
                     and hasattr(item, "children")), None)
     if section is None:
         return nav
-    for page in equation_pages(files):
-        if page not in section.children:
-            page.parent = section
-            section.children.append(page)
-            nav.pages.append(page)
+    placed = {id(p) for p in nav.pages}
+    new = [p for p in equation_pages(files) if id(p) not in placed]
+    # The tiers' pages follow the section's own pages in the reading (prev/next) order.
+    own = [i for i, p in enumerate(nav.pages) if _within(p, section)]
+    at = own[-1] + 1 if own else len(nav.pages)
+    for tier, pages in by_tier(new, tier_of):
+        sub = Section(tier_title(tier, len(pages)), pages)
+        sub.parent = section
+        for page in pages:
+            page.parent = sub
+        section.children.append(sub)
+        nav.pages[at:at] = pages
+        at += len(pages)
     for prev, page in zip(nav.pages, nav.pages[1:], strict=False):
         prev.next_page, page.previous_page = page, prev
     return nav

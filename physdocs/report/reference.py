@@ -1,28 +1,35 @@
-"""API reference pages: one mkdocstrings page per public module of ``physdocs``, and an index."""
+"""API reference pages: one mkdocstrings page per public module of ``physdocs``, and an index.
+
+Modules are listed from the package's files, not by importing them: importing every
+subpackage would load torch (seconds) in a build that only needs names. mkdocstrings reads
+the modules statically, and a module it cannot read fails the strict build rather than
+vanishing from the reference.
+"""
 
 from __future__ import annotations
 
-import pkgutil
+from pathlib import Path
 
-import physdocs
-
-
-def _raise(name: str) -> None:
-    raise ImportError(f"cannot import subpackage {name!r} while listing physdocs modules")
+from physdocs.paths import PACKAGE_DIR
 
 
-def public_modules() -> list[str]:
-    """Every public module, sorted.
+def public_modules(package_dir: Path = PACKAGE_DIR, package: str = "physdocs") -> list[str]:
+    """Every public module and subpackage under ``package_dir``, sorted; ``_private`` ones are left out.
 
-    A package that fails to import stops the build (``walk_packages`` would otherwise skip
-    it silently), and a module mkdocstrings cannot read fails the strict build, rather than
-    vanishing from the reference.
+    A directory without ``__init__.py`` is not a package and is not listed.
     """
-    return sorted(
-        info.name
-        for info in pkgutil.walk_packages(physdocs.__path__, prefix="physdocs.", onerror=_raise)
-        if not any(part.startswith("_") for part in info.name.split("."))
-    )
+    names = []
+    for path in sorted(package_dir.rglob("*.py")):
+        parts = path.relative_to(package_dir).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if any(part.startswith("_") for part in parts):
+            continue
+        # Every directory on the way must be a package.
+        if not all((package_dir.joinpath(*parts[:i]) / "__init__.py").is_file() for i in range(len(parts))):
+            continue
+        names.append(".".join((package, *parts)))
+    return sorted(names)
 
 
 def reference_pages(modules: list[str] | None = None) -> dict[str, str]:

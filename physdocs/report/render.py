@@ -7,7 +7,13 @@ named ``<script>...`` or ``[x](javascript:...)`` shows as text. Filters that pro
 (:func:`code`, :func:`html`, :func:`url`) escape their input themselves and return
 :class:`markupsafe.Markup`, which is passed through unchanged.
 
-Filters: ``fmt`` (3 significant figures), ``pct``, ``ci``, ``code``, ``html``, ``url``, ``math`` (:func:`tex`).
+Filters: ``fmt`` (3 significant figures), ``pct``, ``ci``, ``code``, ``html``, ``url``, ``math`` (:func:`tex`),
+``math_html``.
+
+Large tables are written as raw HTML blocks (``<table>`` at the start of a line): Markdown
+stores such a block whole instead of parsing every cell, which made the equation pages three
+times faster to convert. In those blocks every value goes through ``html`` (or a filter that
+returns Markup): the Markdown backslash-escaping of plain values would show as text there.
 ``None`` prints as ``"—"``.
 ``StrictUndefined`` makes a missing value an error instead of a blank.
 """
@@ -96,8 +102,19 @@ def code(value: Any) -> Markup:
 
 
 def html(value: Any) -> Markup:
-    """Plain HTML escaping (no Markdown escaping), for raw-HTML contexts such as attributes."""
-    return Markup(str(escape(str(value))))
+    """Plain HTML escaping (no Markdown escaping), for raw-HTML contexts such as attributes.
+
+    Markup (from :func:`code` or :func:`math_html`) passes through unchanged.
+    """
+    return Markup(escape(value))
+
+
+def math_html(value: Any) -> Markup:
+    """Inline maths for a raw-HTML block, as arithmatex writes it: ``<span class="arithmatex">\\(..\\)</span>``.
+
+    The same checks as :func:`tex`; the TeX is HTML-escaped (KaTeX reads it back as text).
+    """
+    return Markup(f'<span class="arithmatex">\\({escape(str(tex(value)))}\\)</span>')
 
 
 def url(value: Any) -> Markup:
@@ -144,7 +161,7 @@ def make_environment(templates_dir: Path | str = TEMPLATES_DIR) -> jinja2.Enviro
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(fmt=fmt, pct=pct, ci=ci, code=code, html=html, url=url, math=tex)
+    env.filters.update(fmt=fmt, pct=pct, ci=ci, code=code, html=html, url=url, math=tex, math_html=math_html)
     return env
 
 
