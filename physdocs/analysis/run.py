@@ -255,62 +255,65 @@ def _none_if_nan(x: float) -> float | None:
 # ----------------------------------------------------------------- head importance
 
 
+def _zero_head(head: int):
+    """A hook that zeroes one head's attention pattern ``[B, H, q, k]``."""
+
+    def ablate(x, point):
+        x = x.clone()
+        x[:, head] = 0
+        return x
+
+    return ablate
+
+
 @torch.no_grad()
-def head_importance(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> dict[str, list[list[float]]]:
-    """Loss increase when one self-attention head's pattern is zeroed (Michel et al. 2019).
+def decoder_head_importance(model: PhysDiffuserPlus, inp: _Inputs) -> list[list[float]]:
+    """AR decoder: loss increase when one causal self-attention head's pattern is zeroed (Michel et al. 2019).
 
-    The memory is encoded once; each ablation re-runs only the decoder it touches.
+    The memory is encoded once; each ablation re-runs only the decoder.
     """
-
     n_ar = max(inp.lengths)
     ar_in, ar_out = inp.canvas[:, : n_ar - 1], inp.canvas[:, 1:n_ar]
-    noisy, t = corrupt(inp.canvas, torch.Generator().manual_seed(seed))
     mem = model.encode(inp.obs)
-    loss_fns = {
-        "diffuser.self": lambda: float(model.diffuser(noisy, mem.keys, t, memory_mask=mem.mask, targets=inp.canvas)[1]),
-        "decoder.self": lambda: float(model.ar_decoder(ar_in, mem.keys, memory_mask=mem.mask, targets=ar_out)[1]),
-    }
-    result: dict[str, list[list[float]]] = {}
-    for comp, loss in loss_fns.items():
-        base = loss()
-        grid = []
-        for layer in range(model.cfg.diffuser.n_layers):
-            row = []
-            for head in range(model.cfg.diffuser.n_heads):
 
-                def ablate(x, point, h=head):
-                    x = x.clone()
-                    x[:, h] = 0
-                    return x
+    def loss() -> float:
+        return float(model.ar_decoder(ar_in, mem.keys, memory_mask=mem.mask, targets=ar_out)[1])
 
-                with model.hooks([(DECODER_COMPONENTS[comp].format(layer=layer), ablate)]):
-                    row.append(round(loss() - base, 5))
-            grid.append(row)
-        result[comp] = grid
-    return result
+    base = loss()
+    grid = []
+    for layer in range(model.cfg.diffuser.n_layers):
+        row = []
+        for head in range(model.cfg.diffuser.n_heads):
+            with model.hooks([(DECODER_COMPONENTS["decoder.self"].format(layer=layer), _zero_head(head))]):
+                row.append(round(loss() - base, 5))
+        grid.append(row)
+    return grid
 
 
 ROLE_TYPES = S.TOKEN_TYPES
 
 
 @torch.no_grad()
-def head_roles(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> np.ndarray:
-    """Loss increase per (equation, layer, head, target token type) when one diffuser head is zeroed.
+def diffuser_head_ablation(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> tuple[list[list[float]], np.ndarray]:
+    """Zero each diffuser self-attention head once; two measures come from the same passes.
 
-    The diffuser denoises the true canvas at training noise (masks from ``seed``); for every
-    masked real token, the cross-entropy with the head removed minus without, summed per
-    equation and type. Returns ``[E, layer, head, type]`` sums and ``[E, type]`` counts, in
-    that order, as one array ``[E, layer + 1, head, type]`` whose extra layer holds the counts
-    (in its first head).
+    The diffuser denoises the true canvas at training noise (masks from ``seed``).
+
+    * importance ``[layer][head]``: the increase of the training loss (cross-entropy on the
+      masked positions, Michel et al. 2019);
+    * roles: for every masked real token, the cross-entropy with the head removed minus
+      without, summed per equation and type: ``[E, layer, head, type]`` sums and ``[E, type]``
+      counts, as one array ``[E, layer + 1, head, type]`` whose extra layer holds the counts
+      (in its first head).
     """
     import torch.nn.functional as F
-
 
     noisy, t = corrupt(inp.canvas, torch.Generator().manual_seed(seed))
     mem = model.encode(inp.obs)
     E, L = inp.canvas.shape
+    masked = noisy == MASK_ID
     real = torch.arange(L)[None, :] < torch.tensor(inp.lengths)[:, None]
-    target = (noisy == MASK_ID) & real  # (E, L)
+    target = masked & real  # (E, L)
     type_of = torch.tensor([[ROLE_TYPES.index(token_type(tok)) for tok in eq.tokens] + [0] * (L - len(eq.tokens))
                             for eq in inp.equations])  # (E, L)
 
@@ -324,21 +327,23 @@ def head_roles(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> np.ndarray:
             out[:, k] = (x * (target & (type_of == k))).sum(1).numpy()
         return out
 
+    def loss(x: torch.Tensor) -> float:  # the diffuser's training loss: mean over masked positions
+        return float(x[masked].mean()) if masked.any() else 0.0
+
     base = ce()
     n_layers, n_heads = model.cfg.diffuser.n_layers, model.cfg.diffuser.n_heads
-    result = np.zeros((E, n_layers + 1, n_heads, len(ROLE_TYPES)))
-    result[:, n_layers, 0] = per_type(torch.ones_like(base))
+    roles = np.zeros((E, n_layers + 1, n_heads, len(ROLE_TYPES)))
+    roles[:, n_layers, 0] = per_type(torch.ones_like(base))
+    grid = []
     for layer in range(n_layers):
+        row = []
         for head in range(n_heads):
-
-            def ablate(x, point, h=head):
-                x = x.clone()
-                x[:, h] = 0
-                return x
-
-            with model.hooks([(DECODER_COMPONENTS["diffuser.self"].format(layer=layer), ablate)]):
-                result[:, layer, head] = per_type(ce() - base)
-    return result
+            with model.hooks([(DECODER_COMPONENTS["diffuser.self"].format(layer=layer), _zero_head(head))]):
+                ablated = ce()
+            roles[:, layer, head] = per_type(ablated - base)
+            row.append(round(loss(ablated) - loss(base), 5))
+        grid.append(row)
+    return grid, roles
 
 
 # ----------------------------------------------------------------- tiers and claims
@@ -585,8 +590,9 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
     t1 = time.perf_counter()
     importance, roles = {}, {}
     if cfg.head_importance:
-        importance = {"trained": head_importance(trained, inp, cfg.seed), "control": head_importance(control, inp, cfg.seed)}
-        roles = {m: head_roles(model, inp, cfg.seed) for m, model in (("trained", trained), ("control", control))}
+        for m, model in (("trained", trained), ("control", control)):
+            diffuser_grid, roles[m] = diffuser_head_ablation(model, inp, cfg.seed)
+            importance[m] = {"diffuser.self": diffuser_grid, "decoder.self": decoder_head_importance(model, inp)}
         claim_list.append(C.claim_head_roles(
             roles["trained"], roles["control"], seed_reported=SEED_REPORTED["head_roles"],
             n_boot=cfg.n_boot, rng=np.random.default_rng(cfg.seed)).to_dict())

@@ -61,8 +61,13 @@ def paired_bootstrap_ci(
         raise ValueError(f"arrays differ in length: {[a.shape[0] for a in arrs]}")
     if n == 0:
         return float("nan"), float("nan"), float("nan")
-    gen, draw = _rng(rng), _resampler(n, groups)
+    gen = _rng(rng)
     estimate = float(stat_fn(*arrs))
+    if groups is None and stat_fn is np.mean and len(arrs) == 1 and arrs[0].ndim == 1:
+        # The common case (a mean over items), drawn as one [n_boot, n] index matrix.
+        boot = arrs[0][gen.integers(0, n, size=(n_boot, n))].mean(axis=1)
+        return (estimate, *_percentile_ci(boot, alpha))
+    draw = _resampler(n, groups)
     boot = np.empty(n_boot)
     for b in range(n_boot):
         idx = draw(gen)
