@@ -1,17 +1,21 @@
-"""Time the report build: cold build, warm rebuild, and a ``mkdocs serve`` reload.
+"""Time the report build: cold build, warm rebuild, and ``mkdocs serve`` reloads (medians of runs).
 
 Run from the repository root, in an environment with the package and the docs group:
 
-    PHYSDOCS_EQUATIONS=feynman_001,feynman_046 python benchmarks/build_timing.py
+    python benchmarks/build_timing.py                 # the whole report, 3 runs
+    PHYSDOCS_EQUATIONS=feynman_001,feynman_046 python benchmarks/build_timing.py --runs 1
 
-1. cold: ``mkdocs build --strict`` with an empty cache (``PHYSDOCS_CACHE_DIR`` = a temporary
-   directory);
+Each run uses a fresh, empty cache (``PHYSDOCS_CACHE_DIR`` = a temporary directory):
+
+1. cold: ``mkdocs build --strict`` with the empty cache;
 2. warm: the same build again, reusing that cache;
-3. serve reload: ``mkdocs serve`` on a free local port; once the first build is served, a
-   marker comment is appended to ``docs/rebuild.md`` and the time until the served page
-   shows it is measured. The file is restored and the server stopped afterwards.
+3. serve reload, for ``mkdocs serve --dirty`` (what ``nox -s docs -- serve`` runs) and for
+   plain ``mkdocs serve``: once the first build is served, a marker comment is appended to
+   ``docs/rebuild.md`` and the time until the served page shows it is measured. The file
+   is restored and the server stopped afterwards.
 
-Other ``PHYSDOCS_*`` variables (equations, weights, figures, budget) pass through.
+The table gives the median of the runs and every run's value. Other ``PHYSDOCS_*``
+variables (equations, weights, figures, budget) pass through.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,13 +92,13 @@ def wait_for(predicate, timeout: float, poll: float = 0.2) -> float:
     sys.exit(f"gave up after {timeout:.0f} s")
 
 
-def serve_reload(env: dict[str, str], timeout: float) -> tuple[float, float]:
+def serve_reload(env: dict[str, str], timeout: float, dirty: bool) -> tuple[float, float]:
     """(seconds to the first served page, seconds from a Markdown edit to the served change)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/rebuild/"
     log = tempfile.TemporaryFile()
     server = subprocess.Popen(
-        [*mkdocs(), "serve", "-a", f"127.0.0.1:{port}"],
+        [*mkdocs(), "serve", *(["--dirty"] if dirty else []), "-a", f"127.0.0.1:{port}"],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -119,30 +124,43 @@ def serve_reload(env: dict[str, str], timeout: float) -> tuple[float, float]:
         log.close()
 
 
+def one_run(tmp: Path, serve: bool, timeout: float) -> dict[str, tuple[float, str]]:
+    """``{stage: (seconds, the report's own timing line)}`` for one run with an empty cache."""
+    env = environment(tmp / "cache")
+    rows = {"cold build (empty cache)": timed_build(env, tmp / "site-cold")}
+    rows["warm rebuild (cached)"] = timed_build(env, tmp / "site-warm")
+    if serve:
+        for dirty, name in ((True, "mkdocs serve --dirty"), (False, "mkdocs serve")):
+            first, reload = serve_reload(env, timeout, dirty)
+            rows[f"{name}: first page"] = (first, "cached analysis")
+            rows[f"{name}: reload after a Markdown edit"] = (reload, "docs/rebuild.md")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs, each from an empty cache (default 3)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the server")
-    parser.add_argument("--no-serve", action="store_true", help="skip the mkdocs serve measurement")
+    parser.add_argument("--no-serve", action="store_true", help="skip the mkdocs serve measurements")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="physdocs-timing-") as tmp:
-        env = environment(Path(tmp) / "cache")
-        rows = []
-        cold, cold_note = timed_build(env, Path(tmp) / "site-cold")
-        rows.append(("cold build (empty cache)", cold, cold_note))
-        warm, warm_note = timed_build(env, Path(tmp) / "site-warm")
-        rows.append(("warm rebuild (cached)", warm, warm_note))
-        if not args.no_serve:
-            first, reload = serve_reload(env, args.timeout)
-            rows.append(("serve: first page served", first, "cached analysis"))
-            rows.append(("serve: reload after a Markdown edit", reload, "docs/rebuild.md"))
+    runs = []
+    for i in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="physdocs-timing-") as tmp:
+            runs.append(one_run(Path(tmp), not args.no_serve, args.timeout))
+        print(f"run {i + 1}: " + ", ".join(f"{k} {v[0]:.1f} s" for k, v in runs[-1].items()), flush=True)
 
     equations = os.environ.get("PHYSDOCS_EQUATIONS") or "all"
-    print(f"\nequations: {equations}")
-    width = max(len(r[0]) for r in rows)
-    print(f"{'stage':<{width}}  {'seconds':>8}  report timings")
-    for name, seconds, note in rows:
-        print(f"{name:<{width}}  {seconds:>8.1f}  {note}")
+    print(f"\nequations: {equations}; {args.runs} run(s); cpus: {os.cpu_count()}")
+    width = max(len(name) for name in runs[0])
+    print(f"{'stage':<{width}}  {'median s':>8}  runs")
+    for name in runs[0]:
+        values = [run[name][0] for run in runs]
+        print(f"{name:<{width}}  {statistics.median(values):>8.1f}  {' '.join(f'{v:.1f}' for v in values)}")
+    print("\nreport timings (last run):")
+    for name, (_, note) in runs[-1].items():
+        if note:
+            print(f"  {name}: {note}")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def test_build_small_site_then_warm_rebuild(tmp_path, weights, fake_figures, mon
         second = build.build_site(cfg, run_fn=run)
     assert len(calls) == 1
     assert second.timings.cache_hit and second.timings.figures_rendered == 0
+    assert second.timings.pages_cached and not first.timings.pages_cached
     assert second.files == files
 
     # Another figure set has no manifest yet: its jobs are built, and the PNGs they share are reused.
@@ -189,3 +190,14 @@ def test_mkdocs_build_strict_small(tmp_path, tiny_weights):
     assert (site / "equations" / "feynman_046" / "index.html").is_file()
     home = (site / "index.html").read_text()
     assert "reported in the seed (random weights)" in home.lower()
+
+
+def test_pages_are_rendered_again_when_a_template_changes(tmp_path, monkeypatch):
+    from physdocs.report import render
+
+    templates = tmp_path / "templates"
+    shutil.copytree(render.TEMPLATES_DIR, templates)
+    monkeypatch.setattr(build, "TEMPLATES_DIR", templates)
+    before = build._templates_digest()
+    (templates / "index.md.j2").write_text("changed\n")
+    assert build._templates_digest() != before

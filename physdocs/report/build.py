@@ -27,6 +27,7 @@ from physdocs.report import cache
 from physdocs.report import explorer as X
 from physdocs.report import figures as F
 from physdocs.report.pages import EquationPageError, render_pages
+from physdocs.report.render import TEMPLATES_DIR
 
 DEFAULT_EVALUATION = EVALUATION_FILE
 DEFAULT_BUDGET = 180.0
@@ -188,6 +189,7 @@ class BuildTimings:
     explorer: float = 0.0
     pages: float = 0.0
     cache_hit: bool = False
+    pages_cached: bool = False
     figures_rendered: int = 0
     figures_cached: int = 0
     explorer_files: int = 0
@@ -201,7 +203,7 @@ class BuildTimings:
             f"({self.figures_rendered} rendered, {self.figures_cached} cached), "
             f"explorer data {self.explorer:.1f} s ({self.explorer_files} files, "
             f"{self.explorer_bytes / 1000:.1f} KB, largest {self.explorer_largest / 1000:.1f} KB), "
-            f"pages {self.pages:.1f} s"
+            f"pages {self.pages:.1f} s ({'cached' if self.pages_cached else 'rendered'})"
         )
 
 
@@ -262,6 +264,14 @@ def _json_digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _templates_digest() -> str:
+    """SHA-256 (hex) of every file under ``templates/`` (names and bytes)."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in TEMPLATES_DIR.rglob("*") if p.is_file()):
+        h.update(path.relative_to(TEMPLATES_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def _figures(cfg: BuildConfig, key: str, results: Mapping[str, Any], arrays: Mapping[str, Any],
              timings: BuildTimings) -> tuple[dict[str, bytes], dict[str, bytes]]:
     """``({site path: png}, {cache file name: bytes} to add to the entry)``.
@@ -271,7 +281,6 @@ def _figures(cfg: BuildConfig, key: str, results: Mapping[str, Any], arrays: Map
     loading the arrays or importing matplotlib. Otherwise the jobs are built, figures whose
     digest is cached are read, and the rest are rendered.
     """
-    
     code = cache.source_digest("plots", "report/figures.py")
     manifest_name = f"figures/manifest-{cfg.figures}-{_json_digest(results.get('evaluation'))[:16]}-{code[:16]}.json"
     if timings.cache_hit:
@@ -346,16 +355,26 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
 
     t3 = clock()
     ids = [eq["id"] for eq in results["equations"]]
-    # Equation records carry their variables: the benchmark file is not read again.
-    variables = {eq["id"]: eq.get("variables") or [] for eq in results["equations"]}
-    try:
-        pages = render_pages(results, set(figures), variables, explorer=ids)
-    except EquationPageError as exc:
-        raise BuildError(
-            f"{exc}. Fix: correct the equation's entry in the benchmark file, or leave it out "
-            "(PHYSDOCS_EQUATIONS); `mkdocs build --verbose` shows the traceback"
-        ) from exc
+    # Rendered pages are kept in the entry under a digest of everything else they depend on.
+    pages_name = "pages/" + _json_digest([
+        results.get("evaluation"), sorted(figures), ids, cache.source_digest("report"), _templates_digest()
+    ]) + ".json"
+    cached_pages = cache.read_file(cfg.cache_dir, key, pages_name)
+    if cached_pages is not None:
+        pages = json.loads(cached_pages)
+    else:
+        # Equation records carry their variables: the benchmark file is not read again.
+        variables = {eq["id"]: eq.get("variables") or [] for eq in results["equations"]}
+        try:
+            pages = render_pages(results, set(figures), variables, explorer=ids)
+        except EquationPageError as exc:
+            raise BuildError(
+                f"{exc}. Fix: correct the equation's entry in the benchmark file, or leave it out "
+                "(PHYSDOCS_EQUATIONS); `mkdocs build --verbose` shows the traceback"
+            ) from exc
+        cache.write_files(cfg.cache_dir, key, {pages_name: json.dumps(pages, sort_keys=True).encode()})
     timings.pages = clock() - t3
+    timings.pages_cached = cached_pages is not None
     return SiteBuild({**pages, **figures, **explorer}, timings)
 
 

@@ -32,6 +32,18 @@ def public_modules(package_dir: Path = PACKAGE_DIR, package: str = "physdocs") -
     return sorted(names)
 
 
+def module_file(name: str, package_dir: Path = PACKAGE_DIR) -> Path:
+    """The source file of a module listed by :func:`public_modules` (a package: its ``__init__.py``)."""
+    path = package_dir.joinpath(*name.split(".")[1:])
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def reference_sources(modules: list[str] | None = None) -> dict[str, bytes]:
+    """``{"reference/<module>.md": source bytes}``: what each reference page shows besides its text."""
+    modules = public_modules() if modules is None else modules
+    return {f"reference/{name}.md": module_file(name).read_bytes() for name in modules}
+
+
 def reference_pages(modules: list[str] | None = None) -> dict[str, str]:
     """``{"reference/<module>.md": page}`` for each module, plus ``reference/index.md``."""
     modules = public_modules() if modules is None else modules
