@@ -49,8 +49,10 @@ def docs(session: nox.Session) -> None:
     session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "docs"))
     if session.posargs == ["serve"]:
         # --dirty: a reload rebuilds only the pages that changed (docs/gen_pages.py keeps the
-        # modification time of unchanged generated files), in about a second.
-        session.run("mkdocs", "serve", "--dirty", env=DOCS_ENV)
+        # modification time of unchanged generated files). mkdocs warns on every dirty build,
+        # which strict mode would turn into an error: the preview shows warnings, `nox -s docs`
+        # fails on them.
+        session.run("mkdocs", "serve", "--dirty", "--no-strict", env=DOCS_ENV)
     elif session.posargs:
         session.error(f"docs takes no arguments or 'serve', got {session.posargs!r}")
     else:

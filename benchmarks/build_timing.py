@@ -9,7 +9,7 @@ Each run uses a fresh, empty cache (``PHYSDOCS_CACHE_DIR`` = a temporary directo
 
 1. cold: ``mkdocs build --strict`` with the empty cache;
 2. warm: the same build again, reusing that cache;
-3. serve reload, for ``mkdocs serve --dirty`` (what ``nox -s docs -- serve`` runs) and for
+3. serve reload, for ``mkdocs serve --dirty --no-strict`` (what ``nox -s docs -- serve`` runs) and for
    plain ``mkdocs serve``: once the first build is served, a marker comment is appended to
    ``docs/rebuild.md`` and the time until the served page shows it is measured. The file
    is restored and the server stopped afterwards.
@@ -98,7 +98,7 @@ def serve_reload(env: dict[str, str], timeout: float, dirty: bool) -> tuple[floa
     url = f"http://127.0.0.1:{port}/rebuild/"
     log = tempfile.TemporaryFile()
     server = subprocess.Popen(
-        [*mkdocs(), "serve", *(["--dirty"] if dirty else []), "-a", f"127.0.0.1:{port}"],
+        [*mkdocs(), "serve", *(["--dirty", "--no-strict"] if dirty else []), "-a", f"127.0.0.1:{port}"],
         cwd=ROOT,
         env=env,
         stdout=log,

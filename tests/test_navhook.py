@@ -52,3 +52,15 @@ def test_the_tier_is_read_from_front_matter():
 def test_a_nav_without_the_section_is_left_alone():
     nav = NS(items=[page("index.md")], pages=[])
     assert on_nav(nav, None, NS(documentation_pages=lambda: [])) is nav
+
+
+def test_pages_a_dirty_build_skipped_get_their_source_read():
+    from physdocs.report.navhook import on_env
+
+    read = []
+    skipped = NS(markdown=None, read_source=lambda config: read.append(config))
+    built = NS(markdown="# x", read_source=lambda config: read.append("again"))
+    files = NS(documentation_pages=lambda: [NS(page=skipped), NS(page=built), NS(page=None)])
+    env = object()
+    assert on_env(env, "cfg", files) is env
+    assert read == ["cfg"]

@@ -78,3 +78,16 @@ def on_nav(nav: Any, config: Any, files: Any, tier_of=page_tier) -> Any:
     for prev, page in zip(nav.pages, nav.pages[1:], strict=False):
         prev.next_page, page.previous_page = page, prev
     return nav
+
+
+def on_env(env: Any, config: Any, files: Any) -> Any:
+    """Give every page its title in dirty builds (``mkdocs serve --dirty``).
+
+    A dirty build neither reads nor converts an unchanged page, so its title, and with it its
+    nav entry and prev/next links on the rebuilt pages, would be empty. Reading the source
+    (front matter and first heading, no conversion) is cheap and fills them in.
+    """
+    for file in files.documentation_pages():
+        if file.page is not None and file.page.markdown is None:
+            file.page.read_source(config)
+    return env
