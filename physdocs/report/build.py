@@ -287,10 +287,15 @@ def _figures(cfg: BuildConfig, key: str, results: Mapping[str, Any], arrays: Map
         manifest = cache.read_file(cfg.cache_dir, key, manifest_name)
         if manifest is not None:
             wanted = json.loads(manifest)
-            found = {path: cache.read_figure(cfg.cache_dir, key, digest) for path, digest in wanted.items()}
-            if all(data is not None for data in found.values()):
+            found: dict[str, bytes] = {}
+            for path, digest in wanted.items():
+                data = cache.read_figure(cfg.cache_dir, key, digest)
+                if data is None:
+                    break
+                found[path] = data
+            else:
                 timings.figures_cached = len(found)
-                return found, {}  # type: ignore[return-value]
+                return found, {}
 
     jobs = F.figure_jobs(results, arrays, cfg.figures)
     digests = {job.path: cache.figure_digest(F.plot_name(job.plot), job.resolution, job.kwargs, code)

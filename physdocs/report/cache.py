@@ -1,7 +1,8 @@
 """Cache of analysis results and rendered figures (DESIGN.md, decision 6).
 
-An entry lives in ``<cache_dir>/<key>/``: ``results.json``, ``arrays.npz`` and ``figures/``
-(PNG bytes under their site paths). The key (:func:`cache_key`) is a SHA-256 over everything
+An entry lives in ``<cache_dir>/<key>/``: ``results.json`` and ``arrays.npz``, then
+``figures/`` (PNGs by digest, and one manifest per figure set), ``explorer-<code>/`` (the
+explorer payloads) and ``pages/`` (rendered pages). The key (:func:`cache_key`) is a SHA-256 over everything
 the analysis depends on:
 
 * the weights file and its JSON sidecar (the packaged checkpoint when the config names none),
@@ -19,7 +20,8 @@ Figures are stored by a digest of their inputs and of the plotting code (:func:`
 so a figure is reused exactly when the plot code, its resolution and its data are the same;
 explorer payloads are stored under a digest of the explorer's code (:func:`source_digest`).
 Entries are written to a temporary directory and renamed into place, so a reader never
-sees half an entry; figures added to an existing entry are written file by file the same way.
+sees half an entry; files added to an existing entry are written one by one the same way.
+The stamps of the generated files (:mod:`physdocs.report.stamps`) sit beside the entries.
 """
 
 from __future__ import annotations
@@ -160,11 +162,10 @@ def write_entry(
     key: str,
     results: dict,
     arrays: Mapping[str, np.ndarray],
-    figures: Mapping[str, bytes] | None = None,
 ) -> Path:
     """Write an entry atomically (temporary directory, then rename); returns its directory.
 
-    ``figures`` maps :func:`figure_digest` digests to PNG bytes.
+    Figures, explorer payloads and pages are added afterwards, file by file (:func:`write_files`).
     """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -175,9 +176,6 @@ def write_entry(
             json.dumps(results, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8"
         )
         np.savez_compressed(tmp / "arrays.npz", **{k: np.asarray(arrays[k]) for k in sorted(arrays)})
-        (tmp / "figures").mkdir()
-        for digest, data in (figures or {}).items():
-            (tmp / "figures" / f"{digest}.png").write_bytes(data)
         if final.exists():  # another process finished the same entry first
             shutil.rmtree(final)
         os.rename(tmp, final)
@@ -215,11 +213,6 @@ def figure_digest(plot: str, resolution: str | int, kwargs: Mapping[str, Any], c
 def read_figure(cache_dir: Path | str, key: str, digest: str) -> bytes | None:
     """A cached figure's PNG bytes, or ``None``."""
     return read_file(cache_dir, key, f"figures/{digest}.png")
-
-
-def write_figures(cache_dir: Path | str, key: str, figures: Mapping[str, bytes]) -> None:
-    """Add figures (``{digest: png}``) to an entry, each written to a temporary file and renamed."""
-    write_files(cache_dir, key, {f"figures/{digest}.png": data for digest, data in figures.items()})
 
 
 def read_file(cache_dir: Path | str, key: str, name: str) -> bytes | None:
