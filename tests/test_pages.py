@@ -72,3 +72,11 @@ def test_evaluation_tables_when_evaluated():
     assert "0.654" in rendered["index.md"]
     assert "R², trained diffusion" in rendered["equations/index.md"]
     assert "\\(m c\\)" in rendered["equations/feynman_001.md"]  # maths in an HTML table cell
+
+
+def test_trajectory_steps_are_aligned_text_columns():
+    steps = [{"step": 0, "tokens": ["BOS", "MASK", "MASK"]}, {"step": 10, "tokens": ["BOS", "mul", "x1"]}]
+    lines = pages.aligned_steps(steps, 3).splitlines()
+    assert lines == ["step 0   1    2", "0    BOS MASK MASK", "10   BOS mul  x1"]
+    # each column starts at the same offset on every line
+    assert {line.index("BOS") for line in lines[1:]} == {5}
