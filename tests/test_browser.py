@@ -303,6 +303,32 @@ def test_clicking_a_query_token_changes_the_explorer_row(page, base_url):
     assert page.watch.errors == []
 
 
+def test_overview_labels_line_up_with_the_map_cells(page, base_url):
+    """Each row label sits on its image row and each key label under its column (within a pixel)."""
+    page.goto(base_url + "equations/feynman_046/")
+    maps = page.evaluate(
+        """() => [...document.querySelectorAll('.attention-map')].map(fig => {
+          const img = fig.querySelector('img').getBoundingClientRect();
+          const centre = (r, axis) => axis === 'y' ? r.top + r.height / 2 : r.left + r.width / 2;
+          const rows = [...fig.querySelectorAll('.attention-map-rows span')].map(s => centre(s.getBoundingClientRect(), 'y'));
+          const cols = [...fig.querySelectorAll('.attention-map-cols span')].map(s => centre(s.getBoundingClientRect(), 'x'));
+          return {top: img.top, left: img.left, w: img.width, h: img.height, rows, cols,
+                  natural: [fig.querySelector('img').naturalHeight, fig.querySelector('img').naturalWidth]};
+        })"""
+    )
+    assert len(maps) == 4
+    for m in maps:
+        n_rows, n_cols = m["natural"]
+        assert (len(m["rows"]), len(m["cols"])) == (n_rows, n_cols)
+        cell_h, cell_w = m["h"] / n_rows, m["w"] / n_cols
+        assert cell_h >= 8 and abs(cell_h - cell_w) < 0.5  # square cells, scaled up
+        for i, y in enumerate(m["rows"]):
+            assert abs(y - (m["top"] + (i + 0.5) * cell_h)) <= 1, (i, y)
+        for j, x in enumerate(m["cols"]):
+            assert abs(x - (m["left"] + (j + 0.5) * cell_w)) <= 1, (j, x)
+    assert page.watch.errors == []
+
+
 def test_palette_toggle_switches_to_dark_and_back(page, base_url):
     page.goto(base_url)
     scheme = "() => document.body.getAttribute('data-md-color-scheme')"

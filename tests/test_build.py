@@ -38,11 +38,15 @@ def test_build_small_site_then_warm_rebuild(tmp_path, weights, fake_figures, mon
         "figures/attention_maps/feynman_001_diffuser_self_attn.png",
         "figures/attention_maps/feynman_046_decoder_cross_attn.png",
         "figures/attention_maps/encoder_isab_attention.png",
-        "figures/equations/feynman_046.png",
     ):
         assert path in files, path
-    assert isinstance(files["figures/equations/feynman_046.png"], bytes)
+    assert isinstance(files["figures/attention_maps/encoder_isab_attention.png"], bytes)
     assert isinstance(files["index.md"], str)
+    # The page draws its overview in HTML: four maps, each an embedded pixel image.
+    page = files["equations/feynman_046.md"]
+    assert page.count('<figure class="attention-map"') == 4
+    assert page.count('src="data:image/png;base64,') == 4
+    assert not any(p.startswith("figures/equations/") for p in files)
 
     # Warm: the entry's figure manifest names every PNG; no figure job is built.
     def no_jobs(*args, **kwargs):
@@ -50,6 +54,8 @@ def test_build_small_site_then_warm_rebuild(tmp_path, weights, fake_figures, mon
 
     with monkeypatch.context() as m:
         m.setattr(build.F, "figure_jobs", no_jobs)
+        m.setattr(build, "overview_html", no_jobs)  # overview blocks come from the entry too
+        m.setattr(build.X, "explorer_payload", no_jobs)
         second = build.build_site(cfg, run_fn=run)
     assert len(calls) == 1
     assert second.timings.cache_hit and second.timings.figures_rendered == 0

@@ -203,6 +203,23 @@ def test_bad_explorer_data_names_the_equation(tmp_path, weights_file, monkeypatc
         build.build_site(cfg, run_fn=broken)
 
 
+def test_bad_overview_names_the_equation(tmp_path, weights_file, monkeypatch):
+    def overview(eq, arrays):
+        if eq["id"] == "feynman_046":
+            raise ValueError("shape (2, 2)")
+        return "<div></div>\n"
+
+    monkeypatch.setattr(build.F, "render_jobs", fake_render)
+    monkeypatch.setattr(build, "overview_html", overview)
+    cfg = build.BuildConfig(
+        analysis=FakeAnalysisConfig(weights=str(weights_file)), cache_dir=tmp_path / "c", evaluation_path=None
+    )
+    with pytest.raises(
+        build.BuildError, match=r"^equation feynman_046: its attention overview could not be drawn \(ValueError: shape"
+    ):
+        build.build_site(cfg, run_fn=synthetic_run)
+
+
 def test_bad_page_names_the_equation(tmp_path, weights_file, monkeypatch):
     def dollar(cfg):
         results, arrays = synthetic_run(cfg)
@@ -220,10 +237,10 @@ def test_bad_page_names_the_equation(tmp_path, weights_file, monkeypatch):
 
 
 def test_figure_failure_names_the_figure():
-    from physdocs.plots import equation_overview
+    from physdocs.plots import attention_heads
 
-    job = build.F.FigureJob("figures/equations/feynman_001.png", equation_overview, {"maps": None})
-    with pytest.raises(build.F.FigureError, match=r"^figure figures/equations/feynman_001\.png \(attention"):
+    job = build.F.FigureJob("figures/attention_maps/x.png", attention_heads, {"attn": None})
+    with pytest.raises(build.F.FigureError, match=r"^figure figures/attention_maps/x\.png \(attention"):
         build.F.render_job(job)
     assert build.known_error(build.F.FigureError("x"))
 

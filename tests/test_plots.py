@@ -1,5 +1,6 @@
 """Plots: every figure builds from small synthetic inputs and renders to deterministic PNG."""
 
+import io
 import struct
 import subprocess
 import sys
@@ -164,17 +165,27 @@ def test_encoder_maps_draws_the_panels_it_is_given():
         plots.encoder_maps([], "none")
 
 
-def test_equation_overview():
-    maps = {
-        "diffuser self": softmax_maps(4, 7, 7),
-        "diffuser cross": softmax_maps(4, 7, 51),
-        "decoder self": softmax_maps(7, 7),  # already head-averaged
-        "decoder cross": softmax_maps(4, 7, 51),
-    }
-    labels = {"diffuser self": (TOKENS, TOKENS), "diffuser cross": (TOKENS, OBS)}
-    fig = plots.equation_overview(maps, labels, "feynman_001")
-    renders(fig)
-    assert sum(1 for ax in fig.axes if ax.images) == 4
+def test_pixel_png_has_one_pixel_per_cell_coloured_by_weight():
+    from matplotlib.image import imread
+
+    from physdocs.plots.pixels import gradient_stops, map_scale, pixel_png
+
+    a = np.zeros((3, 5))
+    a[1, 4] = 0.5  # the largest weight: the top of the scale
+    a[2, 0] = np.nan  # transparent
+    png = pixel_png(a)
+    assert png.startswith(PNG_SIGNATURE) and png == pixel_png(a.copy())
+    img = imread(io.BytesIO(png))  # [rows, cols, RGBA] floats
+    assert img.shape == (3, 5, 4)
+    assert img[2, 0, 3] == 0 and img[0, 0, 3] == 1
+    stops = gradient_stops(2)
+    assert "#{:02x}{:02x}{:02x}".format(*(round(c * 255) for c in img[1, 4, :3])) == stops[-1]
+    assert "#{:02x}{:02x}{:02x}".format(*(round(c * 255) for c in img[0, 0, :3])) == stops[0]
+    assert map_scale(a) == 0.5 and map_scale(np.zeros((2, 2))) == 1.0
+    with pytest.raises(ValueError, match="shape"):
+        pixel_png(np.zeros((4,)))
+    with pytest.raises(ValueError, match="vmax"):
+        pixel_png(a, vmax=0.0)
 
 
 # --------------------------------------------------------------------------- trajectory

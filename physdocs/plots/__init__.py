@@ -4,7 +4,8 @@
 Render with :func:`figure_png` at :data:`DPI_PRINT` (the seed's 300 DPI files) or
 :data:`DPI_WEB` (small multiples on the per-equation pages); the bytes are deterministic.
 
-* :mod:`physdocs.plots.attention` -- per-head maps, encoder ISAB/PMA maps, equation overviews.
+* :mod:`physdocs.plots.attention` -- per-head maps, encoder ISAB/PMA maps.
+* :mod:`physdocs.plots.pixels` -- maps as pixel images, for the equation pages' HTML heatmaps.
 * :mod:`physdocs.plots.trajectory` -- the diffusion refinement trajectory (two panels).
 * :mod:`physdocs.plots.aggregate` -- entropy and token-type attention by tier, head
   importance, training curves, accuracy by tier, resolution order.
@@ -19,7 +20,7 @@ from physdocs.plots.aggregate import (
     token_type_attention,
     training_curves,
 )
-from physdocs.plots.attention import attention_heads, encoder_maps, equation_overview
+from physdocs.plots.attention import attention_heads, encoder_maps
 from physdocs.plots.style import DPI_PRINT, DPI_WEB, TYPE_COLOURS, figure_png, style_context
 from physdocs.plots.trajectory import trajectory
 
@@ -32,7 +33,6 @@ __all__ = [
     "attention_heads",
     "encoder_maps",
     "entropy_by_tier",
-    "equation_overview",
     "figure_png",
     "head_importance",
     "style_context",

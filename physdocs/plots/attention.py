@@ -1,4 +1,4 @@
-"""Attention heatmaps: per-head maps, the encoder's ISAB/PMA maps, per-equation overviews.
+"""Attention heatmaps: per-head maps and the encoder's ISAB/PMA maps.
 
 Every function takes plain arrays (``[head, query, key]`` post-softmax attention, as the
 analysis layer stores it) and returns a :class:`~matplotlib.figure.Figure`; render it with
@@ -9,7 +9,7 @@ thinned tick labels, and panels placed by fixed margins instead of a layout engi
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -186,30 +186,3 @@ def encoder_maps(panels: Sequence[tuple[str, np.ndarray, str, str]], title: str)
         raise ValueError(f"{title}: no encoder maps given")
     rows = [(name, _head_mean(name, attn), None, None, q_name, k_name) for name, attn, q_name, k_name in panels]
     return _small_multiples(rows, title, max_cols=3, panel_w=2.7, panel_h=2.3)
-
-
-@styled
-def equation_overview(
-    maps: Mapping[str, np.ndarray],
-    labels: Mapping[str, tuple[Sequence[str], Sequence[str]]],
-    title: str,
-) -> Figure:
-    """Small multiples of head-averaged ``[q, k]`` maps for one equation's page (web DPI).
-
-    ``maps`` are ``[H, q, k]`` (or already averaged ``[q, k]``) arrays named like
-    ``"diffuser self"``; ``labels[name] = (query_labels, key_labels)`` when known, else the
-    axes show indices.
-    """
-    if not maps:
-        raise ValueError(f"{title}: no maps given")
-    panels = []
-    for name, attn in maps.items():
-        a = _head_mean(name, attn)
-        q_labels, k_labels = labels.get(name, (None, None))
-        if q_labels is not None:
-            check_labels(f"{name}: query labels", q_labels, a.shape[0])
-        if k_labels is not None:
-            check_labels(f"{name}: key labels", k_labels, a.shape[1])
-        panels.append((name, a, q_labels, k_labels, "query", "key"))
-    # One panel per row, wide enough that every token label reads at the page width.
-    return _small_multiples(panels, title, max_cols=1, panel_w=6.0, panel_h=3.4)

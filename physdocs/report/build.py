@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from physdocs.paths import EVALUATION_FILE
 from physdocs.report import cache
 from physdocs.report import explorer as X
 from physdocs.report import figures as F
+from physdocs.report.overview import overview_html
 from physdocs.report.pages import EquationPageError, render_pages
 from physdocs.report.render import TEMPLATES_DIR
 
@@ -187,6 +188,7 @@ class BuildTimings:
     analysis: float = 0.0
     figures: float = 0.0
     explorer: float = 0.0
+    overviews: float = 0.0
     pages: float = 0.0
     cache_hit: bool = False
     pages_cached: bool = False
@@ -203,6 +205,7 @@ class BuildTimings:
             f"({self.figures_rendered} rendered, {self.figures_cached} cached), "
             f"explorer data {self.explorer:.1f} s ({self.explorer_files} files, "
             f"{self.explorer_bytes / 1000:.1f} KB, largest {self.explorer_largest / 1000:.1f} KB), "
+            f"overviews {self.overviews:.1f} s, "
             f"pages {self.pages:.1f} s ({'cached' if self.pages_cached else 'rendered'})"
         )
 
@@ -221,13 +224,14 @@ class SiteBuild:
 RunFn = Callable[[Any], tuple[dict, Mapping[str, Any]]]
 
 
-def explorer_files(results: Mapping[str, Any], arrays: Mapping[str, Any]) -> dict[str, bytes]:
-    """``{equations/data/<id>.json: payload}`` for every analysed equation (:mod:`.explorer`).
+def explorer_files(equations: Sequence[Mapping[str, Any]], arrays: Mapping[str, Any]) -> dict[str, bytes]:
+    """``{equation id: explorer payload}`` for ``equations`` (:mod:`.explorer`); the site path is
+    :func:`.explorer.data_path`.
 
     Raises :class:`BuildError` naming the equation whose payload cannot be made.
     """
     out = {}
-    for eq in results["equations"]:
+    for eq in equations:
         try:
             payload = X.explorer_payload(eq, arrays)
         except Exception as exc:
@@ -237,8 +241,51 @@ def explorer_files(results: Mapping[str, Any], arrays: Mapping[str, Any]) -> dic
                 "default .cache/physdocs) and rebuild; if it happens again, leave the equation out "
                 "(PHYSDOCS_EQUATIONS) and report the error"
             ) from exc
-        out[X.data_path(eq["id"])] = X.payload_json(payload).encode("ascii")
+        out[eq["id"]] = X.payload_json(payload).encode("ascii")
     return out
+
+
+def overview_files(equations: Sequence[Mapping[str, Any]], arrays: Mapping[str, Any]) -> dict[str, bytes]:
+    """``{equation id: overview block (UTF-8 HTML)}`` for ``equations`` (:mod:`.overview`).
+
+    Raises :class:`BuildError` naming the equation whose maps cannot be drawn.
+    """
+    out = {}
+    for eq in equations:
+        try:
+            out[eq["id"]] = overview_html(eq, arrays).encode("utf-8")
+        except Exception as exc:
+            raise BuildError(
+                f"equation {eq['id']}: its attention overview could not be drawn "
+                f"({type(exc).__name__}: {exc}). Fix: delete the cache directory (PHYSDOCS_CACHE_DIR, "
+                "default .cache/physdocs) and rebuild; if it happens again, leave the equation out "
+                "(PHYSDOCS_EQUATIONS) and report the error"
+            ) from exc
+    return out
+
+
+def _per_equation(
+    cfg: BuildConfig,
+    key: str,
+    cache_hit: bool,
+    equations: Sequence[Mapping[str, Any]],
+    folder: str,
+    suffix: str,
+    make: Callable[[list[Mapping[str, Any]]], dict[str, bytes]],
+) -> dict[str, bytes]:
+    """``{equation id: bytes}``: read from ``folder`` of the cache entry, the missing ones made and cached."""
+    out: dict[str, bytes] = {}
+    if cache_hit:
+        for eq in equations:
+            data = cache.read_file(cfg.cache_dir, key, f"{folder}/{eq['id']}.{suffix}")
+            if data is not None:
+                out[eq["id"]] = data
+    missing = [eq for eq in equations if eq["id"] not in out]
+    if missing:
+        made = make(missing)
+        out.update(made)
+        cache.write_files(cfg.cache_dir, key, {f"{folder}/{eq_id}.{suffix}": b for eq_id, b in made.items()})
+    return {eq["id"]: out[eq["id"]] for eq in equations}
 
 
 def build_site(
@@ -338,31 +385,31 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
         cache.prune(cfg.cache_dir, keep=cfg.cache_entries)
     cache.write_files(cfg.cache_dir, key, rendered)
 
-    # The explorer payloads depend on the cached analysis and the explorer's code: kept beside them.
+    # Explorer payloads and overview blocks depend on the cached analysis and their own code:
+    # kept beside it, one file per equation.
     t2 = clock()
-    explorer = {}
-    folder = f"explorer-{cache.source_digest('report/explorer.py')[:16]}"
-    if timings.cache_hit:
-        for eq in results["equations"]:
-            data = cache.read_file(cfg.cache_dir, key, f"{folder}/{eq['id']}.json")
-            if data is not None:
-                explorer[X.data_path(eq["id"])] = data
-    if len(explorer) < len(results["equations"]):
-        missing_eqs = {**results, "equations": [eq for eq in results["equations"]
-                                                 if X.data_path(eq["id"]) not in explorer]}
-        made = explorer_files(missing_eqs, arrays)
-        explorer.update(made)
-        cache.write_files(cfg.cache_dir, key, {f"{folder}/{Path(p).name}": b for p, b in made.items()})
+    made = _per_equation(cfg, key, timings.cache_hit, results["equations"],
+                         f"explorer-{cache.source_digest('report/explorer.py')[:16]}", "json",
+                         lambda eqs: explorer_files(eqs, arrays))
+    explorer = {X.data_path(eq_id): data for eq_id, data in made.items()}
     timings.explorer = clock() - t2
     timings.explorer_files = len(explorer)
     timings.explorer_bytes = sum(len(b) for b in explorer.values())
     timings.explorer_largest = max((len(b) for b in explorer.values()), default=0)
 
+    t_overview = clock()
+    overview_folder = f"overview-{cache.source_digest('report/overview.py', 'plots/pixels.py')[:16]}"
+    overviews = {eq_id: data.decode("utf-8") for eq_id, data in _per_equation(
+        cfg, key, timings.cache_hit, results["equations"], overview_folder, "html",
+        lambda eqs: overview_files(eqs, arrays)).items()}
+    timings.overviews = clock() - t_overview
+
     t3 = clock()
     ids = [eq["id"] for eq in results["equations"]]
     # Rendered pages are kept in the entry under a digest of everything else they depend on.
     pages_name = "pages/" + _json_digest([
-        results.get("evaluation"), sorted(figures), ids, cache.source_digest("report"), _templates_digest()
+        results.get("evaluation"), sorted(figures), ids, cache.source_digest("report"), _templates_digest(),
+        overview_folder,
     ]) + ".json"
     cached_pages = cache.read_file(cfg.cache_dir, key, pages_name)
     if cached_pages is not None:
@@ -371,7 +418,7 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
         # Equation records carry their variables: the benchmark file is not read again.
         variables = {eq["id"]: eq.get("variables") or [] for eq in results["equations"]}
         try:
-            pages = render_pages(results, set(figures), variables, explorer=ids)
+            pages = render_pages(results, set(figures), variables, explorer=ids, overviews=overviews)
         except EquationPageError as exc:
             raise BuildError(
                 f"{exc}. Fix: correct the equation's entry in the benchmark file, or leave it out "

@@ -298,8 +298,8 @@ def explorer_html(eq_id: str, data_path: str, *, name: str | None = None) -> str
     and Markdown / attr_list syntax (``{ } [ ] * ` |``) becomes character references, so the
     block stays inert text even where a Markdown processor reads into raw HTML.
     """
-    e_id, e_src = _attr(eq_id), _attr(data_path)
-    e_name = _attr(name if name is not None else eq_id)
+    e_id, e_src = inert(eq_id), inert(data_path)
+    e_name = inert(name if name is not None else eq_id)
     return (
         f'<div class="attention-explorer" data-src="{e_src}" data-equation="{e_id}" role="region" '
         f'aria-label="Attention explorer: {e_name}">\n'
@@ -312,7 +312,8 @@ def explorer_html(eq_id: str, data_path: str, *, name: str | None = None) -> str
 _MARKDOWN_SYNTAX = str.maketrans({c: f"&#{ord(c)};" for c in "{}[]*`|"})
 
 
-def _attr(value: Any) -> str:
+def inert(value: Any) -> str:
+    """``value`` as HTML-escaped text in which Markdown and attr_list syntax stays inert."""
     return html.escape(str(value), quote=True).translate(_MARKDOWN_SYNTAX)
 
 

@@ -77,10 +77,6 @@ def trajectory_path(eq_id: str) -> str:
     return f"{SEED_DIR}/trajectory_{eq_id}.png"
 
 
-def overview_path(eq_id: str) -> str:
-    return f"figures/equations/{eq_id}.png"
-
-
 ENCODER_PATH = f"{SEED_DIR}/encoder_isab_attention.png"
 ENTROPY_PATH = f"{SEED_DIR}/attention_entropy_by_tier.png"
 TOKEN_TYPE_PATH = f"{SEED_DIR}/token_type_attention.png"
@@ -169,25 +165,13 @@ def seed_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> l
     return jobs
 
 
-def overview_job(eq: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> FigureJob:
-    """The per-equation page figure: head-averaged trained maps of the four decoder-side components."""
-    from physdocs import plots as P
-
-    maps, labels = {}, {}
-    for comp, (_, what) in SEED_MAPS.items():
-        attn = arrays[S.array_key("trained", eq["id"], comp)]
-        maps[what] = attn
-        labels[what] = map_labels(comp, eq["tokens"], attn.shape)
-    kw = {"maps": maps, "labels": labels, "title": _equation_title(eq, "attention, head-averaged")}
-    return FigureJob(overview_path(eq["id"]), P.equation_overview, kw, resolution="web")
-
-
 def extra_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> list[FigureJob]:
-    """Beyond the seed: one overview per equation, head importance, training, accuracy."""
+    """Beyond the seed: head importance, training, accuracy (equation pages draw their maps in
+    HTML: :mod:`physdocs.report.overview`)."""
     from physdocs import plots as P
     from physdocs.plots import accuracy as A
 
-    jobs = [overview_job(eq, arrays) for eq in results["equations"]]
+    jobs = []
     for model, importance in sorted((results.get("head_importance") or {}).items()):
         if importance:
             kw = {"importance": importance, "title": f"Head importance ({model} model)"}

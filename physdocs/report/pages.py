@@ -388,10 +388,12 @@ def equation_data(
     figures: Collection[str],
     variables: Sequence[Mapping[str, Any]] = (),
     explorer: bool = False,
+    overview: str | None = None,
 ) -> dict[str, Any]:
     """One equation's page: formula, variables, predictions, entropy per component, trajectories.
 
-    ``explorer``: whether the build wrote this equation's explorer payload (:func:`X.data_path`).
+    ``explorer``: whether the build wrote this equation's explorer payload (:func:`X.data_path`);
+    ``overview``: its attention overview block (:func:`physdocs.report.overview.overview_html`).
     """
     models = eq["models"]
     entropy = [
@@ -412,7 +414,7 @@ def equation_data(
         "inducing_specialisation": {m: models[m].get("inducing_specialisation") for m in MODELS},
         "evaluation": evaluated,
         "evaluated": bool(results.get("evaluation")),
-        "figure": _figure(F.overview_path(eq["id"]), figures),
+        "overview": Markup(overview) if overview else None,
         "explorer": explorer_block(eq) if explorer else None,
         "trajectory": {m: trajectory_rows(models[m]["trajectory"]) for m in MODELS},
     }
@@ -442,18 +444,21 @@ def render_pages(
     variables: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     env: jinja2.Environment | None = None,
     explorer: Collection[str] = (),
+    overviews: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Every page: ``{site path: markdown}``.
 
     ``variables[eq_id]`` lists an equation's inputs; ``explorer`` holds the ids of the
-    equations whose explorer payload the build writes (their pages embed the explorer).
+    equations whose explorer payload the build writes (their pages embed the explorer);
+    ``overviews[eq_id]`` is an equation's attention overview block (HTML).
     An error on one equation's page is re-raised as :class:`EquationPageError` naming it.
     """
     pages = {}
     for eq in results["equations"]:  # first, so a fault in one equation's data is named
         try:
             data = equation_data(
-                eq, results, figures, (variables or {}).get(eq["id"], ()), explorer=eq["id"] in explorer
+                eq, results, figures, (variables or {}).get(eq["id"], ()), explorer=eq["id"] in explorer,
+                overview=(overviews or {}).get(eq["id"]),
             )
             pages[equation_page(eq["id"])] = render("equation.md.j2", env, **data)
         except Exception as exc:
