@@ -310,8 +310,20 @@ def test_overview_labels_line_up_with_the_map_cells(page, base_url):
         """() => [...document.querySelectorAll('.attention-map')].map(fig => {
           const img = fig.querySelector('img').getBoundingClientRect();
           const centre = (r, axis) => axis === 'y' ? r.top + r.height / 2 : r.left + r.width / 2;
-          const rows = [...fig.querySelectorAll('.attention-map-rows span')].map(s => centre(s.getBoundingClientRect(), 'y'));
-          const cols = [...fig.querySelectorAll('.attention-map-cols span')].map(s => centre(s.getBoundingClientRect(), 'x'));
+          const lines = (el, axis) => {  // one text line per label: the centre of each line's box
+            const node = el.firstChild, out = [];
+            let start = 0;
+            for (const label of node.data.split('\\n')) {
+              const range = document.createRange();
+              range.setStart(node, start);
+              range.setEnd(node, start + label.length);
+              out.push(centre(range.getBoundingClientRect(), axis));
+              start += label.length + 1;
+            }
+            return out;
+          };
+          const rows = lines(fig.querySelector('.attention-map-rows'), 'y');
+          const cols = lines(fig.querySelector('.attention-map-cols'), 'x');
           return {top: img.top, left: img.left, w: img.width, h: img.height, rows, cols,
                   natural: [fig.querySelector('img').naturalHeight, fig.querySelector('img').naturalWidth]};
         })"""
