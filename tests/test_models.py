@@ -7,14 +7,15 @@ from physdocs.grammar import BOS_ID, MASK_ID, PAD_ID
 from physdocs.models import DecoderConfig, EncoderConfig, PhysDiffuserPlus, SystemConfig
 from physdocs.models.attention import Attention
 
+LAYER_HOOKS = ("hook_resid_pre", "self_attn.hook_pattern", "cross_attn.hook_pattern")
 GOLDEN_HOOKS = [
     "encoder.isabs.0.mab1.attn.hook_pattern",
     "encoder.isabs.0.mab2.attn.hook_pattern",
     "encoder.isabs.1.mab1.attn.hook_pattern",
     "encoder.isabs.1.mab2.attn.hook_pattern",
     "encoder.pma.mab.attn.hook_pattern",
-    *[f"diffuser.layers.{i}.{kind}_attn.hook_pattern" for i in range(4) for kind in ("self", "cross")],
-    *[f"ar_decoder.layers.{i}.{kind}_attn.hook_pattern" for i in range(4) for kind in ("self", "cross")],
+    *[f"diffuser.layers.{i}.{hook}" for i in range(4) for hook in LAYER_HOOKS],
+    *[f"ar_decoder.layers.{i}.{hook}" for i in range(4) for hook in LAYER_HOOKS],
 ]
 
 
@@ -51,6 +52,29 @@ def test_hook_names_match_golden_list(model):
     assert model.hook_names() == GOLDEN_HOOKS
 
 
+def test_forward_from_a_layer_matches_the_full_pass(model):
+    """Running from ``hook_resid_pre`` of any layer gives the full pass's logits, bit for bit."""
+    obs, diff, t, tok = batch()
+    cache = {}
+
+    def save(x, point):
+        cache[point.name] = x
+
+    with torch.no_grad():
+        mem = model.encode(obs)
+        with model.hooks([(lambda n: n.endswith("hook_resid_pre"), save)]):
+            diff_logits, _ = model.diffuser(diff, mem.keys, t, memory_mask=mem.mask)
+            ar_logits, _ = model.ar_decoder(tok, mem.keys, memory_mask=mem.mask)
+        for i in range(4):
+            resid = cache[f"diffuser.layers.{i}.hook_resid_pre"]
+            assert torch.equal(model.diffuser.forward_from(i, resid, mem.keys, memory_mask=mem.mask), diff_logits)
+            resid = cache[f"ar_decoder.layers.{i}.hook_resid_pre"]
+            out = model.ar_decoder.forward_from(i, resid, mem.keys, memory_mask=mem.mask, self_mask=tok != PAD_ID)
+            assert torch.equal(out, ar_logits)
+    with pytest.raises(ValueError, match=r"layer must be in 0\.\.3"):
+        model.diffuser.forward_from(4, resid, mem.keys)
+
+
 def test_forward_shapes_and_losses(model):
     obs, diff, t, tok = batch()
     out = model(obs, diff, t, tok, diff_targets=tok, ar_targets=tok)
@@ -70,8 +94,10 @@ def test_capture_does_not_change_outputs_and_has_per_head_patterns(model):
     assert cache["encoder.isabs.0.mab2.attn.hook_pattern"].shape == (3, 4, 50, 16)
     assert cache["encoder.pma.mab.attn.hook_pattern"].shape == (3, 4, 1, 50)
     assert cache["diffuser.layers.0.cross_attn.hook_pattern"].shape == (3, 4, 12, 51)
-    for pattern in cache.values():
-        torch.testing.assert_close(pattern.sum(-1), torch.ones(pattern.shape[:-1]))
+    assert cache["diffuser.layers.2.hook_resid_pre"].shape == (3, 12, 32)
+    for name, pattern in cache.items():
+        if name.endswith("hook_pattern"):
+            torch.testing.assert_close(pattern.sum(-1), torch.ones(pattern.shape[:-1]))
 
 
 def test_causal_and_padding_masks_hold(model):

@@ -125,6 +125,10 @@ def masked_canvas(canvas: torch.Tensor, t: float, generator: torch.Generator) ->
     return mask_share(canvas, torch.full((canvas.shape[0],), float(t)), generator)
 
 
+def _is_pattern(name: str) -> bool:
+    return name.endswith("hook_pattern")
+
+
 @torch.no_grad()
 def capture(model: PhysDiffuserPlus, inp: _Inputs, noise_levels=(0.25, 0.5, 0.75), seed: int = 2026
             ) -> dict[str, np.ndarray]:
@@ -141,7 +145,8 @@ def capture(model: PhysDiffuserPlus, inp: _Inputs, noise_levels=(0.25, 0.5, 0.75
     levels = tuple(noise_levels) or (0.0,)
     for k, level in enumerate(levels):
         canvas = masked_canvas(inp.canvas, level, gen) if level > 0 else inp.canvas
-        _, cache = model.run_with_cache(inp.obs, canvas, torch.full((E,), float(level)), ar_tokens)
+        _, cache = model.run_with_cache(inp.obs, canvas, torch.full((E,), float(level)), ar_tokens,
+                                        names_filter=_is_pattern)
         for name, pattern in DECODER_COMPONENTS.items():
             if k and not name.startswith("diffuser"):
                 continue
@@ -266,26 +271,49 @@ def _zero_head(head: int):
     return ablate
 
 
+class _Residuals(dict):
+    """``{layer: residual stream entering it}`` of one decoder, recorded during a pass."""
+
+    def __init__(self, model: PhysDiffuserPlus, part: str):
+        super().__init__()
+        self.model, self.part = model, part
+
+    def recording(self):
+        def save(x: torch.Tensor, point) -> None:
+            self[int(point.name.split(".")[2])] = x
+
+        return self.model.hooks([(lambda n: n.startswith(f"{self.part}.layers.") and n.endswith("hook_resid_pre"),
+                                  save)])
+
+
 @torch.no_grad()
 def decoder_head_importance(model: PhysDiffuserPlus, inp: _Inputs) -> list[list[float]]:
     """AR decoder: loss increase when one causal self-attention head's pattern is zeroed (Michel et al. 2019).
 
-    The memory is encoded once; each ablation re-runs only the decoder.
+    The memory is encoded once; an ablation in layer ``l`` re-runs the decoder from layer ``l``
+    (:meth:`~physdocs.models.decoders.AutoregressiveDecoder.forward_from`).
     """
+    import torch.nn.functional as F
+
     n_ar = max(inp.lengths)
     ar_in, ar_out = inp.canvas[:, : n_ar - 1], inp.canvas[:, 1:n_ar]
     mem = model.encode(inp.obs)
+    self_mask = ar_in != PAD_ID
 
-    def loss() -> float:
-        return float(model.ar_decoder(ar_in, mem.keys, memory_mask=mem.mask, targets=ar_out)[1])
+    def loss(logits: torch.Tensor) -> float:
+        return float(F.cross_entropy(logits.flatten(0, 1), ar_out.flatten(), ignore_index=PAD_ID))
 
-    base = loss()
+    resid = _Residuals(model, "ar_decoder")
+    with resid.recording():
+        base = loss(model.ar_decoder(ar_in, mem.keys, memory_mask=mem.mask)[0])
     grid = []
-    for layer in range(model.cfg.diffuser.n_layers):
+    for layer in range(model.cfg.ar.n_layers):
         row = []
-        for head in range(model.cfg.diffuser.n_heads):
+        for head in range(model.cfg.ar.n_heads):
             with model.hooks([(DECODER_COMPONENTS["decoder.self"].format(layer=layer), _zero_head(head))]):
-                row.append(round(loss() - base, 5))
+                logits = model.ar_decoder.forward_from(layer, resid[layer], mem.keys, memory_mask=mem.mask,
+                                                       self_mask=self_mask)
+            row.append(round(loss(logits) - base, 5))
         grid.append(row)
     return grid
 
@@ -317,8 +345,7 @@ def diffuser_head_ablation(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> 
     type_of = torch.tensor([[ROLE_TYPES.index(token_type(tok)) for tok in eq.tokens] + [0] * (L - len(eq.tokens))
                             for eq in inp.equations])  # (E, L)
 
-    def ce() -> torch.Tensor:
-        logits, _ = model.diffuser(noisy, mem.keys, t, memory_mask=mem.mask)
+    def ce(logits: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.transpose(1, 2), inp.canvas, reduction="none")  # (E, L)
 
     def per_type(x: torch.Tensor) -> np.ndarray:
@@ -330,7 +357,9 @@ def diffuser_head_ablation(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> 
     def loss(x: torch.Tensor) -> float:  # the diffuser's training loss: mean over masked positions
         return float(x[masked].mean()) if masked.any() else 0.0
 
-    base = ce()
+    resid = _Residuals(model, "diffuser")
+    with resid.recording():
+        base = ce(model.diffuser(noisy, mem.keys, t, memory_mask=mem.mask)[0])
     n_layers, n_heads = model.cfg.diffuser.n_layers, model.cfg.diffuser.n_heads
     roles = np.zeros((E, n_layers + 1, n_heads, len(ROLE_TYPES)))
     roles[:, n_layers, 0] = per_type(torch.ones_like(base))
@@ -339,7 +368,7 @@ def diffuser_head_ablation(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> 
         row = []
         for head in range(n_heads):
             with model.hooks([(DECODER_COMPONENTS["diffuser.self"].format(layer=layer), _zero_head(head))]):
-                ablated = ce()
+                ablated = ce(model.diffuser.forward_from(layer, resid[layer], mem.keys, memory_mask=mem.mask))
             roles[:, layer, head] = per_type(ablated - base)
             row.append(round(loss(ablated) - loss(base), 5))
         grid.append(row)

@@ -14,12 +14,14 @@ from torch import nn
 from physdocs.grammar import MASK_ID, PAD_ID
 from physdocs.models.attention import Attention
 from physdocs.models.config import DecoderConfig
+from physdocs.models.hooks import HookPoint
 
 
 class DecoderLayer(nn.Module):
     def __init__(self, cfg: DecoderConfig):
         super().__init__()
         kw = dict(d_model=cfg.d_model, n_heads=cfg.n_heads, dropout=cfg.dropout)
+        self.hook_resid_pre = HookPoint()  # the residual stream entering the layer [B, T, D]
         self.ln1 = nn.LayerNorm(cfg.d_model)
         self.self_attn = Attention(**kw)
         self.ln2 = nn.LayerNorm(cfg.d_model)
@@ -29,7 +31,9 @@ class DecoderLayer(nn.Module):
             nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model), nn.Dropout(cfg.dropout)
         )
 
+
     def forward(self, x, memory, *, self_mask=None, memory_mask=None, causal=False) -> torch.Tensor:
+        x = self.hook_resid_pre(x)
         x = x + self.self_attn(self.ln1(x), key_mask=self_mask, causal=causal)
         x = x + self.cross_attn(self.ln2(x), memory, key_mask=memory_mask)
         return x + self.ff(self.ln3(x))
@@ -54,10 +58,30 @@ class _TokenTransformer(nn.Module):
             raise ValueError(f"sequence of {T} tokens exceeds max_len={self.cfg.max_len}")
         return self.tok_emb(tokens) + self.pos_emb[:T]  # (B, T, D)
 
-    def _run(self, x, memory, memory_mask, self_mask) -> torch.Tensor:
-        for layer in self.layers:
+    def _run(self, x, memory, memory_mask, self_mask, start_layer: int = 0) -> torch.Tensor:
+        for layer in self.layers[start_layer:]:
             x = layer(x, memory, self_mask=self_mask, memory_mask=memory_mask, causal=self.causal)
         return self.head(self.ln_f(x))  # (B, T, V)
+
+    def forward_from(
+        self,
+        layer: int,
+        resid: torch.Tensor,
+        memory: torch.Tensor,
+        *,
+        memory_mask: torch.Tensor | None = None,
+        self_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Logits [B, T, V] from ``resid``, the residual stream entering layer ``layer`` (0-based;
+        what ``layers.{layer}.hook_resid_pre`` sees in a full pass).
+
+        An intervention on layer ``layer`` or later changes nothing before it: ablations run
+        from here instead of from the tokens. ``self_mask`` is the key mask the full pass used
+        (the AR decoder's: ``tokens != PAD_ID``; the diffuser's: None).
+        """
+        if not 0 <= layer < len(self.layers):
+            raise ValueError(f"layer must be in 0..{len(self.layers) - 1}, got {layer}")
+        return self._run(resid, memory, memory_mask, self_mask, start_layer=layer)
 
 
 class PhysDiffuser(_TokenTransformer):
