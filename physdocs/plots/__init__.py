@@ -2,7 +2,7 @@
 :class:`matplotlib.figure.Figure` out. Nothing here touches a model or torch.
 
 Render with :func:`figure_png` at :data:`DPI_PRINT` (the seed's 300 DPI files) or
-:data:`DPI_WEB` (figures made for the screen only); the bytes are deterministic.
+:data:`DPI_WEB` (small multiples on the per-equation pages); the bytes are deterministic.
 
 * :mod:`physdocs.plots.attention` -- per-head maps, encoder ISAB/PMA maps.
 * :mod:`physdocs.plots.pixels` -- maps as pixel images, for the equation pages' HTML heatmaps.

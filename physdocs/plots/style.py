@@ -25,7 +25,7 @@ from physdocs.grammar import token_type
 
 STYLE = "seaborn-v0_8-whitegrid"
 DPI_PRINT = 300  # the seed's figures
-DPI_WEB = 150  # figures made for the screen only (sharp on high-density displays)
+DPI_WEB = 80  # small multiples on the per-equation pages
 #: A figure job's resolution name -> DPI (``physdocs.report.figures.FigureJob.resolution``).
 DPI = {"print": DPI_PRINT, "web": DPI_WEB}
 

@@ -52,8 +52,7 @@ SEED_DIR = "figures/attention_maps"
 POOL_MIN_JOBS = 24
 
 FigureSet = Literal["all", "seed-only"]
-#: ``"print"``: the seed's figure index, at its 300 DPI; ``"web"``: the figures beyond it, made for
-#: the screen (the numbers: ``physdocs.plots.style.DPI``).
+#: ``"print"``: the seed's 300 DPI files; ``"web"``: page figures (the numbers: ``physdocs.plots.style.DPI``).
 Resolution = Literal["print", "web"]
 
 
@@ -176,21 +175,21 @@ def extra_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> 
     for model, importance in sorted((results.get("head_importance") or {}).items()):
         if importance:
             kw = {"importance": importance, "title": f"Head importance ({model} model)"}
-            jobs.append(FigureJob(HEAD_IMPORTANCE_PATH.format(model=model), P.head_importance, kw, "web"))
+            jobs.append(FigureJob(HEAD_IMPORTANCE_PATH.format(model=model), P.head_importance, kw))
     if results.get("training_log"):
         jobs.append(
-            FigureJob(TRAINING_PATH, P.training_curves, {"records": results["training_log"]}, "web")
+            FigureJob(TRAINING_PATH, P.training_curves, {"records": results["training_log"]})
         )
     log = results.get("training_log") or []
     if any(r.get("kind") == "val" and "ar_loss_shuffled" in r for r in log):
-        jobs.append(FigureJob(DATA_DEPENDENCE_PATH, A.data_dependence, {"records": log}, "web"))
+        jobs.append(FigureJob(DATA_DEPENDENCE_PATH, A.data_dependence, {"records": log}))
     evaluation = results.get("evaluation")
     if evaluation and evaluation.get("summary"):
-        jobs.append(FigureJob(ACCURACY_PATH, P.accuracy_by_tier, {"rows": evaluation["summary"]}, "web"))
+        jobs.append(FigureJob(ACCURACY_PATH, P.accuracy_by_tier, {"rows": evaluation["summary"]}))
     for decoder, tables in sorted(((evaluation or {}).get("grid") or {}).get("confusion", {}).items()):
         title = f"Capability grid, {decoder} decoder with its full budget: true shape (rows) against derived"
         jobs.append(FigureJob(GRID_PATH.format(decoder=decoder), A.capability_grid,
-                              {"confusion": tables["final"], "title": title}, "web"))
+                              {"confusion": tables["final"], "title": title}))
     return jobs
 
 
