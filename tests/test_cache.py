@@ -53,7 +53,7 @@ def test_source_digest_follows_the_code_it_names(tmp_path, monkeypatch):
         f.write("\n# edited\n")
     assert cache.source_digest("plots") != plots
     assert cache.source_digest("report/explorer.py") == explorer
-    assert cache.figure_digest("p", 100, {}, code="a") != cache.figure_digest("p", 100, {}, code="b")
+    assert cache.figure_digest("p", {}, code="a") != cache.figure_digest("p", {}, code="b")
 
 
 def test_cache_key_ignores_templates_and_tracks_referenced_files(tmp_path, weights, monkeypatch):
@@ -98,9 +98,9 @@ def test_write_entry_failure_leaves_nothing(tmp_path):
 
 def test_figure_digest_depends_on_data():
     a = np.zeros((2, 3), dtype=np.float32)
-    d = cache.figure_digest("attention.attention_heads", 300, {"attn": a, "title": "t"})
-    assert d == cache.figure_digest("attention.attention_heads", 300, {"attn": a.copy(), "title": "t"})
-    assert d != cache.figure_digest("attention.attention_heads", 80, {"attn": a, "title": "t"})
+    d = cache.figure_digest("attention.attention_heads", {"attn": a, "title": "t"})
+    assert d == cache.figure_digest("attention.attention_heads", {"attn": a.copy(), "title": "t"})
+    assert d != cache.figure_digest("attention.encoder_maps", {"attn": a, "title": "t"})
     b = a.copy()
     b[0, 0] = 1
-    assert d != cache.figure_digest("attention.attention_heads", 300, {"attn": b, "title": "t"})
+    assert d != cache.figure_digest("attention.attention_heads", {"attn": b, "title": "t"})

@@ -77,7 +77,6 @@ def entropy_rows() -> list[dict]:
 # --------------------------------------------------------------------------- style
 def test_style_constants():
     assert style.DPI_PRINT == 300
-    assert style.DPI_WEB == 80
     for key in ("binary", "unary", "variable", "constant", "special", "mask"):
         assert key in style.TYPE_COLOURS
     assert len(set(style.TYPE_COLOURS.values())) == len(style.TYPE_COLOURS)
@@ -105,7 +104,6 @@ def test_print_dpi_pixel_size():
     fig = style.new_figure(2.0, 1.5, constrained=False)
     fig.add_subplot().plot([0, 1], [0, 1])
     assert png_size(plots.figure_png(fig, style.DPI_PRINT)) == (600, 450)
-    assert png_size(plots.figure_png(fig, style.DPI_WEB)) == (160, 120)
     heads = plots.attention_heads(softmax_maps(2, 3, 3), TOKENS[:3], TOKENS[:3], "small")
     width, height = heads.get_size_inches() * style.DPI_PRINT
     w_px, h_px = png_size(plots.figure_png(heads, style.DPI_PRINT))

@@ -1,15 +1,15 @@
 """Figures from results: pure functions, plain data (numpy arrays, lists of dicts) in,
 :class:`matplotlib.figure.Figure` out. Nothing here touches a model or torch.
 
-Render with :func:`figure_png` at :data:`DPI_PRINT` (the seed's 300 DPI files) or
-:data:`DPI_WEB` (small multiples on the per-equation pages); the bytes are deterministic.
+Render with :func:`figure_png` at :data:`DPI_PRINT` (the seed's 300 DPI); the bytes are
+deterministic.
 
 * :mod:`physdocs.plots.attention` -- per-head maps, encoder ISAB/PMA maps.
 * :mod:`physdocs.plots.pixels` -- maps as pixel images, for the equation pages' HTML heatmaps.
 * :mod:`physdocs.plots.trajectory` -- the diffusion refinement trajectory (two panels).
 * :mod:`physdocs.plots.aggregate` -- entropy and token-type attention by tier, head
   importance, training curves, accuracy by tier, resolution order.
-* :mod:`physdocs.plots.style` -- style, colours, resolutions, PNG output.
+* :mod:`physdocs.plots.style` -- style, colours, resolution, PNG output.
 """
 
 from physdocs.plots.aggregate import (
@@ -21,12 +21,11 @@ from physdocs.plots.aggregate import (
     training_curves,
 )
 from physdocs.plots.attention import attention_heads, encoder_maps
-from physdocs.plots.style import DPI_PRINT, DPI_WEB, TYPE_COLOURS, figure_png, style_context
+from physdocs.plots.style import DPI_PRINT, TYPE_COLOURS, figure_png, style_context
 from physdocs.plots.trajectory import trajectory
 
 __all__ = [
     "DPI_PRINT",
-    "DPI_WEB",
     "SEED_LABEL",
     "TYPE_COLOURS",
     "accuracy_by_tier",

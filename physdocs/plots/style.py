@@ -1,4 +1,4 @@
-"""Shared look of every figure: style, colours, resolutions and deterministic PNG output.
+"""Shared look of every figure: style, colours, resolution and deterministic PNG output.
 
 Figures are built as :class:`matplotlib.figure.Figure` objects without pyplot, so no global
 figure registry or backend state leaks between calls; PNG output goes through the Agg
@@ -24,10 +24,7 @@ from matplotlib.figure import Figure
 from physdocs.grammar import token_type
 
 STYLE = "seaborn-v0_8-whitegrid"
-DPI_PRINT = 300  # the seed's figures
-DPI_WEB = 80  # small multiples on the per-equation pages
-#: A figure job's resolution name -> DPI (``physdocs.report.figures.FigureJob.resolution``).
-DPI = {"print": DPI_PRINT, "web": DPI_WEB}
+DPI_PRINT = 300  # every figure, as the seed's
 
 # Okabe-Ito palette (colour-blind safe), mapped onto the seed's token-type colours.
 TYPE_COLOURS: dict[str, str] = {

@@ -345,7 +345,7 @@ def _figures(cfg: BuildConfig, key: str, results: Mapping[str, Any], arrays: Map
                 return found, {}
 
     jobs = F.figure_jobs(results, arrays, cfg.figures)
-    digests = {job.path: cache.figure_digest(F.plot_name(job.plot), job.resolution, job.kwargs, code)
+    digests = {job.path: cache.figure_digest(F.plot_name(job.plot), job.kwargs, code)
                for job in jobs}
     figures: dict[str, bytes] = {}
     if timings.cache_hit:

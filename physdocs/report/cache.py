@@ -17,7 +17,7 @@ the analysis depends on:
 ``templates/`` is not in the key: a template edit re-renders pages from cached results. Nor is
 the shipped ``evaluation.json``: the build attaches it to the results when it renders.
 Figures are stored by a digest of their inputs and of the plotting code (:func:`figure_digest`),
-so a figure is reused exactly when the plot code, its resolution and its data are the same;
+so a figure is reused exactly when the plot code (resolution included) and its data are the same;
 explorer payloads are stored under a digest of the explorer's code (:func:`source_digest`).
 Entries are written to a temporary directory and renamed into place, so a reader never
 sees half an entry; files added to an existing entry are written one by one the same way.
@@ -203,12 +203,13 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def figure_digest(plot: str, resolution: str | int, kwargs: Mapping[str, Any], code: str = "") -> str:
-    """SHA-256 (hex) of a figure's plot function name, resolution, inputs and plotting ``code``.
+def figure_digest(plot: str, kwargs: Mapping[str, Any], code: str = "") -> str:
+    """SHA-256 (hex) of a figure's plot function name, inputs and plotting ``code``.
 
-    ``code`` is a digest of the plotting sources (``source_digest("plots")``).
+    ``code`` is a digest of the plotting sources (``source_digest("plots")``), which hold the
+    resolution too.
     """
-    doc = json.dumps([plot, resolution, _canonical(kwargs), code], sort_keys=True, default=str)
+    doc = json.dumps([plot, _canonical(kwargs), code], sort_keys=True, default=str)
     return hashlib.sha256(doc.encode()).hexdigest()
 
 

@@ -1,7 +1,8 @@
 """Which figures the site has, and rendering them (in a small process pool when worth it).
 
 :func:`figure_jobs` turns results + arrays into :class:`FigureJob` records: a site path, a
-plot function name from :mod:`physdocs.plots`, its keyword arguments and a resolution. It
+plot function from :mod:`physdocs.plots` and its keyword arguments; every figure renders at
+the seed's 300 DPI (``physdocs.plots.style.DPI_PRINT``). It
 decides nothing else; :func:`render_jobs` calls the plot functions and returns PNG bytes.
 
 The seed's figure index (its section 10) keeps the seed's file names under
@@ -52,8 +53,6 @@ SEED_DIR = "figures/attention_maps"
 POOL_MIN_JOBS = 24
 
 FigureSet = Literal["all", "seed-only"]
-#: ``"print"``: the seed's 300 DPI files; ``"web"``: page figures (the numbers: ``physdocs.plots.style.DPI``).
-Resolution = Literal["print", "web"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,6 @@ class FigureJob:
     path: str
     plot: Callable[..., Any]
     kwargs: dict[str, Any] = field(compare=False)
-    resolution: Resolution = "print"
 
 
 # ----------------------------------------------------------------- labels
@@ -219,11 +217,11 @@ class FigureError(InputError, RuntimeError):
 
 def render_job(job: FigureJob) -> tuple[str, bytes]:
     """``(path, png bytes)`` of one job; a failure is raised as :class:`FigureError`."""
-    from physdocs.plots.style import DPI, figure_png
+    from physdocs.plots.style import DPI_PRINT, figure_png
 
     try:
         fig = job.plot(**job.kwargs)
-        return job.path, figure_png(fig, DPI[job.resolution])
+        return job.path, figure_png(fig, DPI_PRINT)
     except Exception as exc:
         raise FigureError(
             f"figure {job.path} ({plot_name(job.plot)}) could not be drawn: {type(exc).__name__}: {exc}. "
