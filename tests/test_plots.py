@@ -166,7 +166,8 @@ def test_encoder_maps_draws_the_panels_it_is_given():
 def test_pixel_png_has_one_pixel_per_cell_coloured_by_weight():
     from matplotlib.image import imread
 
-    from physdocs.plots.pixels import gradient_stops, map_scale, pixel_png
+    from physdocs.plots.pixels import gradient_stops, pixel_png
+    from physdocs.plots.style import map_scale
 
     a = np.zeros((3, 5))
     a[1, 4] = 0.5  # the largest weight: the top of the scale

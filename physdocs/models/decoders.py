@@ -31,7 +31,6 @@ class DecoderLayer(nn.Module):
             nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model), nn.Dropout(cfg.dropout)
         )
 
-
     def forward(self, x, memory, *, self_mask=None, memory_mask=None, causal=False) -> torch.Tensor:
         x = self.hook_resid_pre(x)
         x = x + self.self_attn(self.ln1(x), key_mask=self_mask, causal=causal)

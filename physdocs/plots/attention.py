@@ -20,6 +20,7 @@ from physdocs.plots.style import (
     HEATMAP_CMAP,
     check_labels,
     colorbar_axes,
+    map_scale,
     panel_grid,
     styled,
     text_inches,
@@ -46,12 +47,6 @@ def _head_mean(name: str, attn: np.ndarray) -> np.ndarray:
     return _as_heads(name, attn).mean(axis=0)  # [q, k]
 
 
-def _vmax(a: np.ndarray) -> float:
-    finite = a[np.isfinite(a)]
-    top = float(finite.max()) if finite.size else 1.0
-    return top if top > 0 else 1.0
-
-
 def _tick_space(labels: Sequence[str] | None) -> float:
     """Inches that an axis's tick labels take (numbers when ``labels`` is None)."""
     if labels is None:
@@ -71,7 +66,7 @@ def _heatmap(
     ylabels: bool = True,
 ) -> AxesImage:
     """One ``[q, k]`` map on ``ax``: a single imshow, thinned tick labels, axis names."""
-    im = ax.imshow(a, cmap=HEATMAP_CMAP, vmin=0.0, vmax=_vmax(a) if vmax is None else vmax, aspect="auto")
+    im = ax.imshow(a, cmap=HEATMAP_CMAP, vmin=0.0, vmax=map_scale(a) if vmax is None else vmax, aspect="auto")
     ax.grid(False)
     if key_labels is not None:
         pos, lab = thinned_ticks(key_labels)
@@ -120,7 +115,7 @@ def attention_heads(
         wgap=0.15,
         hgap=x_ticks + _TITLE,
     )
-    vmax = _vmax(a)
+    vmax = map_scale(a)
     im = None
     for i, ax in enumerate(axes):
         if i >= n_heads:

@@ -14,21 +14,13 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.image import imsave
 
-from physdocs.plots.style import HEATMAP_CMAP
-
-
-def map_scale(a: np.ndarray) -> float:
-    """The top of a map's colour scale: its largest finite weight (1 when there is none > 0)."""
-    finite = np.asarray(a, dtype=float)
-    finite = finite[np.isfinite(finite)]
-    top = float(finite.max()) if finite.size else 1.0
-    return top if top > 0 else 1.0
+from physdocs.plots.style import HEATMAP_CMAP, map_scale
 
 
 def pixel_png(a: np.ndarray, vmax: float | None = None, cmap: str = HEATMAP_CMAP) -> bytes:
     """PNG bytes of a ``[q, k]`` map: ``q`` rows by ``k`` columns of pixels coloured on ``[0, vmax]``.
 
-    ``vmax`` defaults to :func:`map_scale`. Non-finite cells are transparent. The bytes are
+    ``vmax`` defaults to :func:`physdocs.plots.style.map_scale`. Non-finite cells are transparent. The bytes are
     deterministic (no ``Software`` or date chunks).
     """
     a = np.asarray(a, dtype=float)

@@ -137,6 +137,14 @@ def colorbar_axes(fig: Figure, ax: Axes | Sequence[Axes], *, pad: float = 0.08, 
     return fig.add_axes((x1 + pad / fw, y0, width / fw, y1 - y0))
 
 
+def map_scale(a: np.ndarray) -> float:
+    """The top of a map's colour scale: its largest finite weight (1 when there is none > 0)."""
+    finite = np.asarray(a, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    top = float(finite.max()) if finite.size else 1.0
+    return top if top > 0 else 1.0
+
+
 def figure_png(fig: Figure, dpi: int) -> bytes:
     """Render ``fig`` to PNG bytes at ``dpi``; identical figures give identical bytes.
 

@@ -224,44 +224,35 @@ class SiteBuild:
 RunFn = Callable[[Any], tuple[dict, Mapping[str, Any]]]
 
 
+def _each_equation(
+    equations: Sequence[Mapping[str, Any]], make: Callable[[Mapping[str, Any]], bytes], what: str
+) -> dict[str, bytes]:
+    """``{equation id: make(eq)}``; a failure is a :class:`BuildError` naming the equation and ``what``."""
+    out = {}
+    for eq in equations:
+        try:
+            out[eq["id"]] = make(eq)
+        except Exception as exc:
+            raise BuildError(
+                f"equation {eq['id']}: its {what} ({type(exc).__name__}: {exc}). Fix: delete the cache "
+                "directory (PHYSDOCS_CACHE_DIR, default .cache/physdocs) and rebuild; if it happens again, "
+                "leave the equation out (PHYSDOCS_EQUATIONS) and report the error"
+            ) from exc
+    return out
+
+
 def explorer_files(equations: Sequence[Mapping[str, Any]], arrays: Mapping[str, Any]) -> dict[str, bytes]:
     """``{equation id: explorer payload}`` for ``equations`` (:mod:`.explorer`); the site path is
     :func:`.explorer.data_path`.
-
-    Raises :class:`BuildError` naming the equation whose payload cannot be made.
     """
-    out = {}
-    for eq in equations:
-        try:
-            payload = X.explorer_payload(eq, arrays)
-        except Exception as exc:
-            raise BuildError(
-                f"equation {eq['id']}: its attention explorer data could not be made "
-                f"({type(exc).__name__}: {exc}). Fix: delete the cache directory (PHYSDOCS_CACHE_DIR, "
-                "default .cache/physdocs) and rebuild; if it happens again, leave the equation out "
-                "(PHYSDOCS_EQUATIONS) and report the error"
-            ) from exc
-        out[eq["id"]] = X.payload_json(payload).encode("ascii")
-    return out
+    return _each_equation(equations, lambda eq: X.payload_json(X.explorer_payload(eq, arrays)).encode("ascii"),
+                          "attention explorer data could not be made")
 
 
 def overview_files(equations: Sequence[Mapping[str, Any]], arrays: Mapping[str, Any]) -> dict[str, bytes]:
-    """``{equation id: overview block (UTF-8 HTML)}`` for ``equations`` (:mod:`.overview`).
-
-    Raises :class:`BuildError` naming the equation whose maps cannot be drawn.
-    """
-    out = {}
-    for eq in equations:
-        try:
-            out[eq["id"]] = overview_html(eq, arrays).encode("utf-8")
-        except Exception as exc:
-            raise BuildError(
-                f"equation {eq['id']}: its attention overview could not be drawn "
-                f"({type(exc).__name__}: {exc}). Fix: delete the cache directory (PHYSDOCS_CACHE_DIR, "
-                "default .cache/physdocs) and rebuild; if it happens again, leave the equation out "
-                "(PHYSDOCS_EQUATIONS) and report the error"
-            ) from exc
-    return out
+    """``{equation id: overview block (UTF-8 HTML)}`` for ``equations`` (:mod:`.overview`)."""
+    return _each_equation(equations, lambda eq: overview_html(eq, arrays).encode("utf-8"),
+                          "attention overview could not be drawn")
 
 
 def _per_equation(
@@ -397,13 +388,8 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
     timings.explorer_bytes = sum(len(b) for b in explorer.values())
     timings.explorer_largest = max((len(b) for b in explorer.values()), default=0)
 
-    t_overview = clock()
-    overview_folder = f"overview-{cache.source_digest('report/overview.py', 'plots/pixels.py')[:16]}"
-    overviews = {eq_id: data.decode("utf-8") for eq_id, data in _per_equation(
-        cfg, key, timings.cache_hit, results["equations"], overview_folder, "html",
-        lambda eqs: overview_files(eqs, arrays)).items()}
-    timings.overviews = clock() - t_overview
-
+    # The overview blocks are read (or drawn) only when the pages are rendered again.
+    overview_folder = f"overview-{cache.source_digest('report/overview.py', 'plots/pixels.py', 'plots/style.py')[:16]}"
     t3 = clock()
     ids = [eq["id"] for eq in results["equations"]]
     # Rendered pages are kept in the entry under a digest of everything else they depend on.
@@ -415,6 +401,11 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
     if cached_pages is not None:
         pages = json.loads(cached_pages)
     else:
+        t_overview = clock()
+        overviews = {eq_id: data.decode("utf-8") for eq_id, data in _per_equation(
+            cfg, key, timings.cache_hit, results["equations"], overview_folder, "html",
+            lambda eqs: overview_files(eqs, arrays)).items()}
+        timings.overviews = clock() - t_overview
         # Equation records carry their variables: the benchmark file is not read again.
         variables = {eq["id"]: eq.get("variables") or [] for eq in results["equations"]}
         try:
@@ -425,7 +416,7 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
                 "(PHYSDOCS_EQUATIONS); `mkdocs build --verbose` shows the traceback"
             ) from exc
         cache.write_files(cfg.cache_dir, key, {pages_name: json.dumps(pages, sort_keys=True).encode()})
-    timings.pages = clock() - t3
+    timings.pages = clock() - t3 - timings.overviews
     timings.pages_cached = cached_pages is not None
     return SiteBuild({**pages, **figures, **explorer}, timings)
 

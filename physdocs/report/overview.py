@@ -49,7 +49,8 @@ class OverviewMap:
 
 def overview_maps(eq: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> list[OverviewMap]:
     """The trained model's head-averaged last-layer maps of the four decoder-side components."""
-    from physdocs.plots.pixels import map_scale, pixel_png  # matplotlib: only when drawn
+    from physdocs.plots.pixels import pixel_png  # matplotlib: only when drawn
+    from physdocs.plots.style import map_scale
 
     out = []
     for comp, (_, name) in F.SEED_MAPS.items():
