@@ -13,9 +13,9 @@ What happens:
 1. Rows holding NaN or inf are dropped (``n_dropped`` says how many).
 2. The rows are split by the seed: a fifth (at least 2 rows) is held out for the R^2
    that is reported; up to 50 of the others are what the model reads.
-3. Every column and the target are scaled by exact powers of two into the encoder's
-   float16 range (:mod:`physdocs.decoding.scaling`). When anything was scaled, each candidate
-   is fitted with an overall constant, which absorbs the scales.
+3. Every column and the target are scaled by exact powers of two to the middle of the
+   training boxes, as in training (:mod:`physdocs.decoding.scaling`); each candidate is
+   fitted with an overall constant, which absorbs the scales.
 4. The evaluation's decoder and budget derive the formula (:func:`evaluation.run_derive`),
    which is mapped back to the original units and written with the column names.
 """
@@ -33,7 +33,7 @@ import numpy as np
 
 from physdocs.decoding.constants import predict, r2_score
 from physdocs.decoding.derive import Derivation
-from physdocs.decoding.scaling import Scaling, ScalingError, choose_scaling, unscale
+from physdocs.decoding.scaling import Scaling, ScalingError, choose_scaling, tidy
 from physdocs.decoding.symbolic import steps_to_sympy
 from physdocs.observations import N_INPUT_SLOTS, N_POINTS
 from physdocs.paths import EVALUATION_FILE
@@ -161,18 +161,15 @@ def derive(
     n_held = max(2, round(HELDOUT_SHARE * len(ya)))
     held, rest = order[:n_held], order[n_held:]
     support = rest[:N_POINTS]
-    xs, ys = scaling.apply(xa, ya)
     decoder = decoder or best_decoder()
     cfg = EvalConfig(seed=seed)
-    result = run_derive(_model(weights), xs[support], ys[support], decoder, cfg, np.random.default_rng([seed, 92]),
-                        free_scale=not scaling.identity)
+    result = run_derive(_model(weights), xa[support], ya[support], decoder, cfg, np.random.default_rng([seed, 92]))
     r2_held = None
     formula, latex = "(no usable formula)", ""
     if result.steps is not None:
-        pred = scaling.unscale_y(predict(result.steps, xs[held], result.constants))
-        r2_held = r2_score(ya[held], pred)
-        symbols = {f"x{i}": sp.Symbol(n) for i, n in enumerate(names, start=1)}
-        expr = unscale(steps_to_sympy(result.steps, result.constants), scaling, symbols)
+        r2_held = r2_score(ya[held], predict(result.steps, xa[held], result.constants))
+        symbols = {sp.Symbol(f"x{i}", positive=True): sp.Symbol(n) for i, n in enumerate(names, start=1)}
+        expr = tidy(steps_to_sympy(result.steps, result.constants)).xreplace(symbols)
         formula, latex = str(expr), sp.latex(expr)
     return UserResult(
         formula=formula, latex=latex, target=target, columns=names, r2_fit=result.r2_fit, r2_heldout=r2_held,

@@ -140,6 +140,10 @@ def _train(args) -> None:
         updates["out_dir"] = args.out
     if args.max_steps is not None:
         updates["max_steps"] = args.max_steps
+    if args.init:
+        if not Path(args.init).is_file():
+            raise UserError(f"--init {args.init}: no such weights file: pass a .safetensors checkpoint")
+        updates["init_weights"] = str(args.init)
     cfg = replace(cfg, **updates)
     meta = train(cfg, resume=args.resume, ship=args.ship)
     print(json.dumps(meta, indent=2))
@@ -216,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-steps", type=int)
     t.add_argument("--out", help="run directory (default runs/default)")
     t.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
+    t.add_argument("--init", help="start a new leg from these weights (fresh optimiser and schedule)")
     t.add_argument("--ship", action="store_true", help="copy the final weights into physdocs/weights/")
     t.set_defaults(fn=_train)
     v = sub.add_parser("evaluate", help="derive all benchmark equations; per-tier tables")

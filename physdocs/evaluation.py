@@ -107,14 +107,15 @@ def evaluate_equation(model: PhysDiffuserPlus, eq: Equation, decoder: str, cfg: 
     return row
 
 
-def run_derive(
-    model, x, y, decoder: str, cfg: EvalConfig, rng: np.random.Generator, names=None, *, free_scale: bool = False
-) -> Derivation:
-    """The one derive call of the evaluation, the CLI and the API: the configured budget per decoder."""
+def run_derive(model, x, y, decoder: str, cfg: EvalConfig, rng: np.random.Generator, names=None) -> Derivation:
+    """The one derive call of the evaluation, the CLI and the API: the configured budget per decoder.
+
+    The data are normalised as in training and the result is in the data's own units.
+    """
     n = cfg.n_samples if decoder == "diffusion" else cfg.ar_samples
     return derive(
         model, x, y, decoder=decoder, n_samples=n, beam_size=cfg.beam_size, rng=rng, restarts=cfg.restarts,
-        names=names, refine=cfg.refine if decoder == "diffusion" else None, free_scale=free_scale,
+        names=names, refine=cfg.refine if decoder == "diffusion" else None,
     )
 
 

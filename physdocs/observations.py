@@ -173,6 +173,44 @@ def _range_message(v: np.ndarray, names: Sequence[str]) -> str:
     return "; ".join(lines)
 
 
+# ---------------------------------------------------------------- normalisation
+
+#: The encoder reads every column scaled by an exact power of two so that its median
+#: magnitude lies in [2**NORMAL_EXPONENT, 2**(NORMAL_EXPONENT + 1)) = [2, 4): the middle of
+#: the training boxes. Training and inference scale the same way, so the model meets a
+#: physicist's 1e-19 or 300 where it met its training data (a power of two loses no digit).
+NORMAL_EXPONENT = 1
+
+
+def normalising_exponent(values: np.ndarray) -> int:
+    """``e`` such that ``values / 2**e`` has its median magnitude in [2, 4), kept under float16's max.
+
+    All-zero (or empty) columns get 0. The largest value is kept below ``HALF_MAX / 4``,
+    which only matters for a column spanning more than 2**13.
+    """
+    a = np.abs(np.asarray(values, dtype=np.float64))
+    nonzero = a[(a > 0) & np.isfinite(a)]
+    if nonzero.size == 0:
+        return 0
+    e = int(np.floor(np.log2(float(np.median(nonzero))))) - NORMAL_EXPONENT
+    while float(nonzero.max()) / 2.0**e > HALF_MAX / 4:
+        e += 1
+    return e
+
+
+def normalising_exponents(x: np.ndarray, y: np.ndarray) -> tuple[tuple[int, ...], int]:
+    """One :func:`normalising_exponent` per column of ``x [n, k]`` and one for ``y [n]``."""
+    xa = np.asarray(x, dtype=np.float64)
+    return tuple(normalising_exponent(xa[:, i]) for i in range(xa.shape[1])), normalising_exponent(y)
+
+
+def normalise(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(x / 2**e_x, y / 2**e_y)`` with :func:`normalising_exponents` (exact in binary)."""
+    ex, ey = normalising_exponents(x, y)
+    xs = np.ldexp(np.asarray(x, dtype=np.float64), -np.asarray(ex, dtype=np.int64))
+    return xs, np.ldexp(np.asarray(y, dtype=np.float64), -ey)
+
+
 # ---------------------------------------------------------------- observations
 
 
@@ -255,6 +293,11 @@ def _valid_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return ~(over | under | nonfinite).any(axis=1)
 
 
+def _finite_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """[n] bool: every value of the row is finite."""
+    return np.isfinite(x).all(axis=1) & np.isfinite(y)
+
+
 def sample_observations(
     steps_or_node: Node | Sequence[Node],
     low: Sequence[float] | np.ndarray,
@@ -264,11 +307,15 @@ def sample_observations(
     rng: np.random.Generator,
     max_tries: int = 20,
     constants: Sequence[float] = (),
+    normalise_columns: bool = False,
 ) -> Observations:
     """Draw x uniform in the box ``[low_i, high_i]``, evaluate y, encode.
 
     Points whose row is non-finite or outside the half range are redrawn, up to
-    ``max_tries`` rounds; the number of replaced draws is ``n_resampled``. Raises
+    ``max_tries`` rounds; the number of replaced draws is ``n_resampled``. With
+    ``normalise_columns`` the rows need only be finite: ``x`` and ``y`` stay in their own
+    units and ``encoded`` is what the model reads, every column scaled by
+    :func:`normalise` first (values that still leave float16's range raise). Raises
     :class:`ObservationError` when ``n_points`` valid points cannot be found. For extra
     held-out points draw again (e.g. ``n_points=200``) with another generator.
     """
@@ -282,7 +329,7 @@ def sample_observations(
     if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(lo <= hi)):
         raise ObservationError(f"sampling box needs finite low <= high; got low={lo}, high={hi}")
     edges = np.stack([lo, hi])  # [2, k]
-    if np.any(np.abs(edges) > HALF_MAX):
+    if not normalise_columns and np.any(np.abs(edges) > HALF_MAX):
         raise ObservationError(_range_message(edges, _column_names(k)[:-1]))
     missing = [v for v in variables_used(steps_or_node) if int(v[1:]) > k]
     if missing:
@@ -298,8 +345,9 @@ def sample_observations(
             raise ObservationError(str(exc)) from exc
         return xs, ys
 
+    valid = _finite_rows if normalise_columns else _valid_rows
     x, y = draw(n_points)
-    ok = _valid_rows(x, y)
+    ok = valid(x, y)
     tally = np.zeros(4, dtype=np.int64)  # draws, NaN, inf, finite but out of half range
 
     def count(ys: np.ndarray, oks: np.ndarray) -> None:
@@ -314,7 +362,7 @@ def sample_observations(
             break
         xb, yb = draw(bad.size)
         x[bad], y[bad] = xb, yb
-        ok[bad] = _valid_rows(xb, yb)
+        ok[bad] = valid(xb, yb)
         count(yb, ok[bad])
         n_resampled += int(bad.size)
 
@@ -332,4 +380,5 @@ def sample_observations(
             f"float16 range (|v| > {HALF_MAX:g} or 0 < |v| < 2**-24) on the box ({box}); "
             "fix the ranges or rescale the variables"
         )
-    return Observations(x=x, y=y, encoded=encode_observations(x, y), n_resampled=n_resampled)
+    encoded = encode_observations(*normalise(x, y)) if normalise_columns else encode_observations(x, y)
+    return Observations(x=x, y=y, encoded=encoded, n_resampled=n_resampled)

@@ -1,6 +1,7 @@
 """Your own data: the Python API, the CSV reader, scaling at SI magnitudes, one-line errors."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -28,15 +29,22 @@ def momentum(n=120, seed=0):
 # ------------------------------------------------------------------ scaling
 
 
-def test_scaling_is_exact_powers_of_two_and_leaves_benchmark_scale_alone():
+def test_scaling_is_exact_powers_of_two_to_the_middle_of_the_training_boxes():
     m, v, p = momentum()
     s = choose_scaling(np.c_[m, v], p, ["m", "v"], "p")
-    assert s.x_exp == (-100, 20) and s.y_exp == -80
+    assert s.x_exp == (-101, 19) and s.y_exp == -81
     xs, ys = s.apply(np.c_[m, v], p)
-    assert np.array_equal(np.ldexp(xs[:, 0], -100), m) and 0.5 < np.median(xs[:, 0]) < 2
+    assert np.array_equal(np.ldexp(xs[:, 0], -101), m)
     assert np.array_equal(s.unscale_y(ys), p)  # exact: no digit lost
-    x = np.random.default_rng(1).uniform(1, 5, (50, 2))
-    assert choose_scaling(x, x[:, 0] * x[:, 1], ["a", "b"], "y").identity
+    for col in (*xs.T, ys):  # every column's median lands in [2, 4)
+        assert 2 <= np.median(np.abs(col)) < 4
+
+
+@pytest.mark.parametrize(("low", "high", "expected"), [(1, 5, 0), (1, 10, 1), (100, 400, 6), (0.5, 2, -1), (-5, -1, 0)])
+def test_scaling_moves_any_range_not_only_out_of_float16(low, high, expected):
+    x = np.random.default_rng(1).uniform(low, high, (50, 1))
+    assert column_exponent(x[:, 0], "a") == expected
+    assert 2 <= np.median(np.abs(np.ldexp(x[:, 0], -expected))) < 4
 
 
 def test_scaling_refuses_a_column_no_single_scale_can_hold():
@@ -99,8 +107,20 @@ def test_momentum_at_si_scale_is_derived_like_at_benchmark_scale(tmp_path, capsy
     m, v, p = momentum()
     result = derive(np.c_[m, v], p, names=["m", "v"], target="p")
     assert result.formula == "m*v" and result.r2_heldout > 0.99
-    assert result.scaling.x_exp == (-100, 20) and "m" in result.latex
+    assert result.scaling.x_exp == (-101, 19) and "m" in result.latex
     path = write_csv(tmp_path / "momentum.csv", ["m", "v", "p"], [[a, b, c] for a, b, c in zip(m, v, p, strict=True)])
     assert main(["derive", "--csv", str(path)]) == 0
     out = capsys.readouterr().out
     assert "p = m*v" in out and "0 dropped" in out
+
+
+@pytest.mark.parametrize(("low", "high"), [(1, 10), (100, 400)])
+def test_a_ratio_over_wide_inputs_is_derived_from_a_csv(tmp_path, capsys, low, high):
+    """k = omega/c with both columns in [1, 10] (or [100, 400]): outside the old training boxes."""
+    rng = np.random.default_rng(3)
+    omega, c = rng.uniform(low, high, 250), rng.uniform(low, high, 250)
+    rows = [[a, b, a / b] for a, b in zip(omega, c, strict=True)]
+    path = write_csv(tmp_path / "wave.csv", ["omega", "c", "k"], rows)
+    assert main(["derive", "--csv", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert sp.simplify(sp.sympify(out["formula"]) - sp.Symbol("omega") / sp.Symbol("c")) == 0

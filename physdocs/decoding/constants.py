@@ -114,6 +114,7 @@ def fit_constants(
     rng: np.random.Generator | None = None,
     maxiter: int = 100,
     patience: int = 3,
+    scale_last: bool = False,
 ) -> Fit:
     """Fit the ``C`` leaves of ``steps_or_node`` to ``y [n]`` on ``x [n, k]`` (see module doc).
 
@@ -121,6 +122,11 @@ def fit_constants(
     (0 = never) have reached the same lowest loss (relative 1e-6): that basin is not a fluke.
     No constants: no optimisation, the loss of the expression as is. A variable outside
     ``x``'s columns raises :class:`GrammarError` (the caller decides what that means).
+
+    ``scale_last``: fit ``s * f`` (the last step times an overall factor) with ``s``
+    profiled out in closed form at every evaluation (variable projection), so the factor
+    costs no BFGS dimension and is found at any magnitude (1e-30 as well as 1). The
+    returned constants are those of ``(*steps[:-1], mul(C, steps[-1]))`` in prefix order.
     """
     steps = _steps(steps_or_node)
     xa = np.asarray(x, dtype=np.float64)
@@ -139,14 +145,32 @@ def fit_constants(
     func = compile_steps(steps, xa, values)
     fast = func if func is not None else reference
 
+    def factor(v: np.ndarray) -> float:
+        """The least-squares ``s`` of ``s * v ~ y`` (1 when ``v`` is zero or unusable)."""
+        with np.errstate(all="ignore"):
+            vv = float(np.dot(v, v))
+            s_ = float(np.dot(v, ya)) / vv if vv > 0 and np.isfinite(vv) else 1.0
+        return s_ if np.isfinite(s_) else 1.0
+
     def loss(c: np.ndarray | Sequence[float]) -> float:
         with np.errstate(all="ignore"):
-            value = float(np.mean(((fast(np.asarray(c, dtype=np.float64)) - ya) / scale) ** 2))
+            v = fast(np.asarray(c, dtype=np.float64))
+            if scale_last:
+                v = factor(v) * v
+            value = float(np.mean(((v - ya) / scale) ** 2))
         return value if np.isfinite(value) else PENALTY
+
+    def result(c: np.ndarray, value: float, runs: int) -> Fit:
+        consts = tuple(float(v) for v in c)
+        if scale_last:
+            s_ = factor(fast(np.asarray(c, dtype=np.float64)))
+            n_head = sum(count_constants(st) for st in steps[:-1])
+            consts = (*consts[:n_head], s_, *consts[n_head:])
+        return Fit(consts, value, value < PENALTY, runs)
 
     if n_const == 0:
         value = loss(())
-        return Fit((), value, value < PENALTY, 0)
+        return result(np.zeros(0), value, 0)
 
     starts = [  # alternate the two kinds, so stopping early still tried both
         rng.standard_normal(n_const)
@@ -169,7 +193,7 @@ def fit_constants(
                 best_c, best_loss = np.asarray(res.x, dtype=np.float64), value
             if best_loss < EXACT_LOSS or (patience and hits >= patience):
                 break
-    return Fit(tuple(float(c) for c in best_c), best_loss, best_loss < PENALTY, runs)
+    return result(best_c, best_loss, runs)
 
 
 def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:

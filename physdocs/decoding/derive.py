@@ -24,6 +24,7 @@ from physdocs.decoding.diffusion import DiffusionConfig, DiffusionResult, diffus
 from physdocs.decoding.refine import RefineConfig
 from physdocs.decoding.refine import refine as refine_search
 from physdocs.decoding.repair import validate_or_repair
+from physdocs.decoding.scaling import Scaling, choose_scaling, substitute_scales, tidy, to_original_units
 from physdocs.decoding.symbolic import SympyTimeout, steps_to_sympy, tame_constants, time_limit
 from physdocs.grammar import (
     GrammarError,
@@ -193,16 +194,40 @@ def _decode(
 class _Fitter:
     """Repair, fit constants (BFGS) and score candidates; identical sequences are fitted once.
 
-    ``free_scale``: every candidate is fitted as ``C * candidate`` (its last step scaled), for
-    data whose columns were rescaled by powers of two: the overall factor absorbs the scales.
-    ``fit_tokens`` is the sequence actually fitted.
+    ``free_scale``: every candidate is fitted as ``C * candidate`` (its last step scaled, the
+    factor profiled out in closed form), for data whose columns were rescaled by powers of
+    two: the overall factor absorbs the scales. ``raw_factors`` (``x1 -> 2**e1`` ...): the
+    columns' scales; a candidate that does not fit exactly is also fitted in the original
+    units (``f(2**e1 * x1, ...)``), where a physical law's sum of terms keeps its own
+    coefficients, and the better fit is kept. ``fit_tokens`` is the sequence actually fitted.
     """
 
     def __init__(
-        self, x: np.ndarray, y: np.ndarray, restarts: int, rng: np.random.Generator, free_scale: bool = False
+        self, x: np.ndarray, y: np.ndarray, restarts: int, rng: np.random.Generator, free_scale: bool = False,
+        raw_factors: Mapping[str, float] | None = None,
     ) -> None:
         self.x, self.y, self.restarts, self.rng, self.free_scale = x, y, restarts, rng, free_scale
-        self.fits: dict[tuple[str, ...], tuple[float, tuple[float, ...], str]] = {}
+        self.raw_factors = {k: v for k, v in (raw_factors or {}).items() if v != 1.0}
+        if self.raw_factors:
+            factors = np.array([self.raw_factors.get(f"x{i + 1}", 1.0) for i in range(x.shape[1])])
+            self.x_raw = x * factors
+        self.fits: dict[tuple[str, ...], tuple[float, tuple[float, ...], str, tuple[str, ...]]] = {}
+
+    def _fit(self, steps: tuple[Node, ...], restarts: int) -> tuple[float, tuple[float, ...], tuple[Node, ...]]:
+        """``(R^2, constants, fitted steps)`` of the best of the scaled and raw-unit fits."""
+        fitted = (*steps[:-1], Node("mul", (Node("C"), steps[-1]))) if self.free_scale else steps
+        fit = fit_constants(steps, self.x, self.y, restarts=restarts, rng=self.rng, scale_last=self.free_scale)
+        best = (r2_score(self.y, predict(fitted, self.x, fit.constants)), fit.constants, fitted)
+        if self.raw_factors and best[0] < RAW_RETRY_BELOW and _uses(steps, self.raw_factors):
+            raw = fit_constants(steps, self.x_raw, self.y, restarts=restarts, rng=self.rng,
+                                scale_last=self.free_scale)
+            if raw.success:
+                # the raw-unit fit, as a tree on the scaled columns: f(2**e1 * x1, ...)
+                r_steps, r_consts = substitute_scales(fitted, raw.constants, self.raw_factors)
+                r2 = r2_score(self.y, predict(r_steps, self.x, r_consts))
+                if r2 > best[0]:
+                    best = (r2, r_consts, r_steps)
+        return best
 
     def __call__(
         self, source: str, raw: Sequence[str], extra: dict | None = None, restarts: int | None = None
@@ -221,25 +246,37 @@ class _Fitter:
         }
         if parsed.steps is None or parsed.tokens is None:
             return cand
-        steps = parsed.steps
-        if self.free_scale:
-            steps = (*steps[:-1], Node("mul", (Node("C"), steps[-1])))
-        key = tuple(encode_sequence(steps))
-        cand["fit_tokens"] = list(key)
+        key = tuple(encode_sequence(parsed.steps))
         if key not in self.fits:
             try:
                 starts = self.restarts if restarts is None else restarts
-                fit = fit_constants(steps, self.x, self.y, restarts=starts, rng=self.rng)
-                r2 = r2_score(self.y, predict(steps, self.x, fit.constants))
-                self.fits[key] = (r2, fit.constants, "")
+                r2, consts, fitted = self._fit(tuple(parsed.steps), starts)
+                self.fits[key] = (r2, consts, "", tuple(encode_sequence(fitted)))
             except GrammarError as exc:
-                self.fits[key] = (float("-inf"), (), f"cannot evaluate on the data: {exc}")
-        r2, consts, problem = self.fits[key]
-        cand.update(r2=r2, constants=list(consts), fitted=not problem)
+                self.fits[key] = (float("-inf"), (), f"cannot evaluate on the data: {exc}", key)
+        r2, consts, problem, fit_tokens = self.fits[key]
+        cand.update(r2=r2, constants=list(consts), fitted=not problem, fit_tokens=list(fit_tokens))
         if problem:
             cand["status"] = "rejected"
             cand["note"] = "; ".join(filter(None, [cand["note"], problem]))
         return cand
+
+
+#: A candidate fitted on the scaled columns below this R^2 is also fitted in the original units.
+RAW_RETRY_BELOW = 0.999999
+
+
+def _uses(steps: Sequence[Node], names: Mapping[str, float]) -> bool:
+    """Whether a scaled variable sits anywhere but in a plain product (where the scale is one factor)."""
+    def inside(node: Node, plain: bool) -> bool:
+        if node.symbol in names:
+            return not plain
+        keeps = node.symbol in ("mul", "div", "neg", "sqrt")
+        if node.symbol == "pow":
+            return inside(node.children[0], plain) or inside(node.children[1], False)
+        return any(inside(c, plain and keeps) for c in node.children)
+
+    return len(steps) > 1 or any(inside(step, True) for step in steps)
 
 
 def derive(
@@ -256,9 +293,15 @@ def derive(
     restarts: int = 10,
     names: Mapping[str, str] | None = None,
     refine: RefineConfig | None = None,
-    free_scale: bool = False,
+    normalise: bool = True,
 ) -> Derivation:
     """Derive an equation for ``y [n]`` from ``x [n, k]`` (k <= 9) with a trained system.
+
+    ``normalise`` (the default, and what training does): every column and ``y`` are scaled
+    by powers of two to the middle of the training boxes (:mod:`.scaling`), every candidate
+    is fitted with an overall factor, and the result is mapped back: ``steps``,
+    ``constants`` and ``expression`` are in the original units. ``normalise=False`` reads
+    the data as given (it must lie in float16's range) and fits candidates as they are.
 
     ``decoder="diffusion"``: ``n_samples`` canvases, the first argmax with deterministic
     re-masking, the others sampled (default temperature 1, MaskGIT's tau = 4.5; override with
@@ -271,26 +314,34 @@ def derive(
 
     The budget is counted in candidates, never seconds: a seed gives the same result on any
     machine. ``first_guess`` is the best candidate before refinement. ``names`` only renames
-    variables in ``latex``. ``free_scale`` fits every candidate times an overall constant
-    (for rescaled user data, :mod:`.scaling`). Observations outside the float16 range raise
+    variables in ``latex``. A column no power of two can bring into float16's range raises
+    :class:`scaling.ScalingError`; unnormalised observations outside it raise
     :class:`observations.ObservationError`.
     """
     start = time.perf_counter()
     rng = rng if rng is not None else np.random.default_rng(0)
     xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    encoded = encode_observations(xa, ya)  # [n, 160]
+    k = xa.shape[1]
+    if normalise:
+        labels = [(names or {}).get(f"x{i}", f"x{i}") for i in range(1, k + 1)]
+        scaling = choose_scaling(xa, ya, labels, "the target")
+    else:
+        scaling = Scaling(x_exp=(0,) * k, y_exp=0)
+    xs, ys = scaling.apply(xa, ya)
+    encoded = encode_observations(xs, ys)  # [n, 160]
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     with torch.inference_mode():
         memory = model.encode(torch.from_numpy(encoded)[None].to(device))
-    decoded = _decode(model, memory, decoder, n_samples, beam_size, diffusion, rng, constrained, xa.shape[1])
-    fitter = _Fitter(xa, ya, restarts, rng, free_scale)
+    decoded = _decode(model, memory, decoder, n_samples, beam_size, diffusion, rng, constrained, k)
+    raw_factors = {f"x{i}": 2.0**e for i, e in enumerate(scaling.x_exp, start=1)}
+    fitter = _Fitter(xs, ys, restarts, rng, free_scale=normalise, raw_factors=raw_factors)
     candidates = [fitter(source, raw, extra) for source, raw, extra, _ in decoded]
-    first = _best(candidates, decoded, decoder, names, start)
+    first = _best(candidates, decoded, decoder, names, start, scaling)
     if refine is not None and decoder == "diffusion" and first.steps is not None:
-        candidates += refine_search(model, memory, candidates, fitter, refine, rng, xa.shape[1])
-        best = _best(candidates, decoded, decoder, names, start)
+        candidates += refine_search(model, memory, candidates, fitter, refine, rng, k)
+        best = _best(candidates, decoded, decoder, names, start, scaling)
         best.first_guess = first
     else:
         best = first
@@ -300,7 +351,7 @@ def derive(
     return best
 
 
-def _best(candidates: list[dict], decoded, decoder: str, names, start: float) -> Derivation:
+def _best(candidates: list[dict], decoded, decoder: str, names, start: float, scaling: Scaling) -> Derivation:
     """The best fitted candidate as a :class:`Derivation` (rejected when none was usable)."""
     usable = [i for i, c in enumerate(candidates) if c["fitted"]]
     if not usable:
@@ -315,13 +366,17 @@ def _best(candidates: list[dict], decoded, decoder: str, names, start: float) ->
     def rank(i: int) -> tuple[float, int, int]:
         r2 = candidates[i]["r2"]
         r2_key = round(r2, R2_TIE_DECIMALS) if math.isfinite(r2) else float("-inf")
-        return (-r2_key, len(candidates[i]["repaired_tokens"]), i)
+        return (-r2_key, len(candidates[i]["fit_tokens"]), i)  # the tree as fitted, scale factors included
 
     best_i = min(usable, key=rank)
     best = candidates[best_i]
-    steps = decode_sequence(best["fit_tokens"])
-    constants = tuple(best["constants"])
+    steps, constants = decode_sequence(best["fit_tokens"]), tuple(best["constants"])
+    if not scaling.identity:
+        steps, constants = to_original_units(steps, constants, scaling)
     expression, latex, render_note = render(steps, constants, names)
+    if not render_note:
+        expression = tidy(expression)
+        latex = _latex(expression, names)
     return Derivation(
         tokens=tuple(best["repaired_tokens"]),
         raw_tokens=tuple(best["tokens"]),

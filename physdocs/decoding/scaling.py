@@ -1,29 +1,28 @@
-"""Bring a user's data into the encoder's float16 range by exact powers of two, and back.
+"""Bring data to where the model was trained by exact powers of two, and the formula back.
 
-The encoder reads IEEE-754 half-precision bit patterns (about 6e-8 to 6.5e4). SI data often
-lies far outside that: charges near 1e-19 C, the speed of light 3e8 m/s. Each column and
-the target are divided by ``2**e`` (exact in binary floating point, so no digit is lost),
-with ``e`` chosen to bring the column's median magnitude near 1. Columns already inside a
-comfortable band (``|median|`` in [2**-6, 2**6]) are left alone, so benchmark-scale data is
-read exactly as in the evaluation.
+The encoder reads IEEE-754 half-precision bit patterns (about 6e-8 to 6.5e4), and it was
+trained on columns whose median magnitude lies in [2, 4) (:func:`observations.normalise`:
+training and inference scale the same way). SI data often lies far outside that: charges
+near 1e-19 C, the speed of light 3e8 m/s; and data in [1, 10] or [100, 400] lies where the
+model has never seen data. Every column and the target are divided by ``2**e`` (exact in
+binary floating point, so no digit is lost), whatever their magnitude.
 
 A formula ``f`` derived on the scaled data maps back as
-``y = 2**e_y * f(x_1 / 2**e_1, ...)``: the powers of two end up in the fitted constants, and
-:func:`unscale` returns that expression, its numbers simplified.
+``y = 2**e_y * f(x_1 / 2**e_1, ...)``: :func:`to_original_units` rewrites the fitted tree
+so (the powers of two become constants), and :func:`unscale` writes a sympy expression
+with the numbers simplified.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from physdocs.observations import HALF_MAX
+from physdocs.grammar import Node
+from physdocs.observations import normalising_exponent
 
-#: Columns whose median magnitude lies in [2**-COMFORT, 2**COMFORT] are not rescaled.
-COMFORT = 6
 #: The largest span (max / min magnitude) one column may have and still fit float16 after scaling.
 MAX_SPAN = 2.0**36
 
@@ -52,7 +51,7 @@ class Scaling:
 
 
 def column_exponent(values: np.ndarray, name: str) -> int:
-    """The power of two that brings ``values``' median magnitude near 1 (0 when comfortable)."""
+    """The power of two that brings ``values``' median magnitude into [2, 4) (the training boxes)."""
     a = np.abs(np.asarray(values, dtype=np.float64))
     nonzero = a[a > 0]
     if nonzero.size == 0:
@@ -63,13 +62,7 @@ def column_exponent(values: np.ndarray, name: str) -> int:
             f"column {name!r} spans {nonzero.min():.3g} to {nonzero.max():.3g} (a factor {span:.3g}); "
             f"one scale cannot bring it into float16's range: take its logarithm, or split the data"
         )
-    e = round(math.log2(float(np.median(nonzero))))
-    if abs(e) <= COMFORT:
-        e = 0
-    # The largest value must stay below float16's maximum after scaling.
-    while float(nonzero.max()) / 2.0**e > HALF_MAX / 4:
-        e += 1
-    return e
+    return normalising_exponent(nonzero)
 
 
 def choose_scaling(x: np.ndarray, y: np.ndarray, names: Sequence[str], target: str) -> Scaling:
@@ -79,6 +72,44 @@ def choose_scaling(x: np.ndarray, y: np.ndarray, names: Sequence[str], target: s
         x_exp=tuple(column_exponent(xa[:, i], names[i]) for i in range(xa.shape[1])),
         y_exp=column_exponent(np.asarray(y), target),
     )
+
+
+def substitute_scales(
+    steps: Sequence[Node], constants: Sequence[float], factors: Mapping[str, float], outer: float = 1.0
+) -> tuple[tuple[Node, ...], tuple[float, ...]]:
+    """``outer * f(factors[x1] * x1, ...)``: each scaled variable leaf becomes ``mul(x, C)``.
+
+    Returns the new steps and their constants in prefix order (the order the grammar's
+    evaluator reads ``C`` leaves in), so ``predict(new, x, new_constants)`` equals
+    ``outer * predict(steps, x * factors, constants)`` exactly up to rounding.
+    """
+    source = iter(constants)
+    out: list[float] = []
+
+    def walk(node: Node) -> Node:
+        if node.symbol == "C":
+            out.append(next(source))
+            return node
+        if node.symbol in factors and factors[node.symbol] != 1.0:
+            out.append(float(factors[node.symbol]))
+            return Node("mul", (node, Node("C")))
+        return Node(node.symbol, tuple(walk(c) for c in node.children)) if node.children else node
+
+    new = [walk(step) for step in steps[:-1]]
+    if outer != 1.0:
+        out.append(float(outer))
+        new.append(Node("mul", (Node("C"), walk(steps[-1]))))
+    else:
+        new.append(walk(steps[-1]))
+    return tuple(new), tuple(out)
+
+
+def to_original_units(
+    steps: Sequence[Node], constants: Sequence[float], scaling: Scaling
+) -> tuple[tuple[Node, ...], tuple[float, ...]]:
+    """A tree fitted on scaled data, rewritten to take and give the original units."""
+    factors = {f"x{i}": 2.0 ** (-e) for i, e in enumerate(scaling.x_exp, start=1)}
+    return substitute_scales(steps, constants, factors, 2.0**scaling.y_exp)
 
 
 def simplify_numbers(expr, rtol: float = 1e-6, max_den: int = 12, max_num: int = 1000):
@@ -113,6 +144,12 @@ def unscale(expr, scaling: Scaling, symbols: Mapping[str, object]):
         token = sp.Symbol(f"x{i}", positive=True)
         shown = symbols.get(f"x{i}", token)
         sub[token] = shown * sp.Integer(2) ** (-e) if e else shown
-    out = expr.xreplace(sub) * (sp.Integer(2) ** scaling.y_exp)
-    out = sp.expand_power_base(sp.powsimp(out, force=True), force=True)
+    return tidy(expr.xreplace(sub) * (sp.Integer(2) ** scaling.y_exp))
+
+
+def tidy(expr):
+    """Powers of two gathered into the numbers, and the numbers simplified (:func:`simplify_numbers`)."""
+    import sympy as sp
+
+    out = sp.expand_power_base(sp.powsimp(expr, force=True), force=True)
     return simplify_numbers(out.evalf())

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from physdocs.grammar import PAD_ID, TOKEN_TO_ID, count_constants
-from physdocs.observations import ObservationError, sample_observations
+from physdocs.observations import ObservationError, encode_observations, normalise, sample_observations
 from physdocs.training.generator import GeneratorConfig, sample_equation
 
 
@@ -36,18 +36,31 @@ def draw_constants(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.exp(rng.uniform(np.log(0.2), np.log(5.0), n)) * rng.choice([-1.0, 1.0], n)
 
 
+def add_noise(rng: np.random.Generator, y: np.ndarray, gen_cfg: GeneratorConfig) -> np.ndarray | None:
+    """``y`` with relative Gaussian noise (sigma ~ U(0, max_noise)) for a ``p_noise`` share, else None."""
+    if gen_cfg.p_noise <= 0 or rng.random() >= gen_cfg.p_noise:
+        return None
+    sigma = rng.uniform(0.0, gen_cfg.max_noise)
+    return y * (1.0 + sigma * rng.standard_normal(y.shape))
+
+
 def make_batch(rng: np.random.Generator, batch_size: int, gen_cfg: GeneratorConfig, max_len: int) -> Batch:
-    """Sample ``batch_size`` fresh equations with 50 observations each."""
+    """Sample ``batch_size`` fresh equations with 50 observations each (some with a noisy target)."""
     obs, seqs, keys, rejected = [], [], [], 0
     while len(seqs) < batch_size:
         eq = sample_equation(rng, gen_cfg)
         consts = draw_constants(rng, sum(count_constants(s) for s in eq.steps))
         try:
-            o = sample_observations(eq.steps, eq.low, eq.high, rng=rng, constants=tuple(consts), max_tries=3)
+            o = sample_observations(eq.steps, eq.low, eq.high, rng=rng, constants=tuple(consts), max_tries=3,
+                                    normalise_columns=gen_cfg.normalise)
+            encoded = o.encoded
+            noisy = add_noise(rng, o.y, gen_cfg)
+            if noisy is not None:
+                encoded = encode_observations(*(normalise(o.x, noisy) if gen_cfg.normalise else (o.x, noisy)))
         except ObservationError:
             rejected += 1
             continue
-        obs.append(o.encoded)
+        obs.append(encoded)
         seqs.append(eq.tokens)
         keys.append(eq.skeleton)
     return Batch(

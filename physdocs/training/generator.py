@@ -41,9 +41,11 @@ from physdocs.grammar import (
     evaluate,
     flatten,
 )
+from physdocs.observations import normalising_exponent
 
-#: Relative frequency of 1..9 variables (Feynman-like).
-VAR_COUNT_WEIGHTS: tuple[float, ...] = (1, 15, 37, 32, 20, 9, 3, 1, 1)
+#: Relative frequency of 1..9 variables: Feynman-like for 1-4, with 5-9 drawn about twice
+#: as often as in Feynman (5+ variables were almost never derived: 1 of 21 textbook laws).
+VAR_COUNT_WEIGHTS: tuple[float, ...] = (1, 14, 33, 30, 22, 13, 7, 4, 3)
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,19 @@ class GeneratorConfig:
     max_tokens: int = 48  # whole model sequence, BOS/EOS/STEP markers included
     p_multi_step: float = 0.15  # of equations with 2+ variables
     p_constant: float = 0.08  # chance that a monomial's coefficient is a fitted C
-    p_negative_range: float = 0.03  # chance per variable of a negative box [-high, -low]
+    p_negative_range: float = 0.05  # chance per variable of a negative box [-high, -low]
+    # Boxes from a wide family (DESIGN decision 14): a variable's box is, with this chance,
+    # [s, s * r] with s log-uniform over 10**wide_decades and width r log-uniform in
+    # wide_ratio; otherwise a benchmark-like box (low in [0.5, 2], high = low + [1, 4]).
+    p_wide: float = 0.6
+    wide_decades: tuple[float, float] = (-2.0, 2.0)
+    wide_ratio: tuple[float, float] = (1.5, 100.0)
+    # A share of the equations gets relative Gaussian noise on the target, sigma ~ U(0, max_noise).
+    p_noise: float = 0.3
+    max_noise: float = 0.05
+    # Columns and target are scaled by powers of two as at inference (observations.normalise);
+    # the target's range check then applies to the scaled values.
+    normalise: bool = True
     var_count_weights: tuple[float, ...] = VAR_COUNT_WEIGHTS
     step_count_weights: tuple[float, float, float] = (0.6, 0.3, 0.1)  # 2, 3, 4 steps
     n_check_points: int = 64
@@ -71,6 +85,11 @@ class GeneratorConfig:
             raise ValueError(f"GeneratorConfig.split must be 'train', 'heldout' or 'any', got {self.split!r}")
         if not 0 <= self.heldout_fraction <= 1:
             raise ValueError(f"GeneratorConfig.heldout_fraction must lie in [0, 1], got {self.heldout_fraction}")
+        if not (0 <= self.p_wide <= 1 and 0 <= self.p_noise <= 1 and self.max_noise >= 0
+                and 1 <= self.wide_ratio[0] <= self.wide_ratio[1]):
+            raise ValueError(f"GeneratorConfig: p_wide and p_noise must lie in [0, 1], max_noise >= 0 and "
+                             f"1 <= wide_ratio[0] <= wide_ratio[1]; got {self.p_wide}, {self.p_noise}, "
+                             f"{self.max_noise}, {self.wide_ratio}")
         if not 1 <= self.max_variables <= 9 or self.max_tokens < 3:
             raise ValueError(f"GeneratorConfig needs 1 <= max_variables <= 9 and max_tokens >= 3, got "
                              f"{self.max_variables} and {self.max_tokens}")
@@ -272,7 +291,8 @@ class _Builder:
                 doubled = self.coin(0.5)
                 arg = _n("mul", _TWO, arg) if doubled else _n("div", arg, _TWO)
                 top = top / 2 if doubled else top
-            self.angles[items[0]] = min(self.angles.get(items[0], 3.0), max(top, 1.1))
+            before = self.angles.get(items[0], FULL_TURN)
+            self.angles[items[0]] = min(before, max(top, 1.1))
         elif f == "sqrt":
             arg = self.sum(inner, depth + 1) if len(inner) > 1 and self.coin(0.6) else self.one_plus(inner)
         elif f == "log":
@@ -283,8 +303,9 @@ class _Builder:
         else:
             arg = self.mono(inner, coef=self.coin(0.4))
         core = _n(f, arg)
-        if angle and self.coin(0.3):  # sin(theta)**2, 1 - cos(theta)
+        if angle and self.coin(0.3):  # sin(theta)**2, 1 - cos(theta): no sign change over a full turn
             core = _n("sub", _ONE, core) if f == "cos" and self.coin(0.5) else _n("pow", core, _TWO)
+            self.angles[items[0]] = min(before, FULL_TURN / 2 if arg.symbol == "mul" else FULL_TURN)
         if not outer:
             return core
         o = self.mono(outer)
@@ -358,6 +379,9 @@ class _Builder:
 
 # ---------------------------------------------------------------- numeric check
 
+#: The largest angle box's upper edge (just under 2 pi, so the box stays inside one turn).
+FULL_TURN = 6.2
+
 _CONST_ENV: dict[str, Any] = {s: float(s) for s in INTEGERS} | {"pi": math.pi}
 _BIN = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power}
 _UN = {"sin": np.sin, "cos": np.cos, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "neg": np.negative}
@@ -377,6 +401,8 @@ def _check(
         y = evaluate(head, x, tuple(constants[:n_c])).values
         if not np.isfinite(y).all():
             return "non_finite"
+    if cfg.normalise:
+        y = np.ldexp(y, -normalising_exponent(y))
     a = np.abs(y)
     lo, hi = float(a.min()), float(a.max())
     if lo < cfg.y_min or hi > cfg.y_max:
@@ -391,18 +417,32 @@ def _check(
 def _ranges(
     rng: np.random.Generator, n: int, cfg: GeneratorConfig, angles: dict[str, float]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Benchmark-like boxes: mostly low in [0.5, 2], high = low + [1, 4]; angles in (0, pi)."""
+    """Per variable a benchmark-like box (low in [0.5, 2], high = low + [1, 4]) or, with
+    chance ``p_wide``, a wide one ``[s, s * r]`` (s over decades, r from 1.5x to 100x);
+    some boxes negative; angles from near 0 up to their safe top (a full turn at most)."""
     u = rng.random((3, n))
     std = u[0] < 0.88
     low = np.round(np.where(std, 0.5 + 1.5 * u[1], 0.1 + 0.4 * u[1]), 1)
     high = np.round(low + np.where(std, 1.0 + 3.0 * u[2], 0.5 + 1.5 * u[2]), 1)
+    wide = rng.random(n) < cfg.p_wide
+    if wide.any():
+        scale = 10.0 ** rng.uniform(*cfg.wide_decades, n)
+        ratio = np.exp(rng.uniform(math.log(cfg.wide_ratio[0]), math.log(cfg.wide_ratio[1]), n))
+        low = np.where(wide, _round3(scale), low)
+        high = np.where(wide, _round3(scale * ratio), high)
     neg = rng.random(n) < cfg.p_negative_range
     low, high = np.where(neg, -high, low), np.where(neg, -low, high)
     for name, top in angles.items():
         i = int(name[1:]) - 1
-        low[i] = round(0.1 + 0.3 * u[1, i], 1)
+        low[i] = round(0.05 + 0.35 * u[1, i], 2)
         high[i] = round(1.0 + (top - 1.0) * u[2, i], 1)
     return low, high
+
+
+def _round3(v: np.ndarray) -> np.ndarray:
+    """Three significant digits, as a person writes a box edge."""
+    digits = 2 - np.floor(np.log10(np.abs(v))).astype(int)
+    return np.array([round(float(a), int(d)) for a, d in zip(v, digits, strict=True)])
 
 
 # ---------------------------------------------------------------- sampling

@@ -61,6 +61,9 @@ class TrainConfig:
     # One intra-op thread per process: with more, any other load on the cores makes
     # OpenMP barriers stall (measured here: 0.6 s/step became 6 s/step).
     threads: int = 1
+    # Start a new leg from these weights (fresh optimiser and schedule), e.g. the shipped
+    # checkpoint on a changed data distribution; ignored when resuming a leg.
+    init_weights: str | None = None
 
     def __post_init__(self) -> None:
         names = ("batch_size", "lr", "minutes", "max_steps", "val_every", "val_batches", "threads")
@@ -185,6 +188,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progres
         state = load_training_state(state_path, opt)
         step, elapsed_before, samples = state["step"], state["elapsed"], state["samples"]
         rng.bit_generator.state = state["numpy_rng"][env.rank]
+    elif cfg.init_weights:
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(cfg.init_weights))
     # Memorisation audit: how often each benchmark skeleton was drawn. Rank 0 carries the
     # total from before a resume; each rank counts its own draws since.
     audit = SkeletonIndex.from_benchmark()
