@@ -4,6 +4,14 @@ For each equation: 50 support points (what the model sees), 200 fresh held-out p
 (what R^2 is measured on), both drawn with seeds derived from ``seed`` and the equation
 number. The random-initialised control is the same architecture under ``torch.manual_seed(seed)``.
 The JSON written here is what the report consumes.
+
+Generalisation (``EvalConfig.variants``): beside the benchmark's own boxes ("original"),
+the trained model derives each formula on a range-shifted copy ("shifted": every box
+moved by a seeded factor 10**U(-2, 2) and widened by U(1, 4), where the formula stays
+finite and real) and on a noisy one ("noisy": 1% relative Gaussian noise on the support
+target, scored against the noiseless target). :func:`generalisation` gives every rate
+with a Wilson 95% interval, by tier, by exposure in training (never drawn, 1-999 draws,
+1,000 or more) and by number of variables (1-2, 3-4, 5-9).
 """
 
 from __future__ import annotations
@@ -27,12 +35,21 @@ from physdocs.baselines import GPConfig, run_gplearn
 from physdocs.benchmark import DEFAULT_PATH, TIERS, Equation, load_benchmark
 from physdocs.decoding.derive import Derivation, derive, score_on
 from physdocs.decoding.refine import RefineConfig
+from physdocs.decoding.search import SearchConfig, search, tree_size
+from physdocs.intervals import rate_with_interval
 from physdocs.matching import explain_match
 from physdocs.models import PhysDiffuserPlus
 from physdocs.models.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, sha256, skeleton_log
-from physdocs.observations import sample_observations
+from physdocs.observations import ObservationError, sample_observations
 
 R2_THRESHOLD = 0.99
+VARIANTS = ("original", "shifted", "noisy")
+#: Relative standard deviation of the noise on the noisy variant's support target.
+NOISE = 0.01
+#: Seeded draws of a shifted box before an equation keeps its own box (and says so).
+SHIFT_ATTEMPTS = 20
+EXPOSURE_STRATA = ("never drawn", "1-999 draws", "1,000+ draws")
+VARIABLE_GROUPS = ("1-2", "3-4", "5-9")
 
 
 @dataclass(frozen=True)
@@ -49,10 +66,15 @@ class EvalConfig:
     restarts: int = 4
     # Probes beside the benchmark (physdocs.probes), trained model only.
     parts: tuple[str, ...] = ("benchmark", "synthetic", "grid")
-    synthetic_per_split: int = 30
-    # Classical baselines on the benchmark (physdocs.baselines): () or ("gplearn",).
+    synthetic_per_split: int = 100
+    # Benchmark copies for the trained model ("original" always runs; see the module doc).
+    variants: tuple[str, ...] = VARIANTS
+    # Classical baselines on the benchmark: gplearn (physdocs.baselines) and Operon alone
+    # (physdocs.decoding.operon, at the pipeline's counted budget).
     baselines: tuple[str, ...] = ()
     gp: GPConfig = GPConfig()
+    # The derivation pipeline (model candidates -> seeded Operon -> held-back choice), part "pipeline".
+    search: SearchConfig = SearchConfig()
     n_support: int = 50
     n_test: int = 200
     weights: str | None = None
@@ -67,11 +89,14 @@ class EvalConfig:
         if bad or self.ar_samples < 0 or self.synthetic_per_split < 0:
             raise ValueError(f"EvalConfig counts must be >= 1 (ar_samples, synthetic_per_split >= 0); got "
                              f"{bad or {'ar_samples': self.ar_samples, 'synthetic_per_split': self.synthetic_per_split}}")
-        unknown = set(self.parts) - {"benchmark", "synthetic", "grid"}
-        if unknown or set(self.baselines) - {"gplearn"} or set(self.decoders) - {"ar", "diffusion"}:
+        unknown = set(self.parts) - {"benchmark", "synthetic", "grid", "pipeline"}
+        if set(self.variants) - set(VARIANTS):
+            raise ValueError(f"EvalConfig: unknown variants {sorted(set(self.variants) - set(VARIANTS))}; "
+                             f"variants are {', '.join(VARIANTS)}")
+        if unknown or set(self.baselines) - {"gplearn", "operon"} or set(self.decoders) - {"ar", "diffusion"}:
             raise ValueError(f"EvalConfig: unknown parts {sorted(unknown)}, baselines {self.baselines} or "
-                             f"decoders {self.decoders}; parts are benchmark/synthetic/grid, baselines gplearn, "
-                             "decoders ar/diffusion")
+                             f"decoders {self.decoders}; parts are benchmark/synthetic/grid/pipeline, baselines "
+                             "gplearn/operon, decoders ar/diffusion")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,28 +108,135 @@ def equation_number(eq_id: str) -> int:
     return int(tail) if tail.isdigit() else zlib.crc32(eq_id.encode())
 
 
-def equation_points(eq: Equation, seed: int, n_support: int, n_test: int):
+def shifted_box(eq: Equation, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The equation's range-shifted box: each variable's box moved by 10**U(-2, 2) and
+    widened by U(1, 4), redrawn (seeded) until the formula is finite on it; None if never."""
+    number = equation_number(eq.id)
+    rng = np.random.default_rng([seed, number, 5])
+    lows = np.array([v.low for v in eq.variables])
+    highs = np.array([v.high for v in eq.variables])
+    for attempt in range(SHIFT_ATTEMPTS):
+        factor = 10.0 ** rng.uniform(-2, 2, len(lows))
+        widen = rng.uniform(1, 4, len(lows))
+        low = lows * factor
+        high = low + (highs - lows) * factor * widen
+        try:
+            sample_observations(eq.step_trees, low, high, n_points=50, max_tries=2, normalise_columns=True,
+                                rng=np.random.default_rng([seed, number, 6, attempt]))
+        except ObservationError:
+            continue
+        return low, high
+    return None
+
+
+def equation_points(eq: Equation, seed: int, n_support: int, n_test: int, variant: str = "original"):
+    """Support and test points of one benchmark variant (``shifted`` falls back to the own box)."""
     number = equation_number(eq.id)
     lows = np.array([v.low for v in eq.variables])
     highs = np.array([v.high for v in eq.variables])
-    support = sample_observations(eq.step_trees, lows, highs, n_points=n_support, rng=np.random.default_rng([seed, number]))
-    test = sample_observations(eq.step_trees, lows, highs, n_points=n_test, rng=np.random.default_rng([seed, number, 1]))
+    wide = False
+    if variant == "shifted":
+        box = shifted_box(eq, seed)
+        if box is not None:
+            (lows, highs), wide = box, True
+    support = sample_observations(eq.step_trees, lows, highs, n_points=n_support, normalise_columns=wide,
+                                  rng=np.random.default_rng([seed, number]))
+    test = sample_observations(eq.step_trees, lows, highs, n_points=n_test, normalise_columns=wide,
+                              rng=np.random.default_rng([seed, number, 1]))
+    if variant == "noisy":
+        noise = np.random.default_rng([seed, number, 4]).standard_normal(support.y.shape)
+        support = replace(support, y=support.y * (1.0 + NOISE * noise))
     return support, test
 
 
-def evaluate_equation(model: PhysDiffuserPlus, eq: Equation, decoder: str, cfg: EvalConfig) -> dict:
-    """One equation, one decoder: best candidate, held-out R^2, exact recovery, seconds."""
-    support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test)
+def evaluate_equation(
+    model: PhysDiffuserPlus, eq: Equation, decoder: str, cfg: EvalConfig, variant: str = "original"
+) -> dict:
+    """One equation, one decoder, one variant: best candidate, held-out R^2, exact recovery, seconds."""
+    support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test, variant)
     rng = np.random.default_rng([cfg.seed, equation_number(eq.id), 2])
     t0 = time.perf_counter()
     result = run_derive(model, support.x, support.y, decoder, cfg, rng, eq.display_names)
     seconds = time.perf_counter() - t0
-    row = {"id": eq.id, "tier": eq.tier, "decoder": decoder, **score_derivation(result, test.x, test.y, eq.step_trees)}
+    row = {"id": eq.id, "tier": eq.tier, "decoder": decoder, "variant": variant, "n_vars": len(eq.variables),
+           **score_derivation(result, test.x, test.y, eq.step_trees)}
+    if variant == "shifted":
+        row["box"] = [[float(a), float(b)] for a, b in zip(test.x.min(0), test.x.max(0), strict=True)]
     first = result.first_guess or result
     row["first"] = score_derivation(first, test.x, test.y, eq.step_trees, brief=True)
     row["n_candidates"] = len(result.candidates)
     row["seconds"] = round(seconds, 3)
     return row
+
+
+#: Objective evaluations that one model candidate's constant fit is counted as (BFGS starts x
+#: iterations): Operon alone receives these on top of the pipeline's Operon budget.
+EVALS_PER_CANDIDATE = 200
+
+
+def pipeline_row(model, eq: Equation, cfg: EvalConfig, *, alone: bool = False) -> dict:
+    """The pipeline on one benchmark equation (with the model-alone choice beside it), or
+    Operon alone (``alone``) at the same counted budget: its own Operon budget plus the model
+    stage's candidate fits (:data:`EVALS_PER_CANDIDATE` evaluations each)."""
+    support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test)
+    s = cfg.search
+    seed = int(np.random.default_rng([cfg.seed, equation_number(eq.id), 7]).integers(2**31))
+    if alone:
+        n_model = s.beam_size + s.ar_samples + s.n_samples
+        extra = n_model * s.restarts * EVALS_PER_CANDIDATE
+        s = replace(s, operon=replace(s.operon, max_evaluations=s.operon.max_evaluations + extra))
+    t0 = time.perf_counter()
+    result = search(None if alone else model, support.x, support.y, cfg=s, seed=seed, names=eq.display_names,
+                    use_model=not alone)
+    seconds = time.perf_counter() - t0
+
+    def row(derivation, label: str, size: int) -> dict:
+        scored = score_derivation(derivation, test.x, test.y, eq.step_trees)
+        return {"model": "baseline" if alone else "trained", "decoder": label, "id": eq.id, "tier": eq.tier,
+                "n_vars": len(eq.variables), **scored, "size": size, "true_size": tree_size(tuple(eq.step_trees)),
+                "seconds": round(seconds, 3)}
+
+    main = row(result.derivation, "operon" if alone else "pipeline", result.chosen.size)
+    main["counts"] = result.counts
+    main["front"] = result.front
+    if result.model_only is not None:
+        alone_row = row(result.model_only, "model", result.model_only_size)
+        alone_row["first"] = {k: alone_row[k] for k in ("prediction", "r2_test", "exact", "source")}
+        main["first"] = {k: alone_row[k] for k in ("prediction", "r2_test", "exact", "source")}
+        main["model_alone"] = alone_row
+    else:
+        main["first"] = {k: main[k] for k in ("prediction", "r2_test", "exact", "source")}
+    return main
+
+
+def credit(results: list[dict], truth_sizes: dict[str, int]) -> list[dict]:
+    """Every stage's credit at equal budget, per tier and overall, with Wilson 95% intervals:
+    the decoders' first guesses and finals, the model alone (both decoders, held-back
+    choice), Operon alone, model + Operon, and gplearn; median size against the truth's."""
+    methods = [("ar", "trained", "ar", "first"), ("ar", "trained", "ar", "final"),
+               ("diffusion", "trained", "diffusion", "first"), ("diffusion", "trained", "diffusion", "final"),
+               ("model alone", "trained", "model", "final"), ("Operon alone", "baseline", "operon", "final"),
+               ("model + Operon", "trained", "pipeline", "final"), ("gplearn", "baseline", "gplearn", "final")]
+    out = []
+    for label, model, decoder, stage in methods:
+        mine = [r for r in results if r.get("model") == model and r["decoder"] == decoder]
+        if not mine:
+            continue
+        for tier in (*TIERS, "all"):
+            sel = [r for r in mine if tier == "all" or r["tier"] == tier]
+            if not sel:
+                continue
+            pick = [r if stage == "final" else r["first"] for r in sel]
+            sizes = [r["size"] for r in sel if r.get("size")]
+            out.append({
+                "method": label, "stage": stage, "tier": tier, "n": len(sel),
+                "r2_gt_099": rate_with_interval([(p["r2_test"] or -np.inf) > R2_THRESHOLD for p in pick]),
+                "exact": rate_with_interval([bool(p["exact"]) for p in pick]),
+                "median_size": float(np.median(sizes)) if sizes and stage == "final" else None,
+                "median_true_size": float(np.median([truth_sizes[r["id"]] for r in sel if r["id"] in truth_sizes]))
+                if stage == "final" else None,
+            })
+    return out
 
 
 def run_derive(model, x, y, decoder: str, cfg: EvalConfig, rng: np.random.Generator, names=None) -> Derivation:
@@ -189,8 +321,8 @@ def timing(results: list[dict]) -> list[dict]:
 
 
 def best_decoder(summary: list[dict], model: str = "trained") -> str | None:
-    """The decoder with the most equations at R^2 > 0.99 overall."""
-    rows = [r for r in summary if r["model"] == model and r["tier"] == "all"]
+    """The decoder (ar or diffusion) with the most equations at R^2 > 0.99 overall."""
+    rows = [r for r in summary if r["model"] == model and r["tier"] == "all" and r["decoder"] in ("ar", "diffusion")]
     return max(rows, key=lambda r: (r["r2_gt_099"], r["exact"]))["decoder"] if rows else None
 
 
@@ -219,6 +351,9 @@ def _init_worker(cfg: EvalConfig) -> None:
 def _run_job(job: tuple) -> dict:
     kind, model_name, *rest = job
     cfg: EvalConfig = _WORKER["cfg"]
+    if kind == "pipeline" or (kind == "baseline" and model_name == "operon"):
+        return pipeline_row(_WORKER["models"].get("trained"), _WORKER["equations"][rest[0]], cfg,
+                            alone=kind == "baseline")
     if kind == "baseline":
         eq = _WORKER["equations"][rest[0]]
         support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test)
@@ -227,8 +362,8 @@ def _run_job(job: tuple) -> dict:
         return {"model": "baseline", "id": eq.id, "tier": eq.tier, "decoder": model_name, **row}
     model = _WORKER["models"][model_name]
     if kind == "benchmark":
-        eq_id, decoder = rest
-        return {"model": model_name, **evaluate_equation(model, _WORKER["equations"][eq_id], decoder, cfg)}
+        eq_id, decoder, variant = rest
+        return {"model": model_name, **evaluate_equation(model, _WORKER["equations"][eq_id], decoder, cfg, variant)}
     if kind == "synthetic":
         split, index, decoder = rest
         case = probes.synthetic_case(split, index, cfg.seed)
@@ -267,7 +402,47 @@ def summarise_synthetic(rows: list[dict]) -> list[dict]:
             ok_first = [(r["first"]["r2_test"] or -np.inf) > R2_THRESHOLD for r in sel]
             out.append({"decoder": decoder, "split": split, "n": len(sel), "r2_gt_099": _rate(ok),
                         "exact": _rate([r["exact"] for r in sel]), "first_r2_gt_099": _rate(ok_first),
-                        "first_exact": _rate([r["first"]["exact"] for r in sel])})
+                        "first_exact": _rate([r["first"]["exact"] for r in sel]),
+                        "r2_interval": rate_with_interval(ok),
+                        "exact_interval": rate_with_interval([r["exact"] for r in sel])})
+    return out
+
+
+def exposure_stratum(draws: int | None) -> str | None:
+    """The training-exposure stratum of a skeleton drawn ``draws`` times (None: not logged)."""
+    if draws is None:
+        return None
+    return EXPOSURE_STRATA[0] if draws == 0 else EXPOSURE_STRATA[1] if draws < 1000 else EXPOSURE_STRATA[2]
+
+
+def variable_group(n_vars: int) -> str:
+    return VARIABLE_GROUPS[0] if n_vars <= 2 else VARIABLE_GROUPS[1] if n_vars <= 4 else VARIABLE_GROUPS[2]
+
+
+def generalisation(rows: list[dict], audit_rows: list[dict]) -> list[dict]:
+    """Per (decoder, variant) of the trained model: R^2 > 0.99 and exact, with Wilson 95% intervals,
+    overall, by tier, by training exposure and by number of variables."""
+    draws = {a["id"]: a["training_draws"] for a in audit_rows}
+    out = []
+    mine = [r for r in rows if r.get("model") == "trained"]
+    for decoder in sorted({r["decoder"] for r in mine}):
+        for variant in VARIANTS:
+            sel = [r for r in mine if r["decoder"] == decoder and r.get("variant", "original") == variant]
+            if not sel:
+                continue
+            groups: list[tuple[str, str, list[dict]]] = [("all", "all", sel)]
+            groups += [("tier", t, [r for r in sel if r["tier"] == t]) for t in TIERS]
+            groups += [("exposure", s, [r for r in sel if exposure_stratum(draws.get(r["id"])) == s])
+                       for s in EXPOSURE_STRATA]
+            groups += [("variables", g, [r for r in sel if variable_group(r["n_vars"]) == g]) for g in VARIABLE_GROUPS]
+            for by, group, part in groups:
+                if not part:
+                    continue
+                out.append({
+                    "decoder": decoder, "variant": variant, "by": by, "group": group,
+                    "r2_gt_099": rate_with_interval([(r["r2_test"] or -np.inf) > R2_THRESHOLD for r in part]),
+                    "exact": rate_with_interval([r["exact"] for r in part]),
+                })
     return out
 
 
@@ -280,9 +455,13 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
         eqs = eqs[: cfg.limit]
     jobs: list[tuple] = []
     if "benchmark" in cfg.parts:
-        jobs += [("benchmark", m, e.id, d) for m in cfg.models for e in eqs for d in cfg.decoders]
-    if "benchmark" in cfg.parts:
+        jobs += [("benchmark", m, e.id, d, "original") for m in cfg.models for e in eqs for d in cfg.decoders]
+        jobs += [("benchmark", "trained", e.id, d, v) for v in cfg.variants if v != "original"
+                 for e in eqs for d in cfg.decoders]
+    if "benchmark" in cfg.parts or "pipeline" in cfg.parts:
         jobs += [("baseline", b, e.id) for b in cfg.baselines for e in eqs]
+    if "pipeline" in cfg.parts:
+        jobs += [("pipeline", "trained", e.id) for e in eqs]
     if "synthetic" in cfg.parts:
         jobs += [("synthetic", "trained", s, i, d) for s in probes.SPLITS
                  for i in range(cfg.synthetic_per_split) for d in cfg.decoders]
@@ -303,10 +482,15 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
             bar.update()
     bar.close()
     kinds = [job[0] for job in jobs]
-    results = [r for r, k in zip(rows, kinds, strict=True) if k in ("benchmark", "baseline")]
+    results = [r for r, k in zip(rows, kinds, strict=True)
+               if k in ("baseline", "pipeline") or (k == "benchmark" and r["variant"] == "original")]
+    results += [r.pop("model_alone") for r in results if "model_alone" in r]
+    variant_rows = [r for r, k in zip(rows, kinds, strict=True) if k == "benchmark" and r["variant"] != "original"]
     synthetic = [r for r, k in zip(rows, kinds, strict=True) if k == "synthetic"]
     grid = [r for r, k in zip(rows, kinds, strict=True) if k == "grid"]
     summary = summarise(results)
+    truth_sizes = {e.id: tree_size(tuple(e.step_trees)) for e in eqs}
+    audit = probes.memorisation_audit(load_benchmark(cfg.benchmark), skeleton_log(weights))
     return {
         "meta": {
             "weights": weights.name,
@@ -325,7 +509,10 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
         "grid": {"results": grid, "confusion": {d: {"final": probes.confusion(grid, d),
                                                     "first": probes.confusion(grid, d, "first")}
                                                 for d in cfg.decoders} if grid else {}},
-        "audit": probes.memorisation_audit(load_benchmark(cfg.benchmark), skeleton_log(weights)),
+        "audit": audit,
+        "credit": credit(results, truth_sizes),
+        "variants": {"results": variant_rows,
+                     "summary": generalisation([*results, *variant_rows], audit["equations"])},
     }
 
 

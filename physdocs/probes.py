@@ -54,8 +54,10 @@ def synthetic_case(split: str, index: int, seed: int, n_support: int = 50, n_tes
         if consts:  # a free constant cannot be matched symbolically; keep the probe exact-scorable
             continue
         try:
-            support = sample_observations(eq.steps, eq.low, eq.high, n_points=n_support, rng=rng)
-            test = sample_observations(eq.steps, eq.low, eq.high, n_points=n_test, rng=rng)
+            support = sample_observations(eq.steps, eq.low, eq.high, n_points=n_support, rng=rng,
+                                          normalise_columns=cfg.normalise)
+            test = sample_observations(eq.steps, eq.low, eq.high, n_points=n_test, rng=rng,
+                                       normalise_columns=cfg.normalise)
         except ObservationError:  # an unusable draw is redrawn, like in training
             continue
         return SyntheticCase(split, index, eq.steps, tuple(eq.tokens), eq.skeleton, support, test)

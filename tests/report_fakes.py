@@ -13,6 +13,7 @@ import numpy as np
 
 from physdocs.benchmark import get_equation
 from physdocs.grammar import token_type
+from physdocs.intervals import rate_with_interval
 from physdocs.report import build, pages, render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,7 +213,14 @@ def evaluation_json(results: dict, sha: str | None = None, value: float = 0.6543
         "decoders": ["diffusion", "ar"],
         "seconds_total": value,
     }
-    return {"meta": meta, "results": rows, "summary": summary}
+    variants = [
+        {"decoder": d, "variant": v, "by": by, "group": group,
+         "r2_gt_099": rate_with_interval(flags), "exact": rate_with_interval(flags[:1])}
+        for d in ("diffusion", "ar")
+        for v, flags in (("original", [True, True, False]), ("shifted", [True, False, False]))
+        for by, group in (("all", "all"), ("exposure", "never drawn"), ("variables", "5-9"), ("tier", "trivial"))
+    ]
+    return {"meta": meta, "results": rows, "summary": summary, "variants": {"results": [], "summary": variants}}
 
 
 def fake_render(jobs, workers=2):

@@ -8,7 +8,19 @@ import pytest
 from physdocs import probes
 from physdocs.benchmark import get_equation
 from physdocs.decoding.refine import RefineConfig
-from physdocs.evaluation import EvalConfig, best_decoder, run_evaluation, summarise, summarise_synthetic
+from physdocs.evaluation import (
+    NOISE,
+    EvalConfig,
+    best_decoder,
+    equation_points,
+    exposure_stratum,
+    generalisation,
+    run_evaluation,
+    shifted_box,
+    summarise,
+    summarise_synthetic,
+)
+from physdocs.intervals import rate_with_interval, wilson_interval
 from physdocs.grammar import parse_infix
 
 
@@ -48,7 +60,12 @@ def test_run_evaluation_on_a_tiny_model(tiny_weights):
                      restarts=1, refine=RefineConfig(rounds=1, parents=1, proposals=2), synthetic_per_split=1,
                      parts=("benchmark", "synthetic"))
     doc = run_evaluation(cfg, progress=False)
-    assert len(doc["results"]) == 2 * 2 * 2  # models x equations x decoders
+    assert len(doc["results"]) == 2 * 2 * 2  # models x equations x decoders, original boxes
+    variants = doc["variants"]["results"]
+    assert sorted((r["variant"], r["id"], r["decoder"]) for r in variants) == sorted(
+        (v, e, d) for v in ("shifted", "noisy") for e in ("feynman_001", "feynman_002") for d in ("ar", "diffusion"))
+    groups = {(r["decoder"], r["variant"], r["by"], r["group"]) for r in doc["variants"]["summary"]}
+    assert ("ar", "shifted", "all", "all") in groups and ("diffusion", "noisy", "variables", "1-2") in groups
     assert {r["id"] for r in doc["results"]} == {"feynman_001", "feynman_002"}
     assert doc["meta"]["weights_sha256"] and doc["meta"]["benchmark_sha256"]
     for r in doc["results"]:
@@ -143,3 +160,56 @@ def test_evaluation_runs_the_baseline_beside_the_decoders(tiny_weights):
     assert {(r["model"], r["decoder"]) for r in doc["results"]} == {
         ("trained", "ar"), ("trained", "diffusion"), ("baseline", "gplearn")}
     assert any(r["model"] == "baseline" and r["tier"] == "all" for r in doc["summary"])
+
+
+# ------------------------------------------------------------------ generalisation
+
+
+@pytest.mark.parametrize(("k", "n", "low", "high"), [(0, 30, 0.0, 0.1135), (30, 30, 0.8865, 1.0), (15, 30, 0.3315, 0.6685)])
+def test_wilson_interval_matches_the_closed_form(k, n, low, high):
+    lo, hi = wilson_interval(k, n)
+    assert lo == pytest.approx(low, abs=1e-4) and hi == pytest.approx(high, abs=1e-4)
+    with pytest.raises(ValueError, match="successes"):
+        wilson_interval(5, 3)
+
+
+def test_rate_with_interval_counts_successes():
+    r = rate_with_interval([True, False, True, True])
+    assert (r["n"], r["k"], r["rate"]) == (4, 3, 0.75) and r["low"] < 0.75 < r["high"]
+
+
+def test_shifted_boxes_move_by_decades_and_stay_finite():
+    eq = get_equation("feynman_010")
+    box = shifted_box(eq, 2026)
+    assert box is not None
+    again = shifted_box(eq, 2026)
+    assert np.array_equal(box[0], again[0]) and np.array_equal(box[1], again[1])  # seeded
+    own_low = np.array([v.low for v in eq.variables])
+    own_width = np.array([v.high - v.low for v in eq.variables])
+    factor = box[0] / own_low
+    assert np.all((factor >= 0.01) & (factor <= 100)) and not np.allclose(factor, 1)
+    widen = (box[1] - box[0]) / (own_width * factor)
+    assert np.all((widen >= 1) & (widen <= 4))
+    support, _ = equation_points(eq, 2026, 50, 200, "shifted")
+    assert np.all(np.isfinite(support.y))
+    assert np.all(support.x >= box[0]) and np.all(support.x <= box[1])
+
+
+def test_noisy_variant_perturbs_only_the_support_target():
+    eq = get_equation("feynman_010")
+    clean, test = equation_points(eq, 2026, 50, 200)
+    noisy, test_n = equation_points(eq, 2026, 50, 200, "noisy")
+    assert np.array_equal(clean.x, noisy.x) and np.array_equal(test.y, test_n.y)
+    rel = noisy.y / clean.y - 1
+    assert 0.5 * NOISE < np.std(rel) < 2 * NOISE
+
+
+def test_generalisation_strata_use_the_training_draws():
+    audit = [{"id": "a", "training_draws": 0}, {"id": "b", "training_draws": 5}, {"id": "c", "training_draws": 4000}]
+    rows = [{"model": "trained", "decoder": "ar", "variant": "original", "id": i, "tier": "trivial", "n_vars": n,
+             "r2_test": r2, "exact": r2 > 0.99} for i, n, r2 in (("a", 1, 0.5), ("b", 3, 0.999), ("c", 6, 1.0))]
+    out = {(r["by"], r["group"]): r for r in generalisation(rows, audit)}
+    assert out[("exposure", "never drawn")]["r2_gt_099"]["k"] == 0
+    assert out[("exposure", "1,000+ draws")]["r2_gt_099"]["k"] == 1
+    assert out[("variables", "5-9")]["r2_gt_099"]["n"] == 1 and out[("all", "all")]["r2_gt_099"]["k"] == 2
+    assert exposure_stratum(None) is None and exposure_stratum(999) == "1-999 draws"

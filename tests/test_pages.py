@@ -69,6 +69,12 @@ def test_evaluation_tables_when_evaluated():
     rendered = pages.render_pages(results, figures=set())
     assert "Not evaluated yet" not in rendered["evaluation.md"]
     assert "trained model, ar decoder" in rendered["evaluation.md"]
+    page = rendered["evaluation.md"]
+    assert "## Generalisation" in page
+    # the shifted copy's rate with its Wilson interval and count, and the computed comparison
+    assert "| ar | 67% (21–94%, 2/3) | 33% (6–79%, 1/3) |" in page
+    assert "ar: shifted 33% against 67% on the own boxes, -33 points" in page
+    assert "| diffusion | 5-9 |" in page
     assert "0.654" in rendered["index.md"]
     assert "R², trained diffusion" in rendered["equations/index.md"]
     assert "\\(m c\\)" in rendered["equations/feynman_001.md"]  # maths in an HTML table cell

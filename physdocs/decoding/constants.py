@@ -115,6 +115,7 @@ def fit_constants(
     maxiter: int = 100,
     patience: int = 3,
     scale_last: bool = False,
+    start: Sequence[float] | None = None,
 ) -> Fit:
     """Fit the ``C`` leaves of ``steps_or_node`` to ``y [n]`` on ``x [n, k]`` (see module doc).
 
@@ -127,6 +128,7 @@ def fit_constants(
     profiled out in closed form at every evaluation (variable projection), so the factor
     costs no BFGS dimension and is found at any magnitude (1e-30 as well as 1). The
     returned constants are those of ``(*steps[:-1], mul(C, steps[-1]))`` in prefix order.
+    ``start``: the first start (e.g. constants already fitted on part of the data).
     """
     steps = _steps(steps_or_node)
     xa = np.asarray(x, dtype=np.float64)
@@ -178,6 +180,8 @@ def fit_constants(
         else rng.choice([-1.0, 1.0], n_const) * 10 ** rng.uniform(-2, 2, n_const)
         for i in range(max(restarts, 1))
     ]
+    if start is not None:
+        starts = [np.asarray(start, dtype=np.float64), *starts[:-1]]
     best_c, best_loss, runs, hits = np.asarray(starts[0]), PENALTY, 0, 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scipy / numpy noise on penalised regions

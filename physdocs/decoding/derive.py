@@ -294,6 +294,7 @@ def derive(
     names: Mapping[str, str] | None = None,
     refine: RefineConfig | None = None,
     normalise: bool = True,
+    scaling: Scaling | None = None,
 ) -> Derivation:
     """Derive an equation for ``y [n]`` from ``x [n, k]`` (k <= 9) with a trained system.
 
@@ -322,10 +323,10 @@ def derive(
     rng = rng if rng is not None else np.random.default_rng(0)
     xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     k = xa.shape[1]
-    if normalise:
+    if scaling is None and normalise:
         labels = [(names or {}).get(f"x{i}", f"x{i}") for i in range(1, k + 1)]
         scaling = choose_scaling(xa, ya, labels, "the target")
-    else:
+    elif scaling is None:
         scaling = Scaling(x_exp=(0,) * k, y_exp=0)
     xs, ys = scaling.apply(xa, ya)
     encoded = encode_observations(xs, ys)  # [n, 160]

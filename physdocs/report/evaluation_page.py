@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from physdocs.benchmark import TIERS
-from physdocs.report.render import pct
+from physdocs.report.render import MISSING, pct
 
 _ORDER = {t: i for i, t in enumerate((*TIERS, "all"))}
 
@@ -97,6 +97,55 @@ def audit_tables(audit: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {"samples": audit.get("training_samples"), "per_tier": per_tier, "equations": eqs}
 
 
+def rate_ci(r: Mapping[str, Any]) -> str:
+    """``"52% (43–61%, 62/120)"``: rate, Wilson 95% interval and count, from
+    :func:`intervals.rate_with_interval` (no brackets, which Markdown would escape)."""
+    return f"{_pct(r['rate'])} ({100 * r['low']:.0f}–{100 * r['high']:.0f}%, {r['k']}/{r['n']})"
+
+
+def generalisation_tables(variants: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The generalisation section: variants, exposure strata and variable counts, with
+    intervals, and one computed sentence per decoder comparing each variant with the own boxes."""
+    if not variants or not variants.get("summary"):
+        return None
+    summary = variants["summary"]
+    decoders = sorted({r["decoder"] for r in summary})
+    present = [v for v in ("original", "shifted", "noisy") if any(r["variant"] == v for r in summary)]
+    by = {(r["decoder"], r["variant"], r["by"], r["group"]): r for r in summary}
+
+    def table(kind: str, groups: list[str]) -> list[dict]:
+        rows = []
+        for d in decoders:
+            for g in groups:
+                cells = [by.get((d, v, kind, g)) for v in present]
+                if any(cells):
+                    rows.append({"decoder": d, "group": g,
+                                 "cells": [rate_ci(c["r2_gt_099"]) if c else MISSING for c in cells],
+                                 "exact": [rate_ci(c["exact"]) if c else MISSING for c in cells]})
+        return rows
+
+    sentences = []
+    for d in decoders:
+        base = by.get((d, "original", "all", "all"))
+        for v in present[1:]:
+            other = by.get((d, v, "all", "all"))
+            if base and other:
+                gap = 100 * (other["r2_gt_099"]["rate"] - base["r2_gt_099"]["rate"])
+                sentences.append(
+                    f"{d}: {v} {_pct(other['r2_gt_099']['rate'])} against {_pct(base['r2_gt_099']['rate'])} on the "
+                    f"own boxes, {gap:+.0f} points: {rate_ci(other['r2_gt_099'])} against "
+                    f"{rate_ci(base['r2_gt_099'])}.")
+    tiers = [t for t in (*TIERS,) if any(k[2] == "tier" and k[3] == t for k in by)]
+    return {
+        "variants": present,
+        "overall": table("all", ["all"]),
+        "tiers": table("tier", tiers),
+        "exposure": table("exposure", ["never drawn", "1-999 draws", "1,000+ draws"]),
+        "variables": table("variables", ["1-2", "3-4", "5-9"]),
+        "sentences": sentences,
+    }
+
+
 def evaluation_data(results: Mapping[str, Any]) -> dict[str, Any] | None:
     """Everything the evaluation page and the home page's table show; None if not evaluated."""
     evaluation = results.get("evaluation")
@@ -122,8 +171,11 @@ def evaluation_data(results: Mapping[str, Any]) -> dict[str, Any] | None:
         "best_decoder": meta.get("best_decoder"),
         "budget": budget(meta),
         "comparisons": comparisons(rows),
-        "synthetic": synthetic.get("summary") or [],
+        "synthetic": [{**r, "r2_ci": rate_ci(r["r2_interval"]) if "r2_interval" in r else None,
+                       "exact_ci": rate_ci(r["exact_interval"]) if "exact_interval" in r else None}
+                      for r in synthetic.get("summary") or []],
         "audit": audit_tables(evaluation.get("audit")),
+        "generalisation": generalisation_tables(evaluation.get("variants")),
         "has_grid": bool((evaluation.get("grid") or {}).get("results")),
     }
 

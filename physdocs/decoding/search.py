@@ -1,0 +1,282 @@
+"""The derivation pipeline: the model proposes, Operon refines, held-back points choose.
+
+1. **Split.** The support rows are split by the seed: ``holdout`` of them are held back
+   from every fit and used only to choose.
+2. **Model candidates.** Both decoders propose (AR beams and samples, diffusion canvases)
+   on the fitting rows, scaled as in training; each candidate's constants are fitted
+   (:func:`.derive.derive`). Candidates are deduplicated by a canonical form (sympy's
+   ordering of the expression with every constant written ``C``).
+3. **Operon.** The best ``n_seeds`` distinct candidates seed Operon's population, which
+   searches for a counted budget (:mod:`.operon`) and returns a front, one formula per size.
+4. **Choice.** Every candidate (model and Operon) is scored on the held-back rows:
+   ``ln(1 - R^2 + 1e-12) + size_penalty * size``, the size counting the fitted tree's nodes.
+   The lowest score wins; its constants are refitted on all rows, and it is mapped back to
+   the data's units and simplified.
+
+Everything is counted (candidates, BFGS starts, Operon evaluations and generations, one
+thread), so a seed gives the same answer on any machine. ``model=None`` is Operon alone
+with the same Operon budget and the same choice; ``operon=None`` is the model alone.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from physdocs.decoding.constants import fit_constants, predict, r2_score
+from physdocs.decoding.derive import Derivation, derive, render
+from physdocs.decoding.operon import OperonConfig, run_operon, to_infix
+from physdocs.decoding.scaling import choose_scaling, tidy, to_original_units
+from physdocs.decoding.symbolic import SympyTimeout, steps_to_sympy, time_limit
+from physdocs.grammar import GrammarError, Node, decode_sequence, encode_sequence, flatten
+
+#: Seconds sympy may take to write one candidate's canonical form.
+KEY_SECONDS = 0.5
+#: The floor under 1 - R^2 in the choice score: fits better than this are all "exact".
+EXACT_FLOOR = 1e-12
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The pipeline's counted budget. ``budget`` scales every count (1.0 = the default)."""
+
+    beam_size: int = 32  # AR beams
+    ar_samples: int = 64  # AR ancestral samples
+    n_samples: int = 48  # diffusion canvases
+    restarts: int = 2  # BFGS starts per model candidate
+    n_seeds: int = 24  # distinct model candidates placed in Operon's population
+    operon: OperonConfig = field(default_factory=OperonConfig)
+    holdout: float = 0.25  # share of the support rows held back for the choice
+    size_penalty: float = 0.05  # per node, in units of ln(1 - R^2)
+
+    def scaled(self, budget: float) -> SearchConfig:
+        """The same pipeline with every count multiplied by ``budget`` (at least 1 each)."""
+        if not budget > 0:
+            raise ValueError(f"budget must be positive, got {budget}")
+
+        def k(v: int) -> int:
+            return max(1, round(v * budget))
+
+        op = self.operon
+        return SearchConfig(
+            beam_size=k(self.beam_size), ar_samples=k(self.ar_samples), n_samples=k(self.n_samples),
+            restarts=self.restarts, n_seeds=k(self.n_seeds), holdout=self.holdout, size_penalty=self.size_penalty,
+            operon=OperonConfig(max_evaluations=k(op.max_evaluations), generations=k(op.generations),
+                                population_size=op.population_size, max_length=op.max_length, symbols=op.symbols),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One formula on the scaled columns, fitted on the fitting rows, scored on the held-back ones."""
+
+    source: str  # "ar beam 3", "diffusion sample 5", "operon 7"
+    steps: tuple[Node, ...]
+    constants: tuple[float, ...]
+    size: int  # nodes of the fitted tree
+    r2_fit: float
+    r2_heldout: float
+
+
+def choice_score(r2_heldout: float, size: int, size_penalty: float) -> float:
+    """``ln(1 - R^2 + EXACT_FLOOR) + size_penalty * size`` (lower is better; unusable: +inf)."""
+    if not math.isfinite(r2_heldout):
+        return math.inf
+    return math.log(max(1.0 - r2_heldout, 0.0) + EXACT_FLOOR) + size_penalty * size
+
+
+def tree_size(steps: Sequence[Node]) -> int:
+    """Nodes of the flattened tree (a multi-step derivation counts as its flat formula)."""
+    node = steps[0] if len(steps) == 1 else flatten(tuple(steps))
+
+    def count(n: Node) -> int:
+        return 1 + sum(count(c) for c in n.children)
+
+    return count(node)
+
+
+def canonical_key(steps: Sequence[Node]) -> str:
+    """A form shared by rewritings of one skeleton (commuted terms, regrouped products).
+
+    sympy orders the terms and factors, with every constant written ``C``; when sympy takes
+    longer than :data:`KEY_SECONDS`, the token sequence is the key.
+    """
+    import sympy as sp
+
+    try:
+        with time_limit(KEY_SECONDS):
+            expr = steps_to_sympy(tuple(steps))
+            cs = {s: sp.Symbol("C") for s in expr.free_symbols if s.name.startswith("c")}
+            return sp.srepr(expr.xreplace(cs))
+    except SympyTimeout:
+        return " ".join(encode_sequence(tuple(steps)))
+
+
+@dataclass
+class SearchResult:
+    """The chosen formula (in the data's units) and what led to it."""
+
+    derivation: Derivation  # steps, constants and expression in the data's units
+    chosen: Candidate  # on the scaled columns
+    front: list[dict]  # per size, the best candidate: size, R^2 fit / held-back, formula, source
+    counts: dict[str, Any]  # candidates per stage, distinct, seeds, Operon's counters
+    seconds: float
+    model_only: Derivation | None = None  # the model's own best by the same choice (with Operon on)
+    model_only_size: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"formula": None if self.derivation.expression is None else str(self.derivation.expression),
+                "source": self.chosen.source, "size": self.chosen.size,
+                "r2_fit": _finite(self.chosen.r2_fit), "r2_heldout": _finite(self.chosen.r2_heldout),
+                "front": self.front, "counts": self.counts, "seconds": round(self.seconds, 3)}
+
+
+def _finite(v: float) -> float | None:
+    return round(float(v), 9) if math.isfinite(v) else None
+
+
+def _score_on(steps, constants, x, y) -> float:
+    try:
+        return r2_score(y, predict(steps, x, constants))
+    except GrammarError:
+        return float("-inf")
+
+
+def search(
+    model,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    cfg: SearchConfig = SearchConfig(),  # noqa: B008 - frozen
+    seed: int = 2026,
+    names: Mapping[str, str] | None = None,
+    use_model: bool = True,
+    use_operon: bool = True,
+    proposals: Sequence[tuple[str, Sequence[Node]]] = (),
+    progress: Callable[[str], None] | None = None,
+) -> SearchResult:
+    """Derive ``y [n] = f(x [n, k])`` with the pipeline (see the module doc).
+
+    ``names`` maps ``x1 ..`` to the names shown in the LaTeX. ``use_model=False`` is Operon
+    alone, ``use_operon=False`` the model alone; both use the same split and the same choice.
+    ``proposals``: ``(label, steps)`` formulas of the caller's (a hypothesis to test), fitted,
+    seeded and chosen among like the model's candidates.
+    """
+    start = time.perf_counter()
+    say = progress or (lambda _: None)
+    rng = np.random.default_rng([seed, 17])
+    xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    k = xa.shape[1]
+    labels = [(names or {}).get(f"x{i}", f"x{i}") for i in range(1, k + 1)]
+    scaling = choose_scaling(xa, ya, labels, "the target")
+    xs, ys = scaling.apply(xa, ya)
+    order = rng.permutation(len(ya))
+    n_held = max(2, round(cfg.holdout * len(ya)))
+    held, fit = np.sort(order[:n_held]), np.sort(order[n_held:])
+    counts: dict[str, Any] = {"rows_fit": int(len(fit)), "rows_heldout": int(len(held))}
+    pool: list[Candidate] = []
+    seen: set[str] = set()
+
+    def add(source: str, steps: tuple[Node, ...], constants: tuple[float, ...], r2_fit: float | None = None) -> None:
+        try:
+            key = canonical_key(steps)
+        except (GrammarError, TypeError, ValueError, RecursionError):
+            return
+        if key in seen:
+            return
+        seen.add(key)
+        r2f = _score_on(steps, constants, xs[fit], ys[fit]) if r2_fit is None else r2_fit
+        pool.append(Candidate(source, steps, constants, tree_size(steps), r2f,
+                              _score_on(steps, constants, xs[held], ys[held])))
+
+    if use_model:
+        for decoder, n in (("ar", cfg.ar_samples), ("diffusion", cfg.n_samples)):
+            d = derive(model, xa[fit], ya[fit], decoder=decoder, n_samples=n, beam_size=cfg.beam_size,
+                       rng=np.random.default_rng([seed, 18, len(decoder)]), restarts=cfg.restarts, scaling=scaling)
+            fitted = [c for c in d.candidates if c["fitted"]]
+            counts[f"{decoder}_candidates"] = len(d.candidates)
+            for c in sorted(fitted, key=lambda c: -c["r2"] if math.isfinite(c["r2"]) else math.inf):
+                add(f"{decoder} {c['source']}", decode_sequence(c["fit_tokens"]), tuple(c["constants"]), c["r2"])
+        counts["model_distinct"] = len(pool)
+        say(f"model: {sum(counts.get(f'{d}_candidates', 0) for d in ('ar', 'diffusion'))} candidates, "
+            f"{len(pool)} distinct; best held-back R^2 "
+            f"{max((c.r2_heldout for c in pool), default=float('nan')):.6f}")
+    for label, steps in proposals:
+        steps = tuple(steps)
+        try:
+            fit_ = fit_constants(steps, xs[fit], ys[fit], restarts=cfg.restarts, rng=rng, scale_last=True)
+        except GrammarError:
+            continue
+        scaled = (*steps[:-1], Node("mul", (Node("C"), steps[-1])))
+        add(f"proposal {label}", scaled, fit_.constants)
+    if use_operon:
+        ranked = sorted(pool, key=lambda c: (-c.r2_fit if math.isfinite(c.r2_fit) else math.inf, c.size))
+        seeds = [to_infix(c.steps, c.constants) for c in ranked[: cfg.n_seeds]]
+        front, stats = run_operon(xs[fit], ys[fit], seeds, cfg.operon, int(rng.integers(2**31)))
+        counts["operon"] = {**stats, "max_evaluations": cfg.operon.max_evaluations}
+        for i, (tree, consts) in enumerate(front):
+            add(f"operon {i}", (tree,), consts)
+        say(f"operon: {stats['generations']} generations, {stats['seeds_placed']} seeds, front of {len(front)}")
+    counts["pool"] = len(pool)
+    if not pool:
+        raise RuntimeError("no usable candidate: every decoder candidate and Operon formula failed on the data")
+    chosen = min(pool, key=lambda c: (choice_score(c.r2_heldout, c.size, cfg.size_penalty), c.size, c.source))
+    say(f"chose {chosen.source}: size {chosen.size}, held-back R^2 {chosen.r2_heldout:.6f}")
+    mine = [c for c in pool if not c.source.startswith("operon")]
+    model_only, model_only_size = None, 0
+    if use_model and use_operon and mine:  # the model alone, chosen by the same rule from its own candidates
+        best = min(mine, key=lambda c: (choice_score(c.r2_heldout, c.size, cfg.size_penalty), c.size, c.source))
+        model_only, model_only_size = _finish(best, xs, ys, scaling, names, rng, start), best.size
+    return SearchResult(_finish(chosen, xs, ys, scaling, names, rng, start), chosen,
+                        _front(pool, scaling, cfg.size_penalty), counts, time.perf_counter() - start, model_only,
+                        model_only_size)
+
+
+def _finish(chosen: Candidate, xs, ys, scaling, names, rng, start: float) -> Derivation:
+    """The chosen candidate refitted on all rows (from its constants), in the data's units, simplified."""
+    constants = chosen.constants
+    if constants:
+        refit = fit_constants(chosen.steps, xs, ys, restarts=1, rng=rng, start=constants)
+        if refit.success and _score_on(chosen.steps, refit.constants, xs, ys) >= _score_on(
+                chosen.steps, constants, xs, ys):
+            constants = refit.constants
+    steps_out, consts_out = to_original_units(chosen.steps, constants, scaling)
+    expression, latex, note = render(steps_out, consts_out, names)
+    if not note:
+        expression = tidy(expression)
+    return Derivation(
+        tokens=None, raw_tokens=(), status="valid", note=note, steps=steps_out, expression=expression, latex=latex,
+        constants=consts_out, r2_fit=_score_on(chosen.steps, constants, xs, ys),
+        seconds=time.perf_counter() - start, decoder="pipeline", source=chosen.source,
+    )
+
+
+def _front(pool: list[Candidate], scaling, size_penalty: float) -> list[dict]:
+    """Accuracy against size: per size the best held-back R^2, kept when it beats every smaller size."""
+    best: dict[int, Candidate] = {}
+    for c in pool:
+        if math.isfinite(c.r2_heldout) and (c.size not in best or c.r2_heldout > best[c.size].r2_heldout):
+            best[c.size] = c
+    out, top = [], -math.inf
+    for size in sorted(best):
+        c = best[size]
+        if c.r2_heldout <= top:
+            continue
+        top = c.r2_heldout
+        steps, consts = to_original_units(c.steps, c.constants, scaling)
+        try:
+            formula = str(tidy(steps_to_sympy(steps, consts)))
+        except (GrammarError, TypeError, ValueError, RecursionError):
+            formula = " ".join(c.source)
+        out.append({"size": size, "r2_fit": _finite(c.r2_fit), "r2_heldout": _finite(c.r2_heldout),
+                    "score": round(choice_score(c.r2_heldout, size, size_penalty), 4), "formula": formula,
+                    "source": c.source})
+    return out
