@@ -20,8 +20,8 @@ from physdocs.evaluation import (
     summarise,
     summarise_synthetic,
 )
-from physdocs.intervals import rate_with_interval, wilson_interval
 from physdocs.grammar import parse_infix
+from physdocs.intervals import rate_with_interval, wilson_interval
 
 
 def row(model, decoder, tier, r2, exact, seconds=1.0, first=None):

@@ -9,7 +9,7 @@ import sympy as sp
 from physdocs.decoding.constants import predict
 from physdocs.decoding.from_sympy import from_sympy
 from physdocs.decoding.operon import OperonConfig, available, run_operon, to_infix
-from physdocs.decoding.search import SearchConfig, canonical_key, choice_score, search, tree_size
+from physdocs.decoding.search import SearchConfig, canonical_key, choice_score, search
 from physdocs.grammar import parse_infix
 
 pytestmark = pytest.mark.skipif(not available(), reason="pyoperon is not installed")
