@@ -16,8 +16,11 @@ What happens:
 3. Every column and the target are scaled by exact powers of two to the middle of the
    training boxes, as in training (:mod:`physdocs.decoding.scaling`); each candidate is
    fitted with an overall constant, which absorbs the scales.
-4. The evaluation's decoder and budget derive the formula (:func:`evaluation.run_derive`),
-   which is mapped back to the original units and written with the column names.
+4. The pipeline derives the formula (:func:`decoding.search.search`): both decoders
+   propose, the best distinct candidates seed Operon, and the formula is chosen on rows
+   held back from every fit, with a size penalty. It is mapped back to the original units
+   and written with the column names; ``front`` lists the best formula at each size.
+   ``decoder="ar"`` or ``"diffusion"`` runs one decoder alone, with the evaluation's budget.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +68,7 @@ class UserResult:
     decoder: str
     seconds: float
     derivation: Derivation = field(repr=False)
+    front: list[dict] = field(default_factory=list)  # per size, the best candidate (pipeline only)
 
     def to_json(self) -> dict[str, Any]:
         def num(v: float | None) -> float | None:
@@ -77,6 +82,7 @@ class UserResult:
                                 "target": self.scaling.y_exp},
             "decoder": self.decoder, "seconds": round(self.seconds, 3),
             "status": self.derivation.status, "note": self.derivation.note,
+            "front": self.front,
         }
 
 
@@ -86,6 +92,10 @@ def best_decoder() -> str:
         return json.loads(EVALUATION_FILE.read_text())["meta"]["best_decoder"] or "diffusion"
     except (OSError, KeyError, json.JSONDecodeError):
         return "diffusion"
+
+
+#: What ``derive`` runs unless told otherwise: model candidates, seeded Operon, held-back choice.
+PIPELINE = "pipeline"
 
 
 _MODELS: dict[str, Any] = {}
@@ -136,17 +146,22 @@ def derive(
     weights: str | Path | None = None,
     seed: int = 2026,
     where: str = "the data",
+    budget: float = 1.0,
+    progress=None,
 ) -> UserResult:
     """Derive ``y = f(x)`` from measurements at any magnitude (1e-30 .. 1e30); see the module doc.
 
     ``names`` are the columns' names (default ``x1 ..``); they name the variables in
-    ``formula`` and ``latex``. ``decoder`` defaults to the better one of the shipped
-    evaluation. Raises :class:`UserDataError` for input that cannot be used.
+    ``formula`` and ``latex``. ``decoder`` defaults to the pipeline (``"ar"`` or
+    ``"diffusion"``: one decoder alone). ``budget`` multiplies every count of the pipeline's
+    budget (0.5: about half the time); ``progress`` receives one line per stage. Raises
+    :class:`UserDataError` for input that cannot be used.
     """
     import sympy as sp
 
     from physdocs.evaluation import EvalConfig, run_derive
 
+    t0 = time.perf_counter()
     xa, ya, dropped = clean_rows(x, y, where)
     k = xa.shape[1]
     names = tuple(names) if names is not None else tuple(f"x{i}" for i in range(1, k + 1))
@@ -161,20 +176,30 @@ def derive(
     n_held = max(2, round(HELDOUT_SHARE * len(ya)))
     held, rest = order[:n_held], order[n_held:]
     support = rest[:N_POINTS]
-    decoder = decoder or best_decoder()
-    cfg = EvalConfig(seed=seed)
-    result = run_derive(_model(weights), xa[support], ya[support], decoder, cfg, np.random.default_rng([seed, 92]))
+    decoder = decoder or PIPELINE
+    symbols = {f"x{i}": n for i, n in enumerate(names, start=1)}
+    front: list[dict] = []
+    if decoder == PIPELINE:
+        from physdocs.decoding.search import SearchConfig, search
+
+        found = search(_model(weights), xa[support], ya[support], cfg=SearchConfig().scaled(budget), seed=seed,
+                       names=symbols, progress=progress)
+        result, front = found.derivation, found.front
+    else:
+        cfg = EvalConfig(seed=seed)
+        result = run_derive(_model(weights), xa[support], ya[support], decoder, cfg,
+                            np.random.default_rng([seed, 92]))
     r2_held = None
     formula, latex = "(no usable formula)", ""
     if result.steps is not None:
         r2_held = r2_score(ya[held], predict(result.steps, xa[held], result.constants))
-        symbols = {sp.Symbol(f"x{i}", positive=True): sp.Symbol(n) for i, n in enumerate(names, start=1)}
-        expr = tidy(steps_to_sympy(result.steps, result.constants)).xreplace(symbols)
+        plain = {sp.Symbol(t, positive=True): sp.Symbol(n) for t, n in symbols.items()}
+        expr = tidy(steps_to_sympy(result.steps, result.constants)).xreplace(plain)
         formula, latex = str(expr), sp.latex(expr)
     return UserResult(
         formula=formula, latex=latex, target=target, columns=names, r2_fit=result.r2_fit, r2_heldout=r2_held,
         n_rows=len(ya), n_dropped=dropped, n_support=len(support), n_heldout=len(held), scaling=scaling,
-        decoder=decoder, seconds=result.seconds, derivation=result,
+        decoder=decoder, seconds=time.perf_counter() - t0, derivation=result, front=front,
     )
 
 

@@ -107,6 +107,11 @@ class Equation:
         return {v.token: display_name(v.name) for v in self.variables}
 
     @property
+    def plain_names(self) -> dict[str, str]:
+        """Leaf token -> the variable's own name, for formulas written as text (``{"x1": "q1"}``)."""
+        return {v.token: v.name for v in self.variables}
+
+    @property
     def latex(self) -> str:
         """``output = formula`` in LaTeX, with the variables' display names."""
         import sympy as sp

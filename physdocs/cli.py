@@ -55,7 +55,7 @@ def _derive_csv(args) -> None:
     try:
         x, y, names, target = read_csv(args.csv, args.target, columns)
         result = derive(x, y, names=names, target=target, decoder=args.decoder, weights=args.weights,
-                        seed=args.seed, where=str(args.csv))
+                        seed=args.seed, where=str(args.csv), budget=args.budget, progress=_progress(args))
     except UserDataError as exc:
         raise UserError(str(exc)) from exc
     if args.json:
@@ -71,6 +71,26 @@ def _derive_csv(args) -> None:
         scaled.append(f"{target} / 2^{result.scaling.y_exp}")
     print(f"scaling:   {', '.join(scaled) if scaled else 'none needed'}")
     print(f"decoder:   {result.decoder}   time: {result.seconds:.2f} s")
+    _print_front(result.front)
+
+
+def _progress(args):
+    """One line per pipeline stage on stderr (not with --json, whose stdout must stay JSON only)."""
+    if args.json:
+        return None
+    return lambda line: print(f"  {line}", file=sys.stderr, flush=True)
+
+
+def _print_front(front: list[dict]) -> None:
+    """Accuracy against size, as PySR prints its equations: the chosen one marked."""
+    if not front:
+        return
+    best = min(front, key=lambda r: r["score"])
+    print("front:     size  R2 held-back  formula")
+    for r in front:
+        mark = ">" if r is best else " "
+        r2 = "-" if r["r2_heldout"] is None else f"{r['r2_heldout']:.6f}"
+        print(f"         {mark}{r['size']:>5}  {r2:>12}  {r['formula']}")
 
 
 def _derive(args) -> None:
@@ -91,30 +111,41 @@ def _derive(args) -> None:
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from exc
     model, source = _load_model(args.weights)
-    if args.decoder is None:
-        from physdocs.api import best_decoder
-
-        args.decoder = best_decoder()
     from physdocs.evaluation import EvalConfig, equation_number, equation_points, run_derive
 
     # The evaluation's settings and seeds, so `derive` reproduces its row for this equation.
     cfg = EvalConfig(seed=args.seed)
     support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test)
-    rng = np.random.default_rng([cfg.seed, equation_number(eq.id), 2])
     t0 = time.perf_counter()
-    result = run_derive(model, support.x, support.y, args.decoder, cfg, rng, eq.display_names)
+    front: list[dict] = []
+    if args.decoder in (None, "pipeline"):
+        from physdocs.decoding.search import search
+
+        args.decoder = "pipeline"
+        seed = int(np.random.default_rng([cfg.seed, equation_number(eq.id), 7]).integers(2**31))
+        found = search(model, support.x, support.y, cfg=cfg.search.scaled(args.budget), seed=seed,
+                       names=eq.display_names, text_names=eq.plain_names, progress=_progress(args))
+        result, front = found.derivation, found.front
+    else:
+        rng = np.random.default_rng([cfg.seed, equation_number(eq.id), 2])
+        result = run_derive(model, support.x, support.y, args.decoder, cfg, rng, eq.display_names)
+        if result.expression is not None:
+            from physdocs.decoding.search import named
+
+            result.expression = named(result.expression, eq.plain_names)
     seconds = time.perf_counter() - t0
     r2 = score_on(result, test.x, test.y)
     doc = result.to_json()
-    doc.update({"equation": eq.id, "truth": eq.formula, "weights": source, "r2_test": r2, "seconds": seconds})
+    doc.update({"equation": eq.id, "truth": f"{eq.output} = {eq.formula}", "weights": source, "r2_test": r2,
+                "seconds": seconds, "front": front})
     if not args.json:
         doc.pop("trajectory", None)
         doc.pop("candidates", None)
         print(f"weights:   {source}")
         print(f"equation:  {eq.id} {eq.name}: {eq.output} = {eq.formula}")
-        print(f"predicted: {doc['expression']}   [{doc['status']}]")
-        print(f"constants: {doc['constants']}")
+        print(f"predicted: {eq.output} = {doc['expression']}   [{doc['status']}, {result.source}]")
         print(f"R2 (held-out points): {r2:.4f}   time: {seconds:.2f} s   decoder: {args.decoder}")
+        _print_front(front)
         return
     print(json.dumps(doc, indent=2, default=float))
 
@@ -207,8 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--csv", help="a CSV file with a header row: derive the target from the other columns")
     d.add_argument("--target", help="the CSV column to derive (default: the last)")
     d.add_argument("--columns", help="comma-separated input columns (default: all but the target)")
-    d.add_argument("--decoder", choices=("diffusion", "ar"),
-                   help="default: the better decoder of the shipped evaluation")
+    d.add_argument("--decoder", choices=("pipeline", "diffusion", "ar"),
+                   help="default: the pipeline (both decoders seed Operon); ar or diffusion: one decoder alone")
+    d.add_argument("--budget", type=float, default=1.0,
+                   help="multiplies every count of the pipeline's budget (0.5: about half the time)")
     d.add_argument("--weights", help="checkpoint .safetensors (default: the shipped weights)")
     d.add_argument("--json", action="store_true", help="JSON output, with the trajectory")
     d.add_argument("--seed", type=int, default=2026)

@@ -187,7 +187,7 @@ def pipeline_row(model, eq: Equation, cfg: EvalConfig, *, alone: bool = False) -
         s = replace(s, operon=replace(s.operon, max_evaluations=s.operon.max_evaluations + extra))
     t0 = time.perf_counter()
     result = search(None if alone else model, support.x, support.y, cfg=s, seed=seed, names=eq.display_names,
-                    use_model=not alone)
+                    text_names=eq.plain_names, use_model=not alone)
     seconds = time.perf_counter() - t0
 
     def row(derivation, label: str, size: int) -> dict:

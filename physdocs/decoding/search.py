@@ -161,16 +161,19 @@ def search(
     use_model: bool = True,
     use_operon: bool = True,
     proposals: Sequence[tuple[str, Sequence[Node]]] = (),
+    text_names: Mapping[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> SearchResult:
     """Derive ``y [n] = f(x [n, k])`` with the pipeline (see the module doc).
 
-    ``names`` maps ``x1 ..`` to the names shown in the LaTeX. ``use_model=False`` is Operon
+    ``names`` maps ``x1 ..`` to the names shown in the LaTeX, ``text_names`` (default
+    ``names``) to those in the text formulas. ``use_model=False`` is Operon
     alone, ``use_operon=False`` the model alone; both use the same split and the same choice.
     ``proposals``: ``(label, steps)`` formulas of the caller's (a hypothesis to test), fitted,
     seeded and chosen among like the model's candidates.
     """
     start = time.perf_counter()
+    text_names = text_names if text_names is not None else names
     say = progress or (lambda _: None)
     rng = np.random.default_rng([seed, 17])
     xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -234,13 +237,14 @@ def search(
     model_only, model_only_size = None, 0
     if use_model and use_operon and mine:  # the model alone, chosen by the same rule from its own candidates
         best = min(mine, key=lambda c: (choice_score(c.r2_heldout, c.size, cfg.size_penalty), c.size, c.source))
-        model_only, model_only_size = _finish(best, xs, ys, scaling, names, rng, start), best.size
-    return SearchResult(_finish(chosen, xs, ys, scaling, names, rng, start), chosen,
-                        _front(pool, scaling, cfg.size_penalty), counts, time.perf_counter() - start, model_only,
+        model_only = _finish(best, xs, ys, scaling, names, text_names, rng, start)
+        model_only_size = best.size
+    return SearchResult(_finish(chosen, xs, ys, scaling, names, text_names, rng, start), chosen,
+                        _front(pool, scaling, cfg.size_penalty, text_names), counts, time.perf_counter() - start, model_only,
                         model_only_size)
 
 
-def _finish(chosen: Candidate, xs, ys, scaling, names, rng, start: float) -> Derivation:
+def _finish(chosen: Candidate, xs, ys, scaling, names, text_names, rng, start: float) -> Derivation:
     """The chosen candidate refitted on all rows (from its constants), in the data's units, simplified."""
     constants = chosen.constants
     if constants:
@@ -252,6 +256,7 @@ def _finish(chosen: Candidate, xs, ys, scaling, names, rng, start: float) -> Der
     expression, latex, note = render(steps_out, consts_out, names)
     if not note:
         expression = tidy(expression)
+    expression = named(expression, text_names)
     return Derivation(
         tokens=None, raw_tokens=(), status="valid", note=note, steps=steps_out, expression=expression, latex=latex,
         constants=consts_out, r2_fit=_score_on(chosen.steps, constants, xs, ys),
@@ -259,7 +264,16 @@ def _finish(chosen: Candidate, xs, ys, scaling, names, rng, start: float) -> Der
     )
 
 
-def _front(pool: list[Candidate], scaling, size_penalty: float) -> list[dict]:
+def named(expr, names: Mapping[str, str] | None):
+    """``expr`` with ``x1 ..`` written as the variables' own names (no placeholder reaches a reader)."""
+    import sympy as sp
+
+    if not names:
+        return expr
+    return expr.xreplace({sp.Symbol(tok, positive=True): sp.Symbol(name) for tok, name in names.items()})
+
+
+def _front(pool: list[Candidate], scaling, size_penalty: float, names: Mapping[str, str] | None) -> list[dict]:
     """Accuracy against size: per size the best held-back R^2, kept when it beats every smaller size."""
     best: dict[int, Candidate] = {}
     for c in pool:
@@ -273,7 +287,7 @@ def _front(pool: list[Candidate], scaling, size_penalty: float) -> list[dict]:
         top = c.r2_heldout
         steps, consts = to_original_units(c.steps, c.constants, scaling)
         try:
-            formula = str(tidy(steps_to_sympy(steps, consts)))
+            formula = str(named(tidy(steps_to_sympy(steps, consts)), names))
         except (GrammarError, TypeError, ValueError, RecursionError):
             formula = " ".join(c.source)
         out.append({"size": size, "r2_fit": _finite(c.r2_fit), "r2_heldout": _finite(c.r2_heldout),
