@@ -220,7 +220,15 @@ def evaluation_json(results: dict, sha: str | None = None, value: float = 0.6543
         for v, flags in (("original", [True, True, False]), ("shifted", [True, False, False]))
         for by, group in (("all", "all"), ("exposure", "never drawn"), ("variables", "5-9"), ("tier", "trivial"))
     ]
-    return {"meta": meta, "results": rows, "summary": summary, "variants": {"results": [], "summary": variants}}
+    credit = [
+        {"method": m, "stage": "final", "tier": t, "n": 3, "r2_gt_099": rate_with_interval(r2),
+         "exact": rate_with_interval(ex), "median_size": 7.0, "median_true_size": 5.0}
+        for m, r2, ex in (("Operon alone", [True, True, True], [True, False, False]),
+                          ("model + Operon", [True, True, True], [True, True, False]))
+        for t in ("trivial", "all")
+    ]
+    return {"meta": meta, "results": rows, "summary": summary, "variants": {"results": [], "summary": variants},
+            "credit": credit}
 
 
 def fake_render(jobs, workers=2):

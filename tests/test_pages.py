@@ -75,9 +75,22 @@ def test_evaluation_tables_when_evaluated():
     assert "| ar | 67% (21–94%, 2/3) | 33% (6–79%, 1/3) |" in page
     assert "ar: shifted 33% against 67% on the own boxes, -33 points" in page
     assert "| diffusion | 5-9 |" in page
+    assert "## What each stage contributes" in page
+    assert "Seeding Operon with the model changes exact recovery by +33 points" in page
+    assert "<td>model + Operon</td><td>exact</td><td>67% (21–94%, 2/3)</td>" in page
     assert "0.654" in rendered["index.md"]
     assert "R², trained diffusion" in rendered["equations/index.md"]
     assert "\\(m c\\)" in rendered["equations/feynman_001.md"]  # maths in an HTML table cell
+
+
+def test_the_credit_verdict_says_when_the_model_adds_nothing():
+    from physdocs.intervals import rate_with_interval
+    from physdocs.report.evaluation_page import credit_tables
+
+    same = [{"method": m, "stage": "final", "tier": "all", "n": 3, "r2_gt_099": rate_with_interval([True] * 3),
+             "exact": rate_with_interval([True, False, False]), "median_size": 7.0, "median_true_size": 5.0}
+            for m in ("Operon alone", "model + Operon")]
+    assert credit_tables(same)["verdict"].startswith("The model adds nothing over Operon alone")
 
 
 def test_trajectory_steps_are_aligned_text_columns():

@@ -57,10 +57,11 @@ def steps_to_sympy(
 
 
 def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12):
-    """Simplest ``p/q * pi**e`` (``q <= max_den``, ``e`` in -1, 0, 1) within ``rtol``; None if none.
+    """Simplest ``p/q * pi**e * 2**f`` within ``rtol``; None if none.
 
-    "Simplest" = smallest ``|p| + q`` (+2 when pi appears), so 12.566 -> 4*pi, not 88/7.
-    ``|value| < 1e-12`` rounds to 0.
+    ``q <= max_den``; ``e`` in 0, +-1, +-1/2, +-2 and ``f`` in 0, +-1/2 (physics' ``4*pi``,
+    ``1/sqrt(2*pi)``, ``sqrt(2)``). "Simplest" = smallest ``|p| + q``, +2 when pi appears and
+    +1 per half power, so 12.566 -> 4*pi, not 88/7. ``|value| < 1e-12`` rounds to 0.
     """
     import sympy as sp
 
@@ -68,17 +69,21 @@ def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12):
         return None
     if abs(value) < 1e-12:
         return sp.Integer(0)
+    half = sp.Rational(1, 2)
     best: tuple[int, Any] | None = None
-    for e in (0, 1, -1):
-        base = value / math.pi**e
-        for q in range(1, max_den + 1):
-            p = round(base * q)
-            if p == 0 or abs(p / q * math.pi**e - value) > rtol * abs(value):
-                continue
-            frac = sp.Rational(p, q)
-            cost = abs(frac.p) + frac.q + (2 if e else 0)
-            if best is None or cost < best[0]:
-                best = (cost, frac * sp.pi**e)
+    for e, e_sym, e_cost in ((0, 0, 0), (1, 1, 2), (-1, -1, 2), (0.5, half, 3), (-0.5, -half, 3), (2, 2, 3),
+                             (-2, -2, 3)):
+        for f, f_sym, f_cost in ((0, 0, 0), (0.5, half, 1), (-0.5, -half, 1)):
+            scale = math.pi**e * 2.0**f
+            base = value / scale
+            for q in range(1, max_den + 1):
+                p = round(base * q)
+                if p == 0 or abs(p / q * scale - value) > rtol * abs(value):
+                    continue
+                frac = sp.Rational(p, q)
+                cost = abs(frac.p) + frac.q + e_cost + f_cost
+                if best is None or cost < best[0]:
+                    best = (cost, frac * sp.pi**e_sym * sp.Integer(2) ** f_sym)
     return None if best is None else best[1]
 
 

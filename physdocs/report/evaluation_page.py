@@ -146,6 +146,47 @@ def generalisation_tables(variants: Mapping[str, Any] | None) -> dict[str, Any] 
     }
 
 
+def credit_tables(credit: list[dict] | None) -> dict[str, Any] | None:
+    """Every stage's credit (method x tier, R^2 > 0.99 and exact with intervals, sizes) and
+    the computed verdict on what the model adds to Operon."""
+    if not credit:
+        return None
+    tiers = [t for t in (*TIERS, "all") if any(r["tier"] == t for r in credit)]
+    methods: list[tuple[str, str]] = []
+    for r in credit:
+        if (r["method"], r["stage"]) not in methods:
+            methods.append((r["method"], r["stage"]))
+    by = {(r["method"], r["stage"], r["tier"]): r for r in credit}
+    rows = []
+    for method, stage in methods:
+        label = f"{method}, first guess" if stage == "first" else method
+        for metric in ("exact", "r2_gt_099"):
+            cells = [rate_ci(by[(method, stage, t)][metric]) if (method, stage, t) in by else MISSING for t in tiers]
+            rows.append({"method": label, "metric": "exact" if metric == "exact" else "R² > 0.99", "cells": cells})
+    sizes = [{"method": m, "size": by[(m, "final", "all")]["median_size"],
+              "true": by[(m, "final", "all")]["median_true_size"]}
+             for m, st in methods if st == "final" and (m, "final", "all") in by
+             and by[(m, "final", "all")]["median_size"] is not None]
+    verdict = None
+    pipe, alone = by.get(("model + Operon", "final", "all")), by.get(("Operon alone", "final", "all"))
+    if pipe and alone:
+        d_exact = 100 * (pipe["exact"]["rate"] - alone["exact"]["rate"])
+        d_r2 = 100 * (pipe["r2_gt_099"]["rate"] - alone["r2_gt_099"]["rate"])
+        overlap = pipe["exact"]["low"] <= alone["exact"]["high"] and alone["exact"]["low"] <= pipe["exact"]["high"]
+        if d_exact <= 0 and d_r2 <= 0:
+            verdict = (f"The model adds nothing over Operon alone at this budget: exact recovery "
+                       f"{rate_ci(pipe['exact'])} against {rate_ci(alone['exact'])}, R² > 0.99 "
+                       f"{rate_ci(pipe['r2_gt_099'])} against {rate_ci(alone['r2_gt_099'])}.")
+        else:
+            verdict = (f"Seeding Operon with the model changes exact recovery by {d_exact:+.0f} points "
+                       f"({rate_ci(pipe['exact'])} against {rate_ci(alone['exact'])} for Operon alone) and "
+                       f"R² > 0.99 by {d_r2:+.0f} points ({rate_ci(pipe['r2_gt_099'])} against "
+                       f"{rate_ci(alone['r2_gt_099'])})"
+                       + ("; the exact-recovery intervals overlap, so the gain is not established."
+                          if overlap and d_exact > 0 else "."))
+    return {"tiers": tiers, "rows": rows, "sizes": sizes, "verdict": verdict}
+
+
 def evaluation_data(results: Mapping[str, Any]) -> dict[str, Any] | None:
     """Everything the evaluation page and the home page's table show; None if not evaluated."""
     evaluation = results.get("evaluation")
@@ -176,6 +217,7 @@ def evaluation_data(results: Mapping[str, Any]) -> dict[str, Any] | None:
                       for r in synthetic.get("summary") or []],
         "audit": audit_tables(evaluation.get("audit")),
         "generalisation": generalisation_tables(evaluation.get("variants")),
+        "credit": credit_tables(evaluation.get("credit")),
         "has_grid": bool((evaluation.get("grid") or {}).get("results")),
     }
 

@@ -197,8 +197,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progres
     audit = SkeletonIndex.from_benchmark()
     counts_path = out / "skeleton_counts.json"
     seen: dict[str, int] = {}
+    prior = 0  # samples behind the counts before this process (resumed leg, or the init weights' run)
     if resume and env.main and counts_path.exists():
-        seen = dict(json.loads(counts_path.read_text())["counts"])
+        doc = json.loads(counts_path.read_text())
+        seen, prior = dict(doc["counts"]), int(doc.get("samples", 0)) - samples
+    elif cfg.init_weights and env.main and skeleton_log(Path(cfg.init_weights)).exists():
+        # A leg from trained weights: the audit counts what those weights saw as well.
+        doc = json.loads(skeleton_log(Path(cfg.init_weights)).read_text())
+        seen, prior = dict(doc["counts"]), int(doc.get("samples", 0))
     net = model
     if env.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model)
@@ -248,7 +254,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progres
                 for key, n in part.items():
                     merged[key] = merged.get(key, 0) + n
             counts_path.write_text(json.dumps(
-                {"samples": samples, "benchmark_skeletons": len(audit), "counts": dict(sorted(merged.items()))},
+                {"samples": prior + samples, "benchmark_skeletons": len(audit),
+                 "counts": dict(sorted(merged.items()))},
                 indent=1) + "\n")
             save_checkpoint(model, weights, meta)
             states = [rng.bit_generator.state]
