@@ -184,8 +184,8 @@ def _evaluate(args) -> None:
     from physdocs.baselines import available
     from physdocs.evaluation import evaluate_benchmark
 
-    if args.baseline and not available():
-        raise UserError("gplearn is not installed: pip install 'physdocs[baselines]' (or drop --baseline)")
+    if "gplearn" in (args.baseline or ()) and not available():
+        raise UserError("gplearn is not installed: pip install 'physdocs[baselines]' (or drop --baseline gplearn)")
     evaluate_benchmark(
         weights=args.weights, tier=args.tier, decoders=args.decoder, json_path=args.json,
         control=not args.no_control, limit=args.limit, baselines=args.baseline or (),
@@ -263,8 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", help="write the results JSON here")
     v.add_argument("--no-control", action="store_true", help="skip the random-initialised control")
     v.add_argument("--limit", type=int, help="only the first N equations (per tier filter)")
-    v.add_argument("--baseline", choices=("gplearn",), action="append",
-                   help="also run a classical baseline on the same points (optional dependency)")
+    v.add_argument("--baseline", choices=("gplearn", "operon"), action="append",
+                   help="also run a baseline on the same points: gplearn (optional dependency) or Operon alone "
+                        "at the pipeline's counted budget")
     v.set_defaults(fn=_evaluate)
     r = sub.add_parser("report", help="build the report for your own equations and/or checkpoint")
     r.add_argument("--equations", help="an equations TOML file (the format of physdocs/data/equations.toml)")

@@ -64,8 +64,9 @@ class EvalConfig:
     n_samples: int = 48  # diffusion canvases (first guess)
     refine: RefineConfig | None = RefineConfig()  # diffusion only; None = first guess only
     restarts: int = 4
-    # Probes beside the benchmark (physdocs.probes), trained model only.
-    parts: tuple[str, ...] = ("benchmark", "synthetic", "grid")
+    # Probes beside the benchmark (physdocs.probes), trained model only; "pipeline" is the
+    # derivation pipeline on the benchmark (physdocs.decoding.search).
+    parts: tuple[str, ...] = ("benchmark", "synthetic", "grid", "pipeline")
     synthetic_per_split: int = 100
     # Benchmark copies for the trained model ("original" always runs; see the module doc).
     variants: tuple[str, ...] = VARIANTS

@@ -213,3 +213,24 @@ def test_generalisation_strata_use_the_training_draws():
     assert out[("exposure", "1,000+ draws")]["r2_gt_099"]["k"] == 1
     assert out[("variables", "5-9")]["r2_gt_099"]["n"] == 1 and out[("all", "all")]["r2_gt_099"]["k"] == 2
     assert exposure_stratum(None) is None and exposure_stratum(999) == "1-999 draws"
+
+
+def test_the_pipeline_and_operon_alone_share_points_budget_and_credit(tiny_weights):
+    from physdocs.decoding.operon import OperonConfig
+    from physdocs.decoding.search import SearchConfig
+
+    tiny = SearchConfig(beam_size=2, ar_samples=2, n_samples=2, restarts=1, n_seeds=2,
+                        operon=OperonConfig(max_evaluations=1_000, generations=3, population_size=30))
+    cfg = EvalConfig(weights=str(tiny_weights), limit=2, workers=1, parts=("pipeline",), baselines=("operon",),
+                     search=tiny, models=("trained",))
+    doc = run_evaluation(cfg, progress=False)
+    by = {(r["decoder"], r["id"]): r for r in doc["results"]}
+    assert {d for d, _ in by} == {"pipeline", "model", "operon"}
+    for eq in ("feynman_001", "feynman_002"):
+        assert by[("pipeline", eq)]["first"]["prediction"] == by[("model", eq)]["prediction"]
+        assert by[("operon", eq)]["counts"]["operon"]["max_evaluations"] > tiny.operon.max_evaluations
+        assert by[("pipeline", eq)]["true_size"] == by[("operon", eq)]["true_size"] > 0
+    methods = {r["method"] for r in doc["credit"]}
+    assert {"model alone", "Operon alone", "model + Operon"} <= methods
+    assert {(r["tier"], r["r2_gt_099"]["n"]) for r in doc["credit"]} == {("trivial", 2), ("all", 2)}
+    assert best_decoder(doc["summary"]) is None  # no ar/diffusion rows: the pipeline is not a decoder
