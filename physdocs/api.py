@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,8 @@ class UserResult:
     seconds: float
     derivation: Derivation = field(repr=False)
     front: list[dict] = field(default_factory=list)  # per size, the best candidate (pipeline only)
+    warnings: list[str] = field(default_factory=list)  # columns too narrow to identify a law
+    alternatives: list[dict] = field(default_factory=list)  # other forms that fit as well (front members)
 
     def to_json(self) -> dict[str, Any]:
         def num(v: float | None) -> float | None:
@@ -82,7 +85,7 @@ class UserResult:
                                 "target": self.scaling.y_exp},
             "decoder": self.decoder, "seconds": round(self.seconds, 3),
             "status": self.derivation.status, "note": self.derivation.note,
-            "front": self.front,
+            "front": self.front, "warnings": self.warnings, "alternatives": self.alternatives,
         }
 
 
@@ -200,21 +203,84 @@ def derive(
         formula=formula, latex=latex, target=target, columns=names, r2_fit=result.r2_fit, r2_heldout=r2_held,
         n_rows=len(ya), n_dropped=dropped, n_support=len(support), n_heldout=len(held), scaling=scaling,
         decoder=decoder, seconds=time.perf_counter() - t0, derivation=result, front=front,
+        warnings=narrow_columns(xa, names), alternatives=alternatives(front),
     )
+
+
+def alternatives(front: list[dict]) -> list[dict]:
+    """Front members of another form that fit the held-back rows as well as the chosen one
+    (``1 - R^2`` within twice the chosen's): the data cannot decide between them."""
+    if not front:
+        return []
+    chosen = min(front, key=lambda r: r["score"])
+    if chosen["r2_heldout"] is None:
+        return []
+    bound = max(2 * (1 - chosen["r2_heldout"]), 1e-9)
+    return [r for r in front if r is not chosen and r["r2_heldout"] is not None and 1 - r["r2_heldout"] <= bound]
+
+
+#: Delimiters a CSV may use; the first line decides among them.
+DELIMITERS = ",;\t"
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+([eE][+-]?\d+)?$")
+_THOUSANDS = (
+    re.compile(r"^[+-]?\d{1,3}([' ]\d{3})+([.,]\d+)?$"),  # 1 234.5, 1'234.5
+    re.compile(r"^[+-]?\d{1,3}(,\d{3})+\.\d+$"),  # 1,234.5
+    re.compile(r"^[+-]?\d{1,3}(,\d{3}){2,}$"),  # 1,234,567
+    re.compile(r"^[+-]?\d{1,3}(\.\d{3})+,\d+$"),  # 1.234,5
+    re.compile(r"^[+-]?\d{1,3}(\.\d{3}){2,}$"),  # 1.234.567
+)
+_COMMA_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+$")  # 1,234: thousands in a comma file
+
+
+def _text(path: Path) -> str:
+    """The file as text: UTF-8 (with or without BOM), else Latin-1; binary files are refused."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    if "\x00" in text or any(ord(ch) < 32 and ch not in "\t\r\n" for ch in text[:4096]):
+        raise UserDataError(f"{path}: not a text file (UTF-8 or Latin-1): export the data as CSV")
+    return text
+
+
+def _delimiter(text: str) -> str:
+    """Comma, semicolon or tab: the one that splits the header line into the most cells."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    try:
+        return csv.Sniffer().sniff(first, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        counts = {d: first.count(d) for d in DELIMITERS}
+        return max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
+
+
+def _number(cell: str, delimiter: str) -> float:
+    """A cell as a float: empty, nan and inf as NaN/inf; a decimal comma where the delimiter allows it."""
+    if not cell:
+        return math.nan
+    if any(p.match(cell) for p in _THOUSANDS) or (delimiter == "," and _COMMA_THOUSANDS.match(cell)):
+        raise ValueError("thousands separators are not read: write the number without them (1234.5)")
+    if delimiter != "," and _DECIMAL_COMMA.match(cell):
+        cell = cell.replace(",", ".")
+    return float(cell)
 
 
 def read_csv(path: str | Path, target: str | None = None, columns: list[str] | None = None):
     """``(x, y, column names, target name)`` from a CSV with a header row.
 
-    The target defaults to the last column and the inputs to all the others. Empty cells,
-    ``nan`` and ``inf`` are read as NaN (their rows are dropped later, and counted); any
-    other non-numeric cell is an error naming its row and column.
+    The file may be UTF-8 or Latin-1, separated by commas, semicolons or tabs (detected
+    from the header line); with semicolons or tabs a decimal comma is read (``1,5``).
+    Quoted numbers are read. The target defaults to the last column and the inputs to all
+    the others. Empty cells, ``nan`` and ``inf`` are read as NaN (their rows are dropped
+    later, and counted); any other non-numeric cell, and a number with thousands
+    separators, is an error naming its row and column.
     """
     path = Path(path)
     if not path.is_file():
         raise UserDataError(f"{path}: no such file: check the path")
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        rows = list(csv.reader(f))
+    text = _text(path)
+    delimiter = _delimiter(text)
+    rows = [row for row in csv.reader(text.splitlines(), delimiter=delimiter) if any(c.strip() for c in row)]
     if not rows or not any(c.strip() for c in rows[0]):
         raise UserDataError(f"{path}: no header row: the first line must name the columns")
     header = [c.strip() for c in rows[0]]
@@ -242,9 +308,26 @@ def read_csv(path: str | Path, target: str | None = None, columns: list[str] | N
         for j, c in enumerate(want):
             cell = row[c].strip()
             try:
-                values[r - 2, j] = float(cell) if cell else math.nan
-            except ValueError:
-                raise UserDataError(
-                    f"{path}: row {r}, column {header[c]!r}: {cell!r} is not a number: fix or delete that row"
-                ) from None
+                values[r - 2, j] = _number(cell, delimiter)
+            except ValueError as exc:
+                why = str(exc) if "thousands" in str(exc) else "not a number: fix or delete that row"
+                raise UserDataError(f"{path}: row {r}, column {header[c]!r}: {cell!r} is {why}") from None
     return values[:, :-1], values[:, -1], inputs, target
+
+
+#: A column whose spread (max - min) is under this share of its typical magnitude gets a warning.
+NARROW_SPREAD = 0.05
+
+
+def narrow_columns(x: np.ndarray, names: tuple[str, ...] | list[str]) -> list[str]:
+    """One warning per column that hardly varies: its law cannot be identified from these data."""
+    out = []
+    for i, name in enumerate(names):
+        col = np.asarray(x[:, i], dtype=np.float64)
+        typical = float(np.median(np.abs(col)))
+        spread = float(col.max() - col.min())
+        if typical > 0 and spread < NARROW_SPREAD * typical:
+            out.append(f"column {name!r} varies by only {100 * spread / typical:.1f}% ({col.min():.4g} to "
+                       f"{col.max():.4g}): how the target depends on it cannot be identified from these data; "
+                       "measure over a wider range")
+    return out

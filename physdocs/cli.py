@@ -71,6 +71,11 @@ def _derive_csv(args) -> None:
         scaled.append(f"{target} / 2^{result.scaling.y_exp}")
     print(f"scaling:   {', '.join(scaled) if scaled else 'none needed'}")
     print(f"decoder:   {result.decoder}   time: {result.seconds:.2f} s")
+    for line in result.warnings:
+        print(f"warning:   {line}")
+    for alt in result.alternatives:
+        print(f"also fits: {target} = {alt['formula']} (size {alt['size']}, held-back R2 {alt['r2_heldout']:.6f}): "
+              "the data cannot tell it from the chosen formula")
     _print_front(result.front)
 
 

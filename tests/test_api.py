@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from physdocs.api import UserDataError, clean_rows, read_csv
+from physdocs.api import UserDataError, clean_rows, narrow_columns, read_csv
 from physdocs.cli import main
 from physdocs.decoding.scaling import Scaling, ScalingError, choose_scaling, column_exponent, unscale
 
@@ -80,6 +80,67 @@ def test_bad_csv_is_one_line_and_exit_2(tmp_path, capsys, header, rows, match):
     assert "\n" not in err and match in err and str(path) in err
 
 
+def _lines(header, rows, sep, decimal="."):
+    def cell(v):
+        return f"{v}".replace(".", decimal) if isinstance(v, float) else str(v)
+
+    return "\n".join([sep.join(header), *(sep.join(cell(v) for v in row) for row in rows)]) + "\n"
+
+
+ROWS = [[1.5 + j, 2.0 + j, (1.5 + j) * (2.0 + j)] for j in range(12)]
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        (_lines(["a", "b", "y"], ROWS, ","), "utf-8"),
+        (_lines(["a", "b", "y"], ROWS, ";", decimal=","), "utf-8"),  # decimal comma, semicolons
+        (_lines(["a", "b", "y"], ROWS, "\t", decimal=","), "utf-8"),  # decimal comma, tabs
+        (_lines(["a", "b", "y"], ROWS, "\t"), "utf-8"),
+        ("\ufeff" + _lines(["a", "b", "y"], ROWS, ","), "utf-8"),  # a byte-order mark
+        (_lines(["a", "b", "y"], ROWS, ";", decimal=","), "latin-1"),
+        (_lines(['"a"', '"b"', '"y"'], [[f'"{v}"' for v in row] for row in ROWS], ","), "utf-8"),  # quoted
+    ],
+    ids=["comma", "semicolon-decimal-comma", "tab-decimal-comma", "tab", "bom", "latin-1", "quoted"],
+)
+def test_csv_files_as_people_write_them(tmp_path, text, encoding):
+    path = tmp_path / "d.csv"
+    path.write_bytes(text.encode(encoding))
+    x, y, names, target = read_csv(path)
+    assert names == ["a", "b"] and target == "y"
+    np.testing.assert_allclose(np.c_[x, y], np.array(ROWS))
+
+
+def test_a_latin1_header_keeps_its_name(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes(_lines(["µ", "y"], [[1.0 + j, 2.0 + j] for j in range(12)], ";", ",").encode("latin-1"))
+    assert read_csv(path)[2] == ["µ"]
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"a,y\n1\x00,2\n", "not a text file"),
+        ('a,y\n"1,234.5",2\n'.encode(), "row 2, column 'a': '1,234.5' is thousands separators are not read"),
+        ("a;y\n1.234,5;2\n".encode(), "row 2, column 'a': '1.234,5' is thousands separators are not read"),
+        ("a;y\n1;2\n1;x\n".encode(), "row 3, column 'y': 'x' is not a number"),
+    ],
+    ids=["binary", "thousands-comma", "thousands-dot", "text-cell"],
+)
+def test_csv_refusals_are_one_line_exit_2_without_a_traceback(tmp_path, capsys, content, match):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    assert main(["derive", "--csv", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and match in err and str(path) in err and "Traceback" not in err
+
+
+def test_a_column_that_hardly_varies_gets_a_warning_naming_it():
+    x = np.c_[np.linspace(1, 5, 40), np.linspace(9.7, 9.9, 40)]
+    warnings = narrow_columns(x, ["L", "g"])
+    assert len(warnings) == 1 and warnings[0].startswith("column 'g' varies by only 2.0%")
+
+
 def test_rows_with_nan_or_inf_are_dropped_and_counted(tmp_path):
     rows = [[1.0 + j, 2.0 * (1.0 + j)] for j in range(15)] + [["nan", 1.0], [1.0, "inf"], ["", 2.0]]
     x, y, names, target = read_csv(write_csv(tmp_path / "d.csv", ["a", "y"], rows))
@@ -124,3 +185,15 @@ def test_a_ratio_over_wide_inputs_is_derived_from_a_csv(tmp_path, capsys, low, h
     assert main(["derive", "--csv", str(path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert sp.simplify(sp.sympify(out["formula"]) - sp.Symbol("omega") / sp.Symbol("c")) == 0
+
+
+def test_the_pendulum_with_a_narrow_g_says_so(tmp_path, capsys):
+    """T = 2 pi sqrt(L/g) with g in [9.7, 9.9] and 1% noise: the data cannot identify the law in g."""
+    rng = np.random.default_rng(4)
+    length, g = rng.uniform(0.5, 2.0, 120), rng.uniform(9.7, 9.9, 120)
+    period = 2 * np.pi * np.sqrt(length / g) * (1 + 0.01 * rng.standard_normal(120))
+    rows = [[a, b, c] for a, b, c in zip(length, g, period, strict=True)]
+    path = write_csv(tmp_path / "pendulum.csv", ["L", "g", "T"], rows)
+    assert main(["derive", "--csv", str(path), "--budget", "0.25"]) == 0
+    out = capsys.readouterr().out
+    assert "warning:   column 'g' varies by only" in out and "column 'L'" not in out
