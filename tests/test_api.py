@@ -121,9 +121,9 @@ def test_a_latin1_header_keeps_its_name(tmp_path):
     ("content", "match"),
     [
         (b"a,y\n1\x00,2\n", "not a text file"),
-        ('a,y\n"1,234.5",2\n'.encode(), "row 2, column 'a': '1,234.5' is thousands separators are not read"),
-        ("a;y\n1.234,5;2\n".encode(), "row 2, column 'a': '1.234,5' is thousands separators are not read"),
-        ("a;y\n1;2\n1;x\n".encode(), "row 3, column 'y': 'x' is not a number"),
+        (b'a,y\n"1,234.5",2\n', "row 2, column 'a': '1,234.5' is thousands separators are not read"),
+        (b"a;y\n1.234,5;2\n", "row 2, column 'a': '1.234,5' is thousands separators are not read"),
+        (b"a;y\n1;2\n1;x\n", "row 3, column 'y': 'x' is not a number"),
     ],
     ids=["binary", "thousands-comma", "thousands-dot", "text-cell"],
 )
