@@ -32,6 +32,15 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def wheel(session: nox.Session) -> None:
+    """What `pip install` gives a user: build the wheel, install it into a fresh virtual
+    environment outside the checkout, derive from a CSV and build a two-equation report from
+    a temporary folder, and check that the site opens offline (``.ci/wheel_check.py``)."""
+    session.install("build==1.6.1")
+    session.run("python", ".ci/wheel_check.py")
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """Check the code with ruff."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))

@@ -197,16 +197,24 @@ def _evaluate(args) -> None:
     )
 
 
+#: The modules the report's build needs (the optional extra ``physdocs[report]``).
+REPORT_MODULES = ("mkdocs", "material", "mkdocs_gen_files", "mkdocstrings", "mkdocstrings_handlers.python")
+
+
 def _report(args) -> None:
+    import importlib.util
     import os
     import subprocess
 
     from physdocs.benchmark import load_benchmark
     from physdocs.evaluation import EvalConfig, cached_evaluation
     from physdocs.models.checkpoint import CheckpointError, load_checkpoint
+    from physdocs.report.site_sources import prepare_config
 
-    if not Path("mkdocs.yml").is_file():
-        raise UserError("no mkdocs.yml here: run `physdocs report` from the repository root")
+    missing = [m for m in REPORT_MODULES if importlib.util.find_spec(m.split(".")[0]) is None]
+    if missing:
+        raise UserError(f"the report needs the site tools ({', '.join(missing)} missing): "
+                        "pip install 'physdocs[report]'")
     env = dict(os.environ, DISABLE_MKDOCS_2_WARNING="true", NO_MKDOCS_2_WARNING="1")
     equations = weights = None
     if args.equations:
@@ -221,10 +229,14 @@ def _report(args) -> None:
             raise UserError(str(exc)) from exc
         env["PHYSDOCS_WEIGHTS"] = weights
     if (equations or weights) and not args.no_evaluate:
-        cfg = EvalConfig(weights=weights, benchmark=equations, parts=("benchmark",))
+        cfg = EvalConfig(weights=weights, benchmark=equations, parts=("benchmark", "pipeline"),
+                         search=EvalConfig().search.scaled(args.budget))
         env["PHYSDOCS_EVALUATION"] = str(cached_evaluation(cfg, Path(args.cache_dir)))
-    cmd = [sys.executable, "-m", "physdocs.report.publish", "--site-dir", args.site_dir, "--",
-           sys.executable, "-m", "mkdocs", "build", "--strict"]
+    # In a checkout the repository's mkdocs.yml; anywhere else, the packaged site sources
+    # written into a build folder under the cache directory.
+    config = Path("mkdocs.yml") if Path("mkdocs.yml").is_file() else prepare_config(Path(args.cache_dir) / "site-src")
+    cmd = [sys.executable, "-m", "physdocs.report.publish", "--site-dir", str(Path(args.site_dir).resolve()), "--",
+           sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config)]
     code = subprocess.run(cmd, env=env).returncode
     if code:
         raise UserError(f"the report build failed (exit {code}); its message is above")
@@ -278,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--site-dir", default="site", help="where the site goes (default: site)")
     r.add_argument("--cache-dir", default=".cache/physdocs", help="where evaluations are cached")
     r.add_argument("--no-evaluate", action="store_true", help="skip the evaluation (pages say 'not evaluated')")
+    r.add_argument("--budget", type=float, default=1.0,
+                   help="multiplies the pipeline's counted budget in the evaluation (0.25: a quick report)")
     r.set_defaults(fn=_report)
     return p
 

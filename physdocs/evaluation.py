@@ -35,7 +35,7 @@ from physdocs.baselines import GPConfig, run_gplearn
 from physdocs.benchmark import DEFAULT_PATH, TIERS, Equation, load_benchmark
 from physdocs.decoding.derive import Derivation, derive, score_on
 from physdocs.decoding.refine import RefineConfig
-from physdocs.decoding.search import SearchConfig, search, tree_size
+from physdocs.decoding.search import SearchConfig, named, search, tree_size
 from physdocs.intervals import rate_with_interval
 from physdocs.matching import explain_match
 from physdocs.models import PhysDiffuserPlus
@@ -159,6 +159,9 @@ def evaluate_equation(
     t0 = time.perf_counter()
     result = run_derive(model, support.x, support.y, decoder, cfg, rng, eq.display_names)
     seconds = time.perf_counter() - t0
+    for d in (result, result.first_guess):  # the equation's own names, never x1 ..
+        if d is not None and d.expression is not None:
+            d.expression = named(d.expression, eq.plain_names)
     row = {"id": eq.id, "tier": eq.tier, "decoder": decoder, "variant": variant, "n_vars": len(eq.variables),
            **score_derivation(result, test.x, test.y, eq.step_trees)}
     if variant == "shifted":

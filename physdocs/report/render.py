@@ -28,8 +28,10 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-#: ``templates/`` at the repository root (flat layout; the package is installed editable).
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+from physdocs.paths import TEMPLATES_DIR as _TEMPLATES_DIR
+
+#: ``templates/`` at the repository root, or the copy an installed wheel carries (:mod:`physdocs.paths`).
+TEMPLATES_DIR = _TEMPLATES_DIR
 #: What a missing or undefined number shows as.
 MISSING = "—"
 
