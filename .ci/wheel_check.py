@@ -5,8 +5,10 @@ Run by `nox -s wheel` (and so by CI). Steps, each a failure if it goes wrong:
 1. `python -m build --wheel` in the checkout;
 2. a new venv in a temporary folder; `pip install '<wheel>[report]'`;
 3. from another temporary folder: `physdocs derive --csv` on an SI-scale file (p = m*v with
-   m near 9e-31 kg) must print `p = m*v`;
-4. `physdocs report --equations two.toml --site-dir site --budget 0.1` must build a site;
+   m near 9e-31 kg) must print `p = m*v`, with `--json` too, and the Python API `derive`
+   must give `m*v`;
+4. `physdocs report --equations two.toml --weights W --site-dir site --budget 0.1` must
+   build a site;
 5. the site opens offline: index.html exists and no page loads a script, style sheet or
    font from the network.
 """
@@ -75,8 +77,18 @@ def main() -> None:
         out = run([physdocs, "derive", "--csv", "momentum.csv", "--budget", "0.25"], cwd=work)
         if "p = m*v" not in out.stdout:
             raise SystemExit("wheel check: derive --csv did not print p = m*v")
+        out = run([physdocs, "derive", "--csv", "momentum.csv", "--budget", "0.25", "--json"], cwd=work)
+        if '"formula": "m*v"' not in out.stdout:
+            raise SystemExit("wheel check: derive --csv --json did not give the formula m*v")
+        api = ("import numpy as np; from physdocs import derive; m = np.linspace(1, 4, 40); v = m[::-1] + 1; "
+               "r = derive(np.c_[m, v], m * v, names=['m', 'v'], target='p', budget=0.25); print(r.formula)")
+        out = run([str(py), "-c", api], cwd=work)
+        if out.stdout.strip().splitlines()[-1] != "m*v":
+            raise SystemExit("wheel check: the Python API did not derive m*v")
+        weights = run([str(py), "-c", "import physdocs.paths as p; print(p.DEFAULT_WEIGHTS)"], cwd=work).stdout.strip()
         (work / "two.toml").write_text(TWO_EQUATIONS)
-        run([physdocs, "report", "--equations", "two.toml", "--site-dir", "site", "--budget", "0.1"], cwd=work,
+        run([physdocs, "report", "--equations", "two.toml", "--weights", weights, "--site-dir", "site",
+             "--budget", "0.1"], cwd=work,
             env={"PATH": f"{tmp / 'venv' / 'bin'}:/usr/bin:/bin", "HOME": str(tmp), "PHYSDOCS_WORKERS": "2"})
         index = work / "site" / "index.html"
         if not index.is_file():

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,37 @@ def test_cached_evaluation_is_computed_once(tmp_path, tiny_weights):
     assert {r["id"] for r in doc["results"]} == {"feynman_001"} and doc["meta"]["benchmark"] == "mine.toml"
     stamp = path.stat().st_mtime_ns
     assert cached_evaluation(cfg, tmp_path / "cache", progress=False) == path and path.stat().st_mtime_ns == stamp
+
+
+def test_the_report_configuration_outside_a_checkout_points_into_the_package(tmp_path):
+    """`physdocs report` in a folder of one's own: the site sources are written there, with
+    every path that pointed into the repository made absolute (into the installed package)."""
+    from physdocs.paths import PACKAGE_DIR
+    from physdocs.report.site_sources import prepare_config
+
+    config = prepare_config(tmp_path / "site-src")
+    import yaml
+
+    cfg = yaml.safe_load(config.read_text())
+    assert cfg["hooks"] == [str(PACKAGE_DIR / "report" / "navhook.py")]
+    assert all(Path(p).is_absolute() and Path(p).exists() for p in cfg["watch"])
+    assert (config.parent / "docs" / "gen_pages.py").is_file() and (config.parent / "docs" / "index.md").is_file()
+    handler = next(p["mkdocstrings"] for p in cfg["plugins"] if isinstance(p, dict) and "mkdocstrings" in p)
+    assert handler["handlers"]["python"]["paths"] == [str(PACKAGE_DIR.parent)]
+
+
+def test_the_report_without_its_extra_says_which_to_install(monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mkdocs" else real(name, *a))
+    assert main(["report", "--no-evaluate"]) == 2
+    assert "pip install 'physdocs[report]'" in capsys.readouterr().err
+
+
+def test_a_benchmark_derivation_is_written_with_the_equations_own_names(capsys):
+    assert main(["derive", "feynman_003", "--budget", "0.25"]) == 0
+    out = capsys.readouterr().out
+    predicted = next(line for line in out.splitlines() if line.startswith("predicted:"))
+    assert "V = I*R" in predicted or "V = R*I" in predicted
+    assert not any(f"x{i}" in out for i in range(1, 10))
