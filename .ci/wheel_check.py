@@ -80,7 +80,8 @@ def main() -> None:
         out = run([physdocs, "derive", "--csv", "momentum.csv", "--budget", "0.25", "--json"], cwd=work)
         if '"formula": "m*v"' not in out.stdout:
             raise SystemExit("wheel check: derive --csv --json did not give the formula m*v")
-        api = ("import numpy as np; from physdocs import derive; m = np.linspace(1, 4, 40); v = m[::-1] + 1; "
+        api = ("import numpy as np; from physdocs import derive; rng = np.random.default_rng(0); "
+               "m, v = rng.uniform(1, 4, 60), rng.uniform(2, 6, 60); "
                "r = derive(np.c_[m, v], m * v, names=['m', 'v'], target='p', budget=0.25); print(r.formula)")
         out = run([str(py), "-c", api], cwd=work)
         if out.stdout.strip().splitlines()[-1] != "m*v":
