@@ -9,7 +9,7 @@ import sympy as sp
 from physdocs.decoding.constants import predict
 from physdocs.decoding.from_sympy import from_sympy
 from physdocs.decoding.operon import OperonConfig, available, run_operon, to_infix
-from physdocs.decoding.search import SearchConfig, canonical_key, choice_score, search
+from physdocs.decoding.search import SearchConfig, canonical_key, choice_score, search, tree_size
 from physdocs.grammar import parse_infix
 
 pytestmark = pytest.mark.skipif(not available(), reason="pyoperon is not installed")
@@ -110,3 +110,22 @@ def test_budget_scales_every_count():
     assert cfg.beam_size == 16 and cfg.operon.max_evaluations == OperonConfig().max_evaluations // 2
     with pytest.raises(ValueError, match="budget"):
         SearchConfig().scaled(0)
+
+
+def test_constants_snap_to_simple_numbers_when_the_held_back_fit_holds():
+    from physdocs.decoding.search import Candidate, snap_constants
+
+    x = points(80, seed=9)
+    y = 2 * x[:, 0] / x[:, 1]
+    steps = (parse_infix("C*x1/(x2 + C) + C", NAMES),)
+    consts = (2.0003, 0.0002, -0.0001)  # a fit that is the law up to residues
+    fit, held = slice(0, 60), slice(60, 80)
+    cand = Candidate("planted", steps, consts, tree_size(steps), 0.0, float(1 - 1e-9))
+    snapped = snap_constants(cand, x[fit], y[fit], x[held], y[held], np.random.default_rng(0))
+    assert snapped is not None and snapped.size < cand.size and "snapped" in snapped.source
+    np.testing.assert_allclose(predict(snapped.steps, x, snapped.constants), y, rtol=1e-9)
+    # a formula that is not the law keeps its constants: nothing snaps
+    wrong = (parse_infix("C*x1**C", NAMES),)
+    w_consts = (1.7, 0.37)
+    cand = Candidate("wrong", wrong, w_consts, tree_size(wrong), 0.0, 0.9)
+    assert snap_constants(cand, x[fit], y[fit], x[held], y[held], np.random.default_rng(0)) is None

@@ -8,7 +8,9 @@
    ordering of the expression with every constant written ``C``).
 3. **Operon.** The best ``n_seeds`` distinct candidates seed Operon's population, which
    searches for a counted budget (:mod:`.operon`) and returns a front, one formula per size.
-4. **Choice.** Every candidate (model and Operon) is scored on the held-back rows:
+4. **Simple numbers.** The best few candidates are also tried with their constants
+   snapped to simple numbers (:func:`snap_constants`), then simplified by sympy.
+5. **Choice.** Every candidate (model and Operon) is scored on the held-back rows:
    ``ln(1 - R^2 + 1e-12) + size_penalty * size``, the size counting the fitted tree's nodes.
    The lowest score wins; its constants are refitted on all rows, and it is mapped back to
    the data's units and simplified.
@@ -53,6 +55,7 @@ class SearchConfig:
     operon: OperonConfig = field(default_factory=OperonConfig)
     holdout: float = 0.25  # share of the support rows held back for the choice
     size_penalty: float = 0.05  # per node, in units of ln(1 - R^2)
+    n_snap: int = 5  # best candidates whose constants are tried as simple numbers
 
     def scaled(self, budget: float) -> SearchConfig:
         """The same pipeline with every count multiplied by ``budget`` (at least 1 each)."""
@@ -66,6 +69,7 @@ class SearchConfig:
         return SearchConfig(
             beam_size=k(self.beam_size), ar_samples=k(self.ar_samples), n_samples=k(self.n_samples),
             restarts=self.restarts, n_seeds=k(self.n_seeds), holdout=self.holdout, size_penalty=self.size_penalty,
+            n_snap=self.n_snap,
             operon=OperonConfig(max_evaluations=k(op.max_evaluations), generations=k(op.generations),
                                 population_size=op.population_size, max_length=op.max_length, symbols=op.symbols),
         )
@@ -228,9 +232,16 @@ def search(
         for i, (tree, consts) in enumerate(front):
             add(f"operon {i}", (tree,), consts)
         say(f"operon: {stats['generations']} generations, {stats['seeds_placed']} seeds, front of {len(front)}")
-    counts["pool"] = len(pool)
     if not pool:
         raise RuntimeError("no usable candidate: every decoder candidate and Operon formula failed on the data")
+    # Simple numbers where the data allow them: the best few candidates with their constants
+    # snapped (0, or p/q * pi**e), each snap kept only if the held-back fit holds.
+    ranked = sorted(pool, key=lambda c: (choice_score(c.r2_heldout, c.size, cfg.size_penalty), c.size, c.source))
+    for cand in ranked[: cfg.n_snap]:
+        snapped = snap_constants(cand, xs[fit], ys[fit], xs[held], ys[held], rng)
+        if snapped is not None:
+            add(snapped.source, snapped.steps, snapped.constants, snapped.r2_fit)
+    counts["pool"] = len(pool)
     chosen = min(pool, key=lambda c: (choice_score(c.r2_heldout, c.size, cfg.size_penalty), c.size, c.source))
     say(f"chose {chosen.source}: size {chosen.size}, held-back R^2 {chosen.r2_heldout:.6f}")
     mine = [c for c in pool if not c.source.startswith("operon")]
@@ -242,6 +253,94 @@ def search(
     return SearchResult(_finish(chosen, xs, ys, scaling, names, text_names, rng, start), chosen,
                         _front(pool, scaling, cfg.size_penalty, text_names), counts, time.perf_counter() - start, model_only,
                         model_only_size)
+
+
+#: A snap is kept when ln(1 - R^2) on the held-back rows rises by at most this (one node's penalty).
+SNAP_TOLERANCE = 0.05
+#: Candidates with more constants than this are not snapped (each constant costs refits).
+MAX_SNAP_CONSTANTS = 12
+
+
+def snap_constants(cand: Candidate, x_fit, y_fit, x_held, y_held, rng) -> Candidate | None:
+    """``cand`` with constants fixed to simple numbers (0, or :func:`round_constant` at 5%),
+    one at a time, the others refitted; a snap stays when the held-back fit holds. The result
+    is simplified by sympy (``5.4*f**2/(5.4*f - 5.4*f**2/d)`` becomes ``f*d/(d - f)``) and
+    written back as a tree; None when nothing could be snapped or the result is unusable.
+    """
+    import sympy as sp
+
+    from physdocs.decoding.from_sympy import UnsupportedExpression, from_sympy
+    from physdocs.decoding.symbolic import round_constant
+
+    n = len(cand.constants)
+    if n == 0 or n > MAX_SNAP_CONSTANTS or not math.isfinite(cand.r2_heldout):
+        return None
+    values = np.array(cand.constants, dtype=np.float64)
+    fixed: dict[int, Any] = {}
+
+    def held_score(v: np.ndarray) -> float:
+        return math.log(max(1.0 - _score_on(cand.steps, v, x_held, y_held), 0.0) + EXACT_FLOOR)
+
+    base = held_score(values)
+    for i in sorted(range(n), key=lambda j: abs(values[j])):
+        options = [sp.Integer(0), round_constant(float(values[i]), rtol=0.05)]
+        for option in options:
+            if option is None:
+                continue
+            trial = values.copy()
+            trial[i] = float(option)
+            free = [j for j in range(n) if j not in fixed and j != i]
+            if free:
+                trial = _refit_free(cand.steps, trial, free, x_fit, y_fit)
+            if held_score(trial) <= base + SNAP_TOLERANCE:
+                values, fixed[i] = trial, option
+                break
+    if not fixed:
+        return None
+    consts = [fixed[j] if j in fixed else sp.Float(values[j]) for j in range(n)]
+    try:
+        with time_limit(KEY_SECONDS):
+            plain = steps_to_sympy(cand.steps, consts)
+            forms = [plain, sp.cancel(plain)]
+        names = {f"x{i}": f"x{i}" for i in range(1, 10)}
+        trees = [from_sympy(f, names) for f in forms]
+    except (SympyTimeout, UnsupportedExpression, GrammarError, TypeError, ValueError, RecursionError):
+        return None
+    tree, tree_consts = min(trees, key=lambda t: tree_size((t[0],)))
+    steps = (tree,)
+    if tree_size(steps) > cand.size:  # a simplification, never a longer formula
+        return None
+    r2_held = _score_on(steps, tree_consts, x_held, y_held)
+    if not math.isfinite(r2_held):
+        return None
+    return Candidate(f"{cand.source}, {len(fixed)} snapped", steps, tree_consts, tree_size(steps),
+                     _score_on(steps, tree_consts, x_fit, y_fit), r2_held)
+
+
+def _refit_free(steps, values: np.ndarray, free: list[int], x, y) -> np.ndarray:
+    """``values`` with the ``free`` entries refitted by BFGS (one start, from their current values)."""
+    import warnings
+
+    from scipy.optimize import minimize
+
+    scale = float(np.std(y)) or 1.0
+
+    def loss(sub: np.ndarray) -> float:
+        v = values.copy()
+        v[free] = sub
+        with np.errstate(all="ignore"):
+            try:
+                r = float(np.mean(((predict(steps, x, v) - y) / scale) ** 2))
+            except GrammarError:
+                return 1e10
+        return r if math.isfinite(r) else 1e10
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = minimize(loss, values[free], method="BFGS", options={"maxiter": 100, "gtol": 1e-10})
+    out = values.copy()
+    out[free] = res.x
+    return out
 
 
 def _finish(chosen: Candidate, xs, ys, scaling, names, text_names, rng, start: float) -> Derivation:
