@@ -11,7 +11,7 @@
 4. **Simple numbers.** The best few candidates are also tried with their constants
    snapped to simple numbers (:func:`snap_constants`), then simplified by sympy.
 5. **Choice.** Every candidate (model and Operon) is scored on the held-back rows:
-   ``ln(1 - R^2 + 1e-12) + size_penalty * size``, the size counting the fitted tree's nodes.
+   ``ln(1 - R^2 + 1e-9) + size_penalty * size``, the size counting the fitted tree's nodes.
    The lowest score wins; its constants are refitted on all rows, and it is mapped back to
    the data's units and simplified.
 
@@ -40,7 +40,7 @@ from physdocs.grammar import GrammarError, Node, decode_sequence, encode_sequenc
 #: Seconds sympy may take to write one candidate's canonical form.
 KEY_SECONDS = 0.5
 #: The floor under 1 - R^2 in the choice score: fits better than this are all "exact".
-EXACT_FLOOR = 1e-12
+EXACT_FLOOR = 1e-9
 
 
 @dataclass(frozen=True)
