@@ -51,7 +51,7 @@ class SearchConfig:
     ar_samples: int = 64  # AR ancestral samples
     n_samples: int = 48  # diffusion canvases
     restarts: int = 2  # BFGS starts per model candidate
-    n_seeds: int = 24  # distinct model candidates placed in Operon's population
+    n_seeds: int = 8  # distinct model candidates placed in Operon's population (of 500)
     operon: OperonConfig = field(default_factory=OperonConfig)
     holdout: float = 0.25  # share of the support rows held back for the choice
     size_penalty: float = 0.05  # per node, in units of ln(1 - R^2)
