@@ -133,3 +133,18 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("WORLD 2") == 2
     assert load_checkpoint(out / "physdiffuser.safetensors").meta["world_size"] == 2
+
+
+def test_bucketed_batches_group_similar_lengths_and_keep_every_equation():
+    from physdocs.grammar import PAD_ID
+    from physdocs.training.batches import BucketedBatches, make_batch
+    from physdocs.training.generator import GeneratorConfig
+
+    cfg = GeneratorConfig()
+    bk = BucketedBatches(np.random.default_rng(5), 16, cfg, 48, buckets=4)
+    batches = [next(bk) for _ in range(4)]
+    whole = make_batch(np.random.default_rng(5), 64, cfg, 48)  # the same draws, ungrouped
+    assert sorted(s for b in batches for s in b.skeletons) == sorted(whole.skeletons)
+    longest = sorted(int((b.tokens != PAD_ID).sum(1).max()) for b in batches)
+    assert sum(longest) < 4 * int((whole.tokens != PAD_ID).sum(1).max())  # less padding than one random mix
+    assert all(b.obs.shape == (16, 50, 160) and b.tokens.shape == (16, 48) for b in batches)

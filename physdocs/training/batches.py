@@ -69,3 +69,35 @@ def make_batch(rng: np.random.Generator, batch_size: int, gen_cfg: GeneratorConf
         n_rejected=rejected,
         skeletons=keys,
     )
+
+
+class BucketedBatches:
+    """Batches of similar sequence length: ``buckets`` batches are drawn at once, sorted by
+    token count, cut into batches and served in a random order.
+
+    The AR decoder runs over the longest sequence of its batch; a batch drawn at random
+    holds a 40-token equation next to 10-token ones (measured: batch maximum 43 against a
+    mean of 17 tokens), so most AR positions were padding. The equations drawn, and the
+    number per step, are those of :func:`make_batch`; only their grouping changes.
+    """
+
+    def __init__(self, rng: np.random.Generator, batch_size: int, gen_cfg: GeneratorConfig, max_len: int,
+                 buckets: int = 4) -> None:
+        self.rng, self.batch_size, self.gen_cfg, self.max_len, self.buckets = rng, batch_size, gen_cfg, max_len, buckets
+        self.queue: list[Batch] = []
+
+    def __next__(self) -> Batch:
+        if not self.queue:
+            big = make_batch(self.rng, self.batch_size * self.buckets, self.gen_cfg, self.max_len)
+            order = torch.argsort((big.tokens != PAD_ID).sum(1), stable=True)
+            parts = [order[i * self.batch_size:(i + 1) * self.batch_size] for i in range(self.buckets)]
+            self.queue = [
+                Batch(obs=big.obs[idx], tokens=big.tokens[idx], n_rejected=big.n_rejected if k == 0 else 0,
+                      skeletons=[big.skeletons[int(i)] for i in idx])
+                for k, idx in enumerate(parts)
+            ]
+            self.queue = [self.queue[int(i)] for i in self.rng.permutation(self.buckets)]
+        return self.queue.pop()
+
+    def __iter__(self) -> BucketedBatches:
+        return self

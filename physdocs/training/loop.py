@@ -33,7 +33,7 @@ from physdocs.models.checkpoint import (
     sidecar,
     skeleton_log,
 )
-from physdocs.training.batches import Batch, make_batch
+from physdocs.training.batches import Batch, BucketedBatches, make_batch
 from physdocs.training.generator import GeneratorConfig, SkeletonIndex
 
 
@@ -61,12 +61,14 @@ class TrainConfig:
     # One intra-op thread per process: with more, any other load on the cores makes
     # OpenMP barriers stall (measured here: 0.6 s/step became 6 s/step).
     threads: int = 1
+    # Batches of similar length (training.batches.BucketedBatches); 1 = batches as drawn.
+    length_buckets: int = 4
     # Start a new leg from these weights (fresh optimiser and schedule), e.g. the shipped
     # checkpoint on a changed data distribution; ignored when resuming a leg.
     init_weights: str | None = None
 
     def __post_init__(self) -> None:
-        names = ("batch_size", "lr", "minutes", "max_steps", "val_every", "val_batches", "threads")
+        names = ("batch_size", "lr", "minutes", "max_steps", "val_every", "val_batches", "threads", "length_buckets")
         bad = {k: getattr(self, k) for k in names if not getattr(self, k) > 0}
         if self.diff_pad_weight < 0:
             bad["diff_pad_weight"] = self.diff_pad_weight
@@ -270,6 +272,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progres
             dist.all_gather_object([None] * env.world, rng.bit_generator.state)
         return meta
 
+    batches = BucketedBatches(rng, cfg.batch_size, cfg.generator, max_len, cfg.length_buckets)
     t_window, n_window = time.time(), 0
     while True:
         elapsed = time.time() - start
@@ -280,7 +283,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progres
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
-        batch = make_batch(rng, cfg.batch_size, cfg.generator, max_len)
+        batch = next(batches)
         losses = batch_losses(net, batch, env.device, pad_weight=cfg.diff_pad_weight)
         for key in batch.skeletons:
             if key in audit:
