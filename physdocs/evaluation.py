@@ -166,6 +166,7 @@ def evaluate_equation(
            **score_derivation(result, test.x, test.y, eq.step_trees)}
     if variant == "shifted":
         row["box"] = [[float(a), float(b)] for a, b in zip(test.x.min(0), test.x.max(0), strict=True)]
+        row["own_box"] = shifted_box(eq, cfg.seed) is None  # no finite shifted box: it kept its own
     first = result.first_guess or result
     row["first"] = score_derivation(first, test.x, test.y, eq.step_trees, brief=True)
     row["n_candidates"] = len(result.candidates)
