@@ -184,7 +184,8 @@ def credit_tables(credit: list[dict] | None) -> dict[str, Any] | None:
                        f"{rate_ci(alone['r2_gt_099'])})"
                        + ("; the exact-recovery intervals overlap, so the gain is not established."
                           if overlap and d_exact > 0 else "."))
-    return {"tiers": tiers, "rows": rows, "sizes": sizes, "verdict": verdict}
+    # tier names shown inside an HTML table, where Markdown escapes would show literally
+    return {"tiers": [t.replace("_", " ") for t in tiers], "rows": rows, "sizes": sizes, "verdict": verdict}
 
 
 def evaluation_data(results: Mapping[str, Any]) -> dict[str, Any] | None:
