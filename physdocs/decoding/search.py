@@ -34,11 +34,11 @@ from physdocs.decoding.constants import fit_constants, predict, r2_score
 from physdocs.decoding.derive import Derivation, derive, render
 from physdocs.decoding.operon import OperonConfig, run_operon, to_infix
 from physdocs.decoding.scaling import choose_scaling, tidy, to_original_units
-from physdocs.decoding.symbolic import SympyTimeout, steps_to_sympy, time_limit
+from physdocs.decoding.symbolic import steps_to_sympy
 from physdocs.grammar import GrammarError, Node, decode_sequence, encode_sequence, flatten
 
-#: Seconds sympy may take to write one candidate's canonical form.
-KEY_SECONDS = 0.5
+#: Trees larger than this keep their token sequence as their canonical key, and are not simplified.
+KEY_MAX_SIZE = 40
 #: The floor under 1 - R^2 in the choice score: fits better than this are all "exact".
 EXACT_FLOOR = 1e-9
 
@@ -110,18 +110,18 @@ def tree_size(steps: Sequence[Node]) -> int:
 def canonical_key(steps: Sequence[Node]) -> str:
     """A form shared by rewritings of one skeleton (commuted terms, regrouped products).
 
-    sympy orders the terms and factors, with every constant written ``C``; when sympy takes
-    longer than :data:`KEY_SECONDS`, the token sequence is the key.
+    sympy orders the terms and factors, with every constant written ``C``. Trees above
+    :data:`KEY_MAX_SIZE` nodes keep their token sequence as the key: no signal-based
+    timeout is used here (an alarm landing in the garbage collector is lost), so sympy
+    only sees trees small enough to be quick.
     """
     import sympy as sp
 
-    try:
-        with time_limit(KEY_SECONDS):
-            expr = steps_to_sympy(tuple(steps))
-            cs = {s: sp.Symbol("C") for s in expr.free_symbols if s.name.startswith("c")}
-            return sp.srepr(expr.xreplace(cs))
-    except SympyTimeout:
+    if tree_size(tuple(steps)) > KEY_MAX_SIZE:
         return " ".join(encode_sequence(tuple(steps)))
+    expr = steps_to_sympy(tuple(steps))
+    cs = {s: sp.Symbol("C") for s in expr.free_symbols if s.name.startswith("c")}
+    return sp.srepr(expr.xreplace(cs))
 
 
 @dataclass
@@ -298,13 +298,14 @@ def snap_constants(cand: Candidate, x_fit, y_fit, x_held, y_held, rng) -> Candid
     if not fixed:
         return None
     consts = [fixed[j] if j in fixed else sp.Float(values[j]) for j in range(n)]
+    if cand.size > KEY_MAX_SIZE:
+        return None
     try:
-        with time_limit(KEY_SECONDS):
-            plain = steps_to_sympy(cand.steps, consts)
-            forms = [plain, sp.cancel(plain)]
+        plain = steps_to_sympy(cand.steps, consts)
+        forms = [plain, sp.cancel(plain)]
         names = {f"x{i}": f"x{i}" for i in range(1, 10)}
         trees = [from_sympy(f, names) for f in forms]
-    except (SympyTimeout, UnsupportedExpression, GrammarError, TypeError, ValueError, RecursionError):
+    except (UnsupportedExpression, GrammarError, TypeError, ValueError, RecursionError):
         return None
     tree, tree_consts = min(trees, key=lambda t: tree_size((t[0],)))
     steps = (tree,)
