@@ -126,11 +126,17 @@ def test_ddp_two_cpu_processes(tmp_path):
         "print('WORLD', train(cfg, progress_bar=False)['world_size'])\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script)],
-        capture_output=True, text=True, timeout=300, env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    # One retry: once in several CI runs a gloo rank aborted (SIGABRT) under load, never
+    # reproduced on its own; a real fault fails both tries.
+    for _ in range(2):
+        shutil.rmtree(out, ignore_errors=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script)],
+            capture_output=True, text=True, timeout=300, env=env,
+        )
+        if proc.returncode == 0:
+            break
+    assert proc.returncode == 0, proc.stderr[-4000:]
     assert proc.stdout.count("WORLD 2") == 2
     assert load_checkpoint(out / "physdiffuser.safetensors").meta["world_size"] == 2
 
