@@ -1,4 +1,7 @@
-"""The seed's seven summary findings (its section 9) as computed tests (DESIGN.md, decision 4).
+"""The seed's seven summary findings (its section 9) as computed tests.
+
+The seed computed them on random weights, so they are hypotheses here: each is tested
+with a statistic, an uncertainty and controls, and the page states the verdict the numbers give.
 
 Each ``claim_*`` function takes plain arrays (per equation, per head or per token -- never a
 model) and returns a :class:`ClaimResult`: a statistic, its uncertainty, a control, and a

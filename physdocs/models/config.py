@@ -53,8 +53,9 @@ class SystemConfig:
     """PhysDiffuser+: encoder, cross-attention memory, diffuser and AR decoder.
 
     ``memory="points+pooled"`` gives one memory position per observation plus the
-    pooled z (DESIGN.md decision 1); ``"pooled"`` is the seed's single slot, kept to
-    show that softmax over one key is identically 1.
+    pooled z, so cross-attention shows which observations each token reads; ``"pooled"`` is
+    the seed's single slot, kept to show that softmax over one key is identically 1 (its
+    maps are constant whatever the weights or the data).
     """
 
     encoder: EncoderConfig = field(default_factory=EncoderConfig)

@@ -1,4 +1,8 @@
-"""Cache of analysis results and rendered figures (DESIGN.md, decision 6).
+"""Cache of analysis results and rendered figures.
+
+gen-files re-runs the report script on every build and every `mkdocs serve` reload, and
+the analysis takes tens of seconds; so its results are kept under a key of everything they
+depend on, and a docs-only edit re-renders in seconds.
 
 An entry lives in ``<cache_dir>/<key>/``: ``results.json`` and ``arrays.npz``, then
 ``figures/`` (PNGs by digest, and one manifest per figure set), ``explorer-<code>/`` (the

@@ -10,8 +10,9 @@ sample of the box and rejects and resamples anything too long, non-finite,
 outside the float16-safe band, constant, changing sign (a zero crossing in the
 box), or whose skeleton belongs to the other side of the train / held-out split.
 
-Memorisation is measured, not forbidden (DESIGN decision 9): no benchmark equation is
-written into the generator nor excluded from it. Instead the skeleton space is split by a
+Memorisation is measured, not forbidden (excluding every benchmark skeleton once removed
+the commonest physics shapes, such as ``x1*x2``, and the model learned near-products
+instead): no benchmark equation is written into the generator nor excluded from it. Instead the skeleton space is split by a
 stable hash (:func:`skeleton_split`): training draws ``split="train"`` skeletons only, and
 the evaluation draws fresh ``split="heldout"`` equations the model has never seen in shape.
 :class:`SkeletonIndex` maps skeletons to benchmark ids, for the memorisation audit.
@@ -57,7 +58,8 @@ class GeneratorConfig:
     p_multi_step: float = 0.15  # of equations with 2+ variables
     p_constant: float = 0.08  # chance that a monomial's coefficient is a fitted C
     p_negative_range: float = 0.05  # chance per variable of a negative box [-high, -low]
-    # Boxes from a wide family (DESIGN decision 14): a variable's box is, with this chance,
+    # Boxes from a wide family, so the model meets a physicist's ranges (data in [1, 10] or
+    # [100, 400] lay outside every training box before): a variable's box is, with this chance,
     # [s, s * r] with s log-uniform over 10**wide_decades and width r log-uniform in
     # wide_ratio; otherwise a benchmark-like box (low in [0.5, 2], high = low + [1, 4]).
     p_wide: float = 0.6
