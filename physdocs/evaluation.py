@@ -130,14 +130,16 @@ def shifted_box(eq: Equation, seed: int) -> tuple[np.ndarray, np.ndarray] | None
     return None
 
 
-def equation_points(eq: Equation, seed: int, n_support: int, n_test: int, variant: str = "original"):
-    """Support and test points of one benchmark variant (``shifted`` falls back to the own box)."""
+def equation_points(eq: Equation, seed: int, n_support: int, n_test: int, variant: str = "original", *,
+                    box: tuple[np.ndarray, np.ndarray] | None = None):
+    """Support and test points of one benchmark variant (``shifted`` falls back to the own box;
+    ``box``: the shifted box when the caller has it already)."""
     number = equation_number(eq.id)
     lows = np.array([v.low for v in eq.variables])
     highs = np.array([v.high for v in eq.variables])
     wide = False
     if variant == "shifted":
-        box = shifted_box(eq, seed)
+        box = box if box is not None else shifted_box(eq, seed)
         if box is not None:
             (lows, highs), wide = box, True
     support = sample_observations(eq.step_trees, lows, highs, n_points=n_support, normalise_columns=wide,
@@ -154,7 +156,8 @@ def evaluate_equation(
     model: PhysDiffuserPlus, eq: Equation, decoder: str, cfg: EvalConfig, variant: str = "original"
 ) -> dict:
     """One equation, one decoder, one variant: best candidate, held-out R^2, exact recovery, seconds."""
-    support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test, variant)
+    box = shifted_box(eq, cfg.seed) if variant == "shifted" else None
+    support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test, variant, box=box)
     rng = np.random.default_rng([cfg.seed, equation_number(eq.id), 2])
     t0 = time.perf_counter()
     result = run_derive(model, support.x, support.y, decoder, cfg, rng, eq.display_names)
@@ -166,7 +169,7 @@ def evaluate_equation(
            **score_derivation(result, test.x, test.y, eq.step_trees)}
     if variant == "shifted":
         row["box"] = [[float(a), float(b)] for a, b in zip(test.x.min(0), test.x.max(0), strict=True)]
-        row["own_box"] = shifted_box(eq, cfg.seed) is None  # no finite shifted box: it kept its own
+        row["own_box"] = box is None  # no finite shifted box: it kept its own
     first = result.first_guess or result
     row["first"] = score_derivation(first, test.x, test.y, eq.step_trees, brief=True)
     row["n_candidates"] = len(result.candidates)

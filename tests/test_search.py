@@ -8,11 +8,9 @@ import sympy as sp
 
 from physdocs.decoding.constants import predict
 from physdocs.decoding.from_sympy import from_sympy
-from physdocs.decoding.operon import OperonConfig, available, run_operon, to_infix
+from physdocs.decoding.operon import OperonConfig, run_operon, to_infix
 from physdocs.decoding.search import SearchConfig, canonical_key, choice_score, search, tree_size
 from physdocs.grammar import parse_infix
-
-pytestmark = pytest.mark.skipif(not available(), reason="pyoperon is not installed")
 
 NAMES = {"x1": "x1", "x2": "x2", "x3": "x3"}
 TINY = OperonConfig(max_evaluations=2_000, generations=4, population_size=50)

@@ -42,14 +42,6 @@ class OperonConfig:
         return asdict(self)
 
 
-def available() -> bool:
-    try:
-        import pyoperon  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 class OperonError(RuntimeError):
     """Operon could not be run (the message says why and the fix)."""
 
