@@ -338,3 +338,197 @@ def tree_depths(prefix_tokens: Sequence[str], arity: Mapping[str, int]) -> list[
         depths.append(d)
         open_slots.extend([d + 1] * arity[tok])
     return depths
+
+
+# --------------------------------------------------------------------------- finding statistics
+# The statistics the findings test (``physdocs.analysis.findings``): each controls the
+# confound its finding names, so a verdict cannot come from sequence length or position.
+
+
+def _ranks(x: ArrayLike) -> FloatArray:
+    """Average ranks (ties share the mean rank), as floats."""
+    from scipy.stats import rankdata
+
+    return rankdata(np.asarray(x, dtype=float)).astype(float)
+
+
+def _residual(y: FloatArray, covariate: FloatArray) -> FloatArray:
+    """``y`` minus its least-squares line on ``covariate`` (with intercept)."""
+    design = np.column_stack([np.ones_like(covariate), covariate])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    return y - design @ coef
+
+
+def partial_spearman(x: ArrayLike, y: ArrayLike, covariate: ArrayLike) -> float:
+    """Spearman rho of ``x`` and ``y`` with ``covariate`` held fixed (rank partial correlation).
+
+    The three are ranked; the ranks of ``x`` and ``y`` are each regressed on the rank of
+    ``covariate`` and the residuals correlated. nan when fewer than 4 items or a residual
+    is constant (nothing left once the covariate is accounted for).
+    """
+    xa, ya, za = (np.asarray(a, dtype=float) for a in (x, y, covariate))
+    if not (xa.shape == ya.shape == za.shape) or xa.ndim != 1:
+        raise ValueError(f"x, y and covariate must be 1-D of equal length, got {xa.shape}, {ya.shape}, {za.shape}")
+    if xa.size < 4:
+        return float("nan")
+    rz = _ranks(za)
+    ex, ey = _residual(_ranks(xa), rz), _residual(_ranks(ya), rz)
+    sx, sy = np.sqrt((ex**2).sum()), np.sqrt((ey**2).sum())
+    if sx < 1e-9 or sy < 1e-9:
+        return float("nan")
+    return float((ex * ey).sum() / (sx * sy))
+
+
+def within_group_partial_spearman(
+    x: ArrayLike, y: ArrayLike, covariate: ArrayLike, groups: ArrayLike
+) -> tuple[FloatArray, NDArray]:
+    """:func:`partial_spearman` inside each group: ``(rho per group, group labels)``.
+
+    Used for coarse-to-fine: depth against resolution step within one equation, with the
+    token's position held fixed, so neither equation length nor left-to-right order can
+    make the correlation. Groups where it is undefined give nan.
+    """
+    g = np.asarray(groups)
+    xa, ya, za = (np.asarray(a, dtype=float) for a in (x, y, covariate))
+    labels = np.unique(g)
+    rho = np.array([partial_spearman(xa[g == u], ya[g == u], za[g == u]) for u in labels])
+    return rho, labels
+
+
+def double_centred(profile: ArrayLike) -> FloatArray:
+    """``[unit, type]`` minus unit means and type means, plus the grand mean: the interaction alone.
+
+    What is left is how a unit (a head) hurts one token type more than its own average and
+    more than that type's average over units: a role, not overall importance.
+    """
+    p = np.asarray(profile, dtype=float)
+    return p - p.mean(axis=1, keepdims=True) - p.mean(axis=0, keepdims=True) + p.mean()
+
+
+def _half_profile(roles: FloatArray) -> FloatArray:
+    """``[E, layer + 1, head, type]`` sums and counts -> mean damage ``[layer * head, type]``."""
+    counts = roles[:, -1, 0].sum(0)  # [type]
+    sums = roles[:, :-1].sum(0)  # [layer, head, type]
+    prof = np.divide(sums, counts, out=np.full(sums.shape, np.nan), where=counts > 0)
+    return prof.reshape(-1, prof.shape[-1])
+
+
+def head_role_size(roles: ArrayLike, *, n_splits: int = 10, seed: int = 2026) -> tuple[float, float]:
+    """Reliable head-by-type damage, in nats per masked token, and its split-half reliability.
+
+    ``roles [E, layer + 1, head, type]``: per equation, the summed loss increase of each
+    token type when one head is zeroed, and (extra layer, first head) the token counts.
+    The equations are split in random halves ``n_splits`` times; each half gives a damage
+    profile ``[head, type]`` whose interaction (:func:`double_centred`) is kept. The size is
+    ``sqrt(mean(I1 * I2))`` (signed): noise independent between halves averages out of the
+    product, so only roles that replicate count, and their size stays in nats. The
+    reliability is the correlation of ``I1`` and ``I2``. Types absent from either half are
+    left out. nan with fewer than 4 equations.
+    """
+    r = np.asarray(roles, dtype=float)
+    n = r.shape[0]
+    if n < 4:
+        return float("nan"), float("nan")
+    gen = np.random.default_rng(seed)
+    products, correlations = [], []
+    for _ in range(n_splits):
+        order = gen.permutation(n)
+        a, b = _half_profile(r[order[: n // 2]]), _half_profile(r[order[n // 2:]])
+        keep = np.isfinite(a).all(0) & np.isfinite(b).all(0)
+        if keep.sum() < 2:
+            continue
+        ia, ib = double_centred(a[:, keep]), double_centred(b[:, keep])
+        products.append(float((ia * ib).mean()))
+        sa, sb = ia.std(), ib.std()
+        correlations.append(float((ia * ib).mean() / (sa * sb)) if sa > 0 and sb > 0 else float("nan"))
+    if not products:
+        return float("nan"), float("nan")
+    c = float(np.mean(products))
+    return float(np.sign(c) * np.sqrt(abs(c))), float(np.nanmean(correlations)) if correlations else float("nan")
+
+
+#: A confidence drop smaller than this (in probability) is not counted as a drop.
+DROP_EPS = 0.05
+
+
+def confidence_drop_rate(conf: ArrayLike, eps: float = DROP_EPS) -> float:
+    """Fraction of consecutive-step pairs per position where confidence falls by more than ``eps``.
+
+    ``conf [step, pos]``; pairs with a nan (a masked position) are skipped; nan if none remain.
+    A small wobble is not a reversal, so only drops above ``eps`` count: with ``eps = 0`` the
+    rate of a noisy but flat confidence would sit near 0.5 whatever the model does.
+    """
+    c = np.asarray(conf, dtype=float)
+    if c.ndim != 2:
+        raise ValueError(f"expected [step, pos], got shape {c.shape}")
+    before, after = c[:-1], c[1:]
+    ok = np.isfinite(before) & np.isfinite(after)
+    n = int(ok.sum())
+    return float(((after < before - eps) & ok).sum() / n) if n else float("nan")
+
+
+def stratified_difference(values: ArrayLike, in_group: ArrayLike, strata: ArrayLike) -> float:
+    """Mean of ``values`` in the group minus out of it, within each stratum, weighted and averaged.
+
+    Strata with both sides present count, each weighted by ``n_in * n_out / (n_in + n_out)``
+    (the Cochran-Mantel-Haenszel weight), so a stratum that is nearly all one side adds
+    little. Used for derived against failed within tiers: the tier cannot make the
+    difference. nan when no stratum has both sides.
+    """
+    v, a, s = np.asarray(values, dtype=float), np.asarray(in_group, dtype=bool), np.asarray(strata)
+    num = den = 0.0
+    for u in np.unique(s):
+        sel = (s == u) & np.isfinite(v)
+        x, y = v[sel & a], v[sel & ~a]
+        if x.size and y.size:
+            w = x.size * y.size / (x.size + y.size)
+            num += w * (x.mean() - y.mean())
+            den += w
+    return num / den if den > 0 else float("nan")
+
+
+def observation_selectivity(cross_obs: ArrayLike) -> float:
+    """Mean concentration of cross-attention rows over the observation keys alone.
+
+    ``cross_obs [..., query, point]``: rows renormalised over the observations (the pooled
+    z slot left out). 0 = uniform over the observations, 1 = all mass on one observation.
+    """
+    rows = restrict_keys(np.asarray(cross_obs, dtype=float), np.asarray(cross_obs).shape[-1])[0]
+    return float(np.nanmean(row_concentration(rows)))
+
+
+def head_spread(head_entropies: ArrayLike) -> float:
+    """Spread of heads: std across heads of the per-head mean (over equations), averaged over layers.
+
+    ``head_entropies [n_eq, layer, head]`` (or ``[n_eq, head]``).
+    """
+    x = np.asarray(head_entropies, dtype=float)
+    if x.ndim == 2:
+        x = x[:, None, :]
+    if x.ndim != 3:
+        raise ValueError(f"expected [n_eq, layer, head], got shape {x.shape}")
+    per_head = masked_mean(x, axis=0)  # [layer, head]
+    return float(masked_mean(per_head.std(axis=-1)))
+
+
+def operator_label(token_type: str, merged: bool) -> str:
+    """'operator' for binary/unary; otherwise the type itself, or 'other' when ``merged``."""
+    return "operator" if token_type in OPERATOR_TYPES else ("other" if merged else token_type)
+
+
+def operator_margin(values: np.ndarray, labels: np.ndarray, target_label: object = "operator") -> float:
+    """Mean of the target (operator) items minus the largest mean among the other labels."""
+    sel = labels == target_label
+    others = [values[labels == lab].mean() for lab in np.unique(labels[~sel])]
+    if not sel.any() or not others:
+        return float("nan")
+    return float(values[sel].mean() - max(others))
+
+
+def role_profile(roles: ArrayLike) -> FloatArray:
+    """``[E, layer + 1, head, type]`` ablation sums and counts -> mean loss increase per masked
+    token of each type, per head: ``[layer, head, type]`` (nan where a type never occurs)."""
+    r = np.asarray(roles, dtype=float)
+    counts = r[:, -1, 0].sum(0)  # [type]
+    sums = r[:, :-1].sum(0)  # [layer, head, type]
+    return np.divide(sums, counts, out=np.full(sums.shape, np.nan), where=counts > 0)

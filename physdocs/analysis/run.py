@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from physdocs.analysis import claims as C
+from physdocs.analysis import findings as F
 from physdocs.analysis import metrics as M
 from physdocs.analysis import schema as S
 from physdocs.analysis.schema import MODELS, AnalysisConfig
+from physdocs.analysis.split import split_rows
 from physdocs.analysis.stats import bootstrap_ci
 from physdocs.benchmark import TIERS, Equation, load_benchmark
 from physdocs.decoding.diffusion import DiffusionConfig, corrupt, diffusion_decode, mask_share
@@ -30,25 +31,11 @@ from physdocs.errors import InputError
 from physdocs.grammar import ARITY, MASK_ID, PAD_ID, TOKEN_TO_ID, token_type
 from physdocs.models import PhysDiffuserPlus, SystemConfig
 from physdocs.models.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, metrics_log, sha256
-from physdocs.observations import sample_observations
 
 ENCODER_COMPONENTS = {c.id: c.hook for c in S.COMPONENTS if c.kind == "encoder"}
 DECODER_COMPONENTS = {c.id: c.hook for c in S.COMPONENTS if c.kind != "encoder"}
 COMPONENTS = S.COMPONENT_IDS
 
-#: The seed's numbers (random weights), shown beside ours and labelled as the seed's.
-SEED_REPORTED = {
-    "inducing_specialisation": "inducing points 'develop specialised attention profiles' (qualitative, random weights)",
-    "entropy_tier_nats": "1.778 / 2.255 / 2.327 / 2.826 / 2.909 nats by tier, +63.6% (random weights)",
-    "entropy_tier_normalised": "not reported (raw nats only)",
-    "head_specialisation": "'evident' (qualitative, random weights)",
-    "cross_attention_operators": "operators 'show stronger cross-attention' (single memory slot: every weight is 1.0)",
-    "coarse_to_fine": "'top-level operators first, then variables, then constants' (3 trajectories, random weights)",
-    "smooth_trajectories": "'smooth, monotonic' with some flickering (3 trajectories, random weights)",
-    "operators_receive_most": "'operators receive more attention than variables or constants across all tiers' (random weights)",
-    "leaf_attention_tier": "'variable and constant attention increases with complexity' (random weights)",
-    "head_roles": "heads 'take functional roles' (qualitative, random weights)",
-}
 SEED_ENTROPY_BY_TIER = {"trivial": 1.778, "simple": 2.255, "moderate": 2.327, "complex": 2.826, "multi_step": 2.909}
 
 
@@ -62,27 +49,41 @@ class AnalysisError(InputError, RuntimeError):
 @dataclass
 class _Inputs:
     equations: list[Equation]
-    obs: torch.Tensor  # [E, 50, 160]
+    obs: torch.Tensor  # [E, 50, 160] what the model reads: each column scaled as at inference
     canvas: torch.Tensor  # [E, max_len] BOS ... EOS PAD ...
     lengths: list[int]  # real tokens per equation (BOS..EOS)
+    support: list  # per equation: the observations the model reads (original units)
+    test: list  # per equation: held-out points for scoring a derivation
+    scalings: list  # per equation: the power-of-two scaling applied before encoding
 
 
 def _inputs(equations: list[Equation], seed: int, max_len: int) -> _Inputs:
+    """The evaluation's support points of each equation, scaled and encoded as ``derive`` does."""
+    from physdocs.decoding.scaling import choose_scaling
+    from physdocs.evaluation import equation_points
+    from physdocs.observations import encode_observations
+
     obs, canvas, lengths = [], torch.full((len(equations), max_len), PAD_ID, dtype=torch.long), []
+    supports, tests, scalings = [], [], []
     for i, eq in enumerate(equations):
         with _about(eq):
-            rng = np.random.default_rng([seed, int(eq.id.split("_")[1])])
-            lows = np.array([v.low for v in eq.variables])
-            highs = np.array([v.high for v in eq.variables])
             try:
-                o = sample_observations(eq.step_trees, lows, highs, rng=rng)
+                support, test = equation_points(eq, seed, N_POINTS, N_TEST)
             except ValueError as exc:
                 raise AnalysisError(f"equation {eq.id} ({eq.name}): {exc}") from exc
-            obs.append(torch.from_numpy(o.encoded))
+            scaling = choose_scaling(support.x, support.y, [v.name for v in eq.variables], eq.output)
+            obs.append(torch.from_numpy(encode_observations(*scaling.apply(support.x, support.y))))
             ids = [TOKEN_TO_ID[t] for t in eq.tokens]
             canvas[i, : len(ids)] = torch.tensor(ids)
             lengths.append(len(ids))
-    return _Inputs(equations, torch.stack(obs), canvas, lengths)
+            supports.append(support)
+            tests.append(test)
+            scalings.append(scaling)
+    return _Inputs(equations, torch.stack(obs), canvas, lengths, supports, tests, scalings)
+
+
+#: Observations per equation (the evaluation's support size) and held-out points for scoring.
+N_POINTS, N_TEST = 50, 200
 
 
 @contextmanager
@@ -247,7 +248,7 @@ def _equation_record(eq: Equation, maps: dict[str, np.ndarray], n: int, traj) ->
             "confidence": recorded["confidence"],
             "final": traj.tokens,
             "flicker_rate": _none_if_nan(M.flicker_rate(tokens, MASK_ID)),
-            "confidence_drop_rate": _none_if_nan(1.0 - M.confidence_monotonicity(traj.confidence)),
+            "confidence_drop_rate": _none_if_nan(M.confidence_drop_rate(traj.confidence)),
             "resolution_steps": M.resolution_steps(tokens, MASK_ID).tolist(),
         },
     }
@@ -327,8 +328,8 @@ def diffuser_head_ablation(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> 
 
     The diffuser denoises the true canvas at training noise (masks from ``seed``).
 
-    * importance ``[layer][head]``: the increase of the training loss (cross-entropy on the
-      masked positions, Michel et al. 2019);
+    * importance ``[layer][head]``: the increase of the cross-entropy on the masked real
+      tokens (Michel et al. 2019; the PAD tail is left out, as the AR decoder's loss leaves it);
     * roles: for every masked real token, the cross-entropy with the head removed minus
       without, summed per equation and type: ``[E, layer, head, type]`` sums and ``[E, type]``
       counts, as one array ``[E, layer + 1, head, type]`` whose extra layer holds the counts
@@ -354,8 +355,8 @@ def diffuser_head_ablation(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> 
             out[:, k] = (x * (target & (type_of == k))).sum(1).numpy()
         return out
 
-    def loss(x: torch.Tensor) -> float:  # the diffuser's training loss: mean over masked positions
-        return float(x[masked].mean()) if masked.any() else 0.0
+    def loss(x: torch.Tensor) -> float:  # mean over masked real tokens (PAD excluded, as for the AR decoder)
+        return float(x[target].mean()) if target.any() else 0.0
 
     resid = _Residuals(model, "diffuser")
     with resid.recording():
@@ -432,73 +433,57 @@ def _tier_tables(records: list[dict], equations: list[Equation], uniform: list[d
     return {"entropy": entropy_rows, "token_type": type_rows, "keys": keys_rows}
 
 
-def _claims(records, equations, maps_by_model, lengths, trajectories, cfg: AnalysisConfig) -> list[dict]:
-    rng = np.random.default_rng(cfg.seed)
-    kw = {"n_boot": cfg.n_boot, "rng": rng}
-    tier_index = np.array([TIERS.index(e.tier) for e in equations])
-
-    def per_eq(model, comp, field):
-        return np.array([r[model]["entropy"][comp][field] for r in records])
-
-    def heads(model, comp):
-        return np.array([r[model]["head_entropy"][comp] for r in records])
-
-    out = [
-        C.claim_inducing_specialisation(
-            [r["trained"]["inducing_specialisation"] for r in records],
-            [r["control"]["inducing_specialisation"] for r in records],
-            seed_reported=SEED_REPORTED["inducing_specialisation"], n_perm=cfg.n_perm, **kw),
-        C.claim_entropy_rises_with_tier(
-            tier_index, per_eq("trained", "diffuser.self", "nats"), per_eq("control", "diffuser.self", "nats"),
-            normalised=False, seed_reported=SEED_REPORTED["entropy_tier_nats"], **kw),
-        C.claim_entropy_rises_with_tier(
-            tier_index, per_eq("trained", "diffuser.self", "normalised"),
-            per_eq("control", "diffuser.self", "normalised"),
-            normalised=True, seed_reported=SEED_REPORTED["entropy_tier_normalised"], **kw),
-        C.claim_head_specialisation(
-            heads("trained", "diffuser.self"), heads("control", "diffuser.self"),
-            seed_reported=SEED_REPORTED["head_specialisation"], **kw),
-    ]
-    # Per-token data pooled over equations; groups keep each equation's tokens together.
-    conc, ratio, types, groups = {m: [] for m in MODELS}, {m: [] for m in MODELS}, [], []
-    # Coarse-to-fine on matched pairs: depth and step of the same decoded canvas.
-    depths, steps, step_groups = {m: [] for m in MODELS}, {m: [] for m in MODELS}, {m: [] for m in MODELS}
+def _evidence(records, equations, maps_by_model, lengths, trajectories, roles) -> F.Evidence:
+    """The arrays the registered findings are computed from (:class:`~physdocs.analysis.findings.Evidence`)."""
+    types, groups = [], []
     for i, eq in enumerate(equations):
-        n = lengths[i]
-        for m in MODELS:
+        types += [token_type(t) for t in eq.tokens]
+        groups += [i] * lengths[i]
+
+    def model_evidence(m: str) -> F.ModelEvidence:
+        conc, ratio, depth, step, position, step_group = [], [], [], [], [], []
+        for i in range(len(equations)):
+            n = lengths[i]
             # Concentration over the observation keys alone: the pooled z slot is reported apart.
             cross = maps_by_model[m][i]["diffuser.cross"][:, :, :n, :-1]  # [layer, H, q, points]
             obs_only = M.restrict_keys(cross, cross.shape[-1])[0].mean(axis=(0, 1))  # [q, points]
-            conc[m] += M.row_concentration(obs_only).tolist()
+            conc += M.row_concentration(obs_only).tolist()
             self_map = visible_rows("diffuser.self", maps_by_model[m][i]["diffuser.self"], n).mean(axis=(0, 1))
-            ratio[m] += M.received_ratio_per_key(self_map).tolist()
+            ratio += M.received_ratio_per_key(self_map).tolist()
+            # Coarse-to-fine on matched pairs: depth and step of the same decoded canvas.
             d, st = decoded_depth_steps(trajectories[m][i])
-            depths[m] += d
-            steps[m] += st
-            step_groups[m] += [i] * len(d)
-        types += [token_type(t) for t in eq.tokens]
-        groups += [i] * n
-    out += [
-        C.claim_cross_attention_operators(
-            conc["trained"], types, groups=groups, control_concentration=conc["control"],
-            seed_reported=SEED_REPORTED["cross_attention_operators"], n_perm=cfg.n_perm, **kw),
-        C.claim_coarse_to_fine(
-            depths["trained"], steps["trained"], groups=step_groups["trained"], control_steps=steps["control"],
-            control_depths=depths["control"],
-            seed_reported=SEED_REPORTED["coarse_to_fine"], **kw),
-        C.claim_monotone_confidence(
-            [r["trained"]["trajectory"]["confidence_drop_rate"] for r in records],
-            flicker_rates=[r["trained"]["trajectory"]["flicker_rate"] for r in records],
-            control_rates=[r["control"]["trajectory"]["confidence_drop_rate"] for r in records],
-            seed_reported=SEED_REPORTED["smooth_trajectories"], **kw),
-        C.claim_operators_receive_most(
-            ratio["trained"], types, groups=groups, control_ratio=ratio["control"],
-            seed_reported=SEED_REPORTED["operators_receive_most"], n_perm=cfg.n_perm, **kw),
-        C.claim_leaf_attention_rises_with_tier(
-            tier_index, [leaf_ratio(r["trained"]) for r in records], [leaf_ratio(r["control"]) for r in records],
-            seed_reported=SEED_REPORTED["leaf_attention_tier"], **kw),
-    ]
-    return [c.to_dict() for c in out]
+            depth += d
+            step += st
+            position += list(range(len(d)))
+            step_group += [i] * len(d)
+        rec = [r[m] for r in records]
+
+        def field(read) -> np.ndarray:
+            return np.array([np.nan if read(r) is None else read(r) for r in rec], dtype=float)
+
+        return F.ModelEvidence(
+            inducing_specialisation=field(lambda r: r["inducing_specialisation"]),
+            entropy_nats=field(lambda r: r["entropy"]["diffuser.self"]["nats"]),
+            entropy_normalised=field(lambda r: r["entropy"]["diffuser.self"]["normalised"]),
+            head_entropy=np.array([r["head_entropy"]["diffuser.self"] for r in rec], dtype=float),
+            leaf_ratio=np.array([leaf_ratio(r) for r in rec], dtype=float),
+            obs_selectivity=field(lambda r: r["cross_obs_concentration"]),
+            token_concentration=np.array(conc, dtype=float),
+            token_ratio=np.array(ratio, dtype=float),
+            depth=np.array(depth, dtype=float), step=np.array(step, dtype=float),
+            position=np.array(position, dtype=float), step_group=np.array(step_group),
+            drop_rate=field(lambda r: r["trajectory"]["confidence_drop_rate"]),
+            roles=roles.get(m),
+        )
+
+    return F.Evidence(
+        tier=np.array([TIERS.index(e.tier) for e in equations]),
+        length=np.array(lengths),
+        token_types=tuple(types),
+        token_groups=np.array(groups),
+        trained=model_evidence("trained"),
+        control=model_evidence("control"),
+    )
 
 
 def leaf_ratio(record: dict) -> float:
@@ -611,26 +596,30 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
     timings["metrics"] = time.perf_counter() - t1
 
     t1 = time.perf_counter()
-    rng = np.random.default_rng(cfg.seed)
-    tiers = _tier_tables(flat, equations, uniform, cfg.n_boot, rng)
-    claim_list = _claims(flat, equations, maps_by_model, inp.lengths, trajectories, cfg)
-    timings["claims"] = time.perf_counter() - t1
-
-    t1 = time.perf_counter()
     importance, roles = {}, {}
     if cfg.head_importance:
         for m, model in (("trained", trained), ("control", control)):
             diffuser_grid, roles[m] = diffuser_head_ablation(model, inp, cfg.seed)
             importance[m] = {"diffuser.self": diffuser_grid, "decoder.self": decoder_head_importance(model, inp)}
-        claim_list.append(C.claim_head_roles(
-            roles["trained"], roles["control"], seed_reported=SEED_REPORTED["head_roles"],
-            n_boot=cfg.n_boot, rng=np.random.default_rng(cfg.seed)).to_dict())
     timings["head_importance"] = time.perf_counter() - t1
+
+    t1 = time.perf_counter()
+    rng = np.random.default_rng(cfg.seed)
+    tiers = _tier_tables(flat, equations, uniform, cfg.n_boot, rng)
+    evidence = _evidence(flat, equations, maps_by_model, inp.lengths, trajectories, roles)
+    settings = F.Settings(n_boot=cfg.n_boot, n_perm=cfg.n_perm, seed=cfg.seed)
+    claim_list = [c.to_dict() for c in F.evaluate_all(evidence, settings, roles=cfg.head_importance)]
+    timings["claims"] = time.perf_counter() - t1
     single = single_slot_check(inp, cfg.seed)
 
     evaluation = None
     if cfg.evaluation and Path(cfg.evaluation).exists():
         evaluation = json.loads(Path(cfg.evaluation).read_text())
+    split = None
+    if evaluation is not None:
+        split = [r.to_dict() for r in split_rows(
+            records, evaluation, {e.id: TIERS.index(e.tier) for e in equations},
+            n_boot=cfg.n_boot, n_perm=cfg.n_perm, seed=cfg.seed)]
     log = []
     log_path = Path(cfg.training_log) if cfg.training_log else metrics_log(Path(weights))
     if log_path.exists():
@@ -646,12 +635,13 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
         "tiers": tiers,
         "claims": claim_list,
         "head_importance": importance,
-        "head_roles": {m: {"types": list(ROLE_TYPES), "increase": C.role_profile(r).round(5).tolist()}
+        "head_roles": {m: {"types": list(ROLE_TYPES), "increase": M.role_profile(r).round(5).tolist()}
                        for m, r in roles.items()},
         "inducing_coverage": {m: round(float(np.mean([r[m]["inducing_coverage"] for r in flat])), 4)
                               for m in MODELS},
         "single_slot": single,
         "evaluation": evaluation,
+        "split": split,
         "training_log": log,
     }
     return _nan_to_none(results), arrays

@@ -142,3 +142,92 @@ class AnalysisConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# ----------------------------------------------------------------- findings: typed records
+
+#: A finding's outcome: the claimed effect, none, or its opposite (a CI beyond the null the other way).
+OUTCOMES = ("holds", "does not hold", "opposite")
+
+
+@dataclass(frozen=True)
+class Detail:
+    """A number shown beside a finding's statistic (e.g. the unadjusted correlation)."""
+
+    label: str
+    value: float | None
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """One tested finding: our statistic with its uncertainty, a control, the confound and the verdict.
+
+    Made by :func:`physdocs.analysis.claims.judge` from a finding of the registry
+    (:mod:`physdocs.analysis.findings`); read by the report as it is.
+    """
+
+    key: str
+    title: str
+    claim: str
+    statistic_name: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    p_text: str
+    n: int
+    n_unit: str
+    control_name: str
+    control_value: float | None
+    confound: str
+    min_effect: float
+    min_effect_reason: str
+    seed_reported: str
+    pages: tuple[str, ...]
+    outcome: str  # one of OUTCOMES
+    verdict: str
+    details: tuple[Detail, ...] = ()
+
+    @property
+    def holds(self) -> bool:
+        return self.outcome == "holds"
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["pages"] = list(self.pages)
+        out["details"] = [asdict(d) for d in self.details]
+        out["holds"] = self.holds
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ClaimResult:
+        fields = {k: v for k, v in d.items() if k != "holds"}
+        fields["pages"] = tuple(d["pages"])
+        fields["details"] = tuple(Detail(**x) for x in d["details"])
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class SplitRow:
+    """One statistic on the equations a decoder derives against those it does not, within tiers."""
+
+    statistic: str
+    decoder: str  # the decoder whose success splits the equations
+    n_derived: int
+    n_failed: int
+    derived: float | None
+    failed: float | None
+    difference: float | None  # derived minus failed, all equations pooled
+    within_tier: float | None  # the same, within tiers (weighted mean of per-tier differences)
+    ci_low: float | None  # 95% bootstrap CI of within_tier
+    ci_high: float | None
+    p_value: float | None  # permutation within tiers, two-sided
+    p_holm: float | None  # Holm-adjusted over the table's family of tests
+    differs: bool  # p_holm < 0.05
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SplitRow:
+        return cls(**d)

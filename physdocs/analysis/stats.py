@@ -173,11 +173,13 @@ def permutation_test(
     n_perm: int = 2000,
     groups: ArrayLike | None = None,
     rng: np.random.Generator | None = None,
+    two_sided: bool = False,
 ) -> tuple[float, float]:
-    """One-sided permutation test that ``statistic`` is large: ``(observed, p)``.
+    """Permutation test that ``statistic`` is large: ``(observed, p)``.
 
     Labels are shuffled (within ``groups`` if given) ``n_perm`` times;
     ``p = (1 + #{perm >= observed}) / (1 + n_perm)``. nan statistics count as not >= observed.
+    ``two_sided``: twice the smaller one-sided p-value, capped at 1.
     """
     v = np.asarray(values, dtype=float)
     lab = np.asarray(labels)
@@ -189,5 +191,98 @@ def permutation_test(
         return observed, float("nan")
     perm = np.array([statistic(v, permute_within(lab, groups, gen), target_label) for _ in range(n_perm)])
     exceed = int((perm >= observed - 1e-12).sum())
-    return observed, (1 + exceed) / (1 + n_perm)
+    p = (1 + exceed) / (1 + n_perm)
+    if two_sided:
+        below = int((perm <= observed + 1e-12).sum())
+        p = min(1.0, 2 * min(p, (1 + below) / (1 + n_perm)))
+    return observed, p
 
+
+
+def sign_flip_p(values: ArrayLike, *, n_perm: int = 2000, rng: np.random.Generator | None = None) -> float:
+    """Two-sided sign-flip permutation p-value that the mean of ``values`` is 0 (nan dropped).
+
+    Each value is one independent unit (an equation), so the p-value is at the unit the
+    claim's n counts. ``p = (1 + #{|perm mean| >= |observed|}) / (1 + n_perm)``.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return float("nan")
+    gen = _rng(rng)
+    observed = abs(v.mean())
+    signs = gen.choice([-1.0, 1.0], size=(n_perm, v.size))
+    perm = np.abs((signs * v).mean(axis=1))
+    return float((1 + int((perm >= observed - 1e-12).sum())) / (1 + n_perm))
+
+
+def covariate_permutation_p(
+    statistic: Callable[[np.ndarray], float],
+    values: ArrayLike,
+    strata: ArrayLike,
+    *,
+    n_perm: int = 2000,
+    rng: np.random.Generator | None = None,
+) -> float:
+    """Two-sided p-value of ``statistic(values)``, shuffling ``values`` only within ``strata``.
+
+    Shuffling inside strata of the covariate (equations of one length, or of one tier) keeps
+    the covariate's link to the values and breaks only the one the claim is about.
+    nan when the statistic is undefined.
+    """
+    v = np.asarray(values, dtype=float)
+    gen = _rng(rng)
+    observed = statistic(v)
+    if not np.isfinite(observed):
+        return float("nan")
+    perm = np.array([statistic(permute_within(v, strata, gen)) for _ in range(n_perm)])
+    exceed = int((np.abs(perm[np.isfinite(perm)]) >= abs(observed) - 1e-12).sum())
+    return float((1 + exceed) / (1 + n_perm))
+
+
+def holm(pvalues: Sequence[float | None]) -> list[float | None]:
+    """Holm-Bonferroni adjusted p-values for one family of tests (None and nan stay None).
+
+    Controls the family-wise error at the nominal level: the k-th smallest of m p-values is
+    multiplied by ``m - k + 1``, then made monotone and capped at 1.
+    """
+    finite = [(p, i) for i, p in enumerate(pvalues) if p is not None and np.isfinite(p)]
+    m = len(finite)
+    out: list[float | None] = [None] * len(pvalues)
+    running = 0.0
+    for k, (p, i) in enumerate(sorted(finite)):
+        running = max(running, min(1.0, (m - k) * p))
+        out[i] = running
+    return out
+
+
+def partial_permutation_p(
+    x: ArrayLike, y: ArrayLike, covariate: ArrayLike, *, n_perm: int = 2000, rng: np.random.Generator | None = None
+) -> float:
+    """Two-sided permutation p-value of the rank partial correlation of ``x`` and ``y`` given ``covariate``.
+
+    Freedman and Lane's scheme: the ranks of ``y`` are regressed on the covariate's ranks and
+    the residuals permuted, so the covariate's share of ``y`` stays in place and only the
+    part the claim is about is shuffled. nan when the correlation is undefined.
+    """
+    xa, ya, za = (rankdata(np.asarray(a, dtype=float)).astype(float) for a in (x, y, covariate))
+    if xa.size < 4:
+        return float("nan")
+    design = np.column_stack([np.ones_like(za), za])
+
+    def residual(v: np.ndarray) -> np.ndarray:
+        coef, *_ = np.linalg.lstsq(design, v, rcond=None)
+        return v - design @ coef
+
+    ex, ey = residual(xa), residual(ya)
+    sx, sy = np.sqrt((ex**2).sum()), np.sqrt((ey**2).sum())
+    if sx < 1e-9 or sy < 1e-9:
+        return float("nan")
+    observed = abs((ex * ey).sum())
+    gen = _rng(rng)
+    perms = np.array([gen.permutation(ey) for _ in range(n_perm)])  # [n_perm, n]
+    # regress each permuted residual on the covariate again, as the scheme prescribes
+    coef, *_ = np.linalg.lstsq(design, perms.T, rcond=None)
+    perms = perms - (design @ coef).T
+    stats = np.abs(perms @ ex) / np.sqrt((perms**2).sum(1))
+    return float((1 + int((stats >= observed / sy - 1e-12).sum())) / (1 + n_perm))

@@ -17,7 +17,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -352,7 +352,21 @@ def _figures(cfg: BuildConfig, key: str, results: Mapping[str, Any], arrays: Map
     return figures, new
 
 
+def with_evaluation(cfg: BuildConfig) -> BuildConfig:
+    """The build config whose analysis reads the evaluation (when it names none and the file exists).
+
+    The analysis splits equations by what the evaluation derives (derived against failed), so
+    the evaluation is one of its inputs, and a new evaluation makes a new cache entry.
+    """
+    analysis = cfg.analysis
+    path = cfg.evaluation_path
+    if getattr(analysis, "evaluation", "") is None and path is not None and Path(path).is_file():
+        return replace(cfg, analysis=replace(analysis, evaluation=str(Path(path).resolve())))
+    return cfg
+
+
 def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], float]) -> SiteBuild:
+    cfg = with_evaluation(cfg)
     timings = BuildTimings()
     cfg_dict = cfg.analysis.to_dict()
     key = cache.cache_key(cfg_dict, cache.weights_path(cfg_dict))

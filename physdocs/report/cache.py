@@ -18,8 +18,9 @@ the analysis depends on:
 * the analysis config as canonical JSON,
 * the versions of python, torch, numpy, scipy, matplotlib and sympy.
 
-``templates/`` is not in the key: a template edit re-renders pages from cached results. Nor is
-the shipped ``evaluation.json``: the build attaches it to the results when it renders.
+``templates/`` is not in the key: a template edit re-renders pages from cached results. The
+evaluation JSON is, through the config (the build names it there): the analysis splits the
+equations by what the evaluation derives.
 Figures are stored by a digest of their inputs and of the plotting code (:func:`figure_digest`),
 so a figure is reused exactly when the plot code (resolution included) and its data are the same;
 explorer payloads are stored under a digest of the explorer's code (:func:`source_digest`).

@@ -1,0 +1,405 @@
+"""The findings, each declared once: claim, statistic, control, confound, minimum effect, pages.
+
+A :class:`Finding` holds everything about one claim: its key, title and claim text (and the
+opposite, should the data point the other way), the statistic (a pure function in
+:mod:`.metrics`), the minimum effect that matters and why (declared before any number is
+computed), the confound its test controls, the seed's reported value, the report pages it
+appears on, and a compute function ``(Evidence, Settings) -> Measurement``.
+:func:`evaluate_all` runs :data:`REGISTRY`; :func:`~physdocs.analysis.claims.judge` applies
+the decision rule. Adding a finding means adding an entry here, its statistic to
+``metrics.py``, and its planted-effect and null tests to ``tests/test_findings.py``.
+
+Torch-free: the inputs are plain arrays gathered by :mod:`.run` into :class:`Evidence`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from physdocs.analysis import metrics as M
+from physdocs.analysis.claims import Direction, Measurement, judge
+from physdocs.analysis.schema import ClaimResult, Detail
+from physdocs.analysis.stats import (
+    bootstrap_ci,
+    partial_permutation_p,
+    mean_difference,
+    paired_bootstrap_ci,
+    permutation_test,
+    sign_flip_p,
+    spearman,
+)
+
+# ----------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class ModelEvidence:
+    """Per-equation (``[E]``), per-token and per-head numbers of one model.
+
+    Token arrays run over every real token of every equation (aligned with
+    :attr:`Evidence.token_types`); the decoded-canvas arrays (``depth``, ``step``,
+    ``position``, ``step_group``) over the tokens of the model's own argmax decoding.
+    """
+
+    inducing_specialisation: np.ndarray  # [E] JS divergence between ISAB 1 inducing points
+    entropy_nats: np.ndarray  # [E] diffuser self-attention, over real keys
+    entropy_normalised: np.ndarray  # [E]
+    head_entropy: np.ndarray  # [E, layer, head] normalised
+    leaf_ratio: np.ndarray  # [E] variables and constants: received / uniform
+    obs_selectivity: np.ndarray  # [E] cross-attention concentration over observations
+    token_concentration: np.ndarray  # [n_tok] cross-attention concentration per token
+    token_ratio: np.ndarray  # [n_tok] self-attention received / uniform per token
+    depth: np.ndarray  # [n_dec] tree depth in the decoded canvas
+    step: np.ndarray  # [n_dec] step at which it resolved
+    position: np.ndarray  # [n_dec] its position in the canvas
+    step_group: np.ndarray  # [n_dec] equation index
+    drop_rate: np.ndarray  # [E] confidence drops above metrics.DROP_EPS per transition
+    roles: np.ndarray | None = None  # [E, layer + 1, head, type]: head-ablation damage and counts
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the findings are computed from: both models over the same equations."""
+
+    tier: np.ndarray  # [E] tier index, 0 = trivial .. 4 = multi_step
+    length: np.ndarray  # [E] real tokens, BOS .. EOS
+    token_types: tuple[str, ...]  # [n_tok] grammar type of each real token
+    token_groups: np.ndarray  # [n_tok] equation index of each real token
+    trained: ModelEvidence
+    control: ModelEvidence
+
+
+@dataclass(frozen=True)
+class Settings:
+    n_boot: int = 1000
+    n_perm: int = 1000
+    seed: int = 2026
+
+    def rng(self, key: str) -> np.random.Generator:
+        """A generator per finding, so adding one leaves the others' numbers as they were."""
+        return np.random.default_rng([self.seed, zlib.crc32(key.encode())])
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding, declared once (see the module docstring)."""
+
+    key: str
+    title: str
+    claim: str
+    opposite: str  # the claim in the other direction, stated when the data show it
+    statistic_name: str
+    statistic: Callable  # the pure function of metrics.py behind the number
+    min_effect: float
+    min_effect_reason: str
+    confound: str  # what the test holds fixed or compares against: "Tested against <confound>."
+    seed_reported: str
+    pages: tuple[str, ...]
+    compute: Callable[[Evidence, Settings], Measurement] = field(repr=False)
+    direction: Direction = "greater"
+    control_name: str = "random-initialised model"
+    control_in_rule: bool = True  # False: the control is shown beside the number but not part of the rule
+
+
+# ----------------------------------------------------------------- compute functions
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=float).ravel()
+    return x[np.isfinite(x)]
+
+
+def _inducing(ev: Evidence, s: Settings) -> Measurement:
+    t, c = _finite(ev.trained.inducing_specialisation), _finite(ev.control.inducing_specialisation)
+    rng = s.rng("inducing_specialisation")
+    value, lo, hi = bootstrap_ci(t, n_boot=s.n_boot, rng=rng)
+    labels = np.array(["trained"] * t.size + ["control"] * c.size)
+    _, p = permutation_test(np.concatenate([t, c]), labels, "trained", n_perm=s.n_perm, rng=rng)
+    control = float(c.mean()) if c.size else None
+    return Measurement(value, lo, hi, p, control, t.size, null=control, n_perm=s.n_perm)
+
+
+def _tier_partial(values_of: Callable[[ModelEvidence], np.ndarray], key: str) -> Callable:
+    """Spearman rho(tier, value) with sequence length held fixed; permutation within lengths."""
+
+    def compute(ev: Evidence, s: Settings) -> Measurement:
+        rng = s.rng(key)
+        v, vc = np.asarray(values_of(ev.trained), float), np.asarray(values_of(ev.control), float)
+        ok = np.isfinite(v)
+        tier, length = ev.tier[ok].astype(float), ev.length[ok].astype(float)
+
+        idx = np.arange(ok.sum())
+        value, lo, hi = paired_bootstrap_ci(
+            [idx], lambda i: M.partial_spearman(tier[i], v[ok][i], length[i]), n_boot=s.n_boot, rng=rng)
+        p = partial_permutation_p(tier, v[ok], length, n_perm=s.n_perm, rng=rng)
+        okc = np.isfinite(vc)
+        control = M.partial_spearman(ev.tier[okc].astype(float), vc[okc], ev.length[okc].astype(float))
+        details = (
+            Detail("Spearman rho(tier, value), length not held fixed", spearman(tier, v[ok])),
+            Detail("Spearman rho(length, value)", spearman(length, v[ok])),
+            Detail("Spearman rho(tier, length)", spearman(tier, length)),
+        )
+        return Measurement(value, lo, hi, p, control, int(ok.sum()), n_perm=s.n_perm, details=details)
+
+    return compute
+
+
+def _head_spread(ev: Evidence, s: Settings) -> Measurement:
+    x = np.asarray(ev.trained.head_entropy, float)
+    value, lo, hi = bootstrap_ci(x, M.head_spread, n_boot=s.n_boot, rng=s.rng("head_specialisation"))
+    control = M.head_spread(ev.control.head_entropy)
+    return Measurement(value, lo, hi, None, control, x.shape[0], null=control)
+
+
+def _head_roles(ev: Evidence, s: Settings) -> Measurement:
+    r, rc = np.asarray(ev.trained.roles, float), np.asarray(ev.control.roles, float)
+    value, reliability = M.head_role_size(r, seed=s.seed)
+    _, lo, hi = paired_bootstrap_ci([r], lambda x: M.head_role_size(x, n_splits=4, seed=s.seed)[0],
+                                    n_boot=max(1, s.n_boot // 5), rng=s.rng("head_roles"))
+    control, control_reliability = M.head_role_size(rc, seed=s.seed)
+    details = (Detail("split-half reliability of the head-by-type damage (trained)", reliability),
+               Detail("split-half reliability of the head-by-type damage (control)", control_reliability))
+    return Measurement(value, lo, hi, None, control, r.shape[0], null=control, details=details)
+
+
+def _token_permutation(values_of: Callable[[ModelEvidence], np.ndarray], statistic: Callable, merged: bool,
+                       key: str) -> Callable:
+    """Operators against other tokens: the CI resamples whole equations and decides (null 0); the
+    two-sided p-value shuffles type labels within equations."""
+
+    def compute(ev: Evidence, s: Settings) -> Measurement:
+        rng = s.rng(key)
+        v, vc = np.asarray(values_of(ev.trained), float), np.asarray(values_of(ev.control), float)
+        types = np.array(ev.token_types)
+        keep = np.isfinite(v) & (types != "special")
+        labels = np.array([M.operator_label(t, merged) for t in types[keep]])
+        groups = ev.token_groups[keep]
+        observed, p = permutation_test(v[keep], labels, "operator", statistic, n_perm=s.n_perm, groups=groups,
+                                       rng=rng, two_sided=True)
+        _, lo, hi = paired_bootstrap_ci([v[keep], labels], lambda a, b: statistic(a, b, "operator"),
+                                        n_boot=s.n_boot, groups=groups, rng=rng)
+        control = float(statistic(vc[keep], labels, "operator"))
+        return Measurement(observed, lo, hi, p, control, len(np.unique(groups)), n_perm=s.n_perm)
+
+    return compute
+
+
+def _coarse_to_fine(ev: Evidence, s: Settings) -> Measurement:
+    rng = s.rng("coarse_to_fine")
+
+    def per_equation(m: ModelEvidence) -> np.ndarray:
+        ok = (m.depth >= 0) & (m.step >= 0)
+        rho, _ = M.within_group_partial_spearman(m.depth[ok], m.step[ok], m.position[ok], m.step_group[ok])
+        return rho
+
+    rho, rho_c = _finite(per_equation(ev.trained)), _finite(per_equation(ev.control))
+    value, lo, hi = bootstrap_ci(rho, n_boot=s.n_boot, rng=rng)
+    p = sign_flip_p(rho, n_perm=s.n_perm, rng=rng)
+    t = ev.trained
+    ok = (t.depth >= 0) & (t.step >= 0)
+    details = (
+        Detail("Spearman rho(depth, step), tokens pooled, position not held fixed",
+               spearman(t.depth[ok], t.step[ok])),
+        Detail("Spearman rho(position, step), tokens pooled", spearman(t.position[ok], t.step[ok])),
+    )
+    control = float(rho_c.mean()) if rho_c.size else float("nan")
+    return Measurement(value, lo, hi, p, control, rho.size, n_perm=s.n_perm, details=details)
+
+
+def _drops(ev: Evidence, s: Settings) -> Measurement:
+    r = _finite(ev.trained.drop_rate)
+    value, lo, hi = bootstrap_ci(r, n_boot=s.n_boot, rng=s.rng("smooth_trajectories"))
+    c = _finite(ev.control.drop_rate)
+    return Measurement(value, lo, hi, None, float(c.mean()) if c.size else None, r.size, "trajectories",
+                       null=SMOOTH_THRESHOLD)
+
+
+#: The drop rate below which trajectories count as smooth (one transition in 20 per position).
+SMOOTH_THRESHOLD = 0.05
+
+_TIER_CONFOUND = ("sequence length: the rank correlation with tier is partial, length held fixed, and the "
+                  "p-value permutes only what length does not explain (Freedman-Lane)")
+_TOKEN_CONFOUND = ("equation identity: type labels are shuffled only within an equation and the CI "
+                   "resamples whole equations; a token's position in the prefix sequence is not held fixed")
+_SMALL_RHO = "a partial Spearman rho of at least 0.1 (a small correlation) beyond the control's"
+
+REGISTRY: tuple[Finding, ...] = (
+    Finding(
+        key="inducing_specialisation",
+        title="ISAB inducing points specialise",
+        claim="inducing points attend to different subsets of observations",
+        opposite="inducing points attend to the observations more alike than at random initialisation",
+        statistic_name="mean pairwise JS divergence between inducing points (nats)",
+        statistic=M.inducing_specialisation,
+        min_effect=0.05 * float(np.log(2)),
+        min_effect_reason="5% of the largest possible JS divergence (ln 2) above the control",
+        confound="the random-initialised encoder, whose divergence is positive from noise alone (it is the null)",
+        seed_reported="inducing points 'develop specialised attention profiles' (qualitative, random weights)",
+        pages=("encoder.md",),
+        compute=_inducing,
+        control_name="random-initialised encoder",
+    ),
+    Finding(
+        key="entropy_tier_nats",
+        title="Self-attention entropy (nats) rises with tier",
+        claim="diffuser self-attention entropy in nats rises with tier at a given sequence length",
+        opposite="diffuser self-attention entropy in nats falls with tier at a given sequence length",
+        statistic_name="partial Spearman rho(tier, entropy | length)",
+        statistic=M.partial_spearman,
+        min_effect=0.1,
+        min_effect_reason=_SMALL_RHO,
+        confound=_TIER_CONFOUND,
+        seed_reported="1.778 / 2.255 / 2.327 / 2.826 / 2.909 nats by tier, +63.6% (random weights)",
+        pages=("diffuser-self-attention.md", "entropy-scaling.md"),
+        compute=_tier_partial(lambda m: m.entropy_nats, "entropy_tier_nats"),
+    ),
+    Finding(
+        key="entropy_tier_normalised",
+        title="Normalised self-attention entropy rises with tier",
+        claim="normalised diffuser self-attention entropy rises with tier at a given sequence length",
+        opposite="normalised diffuser self-attention entropy falls with tier at a given sequence length",
+        statistic_name="partial Spearman rho(tier, normalised entropy | length)",
+        statistic=M.partial_spearman,
+        min_effect=0.1,
+        min_effect_reason=_SMALL_RHO,
+        confound=_TIER_CONFOUND,
+        seed_reported="not reported (raw nats only)",
+        pages=("diffuser-self-attention.md", "entropy-scaling.md"),
+        compute=_tier_partial(lambda m: m.entropy_normalised, "entropy_tier_normalised"),
+    ),
+    Finding(
+        key="head_specialisation",
+        title="Heads differ in how broadly they attend",
+        claim="diffuser heads differ in how broadly they attend",
+        opposite="diffuser heads attend more alike in breadth than at random initialisation",
+        statistic_name="std across heads of mean normalised entropy",
+        statistic=M.head_spread,
+        min_effect=0.02,
+        min_effect_reason="heads' normalised entropies spread 2 percentage points more than the control's",
+        confound=("the random-initialised model, whose near-uniform heads set the null; breadth is not "
+                  "function, which the head-roles finding tests by ablation"),
+        seed_reported="'evident' (qualitative, random weights)",
+        pages=("diffuser-self-attention.md",),
+        compute=_head_spread,
+    ),
+    Finding(
+        key="head_roles",
+        title="Heads take functional roles",
+        claim="removing different diffuser heads hurts different token types, reliably across equations",
+        opposite="removing different diffuser heads hurts token types less differently than at random initialisation",
+        statistic_name="reliable head-by-type damage (nats per masked token, split-half)",
+        statistic=M.head_role_size,
+        min_effect=0.02,
+        min_effect_reason=("a head-by-type damage difference of 0.02 nats per masked token (about 2% in "
+                           "probability) that replicates across halves of the equations, beyond the control's"),
+        confound=("chance differences between heads: only the part of the damage profile that replicates "
+                  "between random halves of the equations counts, and heads' overall importance and token "
+                  "types' overall difficulty are removed first"),
+        seed_reported="heads 'take functional roles' (qualitative, random weights)",
+        pages=("diffuser-self-attention.md",),
+        compute=_head_roles,
+    ),
+    Finding(
+        key="cross_attention_operators",
+        title="Operator tokens read the encoder memory most",
+        claim="operator tokens read the encoder memory more sharply than other tokens",
+        opposite="operator tokens read the encoder memory less sharply than other tokens",
+        statistic_name="difference in mean cross-attention concentration (operators - others)",
+        statistic=mean_difference,
+        min_effect=0.02,
+        min_effect_reason="operators' concentration over observations 0.02 above other tokens'",
+        confound=_TOKEN_CONFOUND,
+        seed_reported="operators 'show stronger cross-attention' (single memory slot: every weight is 1.0)",
+        pages=("cross-attention.md",),
+        compute=_token_permutation(lambda m: m.token_concentration, mean_difference, True,
+                                   "cross_attention_operators"),
+    ),
+    Finding(
+        key="coarse_to_fine",
+        title="Refinement resolves coarse to fine",
+        claim="within an equation, tokens nearer the root resolve earlier than their position predicts",
+        opposite="within an equation, tokens nearer the root resolve later than their position predicts",
+        statistic_name="mean over equations of partial Spearman rho(depth, step | position)",
+        statistic=M.within_group_partial_spearman,
+        min_effect=0.1,
+        min_effect_reason=_SMALL_RHO,
+        confound=("left-to-right order: depth is correlated with the resolution step inside each equation, "
+                  "with the token's position held fixed; the p-value flips signs of whole equations"),
+        seed_reported="'top-level operators first, then variables, then constants' (3 trajectories, random weights)",
+        pages=("trajectories.md",),
+        compute=_coarse_to_fine,
+    ),
+    Finding(
+        key="smooth_trajectories",
+        title="Refinement trajectories are smooth",
+        claim=(f"a position's confidence falls by more than {M.DROP_EPS:g} between consecutive steps in fewer "
+               f"than {SMOOTH_THRESHOLD:g} of transitions"),
+        opposite=f"a position's confidence falls by more than {M.DROP_EPS:g} in more than {SMOOTH_THRESHOLD:g} "
+                 "of transitions",
+        statistic_name=f"mean rate of confidence drops above {M.DROP_EPS:g}",
+        statistic=M.confidence_drop_rate,
+        min_effect=0.0,
+        min_effect_reason=(f"the threshold itself: the CI must lie below {SMOOTH_THRESHOLD:g}; the control's "
+                           "rate is shown but not used, since a random model's flat confidences cannot drop"),
+        direction="less",
+        control_in_rule=False,
+        confound=(f"wobble: only drops above {M.DROP_EPS:g} in probability count, so a noisy but flat "
+                  "confidence is not called rough"),
+        seed_reported="'smooth, monotonic' with some flickering (3 trajectories, random weights)",
+        pages=("trajectories.md",),
+        compute=_drops,
+    ),
+    Finding(
+        key="operators_receive_most",
+        title="Operator tokens receive the most attention",
+        claim="operator tokens receive more attention than any other token type, relative to uniform",
+        opposite="operator tokens receive less attention than another token type, relative to uniform",
+        statistic_name="operator received-ratio margin over the next type",
+        statistic=M.operator_margin,
+        min_effect=0.1,
+        min_effect_reason="operators receive 10% of their uniform share more than the next type",
+        confound=_TOKEN_CONFOUND,
+        seed_reported="'operators receive more attention than variables or constants across all tiers' "
+                      "(random weights)",
+        pages=("evidence.md",),
+        compute=_token_permutation(lambda m: m.token_ratio, M.operator_margin, False, "operators_receive_most"),
+    ),
+    Finding(
+        key="leaf_attention_tier",
+        title="Variable and constant attention rises with tier",
+        claim=("the self-attention variables and constants receive, relative to uniform, rises with tier at a "
+               "given sequence length"),
+        opposite=("the self-attention variables and constants receive, relative to uniform, falls with tier at "
+                  "a given sequence length"),
+        statistic_name="partial Spearman rho(tier, leaf received ratio | length)",
+        statistic=M.partial_spearman,
+        min_effect=0.1,
+        min_effect_reason=_SMALL_RHO,
+        confound=_TIER_CONFOUND,
+        seed_reported="'variable and constant attention increases with complexity' (random weights)",
+        pages=("evidence.md",),
+        compute=_tier_partial(lambda m: m.leaf_ratio, "leaf_attention_tier"),
+    ),
+)
+
+BY_KEY: dict[str, Finding] = {f.key: f for f in REGISTRY}
+
+
+def evaluate(finding: Finding, evidence: Evidence, settings: Settings = Settings()) -> ClaimResult:  # noqa: B008
+    """One finding measured and judged."""
+    return judge(finding, finding.compute(evidence, settings))
+
+
+def evaluate_all(evidence: Evidence, settings: Settings = Settings(), *,  # noqa: B008
+                 roles: bool = True) -> list[ClaimResult]:
+    """Every registered finding, in registry order; ``roles=False`` skips those needing head ablation."""
+    return [evaluate(f, evidence, settings) for f in REGISTRY if roles or f.compute is not _head_roles]
+
+
+def keys_on(page: str) -> tuple[str, ...]:
+    """The findings shown on a report page (site path), in registry order."""
+    return tuple(f.key for f in REGISTRY if page in f.pages)
