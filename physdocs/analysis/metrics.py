@@ -532,3 +532,10 @@ def role_profile(roles: ArrayLike) -> FloatArray:
     counts = r[:, -1, 0].sum(0)  # [type]
     sums = r[:, :-1].sum(0)  # [layer, head, type]
     return np.divide(sums, counts, out=np.full(sums.shape, np.nan), where=counts > 0)
+
+
+def mean_increase(delta: ArrayLike) -> float:
+    """Mean of per-equation changes under an intervention (intervened minus intact), nan dropped."""
+    d = np.asarray(delta, dtype=float).ravel()
+    d = d[np.isfinite(d)]
+    return float(d.mean()) if d.size else float("nan")

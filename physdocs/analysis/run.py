@@ -433,7 +433,30 @@ def _tier_tables(records: list[dict], equations: list[Equation], uniform: list[d
     return {"entropy": entropy_rows, "token_type": type_rows, "keys": keys_rows}
 
 
-def _evidence(records, equations, maps_by_model, lengths, trajectories, roles) -> F.Evidence:
+def _causal(trained, control, inp: _Inputs, trajectories, cfg: AnalysisConfig) -> dict:
+    """The interventions of :mod:`.causal` on both models; per-equation arrays kept for the findings."""
+    from physdocs.analysis import causal as K
+
+    score = K.success_scorer(inp.support, inp.test, inp.scalings, seed=cfg.seed)
+    causal_inp = K.CausalInputs(inp.obs, inp.canvas, inp.lengths, score)
+    models = {"trained": trained, "control": control}
+    with torch.no_grad():
+        memories = {m: model.encode(inp.obs) for m, model in models.items()}
+    clean = {m: np.array([score(i, r.tokens) for i, r in enumerate(trajectories[m])]) for m in models}
+    return K.causal_results(models, memories, causal_inp, clean, levels=cfg.noise_levels,
+                            steps=cfg.diffusion_steps, seed=cfg.seed, n_boot=cfg.n_boot)
+
+
+def _summary(causal: dict | None) -> dict | None:
+    """The causal results without their per-equation arrays (those feed the findings only)."""
+    if causal is None:
+        return None
+    out = {k: v for k, v in causal.items() if k != "models"}
+    out["models"] = {m: {k: v for k, v in r.items() if k != "per_equation"} for m, r in causal["models"].items()}
+    return out
+
+
+def _evidence(records, equations, maps_by_model, lengths, trajectories, roles, causal=None) -> F.Evidence:
     """The arrays the registered findings are computed from (:class:`~physdocs.analysis.findings.Evidence`)."""
     types, groups = [], []
     for i, eq in enumerate(equations):
@@ -473,7 +496,9 @@ def _evidence(records, equations, maps_by_model, lengths, trajectories, roles) -
             depth=np.array(depth, dtype=float), step=np.array(step, dtype=float),
             position=np.array(position, dtype=float), step_group=np.array(step_group),
             drop_rate=field(lambda r: r["trajectory"]["confidence_drop_rate"]),
-            roles=roles.get(m),
+            roles=roles.get(m) if roles else None,
+            obs_blocked_loss=None if causal is None else causal["models"][m]["per_equation"]["obs_blocked_loss"],
+            obs_blocked_derived=None if causal is None else causal["models"][m]["per_equation"]["obs_blocked_derived"],
         )
 
     return F.Evidence(
@@ -604,11 +629,17 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
     timings["head_importance"] = time.perf_counter() - t1
 
     t1 = time.perf_counter()
+    causal = None
+    if cfg.causal:
+        causal = _causal(trained, control, inp, trajectories, cfg)
+    timings["causal"] = time.perf_counter() - t1
+
+    t1 = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
     tiers = _tier_tables(flat, equations, uniform, cfg.n_boot, rng)
-    evidence = _evidence(flat, equations, maps_by_model, inp.lengths, trajectories, roles)
+    evidence = _evidence(flat, equations, maps_by_model, inp.lengths, trajectories, roles, causal)
     settings = F.Settings(n_boot=cfg.n_boot, n_perm=cfg.n_perm, seed=cfg.seed)
-    claim_list = [c.to_dict() for c in F.evaluate_all(evidence, settings, roles=cfg.head_importance)]
+    claim_list = [c.to_dict() for c in F.evaluate_all(evidence, settings)]
     timings["claims"] = time.perf_counter() - t1
     single = single_slot_check(inp, cfg.seed)
 
@@ -642,6 +673,7 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
         "single_slot": single,
         "evaluation": evaluation,
         "split": split,
+        "causal": _summary(causal),
         "training_log": log,
     }
     return _nan_to_none(results), arrays

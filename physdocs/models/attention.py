@@ -30,6 +30,7 @@ class Attention(nn.Module):
         self.out_proj = nn.Linear(d_model, d_model)
         self.dropout = dropout
         self.hook_pattern = HookPoint()
+        self.hook_z = HookPoint()  # each head's output before the out projection [batch, head, query, d_head]
         self.force_manual = False
 
     def forward(
@@ -62,6 +63,7 @@ class Attention(nn.Module):
             y = F.dropout(pattern, p_drop, self.training) @ v  # (B, H, Tq, hd)
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p_drop)
+        y = self.hook_z(y)  # (B, H, Tq, hd): activation patching swaps one head's output here
         y = y.transpose(1, 2).reshape(B, Tq, H * hd)  # (B, Tq, D)
         return self.out_proj(y)
 

@@ -18,6 +18,7 @@ import jinja2
 from markupsafe import Markup
 
 from physdocs.analysis import schema as S
+from physdocs.analysis.schema import ClaimResult, SplitRow
 from physdocs.benchmark import TIERS
 from physdocs.report import explorer as X
 from physdocs.report import figures as F
@@ -28,18 +29,6 @@ COMPONENT_NAMES = {c.id: c.name for c in S.COMPONENTS}
 ENCODER = tuple(c for c in COMPONENT_NAMES if c.startswith("encoder"))
 MODELS = S.MODELS
 TOKEN_TYPES = S.TOKEN_TYPES
-#: Claims (by key) discussed on each analysis page, in the seed's section order.
-PAGE_CLAIMS = {
-    "encoder.md": ("inducing_specialisation",),
-    "diffuser-self-attention.md": ("entropy_tier_nats", "entropy_tier_normalised", "head_specialisation",
-                                   "head_roles"),
-    "cross-attention.md": ("cross_attention_operators",),
-    "decoder.md": (),
-    "trajectories.md": ("coarse_to_fine", "smooth_trajectories"),
-    "evidence.md": ("operators_receive_most", "leaf_attention_tier"),
-    "entropy-scaling.md": ("entropy_tier_nats", "entropy_tier_normalised"),
-}
-
 
 # ----------------------------------------------------------------- shared pieces
 
@@ -50,10 +39,14 @@ def tiers_present(results: Mapping[str, Any]) -> list[str]:
     return [t for t in TIERS if t in have]
 
 
-def claims_for(results: Mapping[str, Any], keys: Sequence[str]) -> list[dict]:
-    """The claim dicts with these keys, in the order given (absent keys skipped)."""
-    by_key = {c["key"]: c for c in results["claims"]}
-    return [by_key[k] for k in keys if k in by_key]
+def all_claims(results: Mapping[str, Any]) -> list[ClaimResult]:
+    """The tested findings as typed records, in registry order."""
+    return [ClaimResult.from_dict(c) for c in results["claims"]]
+
+
+def claims_for(results: Mapping[str, Any], page: str) -> list[ClaimResult]:
+    """The findings the registry places on ``page`` (a site path), in registry order."""
+    return [c for c in all_claims(results) if page in c.pages]
 
 
 def entropy_table(results: Mapping[str, Any], component: str) -> dict[str, Any]:
@@ -136,7 +129,7 @@ def evaluation_by_equation(results: Mapping[str, Any]) -> dict[str, list[dict]]:
 
 
 def index_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
-    return {**common(results), "claims": results["claims"], "evaluation": evaluation_data(results)}
+    return {**common(results), "claims": all_claims(results), "evaluation": evaluation_data(results)}
 
 
 def encoder_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
@@ -146,7 +139,7 @@ def encoder_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[s
         "encoder_equation": F.SEED_ENCODER_EQUATION,
         "coverage": results.get("inducing_coverage"),
         "tables": [entropy_table(results, c) for c in ENCODER],
-        "claims": claims_for(results, PAGE_CLAIMS["encoder.md"]),
+        "claims": claims_for(results, "encoder.md"),
     }
 
 
@@ -169,7 +162,7 @@ def diffuser_self_data(results: Mapping[str, Any], figures: Collection[str]) -> 
         "entropy_figure": _figure(F.ENTROPY_PATH, figures),
         "head_importance_figure": _figure(F.HEAD_IMPORTANCE_PATH.format(model="trained"), figures),
         "table": entropy_table(results, "diffuser.self"),
-        "claims": claims_for(results, PAGE_CLAIMS["diffuser-self-attention.md"]),
+        "claims": claims_for(results, "diffuser-self-attention.md"),
     }
 
 
@@ -180,7 +173,7 @@ def cross_attention_data(results: Mapping[str, Any], figures: Collection[str]) -
         "keys": results["tiers"].get("keys", []),
         "maps": seed_map_figures(results, "diffuser.cross", figures),
         "tables": [entropy_table(results, c) for c in ("diffuser.cross", "decoder.cross")],
-        "claims": claims_for(results, PAGE_CLAIMS["cross-attention.md"]),
+        "claims": claims_for(results, "cross-attention.md"),
     }
 
 
@@ -274,7 +267,7 @@ def trajectories_data(results: Mapping[str, Any], figures: Collection[str]) -> d
         **common(results),
         "trajectories": shown,
         "flicker": flicker,
-        "claims": claims_for(results, PAGE_CLAIMS["trajectories.md"]),
+        "claims": claims_for(results, "trajectories.md"),
     }
 
 
@@ -283,7 +276,7 @@ def evidence_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[
         **common(results),
         "figure": _figure(F.TOKEN_TYPE_PATH, figures),
         "tables": [token_type_table(results, c) for c in ("diffuser.self", "decoder.self")],
-        "claims": claims_for(results, PAGE_CLAIMS["evidence.md"]),
+        "claims": claims_for(results, "evidence.md"),
     }
 
 
@@ -293,27 +286,14 @@ def entropy_scaling_data(results: Mapping[str, Any], figures: Collection[str]) -
         "figure": _figure(F.ENTROPY_PATH, figures),
         "tables": [entropy_table(results, c) for c in COMPONENT_NAMES],
         "token_type_tables": [token_type_table(results, c) for c in ("diffuser.self", "decoder.self")],
-        "claims": claims_for(results, PAGE_CLAIMS["entropy-scaling.md"]),
+        "claims": claims_for(results, "entropy-scaling.md"),
     }
 
 
-def derived_split(results: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Each per-equation statistic on the equations the better decoder derives against the rest."""
-    from physdocs.analysis.split import split_table
-
-    evaluation = results.get("evaluation")
-    if not evaluation:
-        return None
-    decoder = evaluation["meta"].get("best_decoder") or "diffusion"
-    analysed = {eq["id"] for eq in results["equations"]}
-    derived = {r["id"] for r in evaluation["results"]
-               if r["model"] == "trained" and r["decoder"] == decoder and (r["r2_test"] or -1) > 0.99}
-    derived &= analysed
-    return {"decoder": decoder, "rows": split_table(results["equations"], derived, seed=results["meta"]["seed"])}
-
-
 def findings_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
-    return {**common(results), "claims": results["claims"], "split": derived_split(results)}
+    split = results["split"]
+    return {**common(results), "claims": all_claims(results),
+            "split": [SplitRow.from_dict(r) for r in split] if split else None}
 
 
 def evaluation_page_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
