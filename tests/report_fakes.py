@@ -11,6 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from physdocs.analysis.claims import Measurement, judge
+from physdocs.analysis.findings import REGISTRY
+from physdocs.analysis.schema import SplitRow
+from physdocs.analysis.split import STATISTICS
 from physdocs.benchmark import get_equation
 from physdocs.grammar import token_type
 from physdocs.intervals import rate_with_interval
@@ -130,28 +134,12 @@ def synthetic_run(cfg: FakeAnalysisConfig, *, names: dict[str, str] | None = Non
         for model in ("trained", "control")
         for c in ("diffuser.self", "decoder.self")
     ]
-    claims = [
-        {
-            "key": key,
-            "title": f"Claim {key}",
-            "statistic_name": "Spearman rho",
-            "value": value,
-            "ci_low": value / 2,
-            "ci_high": value * 2,
-            "p_value": value / 10,
-            "control_value": -value,
-            "control_name": "random-initialised model",
-            "holds": i % 2 == 0,
-            "verdict": f"Holds: claim {key} (Spearman rho = {render.fmt(value)}).",
-            "seed_reported": "1.778 nats (random weights)",
-            "n": len(ids),
-            "n_unit": "equations",
-            "min_effect": 0.1,
-            "min_effect_reason": "a small correlation",
-            "p_text": f"p = {render.fmt(value / 10)}",
-        }
-        for i, key in enumerate(("inducing_specialisation", "entropy_tier_nats", "coarse_to_fine"))
-    ]
+    claims = [judge(f, Measurement(value, value / 2, value * 2, value / 10, -value, len(ids))).to_dict()
+              for f in REGISTRY]
+    split = [SplitRow(statistic=label, decoder=decoder, n_derived=1, n_failed=len(ids) - 1, derived=value,
+                      failed=value / 2, difference=value / 2, within_tier=value / 3, ci_low=-value, ci_high=value,
+                      p_value=value / 10, p_holm=value / 5, differs=False).to_dict()
+             for label, decoder, _ in STATISTICS]
     results = {
         "meta": {
             "weights": "physdiffuser.safetensors",
@@ -168,9 +156,25 @@ def synthetic_run(cfg: FakeAnalysisConfig, *, names: dict[str, str] | None = Non
         "head_importance": {"trained": {"diffuser.self": [[value] * 4] * 4}},
         "single_slot": {"max_abs_deviation_from_one": 0.0, "n_maps": 16},
         "evaluation": None,
+        "split": split,
+        "causal": fake_causal(value, len(ids)),
         "training_log": [],
     }
     return results, arrays
+
+
+def fake_causal(value: float, n: int) -> dict:
+    """The shape of ``physdocs.analysis.causal.causal_results`` with every number ``value``."""
+    effect = {"value": value, "ci_low": value / 2, "ci_high": value * 2, "n": n}
+    model = {
+        "derived_clean": 1, "n_equations": n,
+        "cross": [{"condition": c, "loss": effect, "derived_clean": value, "derived": value / 2, "success": effect}
+                  for c in ("observations blocked", "z blocked", "both blocked")],
+        "patching": {"n_pairs": n, "level": 0.5, "total_move": value,
+                     "layers": [{"layer": 1, **effect}], "heads": [{"layer": 1, "head": 1, **effect}]},
+        "heads": [{"layer": 1, "head": 1, "zero": {"loss": effect, "kept": effect}, "mean": {"loss": effect}}],
+    }
+    return {"levels": [0.25, 0.5, 0.75], "steps": 20, "models": {"trained": model, "control": model}}
 
 
 def evaluation_json(results: dict, sha: str | None = None, value: float = 0.654321) -> dict:

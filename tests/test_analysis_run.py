@@ -22,8 +22,17 @@ def test_results_are_plain_json_and_complete(analysis):
     for eq in results["equations"]:
         for model in ("trained", "control"):
             assert set(eq["models"][model]["entropy"]) == set(COMPONENTS)
-    assert len(results["claims"]) == 10  # the seven findings, entropy twice, 7b and head roles
-    assert all(isinstance(c["holds"], bool) and c["verdict"] for c in results["claims"])
+    from physdocs.analysis.findings import REGISTRY
+
+    # every registered finding is computed (the tiny checkpoint runs every stage)
+    assert [c["key"] for c in results["claims"]] == [f.key for f in REGISTRY]
+    assert all(isinstance(c["holds"], bool) and "Tested against" in c["verdict"] for c in results["claims"])
+    causal = results["causal"]["models"]
+    assert set(causal) == {"trained", "control"}
+    for model in causal.values():
+        assert [r["condition"] for r in model["cross"]] == ["observations blocked", "z blocked", "both blocked"]
+        assert model["heads"] and all({"zero", "mean"} <= set(r) for r in model["heads"])
+        assert "per_equation" not in model
 
 
 def test_arrays_are_trimmed_attention_rows(analysis):

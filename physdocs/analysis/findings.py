@@ -26,7 +26,6 @@ from physdocs.analysis.schema import ClaimResult, Detail
 from physdocs.analysis.stats import (
     bootstrap_ci,
     partial_permutation_p,
-    mean_difference,
     paired_bootstrap_ci,
     permutation_test,
     sign_flip_p,
@@ -325,13 +324,13 @@ REGISTRY: tuple[Finding, ...] = (
         claim="operator tokens read the encoder memory more sharply than other tokens",
         opposite="operator tokens read the encoder memory less sharply than other tokens",
         statistic_name="difference in mean cross-attention concentration (operators - others)",
-        statistic=mean_difference,
+        statistic=M.operator_difference,
         min_effect=0.02,
         min_effect_reason="operators' concentration over observations 0.02 above other tokens'",
         confound=_TOKEN_CONFOUND,
         seed_reported="operators 'show stronger cross-attention' (single memory slot: every weight is 1.0)",
         pages=("cross-attention.md",),
-        compute=_token_permutation(lambda m: m.token_concentration, mean_difference, True,
+        compute=_token_permutation(lambda m: m.token_concentration, M.operator_difference, True,
                                    "cross_attention_operators"),
     ),
     Finding(
@@ -407,7 +406,7 @@ _CAUSAL_CONFOUND = ("the random-initialised model under the same intervention: d
 REGISTRY += (
     Finding(
         key="observations_lower_loss",
-        title="The diffuser's predictions use the observations",
+        title="Diffuser predictions use the observations",
         claim="blocking the observation keys of every cross-attention layer raises the masked-token loss",
         opposite="blocking the observation keys of every cross-attention layer lowers the masked-token loss",
         statistic_name="mean increase of the masked-token loss (nats), observation keys blocked",

@@ -539,3 +539,11 @@ def mean_increase(delta: ArrayLike) -> float:
     d = np.asarray(delta, dtype=float).ravel()
     d = d[np.isfinite(d)]
     return float(d.mean()) if d.size else float("nan")
+
+
+def operator_difference(values: np.ndarray, labels: np.ndarray, target_label: object = "operator") -> float:
+    """Mean of the target (operator) items minus the mean of all others; nan if a side is empty."""
+    sel = labels == target_label
+    if sel.all() or not sel.any():
+        return float("nan")
+    return float(values[sel].mean() - values[~sel].mean())

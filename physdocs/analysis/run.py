@@ -239,8 +239,7 @@ def _equation_record(eq: Equation, maps: dict[str, np.ndarray], n: int, traj) ->
         "pad_mass": {"mean": round(pad_mass(maps["diffuser.self"], n), 5),
                      "last_layer": round(pad_mass(maps["diffuser.self"][-1:], n), 5)},
         "cross_z_mass": round(float(cross[..., -1].mean()), 5),
-        "cross_obs_concentration": round(float(np.nanmean(
-            M.row_concentration(M.restrict_keys(cross[..., :-1], cross.shape[-1] - 1)[0]))), 5),
+        "cross_obs_concentration": round(M.observation_selectivity(cross[..., :-1]), 5),
         "inducing_specialisation": round(M.inducing_specialisation(maps["encoder.isab1.mab1"][0]), 5),
         "inducing_coverage": round(M.argmax_coverage(maps["encoder.isab1.mab1"][0]), 5),
         "trajectory": {

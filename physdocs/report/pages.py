@@ -296,6 +296,31 @@ def findings_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[
             "split": [SplitRow.from_dict(r) for r in split] if split else None}
 
 
+def causal_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+    """The interventions of :mod:`physdocs.analysis.causal`, trained beside control."""
+    causal = results["causal"]
+    if causal is None:
+        return {**common(results), "causal": None}
+    trained, control = causal["models"]["trained"], causal["models"]["control"]
+    c_layers = {r["layer"]: r for r in control["patching"]["layers"]}
+    c_heads = {(r["layer"], r["head"]): r for r in control["heads"]}
+    heads = [(r, c_heads.get((r["layer"], r["head"]))) for r in trained["heads"]]
+    ranked = sorted(trained["patching"]["heads"], key=lambda h: -(h["value"] if h["value"] is not None else -1))
+    return {
+        **common(results),
+        "causal": causal,
+        "trained": trained,
+        "control": control,
+        "claims": claims_for(results, "causal.md"),
+        "cross": [("trained", trained["cross"]), ("control", control["cross"])],
+        "patching": trained["patching"],
+        "patching_layers": [(r, c_layers.get(r["layer"])) for r in trained["patching"]["layers"]],
+        "top_heads": ranked[:3],
+        "heads": heads,
+        "needed_heads": [r for r, _ in heads if r["zero"].get("kept") and r["zero"]["kept"]["value"] < 0.5],
+    }
+
+
 def evaluation_page_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
     return {
         **common(results),
@@ -413,6 +438,7 @@ SECTION_PAGES = {
     "evidence.md": ("evidence.md.j2", evidence_data),
     "entropy-scaling.md": ("entropy_scaling.md.j2", entropy_scaling_data),
     "findings.md": ("findings.md.j2", findings_data),
+    "causal.md": ("causal.md.j2", causal_data),
     "evaluation.md": ("evaluation.md.j2", evaluation_page_data),
     "equations/index.md": ("equations_index.md.j2", equations_index_data),
 }

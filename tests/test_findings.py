@@ -1,0 +1,207 @@
+"""Every registered finding against a planted effect and against its null (with its confound).
+
+Each finding of :data:`physdocs.analysis.findings.REGISTRY` needs an entry in :data:`PLANTED`
+and in :data:`NULLS`: the planted evidence carries the claimed effect, so the finding must
+hold; the null evidence carries none -- but does carry the confound the finding names (the
+value tracks length rather than tier, the step tracks position rather than depth), so a
+statistic that ignored its confound would wrongly hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from physdocs.analysis import findings as F
+from physdocs.analysis.claims import Measurement, judge
+from physdocs.analysis.schema import ClaimResult
+from physdocs.report.pages import SECTION_PAGES
+
+E, LAYERS, HEADS, TYPES = 80, 4, 8, 5
+SETTINGS = F.Settings(n_boot=200, n_perm=200, seed=2026)
+
+
+def _model(rng: np.random.Generator, tier: np.ndarray, length: np.ndarray, types, groups, dec) -> F.ModelEvidence:
+    """Null evidence of one model: every statistic follows its confound, none the claim."""
+    n_tok = len(types)
+    depth, step, position, step_group = dec
+    counts = rng.integers(2, 6, size=(E, TYPES)).astype(float)
+    damage = 0.2 * rng.random(HEADS * LAYERS)[:, None] + 0.1 * rng.random(TYPES)[None, :]  # importance + difficulty
+    roles = np.zeros((E, LAYERS + 1, HEADS, TYPES))
+    noise = rng.normal(0, 0.3, size=(E, LAYERS * HEADS, TYPES))
+    roles[:, :-1] = (counts[:, None, :] * (damage[None] + noise)).reshape(E, LAYERS, HEADS, TYPES)
+    roles[:, -1, 0] = counts
+    return F.ModelEvidence(
+        inducing_specialisation=0.05 + 0.01 * rng.standard_normal(E),
+        entropy_nats=0.1 * length + 0.05 * rng.standard_normal(E),
+        entropy_normalised=0.02 * length + 0.05 * rng.standard_normal(E),
+        head_entropy=0.5 + 0.01 * rng.standard_normal((E, LAYERS, HEADS)),
+        leaf_ratio=1.0 + 0.03 * length + 0.05 * rng.standard_normal(E),
+        obs_selectivity=0.005 + 0.001 * rng.random(E),
+        token_concentration=0.01 * rng.random(n_tok),
+        token_ratio=1.0 + 0.1 * rng.standard_normal(n_tok),
+        depth=depth, step=step, position=position, step_group=step_group,
+        drop_rate=0.2 + 0.02 * rng.standard_normal(E),
+        roles=roles,
+        obs_blocked_loss=0.05 + 0.05 * rng.standard_normal(E),
+        obs_blocked_derived=np.zeros(E),
+    )
+
+
+def _decoded(rng: np.random.Generator, length: np.ndarray, coarse_to_fine: bool):
+    """Depth grows with position (prefix trees go deeper to the right); the step follows position,
+    and with ``coarse_to_fine`` also depth at a given position."""
+    depth, step, position, group = [], [], [], []
+    for i, n in enumerate(length):
+        pos = np.arange(n, dtype=float)
+        d = np.minimum(pos, np.floor(pos / 2) + rng.integers(0, 3, size=n))
+        s = pos + rng.normal(0, 1.0, size=n) + (2.0 * d if coarse_to_fine else 0.0)
+        depth += d.tolist()
+        step += s.tolist()
+        position += pos.tolist()
+        group += [i] * n
+    return tuple(np.array(a, dtype=float) for a in (depth, step, position)) + (np.array(group),)
+
+
+def null_evidence(seed: int = 0) -> F.Evidence:
+    rng = np.random.default_rng(seed)
+    tier = rng.integers(0, 5, size=E)
+    length = 5 + 3 * tier + rng.integers(0, 4, size=E)  # tier and length strongly correlated
+    types, groups = [], []
+    for i, n in enumerate(length):
+        types += ["special"] + list(rng.choice(["binary", "unary", "variable", "constant"], size=n - 2)) + ["special"]
+        groups += [i] * n
+    trained = _model(rng, tier, length, types, groups, _decoded(rng, length, False))
+    control = _model(rng, tier, length, types, groups, _decoded(rng, length, False))
+    return F.Evidence(tier=tier, length=length, token_types=tuple(types), token_groups=np.array(groups),
+                      trained=trained, control=control)
+
+
+def _plant(ev: F.Evidence, **fields) -> F.Evidence:
+    return replace(ev, trained=replace(ev.trained, **fields))
+
+
+def _operators(ev: F.Evidence) -> np.ndarray:
+    return np.isin(np.array(ev.token_types), ["binary", "unary"])
+
+
+def _plant_roles(ev: F.Evidence) -> F.Evidence:
+    roles = ev.trained.roles.copy()
+    interaction = np.random.default_rng(9).normal(0, 0.3, size=(LAYERS, HEADS, TYPES))
+    roles[:, :-1] += roles[:, -1, 0][:, None, None, :] * interaction[None]
+    return _plant(ev, roles=roles)
+
+
+def _plant_coarse_to_fine(ev: F.Evidence) -> F.Evidence:
+    depth, step, position, group = _decoded(np.random.default_rng(3), ev.length, True)
+    return _plant(ev, depth=depth, step=step, position=position, step_group=group)
+
+
+def _plant_derivations(ev: F.Evidence) -> F.Evidence:
+    lost = np.zeros(E)
+    lost[: E // 3] = -1.0
+    return _plant(ev, obs_blocked_derived=lost)
+
+
+PLANTED: dict[str, Callable[[F.Evidence], F.Evidence]] = {
+    "inducing_specialisation": lambda ev: _plant(ev, inducing_specialisation=ev.trained.inducing_specialisation + 0.2),
+    "entropy_tier_nats": lambda ev: _plant(ev, entropy_nats=ev.trained.entropy_nats + 0.5 * ev.tier),
+    "entropy_tier_normalised": lambda ev: _plant(ev, entropy_normalised=ev.trained.entropy_normalised + 0.3 * ev.tier),
+    "head_specialisation": lambda ev: _plant(
+        ev, head_entropy=ev.trained.head_entropy + np.linspace(-0.2, 0.2, HEADS)[None, None, :]),
+    "head_roles": _plant_roles,
+    "cross_attention_operators": lambda ev: _plant(
+        ev, token_concentration=ev.trained.token_concentration + 0.2 * _operators(ev)),
+    "coarse_to_fine": _plant_coarse_to_fine,
+    "smooth_trajectories": lambda ev: _plant(ev, drop_rate=np.full(E, 0.01)),
+    "operators_receive_most": lambda ev: _plant(ev, token_ratio=ev.trained.token_ratio + 0.6 * _operators(ev)),
+    "leaf_attention_tier": lambda ev: _plant(ev, leaf_ratio=ev.trained.leaf_ratio + 0.3 * ev.tier),
+    "observations_lower_loss": lambda ev: _plant(ev, obs_blocked_loss=ev.trained.obs_blocked_loss + 1.0),
+    "observations_make_derivations": _plant_derivations,
+}
+
+#: The null is the shared null evidence, unless a finding needs its own.
+NULLS: dict[str, Callable[[F.Evidence], F.Evidence]] = {key: (lambda ev: ev) for key in PLANTED}
+
+
+def test_every_finding_has_a_planted_and_a_null_test():
+    keys = {f.key for f in F.REGISTRY}
+    assert keys == set(PLANTED), f"planted tests missing or stale: {keys ^ set(PLANTED)}"
+    assert keys == set(NULLS), f"null tests missing or stale: {keys ^ set(NULLS)}"
+
+
+@pytest.mark.parametrize("key", sorted(PLANTED))
+def test_planted_effect_holds(key):
+    result = F.evaluate(F.BY_KEY[key], PLANTED[key](null_evidence()), SETTINGS)
+    assert result.outcome == "holds", result.verdict
+
+
+@pytest.mark.parametrize("key", sorted(NULLS))
+def test_null_does_not_hold(key):
+    result = F.evaluate(F.BY_KEY[key], NULLS[key](null_evidence()), SETTINGS)
+    assert result.outcome != "holds", result.verdict
+
+
+def test_null_carries_the_confound():
+    """Without length held fixed the null evidence would pass the tier claims: the confound is real."""
+    from physdocs.analysis.stats import spearman
+
+    ev = null_evidence()
+    assert spearman(ev.tier, ev.trained.entropy_normalised) > 0.5
+    t = ev.trained
+    assert spearman(t.depth, t.step) > 0.3  # depth 'predicts' step through position alone
+
+
+def test_opposite_direction_is_named():
+    ev = _plant(null_evidence(), entropy_normalised=null_evidence().trained.entropy_normalised - 0.3 * null_evidence().tier)
+    result = F.evaluate(F.BY_KEY["entropy_tier_normalised"], ev, SETTINGS)
+    assert result.outcome == "opposite"
+    assert result.verdict.startswith("Does not hold; the opposite holds: normalised diffuser self-attention entropy falls")
+
+
+def test_every_verdict_states_its_confound():
+    for result in F.evaluate_all(null_evidence(), SETTINGS):
+        assert f"Tested against {F.BY_KEY[result.key].confound}." in result.verdict
+
+
+def test_every_finding_is_placed_on_generated_pages():
+    for f in F.REGISTRY:
+        assert f.pages, f.key
+        for page in f.pages:
+            assert page in SECTION_PAGES, f"{f.key}: page {page} is not generated"
+        assert f.statistic.__module__ == "physdocs.analysis.metrics", f.key
+
+
+def test_claim_result_round_trips():
+    result = F.evaluate(F.BY_KEY["coarse_to_fine"], null_evidence(), SETTINGS)
+    assert ClaimResult.from_dict(result.to_dict()) == result
+
+
+def test_missing_stage_skips_its_findings():
+    ev = null_evidence()
+    ev = replace(ev, trained=replace(ev.trained, roles=None), control=replace(ev.control, roles=None))
+    keys = [r.key for r in F.evaluate_all(ev, SETTINGS)]
+    assert "head_roles" not in keys and "coarse_to_fine" in keys
+
+
+def test_judge_uses_the_declared_minimum_effect():
+    f = F.BY_KEY["entropy_tier_nats"]
+    tiny = Measurement(0.05, 0.01, 0.09, 0.01, 0.0, 100)  # significant but below 0.1
+    assert judge(f, tiny).outcome == "does not hold"
+    big = Measurement(0.3, 0.2, 0.4, 0.001, 0.0, 100)
+    assert judge(f, big).outcome == "holds"
+
+
+def test_every_finding_appears_on_its_pages():
+    from physdocs.report.pages import render_pages
+    from tests.report_fakes import FakeAnalysisConfig, synthetic_run
+
+    results, _ = synthetic_run(FakeAnalysisConfig())
+    rendered = render_pages(results, set())
+    for f in F.REGISTRY:
+        for page in f.pages:
+            assert f.title in rendered[page], f"{f.key} missing from {page}"
+        assert f.title in rendered["findings.md"]
