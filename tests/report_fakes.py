@@ -18,7 +18,7 @@ from physdocs.analysis.split import STATISTICS
 from physdocs.benchmark import get_equation
 from physdocs.grammar import token_type
 from physdocs.intervals import rate_with_interval
-from physdocs.report import build, pages, render
+from physdocs.report import build, pages
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPONENTS = tuple(pages.COMPONENT_NAMES)

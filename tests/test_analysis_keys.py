@@ -64,16 +64,38 @@ def test_masked_canvas_masks_the_training_share_and_never_bos():
     assert ((out == MASK_ID).sum(1) == 24).all() and (out[:, 0] == canvas[:, 0]).all()
 
 
-def test_derived_vs_failed_detects_a_planted_difference_and_not_its_absence():
-    from physdocs.analysis.split import derived_vs_failed
+def test_derived_vs_failed_within_tiers_detects_a_planted_difference_and_not_the_tier():
+    from physdocs.analysis.split import compare
 
     rng = np.random.default_rng(0)
-    ids = [f"e{i}" for i in range(60)]
-    derived = set(ids[:30])
-    planted = {k: (1.0 if k in derived else 0.0) + 0.1 * rng.standard_normal() for k in ids}
-    null = {k: 0.1 * rng.standard_normal() for k in ids}
-    got = derived_vs_failed(planted, derived)
-    assert got["n_derived"] == 30 and got["ci_low"] > 0.8
-    none = derived_vs_failed(null, derived)
-    assert none["ci_low"] < 0 < none["ci_high"]
-    assert derived_vs_failed({"a": 1.0}, {"a"})["ci_low"] is None
+    tiers = np.repeat(np.arange(4), 30)
+    derived = rng.random(120) < (0.9 - 0.25 * tiers)  # easy tiers mostly derived
+    by_tier = -0.5 * tiers + 0.05 * rng.standard_normal(120)  # the value tracks the tier only
+    kw = {"n_boot": 300, "n_perm": 300}
+    confounded = compare(by_tier, derived, tiers, rng=np.random.default_rng(1), **kw)
+    assert confounded["difference"] > 0.3  # pooled: looks like a difference
+    assert confounded["ci_low"] < 0 < confounded["ci_high"] and confounded["p_value"] > 0.05
+    planted = compare(by_tier + 0.5 * derived, derived, tiers, rng=np.random.default_rng(1), **kw)
+    assert planted["ci_low"] > 0.4 and planted["p_value"] < 0.01
+
+
+def test_split_rows_are_holm_adjusted_and_split_by_their_own_decoder():
+    from physdocs.analysis.split import STATISTICS, split_rows
+
+    ids = [f"e{i}" for i in range(40)]
+    records = [{"id": i, "models": {"trained": {
+        "entropy": {"diffuser.self": {"normalised": k % 2 + 0.01 * k}, "decoder.self": {"normalised": 0.5}},
+        "cross_obs_concentration": 0.01, "cross_z_mass": 0.2, "pad_mass": {"mean": 0.3},
+        "trajectory": {"confidence_drop_rate": None}, "inducing_specialisation": 0.01}}}
+        for k, i in enumerate(ids)]
+    evaluation = {"results": [
+        {"id": i, "model": "trained", "decoder": "diffusion", "r2_test": 1.0 if k % 2 else 0.0} for k, i in enumerate(ids)
+    ] + [{"id": i, "model": "trained", "decoder": "ar", "r2_test": 1.0 if k < 10 else None}
+         for k, i in enumerate(ids)]}
+    rows = split_rows(records, evaluation, {i: k % 2 for k, i in enumerate(ids)}, n_boot=100, n_perm=100)
+    assert [r.statistic for r in rows] == [label for label, _, _ in STATISTICS]
+    by = {r.statistic: r for r in rows}
+    diffuser = by["diffuser self-attention, normalised entropy"]
+    assert (diffuser.decoder, diffuser.n_derived) == ("diffusion", 20)
+    assert by["AR self-attention, normalised entropy"].n_derived == 10
+    assert all(r.p_holm is None or r.p_value is None or r.p_holm >= r.p_value for r in rows)

@@ -4,7 +4,6 @@ import pytest
 from physdocs.analysis import claims as c
 
 
-
 def rng(seed=0):
     return np.random.default_rng(seed)
 

@@ -7,13 +7,11 @@ from physdocs.grammar import BOS_ID, MASK_ID, PAD_ID
 from physdocs.models import DecoderConfig, EncoderConfig, PhysDiffuserPlus, SystemConfig
 from physdocs.models.attention import Attention
 
-LAYER_HOOKS = ("hook_resid_pre", "self_attn.hook_pattern", "cross_attn.hook_pattern")
+LAYER_HOOKS = ("hook_resid_pre", "self_attn.hook_pattern", "self_attn.hook_z", "cross_attn.hook_pattern",
+               "cross_attn.hook_z")
 GOLDEN_HOOKS = [
-    "encoder.isabs.0.mab1.attn.hook_pattern",
-    "encoder.isabs.0.mab2.attn.hook_pattern",
-    "encoder.isabs.1.mab1.attn.hook_pattern",
-    "encoder.isabs.1.mab2.attn.hook_pattern",
-    "encoder.pma.mab.attn.hook_pattern",
+    *[f"encoder.{block}.attn.{hook}" for block in ("isabs.0.mab1", "isabs.0.mab2", "isabs.1.mab1", "isabs.1.mab2",
+                                                    "pma.mab") for hook in ("hook_pattern", "hook_z")],
     *[f"diffuser.layers.{i}.{hook}" for i in range(4) for hook in LAYER_HOOKS],
     *[f"ar_decoder.layers.{i}.{hook}" for i in range(4) for hook in LAYER_HOOKS],
 ]
@@ -168,7 +166,7 @@ def test_single_slot_memory_gives_constant_cross_attention():
     torch.manual_seed(1)
     seed_model = PhysDiffuserPlus(small_config(memory="pooled")).eval()
     obs, diff, t, tok = batch()
-    _, cache = seed_model.run_with_cache(obs, diff, t, tok, names_filter=lambda n: "cross" in n)
+    _, cache = seed_model.run_with_cache(obs, diff, t, tok, names_filter=lambda n: "cross" in n and n.endswith("hook_pattern"))
     for pattern in cache.values():
         assert pattern.shape[-1] == 1
         assert torch.all(pattern == 1.0)

@@ -196,7 +196,7 @@ def patching(model, memory, inp: CausalInputs, *, level: float, seed: int, n_boo
     """
     pairs = partners(inp.canvas, inp.lengths)
     if not pairs:
-        return {"n_pairs": 0, "layers": [], "heads": []}
+        return {"n_pairs": 0, "level": level, "total_move": None, "layers": [], "heads": []}
     a = torch.tensor([p[0] for p in pairs])
     b = torch.tensor([p[1] for p in pairs])
     gen = torch.Generator().manual_seed(seed)
@@ -249,9 +249,9 @@ def patching(model, memory, inp: CausalInputs, *, level: float, seed: int, n_boo
         with model.hooks([(CROSS_Z.format(layer=layer), swap)]):
             return metric(model.diffuser(noisy, keys_a, t, memory_mask=mask_a)[0])
 
-    layers = [{"layer": l + 1, **share(patched_run(l, None))} for l in range(n_layers)]
-    heads = [{"layer": l + 1, "head": h + 1, **share(patched_run(l, h))}
-             for l in range(n_layers) for h in range(n_heads)]
+    layers = [{"layer": i + 1, **share(patched_run(i, None))} for i in range(n_layers)]
+    heads = [{"layer": i + 1, "head": h + 1, **share(patched_run(i, h))}
+             for i in range(n_layers) for h in range(n_heads)]
     return {"n_pairs": int(valid.sum()), "level": level, "total_move": float(total[valid].mean()),
             "layers": layers, "heads": heads}
 

@@ -25,8 +25,8 @@ from physdocs.analysis.claims import Direction, Measurement, judge
 from physdocs.analysis.schema import ClaimResult, Detail
 from physdocs.analysis.stats import (
     bootstrap_ci,
-    partial_permutation_p,
     paired_bootstrap_ci,
+    partial_permutation_p,
     permutation_test,
     sign_flip_p,
     spearman,
