@@ -121,6 +121,7 @@ PLANTED: dict[str, Callable[[F.Evidence], F.Evidence]] = {
     "leaf_attention_tier": lambda ev: _plant(ev, leaf_ratio=ev.trained.leaf_ratio + 0.3 * ev.tier),
     "observations_lower_loss": lambda ev: _plant(ev, obs_blocked_loss=ev.trained.obs_blocked_loss + 1.0),
     "observations_make_derivations": _plant_derivations,
+    "observation_selectivity": lambda ev: _plant(ev, obs_selectivity=ev.trained.obs_selectivity + 0.3),
 }
 
 #: The null is the shared null evidence, unless a finding needs its own.
