@@ -101,17 +101,24 @@ def _draws(inp: CausalInputs, levels: Sequence[float], seed: int) -> list[tuple[
     return [(mask_share(inp.canvas, torch.full((E,), float(t)), gen), torch.full((E,), float(t))) for t in levels]
 
 
+def _masked_real_loss(inp: CausalInputs, noisy: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``loss(logits) -> [E]``: the mean cross-entropy over each equation's masked real tokens."""
+    L = inp.canvas.shape[1]
+    real = torch.arange(L)[None, :] < torch.tensor(list(inp.lengths))[:, None]
+    target = (noisy == MASK_ID) & real
+
+    def loss(logits: torch.Tensor) -> torch.Tensor:
+        ce = F.cross_entropy(logits.transpose(1, 2), inp.canvas, reduction="none")  # [E, L]
+        return (ce * target).sum(1) / target.sum(1).clamp_min(1)
+
+    return loss
+
+
 @torch.no_grad()
 def masked_loss(model, memory, inp: CausalInputs, draws) -> np.ndarray:
     """Cross-entropy per equation and draw over the masked real tokens: ``[E, draws]``."""
-    L = inp.canvas.shape[1]
-    real = torch.arange(L)[None, :] < torch.tensor(list(inp.lengths))[:, None]
-    out = []
-    for noisy, t in draws:
-        logits, _ = model.diffuser(noisy, memory.keys, t, memory_mask=memory.mask)
-        ce = F.cross_entropy(logits.transpose(1, 2), inp.canvas, reduction="none")  # [E, L]
-        target = (noisy == MASK_ID) & real
-        out.append((ce * target).sum(1) / target.sum(1).clamp_min(1))
+    out = [_masked_real_loss(inp, noisy)(model.diffuser(noisy, memory.keys, t, memory_mask=memory.mask)[0])
+           for noisy, t in draws]
     return torch.stack(out, 1).numpy()
 
 
@@ -267,14 +274,7 @@ def _head_losses(model, memory, inp: CausalInputs, draw) -> dict[tuple[int, int,
     re-runs the diffuser from there (``forward_from``), since nothing before it changes.
     """
     noisy, t = draw
-    L = inp.canvas.shape[1]
-    real = torch.arange(L)[None, :] < torch.tensor(list(inp.lengths))[:, None]
-    target = (noisy == MASK_ID) & real
-
-    def loss(logits: torch.Tensor) -> torch.Tensor:
-        ce = F.cross_entropy(logits.transpose(1, 2), inp.canvas, reduction="none")
-        return (ce * target).sum(1) / target.sum(1).clamp_min(1)
-
+    loss = _masked_real_loss(inp, noisy)
     resid: dict[int, torch.Tensor] = {}
 
     def save(x, point):
@@ -324,9 +324,9 @@ def causal_results(models: dict, memories: dict, inp: CausalInputs, clean_succes
                    steps: int, seed: int, n_boot: int, behaviour: bool = True) -> dict:
     """The three analyses for each model (``{"trained": model, "control": model}``)."""
     out: dict = {"levels": list(levels), "steps": steps, "models": {}}
+    draws = _draws(inp, levels, seed)  # the same mask draws for both models
     for name, model in models.items():
         rng = np.random.default_rng([seed, len(name)])
-        draws = _draws(inp, levels, seed)
         # a model that derives nothing intact cannot lose a derivation: its decodes are skipped
         decode = behaviour and bool(clean_success[name].any())
         cross = cross_ablation(model, memories[name], inp, draws, clean_success[name], steps=steps, seed=seed,

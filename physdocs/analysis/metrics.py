@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from physdocs.analysis.stats import rank_residuals
+
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
@@ -296,13 +298,7 @@ def confidence_monotonicity(conf: ArrayLike) -> float:
 
     ``conf [step, pos]``; pairs with a nan (e.g. a masked position) are skipped; nan if none remain.
     """
-    c = np.asarray(conf, dtype=float)
-    if c.ndim != 2:
-        raise ValueError(f"expected [step, pos], got shape {c.shape}")
-    before, after = c[:-1], c[1:]
-    ok = np.isfinite(before) & np.isfinite(after)
-    n = int(ok.sum())
-    return float(((after >= before) & ok).sum() / n) if n else float("nan")
+    return 1.0 - confidence_drop_rate(conf, eps=0.0)
 
 
 def resolution_steps(trajectory_tokens: ArrayLike, mask_id: int) -> NDArray[np.int64]:
@@ -345,20 +341,6 @@ def tree_depths(prefix_tokens: Sequence[str], arity: Mapping[str, int]) -> list[
 # confound its finding names, so a verdict cannot come from sequence length or position.
 
 
-def _ranks(x: ArrayLike) -> FloatArray:
-    """Average ranks (ties share the mean rank), as floats."""
-    from scipy.stats import rankdata
-
-    return rankdata(np.asarray(x, dtype=float)).astype(float)
-
-
-def _residual(y: FloatArray, covariate: FloatArray) -> FloatArray:
-    """``y`` minus its least-squares line on ``covariate`` (with intercept)."""
-    design = np.column_stack([np.ones_like(covariate), covariate])
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    return y - design @ coef
-
-
 def partial_spearman(x: ArrayLike, y: ArrayLike, covariate: ArrayLike) -> float:
     """Spearman rho of ``x`` and ``y`` with ``covariate`` held fixed (rank partial correlation).
 
@@ -371,8 +353,7 @@ def partial_spearman(x: ArrayLike, y: ArrayLike, covariate: ArrayLike) -> float:
         raise ValueError(f"x, y and covariate must be 1-D of equal length, got {xa.shape}, {ya.shape}, {za.shape}")
     if xa.size < 4:
         return float("nan")
-    rz = _ranks(za)
-    ex, ey = _residual(_ranks(xa), rz), _residual(_ranks(ya), rz)
+    ex, ey = rank_residuals(xa, za), rank_residuals(ya, za)
     sx, sy = np.sqrt((ex**2).sum()), np.sqrt((ey**2).sum())
     if sx < 1e-9 or sy < 1e-9:
         return float("nan")
@@ -406,10 +387,8 @@ def double_centred(profile: ArrayLike) -> FloatArray:
 
 
 def _half_profile(roles: FloatArray) -> FloatArray:
-    """``[E, layer + 1, head, type]`` sums and counts -> mean damage ``[layer * head, type]``."""
-    counts = roles[:, -1, 0].sum(0)  # [type]
-    sums = roles[:, :-1].sum(0)  # [layer, head, type]
-    prof = np.divide(sums, counts, out=np.full(sums.shape, np.nan), where=counts > 0)
+    """:func:`role_profile` of some equations, flattened to ``[layer * head, type]``."""
+    prof = role_profile(roles)
     return prof.reshape(-1, prof.shape[-1])
 
 

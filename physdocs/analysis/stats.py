@@ -216,30 +216,6 @@ def sign_flip_p(values: ArrayLike, *, n_perm: int = 2000, rng: np.random.Generat
     return float((1 + int((perm >= observed - 1e-12).sum())) / (1 + n_perm))
 
 
-def covariate_permutation_p(
-    statistic: Callable[[np.ndarray], float],
-    values: ArrayLike,
-    strata: ArrayLike,
-    *,
-    n_perm: int = 2000,
-    rng: np.random.Generator | None = None,
-) -> float:
-    """Two-sided p-value of ``statistic(values)``, shuffling ``values`` only within ``strata``.
-
-    Shuffling inside strata of the covariate (equations of one length, or of one tier) keeps
-    the covariate's link to the values and breaks only the one the claim is about.
-    nan when the statistic is undefined.
-    """
-    v = np.asarray(values, dtype=float)
-    gen = _rng(rng)
-    observed = statistic(v)
-    if not np.isfinite(observed):
-        return float("nan")
-    perm = np.array([statistic(permute_within(v, strata, gen)) for _ in range(n_perm)])
-    exceed = int((np.abs(perm[np.isfinite(perm)]) >= abs(observed) - 1e-12).sum())
-    return float((1 + exceed) / (1 + n_perm))
-
-
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     """Holm-Bonferroni adjusted p-values for one family of tests (None and nan stay None).
 
@@ -256,6 +232,15 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     return out
 
 
+def rank_residuals(y: ArrayLike, covariate: ArrayLike) -> FloatArray:
+    """The ranks of ``y`` minus their least-squares line on the ranks of ``covariate``."""
+    ry = rankdata(np.asarray(y, dtype=float)).astype(float)
+    rz = rankdata(np.asarray(covariate, dtype=float)).astype(float)
+    design = np.column_stack([np.ones_like(rz), rz])
+    coef, *_ = np.linalg.lstsq(design, ry, rcond=None)
+    return ry - design @ coef
+
+
 def partial_permutation_p(
     x: ArrayLike, y: ArrayLike, covariate: ArrayLike, *, n_perm: int = 2000, rng: np.random.Generator | None = None
 ) -> float:
@@ -265,16 +250,10 @@ def partial_permutation_p(
     the residuals permuted, so the covariate's share of ``y`` stays in place and only the
     part the claim is about is shuffled. nan when the correlation is undefined.
     """
-    xa, ya, za = (rankdata(np.asarray(a, dtype=float)).astype(float) for a in (x, y, covariate))
-    if xa.size < 4:
+    za = np.asarray(covariate, dtype=float)
+    if za.size < 4:
         return float("nan")
-    design = np.column_stack([np.ones_like(za), za])
-
-    def residual(v: np.ndarray) -> np.ndarray:
-        coef, *_ = np.linalg.lstsq(design, v, rcond=None)
-        return v - design @ coef
-
-    ex, ey = residual(xa), residual(ya)
+    ex, ey = rank_residuals(x, za), rank_residuals(y, za)
     sx, sy = np.sqrt((ex**2).sum()), np.sqrt((ey**2).sum())
     if sx < 1e-9 or sy < 1e-9:
         return float("nan")
@@ -282,6 +261,8 @@ def partial_permutation_p(
     gen = _rng(rng)
     perms = np.array([gen.permutation(ey) for _ in range(n_perm)])  # [n_perm, n]
     # regress each permuted residual on the covariate again, as the scheme prescribes
+    rz = rankdata(za).astype(float)
+    design = np.column_stack([np.ones_like(rz), rz])
     coef, *_ = np.linalg.lstsq(design, perms.T, rcond=None)
     perms = perms - (design @ coef).T
     stats = np.abs(perms @ ex) / np.sqrt((perms**2).sum(1))
