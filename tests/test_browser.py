@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.page_checks import LAYOUT_PROBLEMS, RENDERING_PROBLEMS
 from tests.sites import HOSTILE_NAME, ROOT, benchmark_toml, mkdocs_env, publish_build
 
 pytestmark = pytest.mark.browser
@@ -121,8 +122,12 @@ class Watch:
         page.route("**/*", route)
 
 
-def _new_page(browser, base_url: str):
-    context = browser.new_context(color_scheme="light")
+DESKTOP = {"width": 1400, "height": 900}
+PHONE = {"width": 400, "height": 800}
+
+
+def _new_page(browser, base_url: str, viewport: dict | None = None):
+    context = browser.new_context(color_scheme="light", viewport=viewport or DESKTOP)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     return context, page, Watch(page, base_url)
@@ -169,7 +174,8 @@ def _pages(site: Path) -> list[str]:
 
 @pytest.fixture(scope="session")
 def crawl(site, base_url, browser) -> dict[str, dict]:
-    """Every HTML page of the site visited once: ``{path: facts}`` (see :data:`PAGE_FACTS`)."""
+    """Every HTML page of the site visited once at 1400 px: ``{path: facts}`` (see
+    :data:`PAGE_FACTS`), with the rendering and layout problems found on it."""
     context, pg, watch = _new_page(browser, base_url)
     out = {}
     for path in _pages(site):
@@ -178,10 +184,31 @@ def crawl(site, base_url, browser) -> dict[str, dict]:
         _settle(pg)
         facts = pg.evaluate(PAGE_FACTS)
         facts["errors"] = watch.errors[start:]
+        facts["rendering"] = pg.evaluate(RENDERING_PROBLEMS)
+        facts["layout"] = pg.evaluate(LAYOUT_PROBLEMS)
         out[path] = facts
-        if facts["errors"] or facts["unrendered"] or any(i["w"] == 0 for i in facts["images"]):
+        if (facts["errors"] or facts["unrendered"] or facts["rendering"] or facts["layout"]
+                or any(i["w"] == 0 for i in facts["images"])):
             ARTIFACTS.mkdir(exist_ok=True)
             pg.screenshot(path=str(ARTIFACTS / f"crawl-{path.replace('/', '_')}.png"), full_page=True)
+    context.close()
+    return out
+
+
+@pytest.fixture(scope="session")
+def phone_layout(site, base_url, browser) -> dict[str, list[str]]:
+    """Every page's layout problems at 400 px: ``{path: problems}``."""
+    context, pg, _ = _new_page(browser, base_url, PHONE)
+    out = {}
+    for path in _pages(site):
+        if path.startswith("reference/"):
+            continue  # mkdocstrings' pages: no tables or figures of ours
+        pg.goto(base_url + path, wait_until="load")
+        _settle(pg)
+        out[path] = pg.evaluate(LAYOUT_PROBLEMS)
+        if out[path]:
+            ARTIFACTS.mkdir(exist_ok=True)
+            pg.screenshot(path=str(ARTIFACTS / f"phone-{path.replace('/', '_')}.png"), full_page=True)
     context.close()
     return out
 
@@ -374,3 +401,122 @@ def test_hostile_equation_name_shows_as_text(page, base_url, site):
         text = html_file.read_text(encoding="utf-8")
         assert not re.search(r"<img[^>]*\bonerror", text), html_file
         assert "</title><img" not in text, html_file
+
+
+# ----------------------------------------------------------------- rendering and layout
+
+
+def test_no_page_shows_raw_markdown_or_escaped_characters(crawl):
+    assert {"index.html", "evaluation/index.html", "findings/index.html"} <= set(crawl)
+    assert not {path: facts["rendering"] for path, facts in crawl.items() if facts["rendering"]}
+
+
+def test_nothing_overflows_at_desktop_width(crawl):
+    assert not {path: facts["layout"] for path, facts in crawl.items() if facts["layout"]}
+
+
+def test_at_phone_width_tables_scroll_in_their_own_box_with_every_column_reachable(phone_layout):
+    assert len(phone_layout) > 10
+    assert not {path: problems for path, problems in phone_layout.items() if problems}
+
+
+def test_the_content_column_is_as_wide_as_the_figures_are_drawn(page, base_url):
+    """Figures are drawn at most CONTENT_WIDTH_IN wide, so that at 1400 px none is scaled down."""
+    from physdocs.plots.style import CONTENT_WIDTH_IN
+
+    page.goto(base_url + "evaluation/")
+    width = page.evaluate("""() => { const a = document.querySelector('article');
+      const cs = getComputedStyle(a);
+      return a.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight); }""")
+    assert width >= CONTENT_WIDTH_IN * 96 - 1
+
+
+def _markdown_html(text: str) -> str:
+    """``text`` converted by Python-Markdown with the site's extensions (from ``mkdocs.yml``)."""
+    import markdown
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_multi_constructor("", lambda loader, suffix, node: None)  # !!python/name tags
+    cfg = yaml.load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"), Loader=_Loader)
+    names = [e if isinstance(e, str) else next(iter(e)) for e in cfg["markdown_extensions"]]
+    return markdown.markdown(text, extensions=[n for n in names if not n.startswith("pymdownx.arithmatex")])
+
+
+#: The defects the checks exist for, written as they were once generated.
+PLANTED_MARKDOWN = {
+    "a table in an HTML block without markdown processing": (
+        "<details><summary>Per equation</summary>\n\n| Equation | tier |\n|---|---|\n"
+        "| [feynman\\_001](equations/feynman\\_001.md) | trivial |\n\n</details>\n",
+        ("raw Markdown table", "literal Markdown link", "escaped character"),
+    ),
+    "a header whose cells were joined into one escaped string": (
+        "| layer | head | binary \\| unary |\n|---|---|---|---|\n| 1 | 1 | 0.1 | 0.2 |\n",
+        ("raw Markdown table",),
+    ),
+}
+
+
+@pytest.mark.parametrize("defect", sorted(PLANTED_MARKDOWN))
+def test_the_rendering_check_finds_a_planted_defect(page, base_url, defect):
+    text, expected = PLANTED_MARKDOWN[defect]
+    page.goto(base_url + "findings/")
+    assert page.evaluate(RENDERING_PROBLEMS) == []
+    page.evaluate("html => document.querySelector('article').insertAdjacentHTML('beforeend', html)",
+                  _markdown_html(text))
+    found = page.evaluate(RENDERING_PROBLEMS)
+    for kind in expected:
+        assert any(f.startswith(kind) for f in found), (kind, found)
+
+
+def test_the_rendering_check_finds_an_escaped_nav_title(page, base_url):
+    """The tier's title as the nav hook once made it, from a Markdown-escaped front matter."""
+    from physdocs.report.navhook import tier_title
+
+    page.goto(base_url)
+    assert page.evaluate(RENDERING_PROBLEMS) == []
+    page.evaluate("t => { document.querySelector('.md-nav__link').textContent = t; }",
+                  tier_title("multi\\_step", 20))
+    assert any("navigation" in f and "Multi" in f for f in page.evaluate(RENDERING_PROBLEMS))
+
+
+WIDE_TABLE = "<table class='plain'><thead><tr>" + "".join(f"<th>column {i}</th>" for i in range(30)) + \
+    "</tr></thead><tbody><tr>" + "".join(f"<td>{i}.000</td>" for i in range(30)) + "</tr></tbody></table>"
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1400", "400"])
+def test_the_layout_check_finds_planted_overflow(browser, base_url, viewport):
+    context, pg, _ = _new_page(browser, base_url, viewport)
+    pg.goto(base_url + "findings/")
+    _settle(pg)
+    assert pg.evaluate(LAYOUT_PROBLEMS) == []
+    pg.evaluate("html => document.querySelector('article').insertAdjacentHTML('beforeend', html)", WIDE_TABLE)
+    found = pg.evaluate(LAYOUT_PROBLEMS)
+    assert any("<table.plain>" in f for f in found), found
+    if viewport is PHONE:
+        assert any("scrolls sideways" in f for f in found), found
+    context.close()
+
+
+def test_the_layout_check_finds_a_column_that_cannot_be_reached(browser, base_url):
+    context, pg, _ = _new_page(browser, base_url, PHONE)
+    pg.goto(base_url + "findings/")
+    _settle(pg)
+    pg.evaluate("""() => { const w = document.querySelector('.md-typeset__scrollwrap');
+      w.style.overflowX = 'hidden'; }""")
+    found = pg.evaluate(LAYOUT_PROBLEMS)
+    assert any("cannot be reached" in f or "does not scroll" in f for f in found), found
+    context.close()
+
+
+def test_the_layout_check_finds_a_planted_wide_figure(browser, base_url):
+    context, pg, _ = _new_page(browser, base_url, DESKTOP)
+    pg.goto(base_url + "encoder/")
+    _settle(pg)
+    assert pg.evaluate(LAYOUT_PROBLEMS) == []
+    pg.evaluate("""() => { const img = document.querySelector('article img');
+      img.style.maxWidth = 'none'; img.style.width = '1600px'; }""")
+    assert any(f.startswith("image") for f in pg.evaluate(LAYOUT_PROBLEMS))
+    context.close()

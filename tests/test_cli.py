@@ -124,7 +124,7 @@ def test_the_report_configuration_outside_a_checkout_points_into_the_package(tmp
     cfg = yaml.safe_load(config.read_text())
     assert cfg["hooks"] == [str(PACKAGE_DIR / "report" / "navhook.py")]
     assert all(Path(p).is_absolute() and Path(p).exists() for p in cfg["watch"])
-    assert (config.parent / "docs" / "gen_pages.py").is_file() and (config.parent / "docs" / "index.md").is_file()
+    assert (config.parent / "docs" / "gen_pages.py").is_file() and (config.parent / "docs" / "methodology.md").is_file()
     handler = next(p["mkdocstrings"] for p in cfg["plugins"] if isinstance(p, dict) and "mkdocstrings" in p)
     assert handler["handlers"]["python"]["paths"] == [str(PACKAGE_DIR.parent)]
 

@@ -50,7 +50,10 @@ def test_pages_render_expected_content():
     expected = set(pages.SECTION_PAGES) | {"equations/feynman_001.md", "equations/feynman_046.md"}
     assert set(rendered) == expected
     index = rendered["index.md"]
-    assert "reported in the seed (random weights)" in index.lower()
+    assert "reported in the seed (random weights)" in rendered["findings.md"].lower()
+    # the headline: the findings' sentences (no accuracy sentence without an evaluation)
+    assert index.index('<div class="headline" markdown>') < index.index("## Findings")
+    assert re.search(r"^- Of \d+ findings about the attention", index, re.M)
     assert "Not evaluated yet" in index and "Not evaluated yet" in rendered["evaluation.md"]
     assert "| trivial |" in rendered["entropy-scaling.md"]
     assert "1.78" in rendered["entropy-scaling.md"]  # the seed's column, from results meta
@@ -60,7 +63,7 @@ def test_pages_render_expected_content():
     assert "largest deviation of any weight" in rendered["cross-attention.md"]
     page = rendered["equations/feynman_046.md"]
     assert "$$" in page and "\\frac" in page
-    assert re.search(r"^3 +BOS", page, re.M)  # trajectory steps, one aligned line each
+    assert '<div class="token-grid">' in page  # the trajectory, as a token grid
 
 
 def test_evaluation_tables_when_evaluated():
@@ -68,18 +71,24 @@ def test_evaluation_tables_when_evaluated():
     results = {**results, "evaluation": evaluation_json(results)}
     rendered = pages.render_pages(results, figures=set())
     assert "Not evaluated yet" not in rendered["evaluation.md"]
-    assert "trained model, ar decoder" in rendered["evaluation.md"]
+    assert "**Trained model, ar decoder**" in rendered["evaluation.md"]
     page = rendered["evaluation.md"]
-    assert "## Generalisation" in page
+    # the reader's order: accuracy first, then the stages, never-drawn skeletons, ranges and noise
+    order = ["## Accuracy by method and tier", "## What each stage contributes", "## Seen against never-drawn",
+             "## Other ranges and noise", "## The decoding budget", "## Training"]
+    assert [page.index(h) for h in order] == sorted(page.index(h) for h in order)
+    # the method x tier table: exact first, each cell k/n with its Wilson interval
+    assert "<td>PhysDiffuser</td><td>exact</td><td>0% (0–79%, 0/1)</td>" in page
     # the shifted copy's rate with its Wilson interval and count, and the computed comparison
-    assert "| ar | 67% (21–94%, 2/3) | 33% (6–79%, 1/3) |" in page
+    assert "| ar | all | 67% (21–94%, 2/3) | 33% (6–79%, 1/3) |" in page
     assert "ar: shifted 33% against 67% on the own boxes, -33 points" in page
     assert "| diffusion | 5-9 |" in page
     assert "## What each stage contributes" in page
     assert "Seeding Operon with the model changes exact recovery by +33 points" in page
     assert "<td>model + Operon</td><td>exact</td><td>67% (21–94%, 2/3)</td>" in page
     assert "0.654" in rendered["index.md"]
-    assert "R², trained diffusion" in rendered["equations/index.md"]
+    assert "R², PhysDiffuser" in rendered["equations/index.md"]
+    assert "the PhysDiffuser alone derives 0% (0–66%) of them at held-out R²" in rendered["index.md"]
     assert "\\(m c\\)" in rendered["equations/feynman_001.md"]  # maths in an HTML table cell
 
 
@@ -93,9 +102,12 @@ def test_the_credit_verdict_says_when_the_model_adds_nothing():
     assert credit_tables(same)["verdict"].startswith("The model adds nothing over Operon alone")
 
 
-def test_trajectory_steps_are_aligned_text_columns():
-    steps = [{"step": 0, "tokens": ["BOS", "MASK", "MASK"]}, {"step": 10, "tokens": ["BOS", "mul", "x1"]}]
-    lines = pages.aligned_steps(steps, 3).splitlines()
-    assert lines == ["step 0   1    2", "0    BOS MASK MASK", "10   BOS mul  x1"]
-    # each column starts at the same offset on every line
-    assert {line.index("BOS") for line in lines[1:]} == {5}
+def test_trajectory_token_grid_keeps_the_steps_that_change_and_marks_new_tokens():
+    steps = [{"step": 0, "tokens": ["BOS", "MASK", "MASK"]}, {"step": 1, "tokens": ["BOS", "MASK", "MASK"]},
+             {"step": 10, "tokens": ["BOS", "mul", "MASK"]}, {"step": 20, "tokens": ["BOS", "mul", "<x>"]}]
+    html = str(pages.token_grid(steps, 3))
+    rows = re.findall(r"<tr><th>(\d+)</th>(.*?)</tr>", html)
+    assert [r[0] for r in rows] == ["0", "10", "20"]  # step 1 changed nothing
+    assert '<td class="new">mul</td>' in rows[1][1] and '<td class="mask">·</td>' in rows[1][1]
+    assert '<td class="new">&lt;x&gt;</td>' in rows[2][1] and "<x>" not in html
+    assert html.count("<th>") == 1 + 3 + 3  # step header, three positions, three step labels

@@ -112,7 +112,7 @@ def test_print_dpi_pixel_size():
 
 @pytest.mark.parametrize(
     ("n", "expected"),
-    [(7, list(range(7))), (51, [0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 50])],
+    [(7, list(range(7))), (24, list(range(24))), (51, [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50])],
 )
 def test_thinned_ticks(n, expected):
     labels = [f"p{i}" for i in range(n)]
@@ -212,7 +212,10 @@ def test_trajectory_rejects_mismatched_confidence():
 
 # --------------------------------------------------------------------------- aggregate
 def legend_texts(fig: Figure) -> list[str]:
-    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+    for sub in getattr(fig, "subfigs", []):
+        legends += list(sub.legends)
+    return [t.get_text() for lg in legends for t in lg.get_texts()]
 
 
 def test_entropy_by_tier_with_seed_line():
@@ -220,7 +223,7 @@ def test_entropy_by_tier_with_seed_line():
     fig = plots.entropy_by_tier(entropy_rows(), seed)
     renders(fig)
     assert any("reported in the seed" in t for t in legend_texts(fig))
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(TIERS)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [t.replace("_", "-") for t in TIERS]
 
 
 def test_entropy_by_tier_without_seed():
@@ -270,22 +273,43 @@ def test_training_curves():
     assert "ar_seq_acc" in legend_texts(fig)
 
 
-def test_accuracy_by_tier():
-    rows = [
-        {"model": model, "decoder": dec, "tier": tier, "n": 20, "r2_gt_099": 0.5, "exact": 0.2}
-        for model in ("trained", "control")
-        for dec in ("ar", "diffusion")
-        for tier in (*TIERS, "all")
-    ]
-    fig = plots.accuracy_by_tier(rows)
+def method_rows(tiers=(*TIERS, "all")) -> list[dict]:
+    cell = {"rate": 0.5, "low": 0.3, "high": 0.7, "k": 10, "n": 20}
+    return [{"method": m, "measure": label, "key": key, "cells": [cell] * len(tiers)}
+            for key, label in (("exact", "exact"), ("r2_gt_099", "R² > 0.99"))
+            for m in ("model + Operon", "Operon alone", "PhysDiffuser", "control, PhysDiffuser")]
+
+
+def test_accuracy_by_method_draws_a_point_and_interval_per_method_and_tier():
+    from physdocs.plots.accuracy import accuracy_by_method
+
+    tiers = (*TIERS, "all")
+    fig = accuracy_by_method(method_rows(tiers), tiers)
     renders(fig)
-    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    top, bottom = fig.axes
+    assert top.get_ylabel() == "share, exact" and bottom.get_ylabel() == "share, R² > 0.99"
+    labels = [t.get_text() for t in bottom.get_xticklabels()]
     assert labels[0] == "trivial\nn=20" and labels[-1].startswith("all")
+    assert len(top.containers) == 4  # one errorbar per method
+    assert legend_texts(fig) == ["model + Operon", "Operon alone", "PhysDiffuser", "control, PhysDiffuser"]
+    with pytest.raises(ValueError):
+        accuracy_by_method([], tiers)
+
+
+def test_headline_figure_shows_accuracy_and_every_verdict():
+    from physdocs.plots.accuracy import headline
+
+    claims = [{"title": "A holds", "outcome": "holds"}, {"title": "B fails", "outcome": "does not hold"},
+              {"title": "C flips", "outcome": "opposite"}]
+    fig = headline(method_rows(), (*TIERS, "all"), claims)
+    renders(fig)
+    texts = {t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text") and callable(a.get_text))}
+    assert {"A holds", "B fails", "C flips", "holds", "does not hold", "the opposite holds"} <= texts
 
 
 @pytest.mark.parametrize(
     "func",
-    [plots.entropy_by_tier, plots.token_type_attention, plots.accuracy_by_tier, plots.training_curves],
+    [plots.entropy_by_tier, plots.token_type_attention, plots.training_curves],
 )
 def test_empty_rows_raise(func):
     with pytest.raises(ValueError, match="no rows"):
@@ -305,5 +329,7 @@ def test_accuracy_page_figures_draw_and_refuse_empty_input():
     table = {"2": {"shapes": ["x1*x2", "x1/x2"], "labels": ["x1*x2", "x1/x2", "other"],
                    "counts": [[2, 0, 0], [1, 0, 1]]}}
     assert len(capability_grid(table, "grid").axes) == 1
+    two = dict(table, **{"3": table["2"]})
+    assert len(capability_grid(two, "grid").axes) == 2
     with pytest.raises(ValueError):
         capability_grid({}, "grid")

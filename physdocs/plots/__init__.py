@@ -14,7 +14,6 @@ deterministic.
 
 from physdocs.plots.aggregate import (
     SEED_LABEL,
-    accuracy_by_tier,
     entropy_by_tier,
     head_importance,
     token_type_attention,
@@ -28,7 +27,6 @@ __all__ = [
     "DPI_PRINT",
     "SEED_LABEL",
     "TYPE_COLOURS",
-    "accuracy_by_tier",
     "attention_heads",
     "encoder_maps",
     "entropy_by_tier",

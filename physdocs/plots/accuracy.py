@@ -29,7 +29,7 @@ def data_dependence(records: Sequence[Row]) -> Figure:
     val = [r for r in records if r.get("kind") == "val" and "ar_loss_shuffled" in r]
     if not val:
         raise ValueError("data_dependence: no validation record carries the shuffled losses")
-    fig = new_figure(10.0, 3.4)
+    fig = new_figure(8.8, 3.6)
     axes = fig.subplots(1, 2)
     steps = np.array([r["step"] for r in val])
     for ax, (title, true_key, wrong_key) in zip(axes, _GAP_PAIRS, strict=True):
@@ -49,14 +49,17 @@ def data_dependence(records: Sequence[Row]) -> Figure:
 
 @styled
 def capability_grid(confusion: Mapping[str, Mapping[str, Any]], title: str) -> Figure:
-    """One confusion table per variable count: true shape (rows) against derived shape."""
+    """One heatmap per family (variable count), two a row: the true shape (rows) against the
+    shape derived up to a constant factor (columns); each cell gives its count, shaded by the
+    row's share. The diagonal is a correct derivation."""
     keys = sorted(confusion, key=int)
     if not keys:
         raise ValueError("capability_grid: no families")
-    widths = [len(confusion[k]["labels"]) for k in keys]
-    fig = new_figure(3.0 + 1.1 * sum(widths), 4.2)
-    axes = fig.subplots(1, len(keys), width_ratios=widths)
-    for ax, k in zip(np.atleast_1d(axes), keys, strict=True):
+    ncols = min(2, len(keys))
+    nrows = -(-len(keys) // ncols)
+    fig = new_figure(8.8, 3.6 * nrows + 0.5)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax, k in zip(axes, keys, strict=False):
         table = confusion[k]
         counts = np.asarray(table["counts"], dtype=float)
         totals = counts.sum(1, keepdims=True)
@@ -65,12 +68,121 @@ def capability_grid(confusion: Mapping[str, Mapping[str, Any]], title: str) -> F
         for i in range(counts.shape[0]):
             for j in range(counts.shape[1]):
                 if counts[i, j]:
-                    ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=8,
+                    ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center",
                             color="white" if share[i, j] > 0.6 else "black")
-        ax.set_xticks(range(len(table["labels"])), table["labels"], rotation=60, ha="right", fontsize=7)
-        ax.set_yticks(range(len(table["shapes"])), table["shapes"], fontsize=7)
-        ax.set_title(f"{k} variable{'s' if int(k) > 1 else ''}")
+        ax.set_xticks(range(len(table["labels"])), table["labels"], rotation=60, ha="right")
+        ax.set_yticks(range(len(table["shapes"])), table["shapes"])
+        n = sorted({int(t) for t in totals.ravel()})
+        ax.set_title(f"{k} variable{'s' if int(k) > 1 else ''} (n = {'/'.join(map(str, n))} a row)")
         ax.set_xlabel("derived (up to a constant factor)")
+        ax.set_ylabel("true shape")
         ax.grid(False)
+    for ax in axes[len(keys):]:
+        ax.set_axis_off()
     fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------- accuracy by method
+
+#: A colour and a marker per method, fixed so the same method looks the same on every page.
+METHOD_LOOK: dict[str, tuple[str, str]] = {
+    "model + Operon": ("#0072B2", "o"),
+    "Operon alone": ("#D55E00", "s"),
+    "model alone": ("#56B4E9", "D"),
+    "PhysDiffuser": ("#009E73", "^"),
+    "AR decoder": ("#CC79A7", "v"),
+    "gplearn": ("#E69F00", "P"),
+    "control, PhysDiffuser": ("#7F7F7F", "x"),
+    "control, AR decoder": ("#B0B0B0", "+"),
+}
+_OTHER_LOOK = ("#333333", "*")
+
+#: Verdict colours and markers: holds, does not hold, the opposite holds.
+OUTCOME_LOOK: dict[str, tuple[str, str, str]] = {
+    "holds": ("#009E73", "o", "holds"),
+    "does not hold": ("#7F7F7F", "X", "does not hold"),
+    "opposite": ("#D55E00", "D", "the opposite holds"),
+}
+
+
+def _accuracy_panel(ax, rows: Sequence[Row], tiers: Sequence[str], measure: str) -> list[str]:
+    """Each method's share per tier as a point with its Wilson interval; returns the methods drawn."""
+    sel = [r for r in rows if r["measure"] == measure]
+    width = 0.8 / max(1, len(sel))
+    drawn = []
+    for i, r in enumerate(sel):
+        colour, marker = METHOD_LOOK.get(r["method"], _OTHER_LOOK)
+        xs, ys, lo, hi = [], [], [], []
+        for j, cell in enumerate(r["cells"]):
+            if cell is None:
+                continue
+            xs.append(j + (i - (len(sel) - 1) / 2) * width)
+            ys.append(cell["rate"])
+            lo.append(cell["rate"] - cell["low"])
+            hi.append(cell["high"] - cell["rate"])
+        if not xs:
+            continue
+        ax.errorbar(xs, ys, yerr=[lo, hi], fmt=marker, color=colour, markersize=5, elinewidth=1.2,
+                    capsize=0, label=r["method"])
+        drawn.append(r["method"])
+    n = []
+    for j, t in enumerate(tiers):
+        ns = {c["n"] for r in sel if (c := r["cells"][j]) is not None}
+        n.append(f"{t.replace('_', '-')}\nn={ns.pop()}" if len(ns) == 1 else t.replace("_", "-"))
+    ax.set_xticks(range(len(tiers)), n)
+    for j in range(len(tiers) - 1):
+        ax.axvline(j + 0.5, color="#DDDDDD", linewidth=0.8)
+    ax.set_xlim(-0.5, len(tiers) - 0.5)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylabel(f"share, {measure}")
+    ax.grid(axis="x", visible=False)
+    return drawn
+
+
+@styled
+def accuracy_by_method(rows: Sequence[Row], tiers: Sequence[str]) -> Figure:
+    """Exact recovery (top) and R² > 0.99 (bottom) per tier, one marker per method, with
+    Wilson 95% intervals (:func:`physdocs.report.evaluation_page.method_tier_rows`)."""
+    measures = list(dict.fromkeys(r["measure"] for r in rows))
+    if not rows or not tiers:
+        raise ValueError("accuracy_by_method: no rows")
+    fig = new_figure(8.8, 2.7 * len(measures) + 0.9)
+    axes = np.atleast_1d(fig.subplots(len(measures), 1, sharex=True))
+    for ax, measure in zip(axes, measures, strict=True):
+        _accuracy_panel(ax, rows, tiers, measure)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, frameon=False)
+    return fig
+
+
+@styled
+def headline(rows: Sequence[Row], tiers: Sequence[str], claims: Sequence[Row]) -> Figure:
+    """The home page's figure: R² > 0.99 per tier and method with intervals (left), and every
+    finding's verdict (right). ``claims``: ``{"title", "outcome"}`` in registry order."""
+    measure = next((r["measure"] for r in rows if r.get("key") == "r2_gt_099"), None)
+    if measure is None or not tiers:
+        raise ValueError("headline: no R² > 0.99 rows")
+    fig = new_figure(8.8, 6.8)
+    top, bottom = fig.subfigures(2, 1, height_ratios=[3.6, 3.2])
+    ax = top.subplots()
+    drawn = _accuracy_panel(ax, [r for r in rows if not r["method"].startswith("control, AR")], tiers, measure)
+    ax.set_title("How often each method derives the equation (held-out R² > 0.99, 95% Wilson intervals)",
+                 loc="left")
+    handles, labels = ax.get_legend_handles_labels()
+    top.legend(handles, labels, loc="outside lower center", ncol=min(4, len(drawn)), frameon=False)
+    ax2 = bottom.subplots()
+    ys = np.arange(len(claims))[::-1]
+    for outcome, (colour, marker, label) in OUTCOME_LOOK.items():
+        sel = [y for y, c in zip(ys, claims, strict=True) if c["outcome"] == outcome]
+        if sel:
+            ax2.scatter([0] * len(sel), sel, color=colour, marker=marker, s=40, label=label)
+    for y, c in zip(ys, claims, strict=True):
+        ax2.text(0.04, y, c["title"], va="center", ha="left")
+    ax2.set_xlim(-0.03, 1.0)
+    ax2.set_ylim(-0.7, len(claims) - 0.3)
+    ax2.set_axis_off()
+    ax2.set_title("What the attention analysis found: each finding's verdict against its confound",
+                  loc="left")
+    ax2.legend(loc="lower right", frameon=True, framealpha=0.9)
     return fig

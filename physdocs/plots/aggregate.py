@@ -114,7 +114,7 @@ def entropy_by_tier(rows: Sequence[Row], seed_reported: Mapping[str, float] | No
     """
     _require(rows, "entropy_by_tier")
     tiers = _tiers(rows)
-    fig = new_figure(13.0, 4.4)
+    fig = new_figure(8.8, 5.6)
     axes = fig.subplots(1, 3)
     panels = (
         (".self", "nats", "(a) self-attention entropy", "entropy (nats)"),
@@ -137,13 +137,12 @@ def entropy_by_tier(rows: Sequence[Row], seed_reported: Mapping[str, float] | No
             drawn = True
         if value == "normalised":
             ax.set_ylim(0.0, 1.05)
-        ax.set_xticks(range(len(tiers)), tiers)
+        ax.set_xticks(range(len(tiers)), [t.replace("_", "-") for t in tiers], rotation=40, ha="right")
         ax.set_xlim(-0.5, len(tiers) - 0.5)
         ax.set_title(title)
         ax.set_ylabel(ylabel)
-        ax.set_xlabel("tier")
         if drawn:
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=1, frameon=False)
         else:
             _no_data(ax)
     fig.suptitle("Attention entropy by tier")
@@ -163,7 +162,7 @@ def token_type_attention(rows: Sequence[Row]) -> Figure:
     components = _ordered((str(r["component"]) for r in rows), ())
     models = _ordered((str(r["model"]) for r in rows), MODEL_ORDER)
     types = _ordered((str(r["type"]) for r in rows), TYPE_ORDER)
-    fig = new_figure(5.2 * len(models), 3.2 * len(components) + 0.6)
+    fig = new_figure(8.8, 3.2 * len(components) + 1.0)
     axes = fig.subplots(len(components), len(models), squeeze=False, sharey=True)
     width = 0.8 / len(types)
     for r_i, comp in enumerate(components):
@@ -185,13 +184,14 @@ def token_type_attention(rows: Sequence[Row]) -> Figure:
                     label=typ,
                 )
             ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1.0, label="uniform share (ratio 1)")
-            ax.set_xticks(range(len(tiers)), tiers)
+            ax.set_xticks(range(len(tiers)), [t.replace("_", "-") for t in tiers])
             ax.set_title(f"{model}: {comp}")
             if m_i == 0:
                 ax.set_ylabel("received / uniform share")
             if not sel:
                 _no_data(ax)
-    axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    handles, labels = axes[0, -1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
     fig.suptitle("Attention received by token type, relative to a uniform share")
     return fig
 
@@ -239,7 +239,7 @@ def head_importance(importance: Mapping[str, Sequence[Sequence[float]]], title: 
                     f"{v:.3g}",
                     ha="center",
                     va="center",
-                    fontsize=7,
+                    fontsize=8,
                     color=_text_colour(cmap(norm(v))),
                 )
         ax.set_xticks(range(a.shape[1]), [str(h + 1) for h in range(a.shape[1])])
@@ -276,8 +276,9 @@ def training_curves(records: Sequence[Row]) -> Figure:
     _require(records, "training_curves")
     train = [r for r in records if r.get("kind") == "train"]
     val = [r for r in records if r.get("kind") == "val"]
-    fig = new_figure(13.0, 3.6)
-    ax_loss, ax_acc, ax_lr = fig.subplots(1, 3)
+    fig = new_figure(8.8, 6.4)
+    (ax_loss, ax_acc), (ax_lr, ax_off) = fig.subplots(2, 2)
+    ax_off.set_axis_off()
 
     drawn = False
     for i, key in enumerate(("ar_loss", "diff_loss")):
@@ -326,51 +327,3 @@ def training_curves(records: Sequence[Row]) -> Figure:
         ax.set_xlabel("step")
     fig.suptitle("Training")
     return fig
-
-
-# --------------------------------------------------------------------------- accuracy
-_METRICS = (("r2_gt_099", "R² > 0.99", ""), ("exact", "exact recovery", "///"))
-
-
-@styled
-def accuracy_by_tier(rows: Sequence[Row]) -> Figure:
-    """Fraction of equations with R² > 0.99 and with exact recovery, per tier; one panel per
-    decoder, trained model beside the control (colour = model, hatching = exact recovery).
-
-    ``rows``: ``{"model", "decoder", "tier" (or "all"), "n", "r2_gt_099", "exact"}``.
-    """
-    _require(rows, "accuracy_by_tier")
-    tiers = _tiers(rows)
-    decoders = _ordered((str(r["decoder"]) for r in rows), ("ar", "diffusion"))
-    models = _ordered((str(r["model"]) for r in rows), MODEL_ORDER)
-    fig = new_figure(6.0 * len(decoders), 3.8)
-    axes = fig.subplots(1, len(decoders), squeeze=False, sharey=True)[0]
-    bars = [(m, metric) for m in models for metric in _METRICS]
-    width = 0.8 / len(bars)
-    for ax, dec in zip(axes, decoders, strict=True):
-        sel = {(str(r["model"]), str(r["tier"])): r for r in rows if r["decoder"] == dec}
-        for b_i, (model, (key, name, hatch)) in enumerate(bars):
-            xs = [i for i, t in enumerate(tiers) if _finite(sel.get((model, t), {}).get(key))]
-            ax.bar(
-                np.asarray(xs) + (b_i - (len(bars) - 1) / 2) * width,
-                [sel[(model, tiers[i])][key] for i in xs],
-                width=width,
-                color=_colour(model, models.index(model)),
-                edgecolor="white",
-                hatch=hatch,
-                label=f"{model}: {name}",
-            )
-        ns = []
-        for t in tiers:
-            n = next((sel[(m, t)].get("n") for m in models if (m, t) in sel), None)
-            ns.append(f"{t}\nn={n}" if n is not None else t)
-        ax.set_xticks(range(len(tiers)), ns)
-        ax.set_ylim(0.0, 1.05)
-        ax.set_title(f"{dec} decoder")
-        if not sel:
-            _no_data(ax)
-    axes[0].set_ylabel("fraction of equations")
-    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
-    fig.suptitle("Recovery by tier")
-    return fig
-

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
 from physdocs.plots.style import (
+    CONTENT_WIDTH_IN,
     HEATMAP_CMAP,
     check_labels,
     colorbar_axes,
@@ -83,7 +84,16 @@ def _heatmap(
 
 
 def _panel_inches(n: int) -> float:
-    return float(np.clip(0.16 * n + 0.9, 1.9, 4.2))
+    return float(np.clip(0.16 * n + 0.9, 1.9, 3.6))
+
+
+def _columns(n_panels: int, max_cols: int, panel_w: float, fixed: float, per_col: float) -> tuple[int, float]:
+    """The most columns (up to ``max_cols``) whose row fits :data:`CONTENT_WIDTH_IN`, and the
+    panel width; a single column that would not fit is narrowed to fit."""
+    for ncols in range(min(n_panels, max_cols), 0, -1):
+        if fixed + ncols * (panel_w + per_col) <= CONTENT_WIDTH_IN:
+            return ncols, panel_w
+    return 1, max(1.0, CONTENT_WIDTH_IN - fixed - per_col)
 
 
 @styled
@@ -100,16 +110,17 @@ def attention_heads(
     n_heads, n_q, n_k = a.shape
     check_labels(f"{title}: query labels", query_labels, n_q)
     check_labels(f"{title}: key labels", key_labels, n_k)
-    ncols = min(n_heads, 4) if n_k <= 30 else min(n_heads, 2)
-    nrows = math.ceil(n_heads / ncols)
     x_ticks = _tick_space(key_labels) + _AXIS_LABEL
+    left, right = _tick_space(query_labels) + _AXIS_LABEL + 0.1, _CBAR + 0.3
+    ncols, panel_w = _columns(n_heads, 4, _panel_inches(n_k), left + right - 0.15, 0.15)
+    nrows = math.ceil(n_heads / ncols)
     fig, axes = panel_grid(
         nrows,
         ncols,
-        _panel_inches(n_k),
+        panel_w,
         _panel_inches(n_q),
-        left=_tick_space(query_labels) + _AXIS_LABEL + 0.1,
-        right=_CBAR + 0.5,
+        left=left,
+        right=right,
         bottom=x_ticks + 0.05,
         top=_TITLE + _SUPTITLE,
         wgap=0.15,
@@ -141,10 +152,11 @@ def _small_multiples(
 ) -> Figure:
     """Panels ``(name, [q, k] map, query labels, key labels, query name, key name)``, each
     with its own colour scale and colour bar."""
-    ncols = min(len(panels), max_cols)
-    nrows = math.ceil(len(panels) / ncols)
     y_ticks = max(_tick_space(p[2]) for p in panels) + _AXIS_LABEL
     x_ticks = max(_tick_space(p[3]) for p in panels) + _AXIS_LABEL
+    gap = _CBAR + y_ticks + 0.15
+    ncols, panel_w = _columns(len(panels), max_cols, panel_w, y_ticks + 0.1 + _CBAR + 0.1 - gap, gap)
+    nrows = math.ceil(len(panels) / ncols)
     fig, axes = panel_grid(
         nrows,
         ncols,
@@ -154,14 +166,14 @@ def _small_multiples(
         right=_CBAR + 0.1,
         bottom=x_ticks + 0.05,
         top=_TITLE + _SUPTITLE,
-        wgap=_CBAR + y_ticks + 0.15,
+        wgap=gap,
         hgap=x_ticks + _TITLE + 0.05,
     )
     for ax, (name, a, q_labels, k_labels, q_name, k_name) in zip(axes, panels, strict=False):
         im = _heatmap(ax, a, query_labels=q_labels, key_labels=k_labels, query_name=q_name, key_name=k_name)
         if q_labels is None and a.shape[0] <= 2:
             ax.set_yticks(range(a.shape[0]))
-        ax.set_title(name, fontsize=8)
+        ax.set_title(name)
         fig.colorbar(im, cax=colorbar_axes(fig, ax))
     for ax in axes[len(panels) :]:
         ax.set_axis_off()

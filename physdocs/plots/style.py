@@ -26,6 +26,13 @@ from physdocs.grammar import token_type
 STYLE = "seaborn-v0_8-whitegrid"
 DPI_PRINT = 300  # every figure, as the seed's
 
+#: The report's content column at a 1400 px window, in inches at 96 CSS px an inch (the site's
+#: CSS gives the column about 870 px: docs/assets/report.css). A figure drawn at most this wide
+#: is shown at its own size or larger, so its text keeps the point size it was drawn at.
+CONTENT_WIDTH_IN = 8.9
+#: The smallest text a figure may show on the site, in points, after the browser's scaling.
+MIN_TEXT_PT = 8.0
+
 # Okabe-Ito palette (colour-blind safe), mapped onto the seed's token-type colours.
 TYPE_COLOURS: dict[str, str] = {
     "binary": "#D55E00",  # red (vermillion)
@@ -47,7 +54,7 @@ SERIES_COLOURS: tuple[str, ...] = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "
 TIERS: tuple[str, ...] = ("trivial", "simple", "moderate", "complex", "multi_step")
 
 HEATMAP_CMAP = "viridis"
-MAX_TICK_LABELS = 30  # above this many labels an axis shows every k-th one
+MAX_TICK_LABELS = 24  # above this many labels an axis shows every k-th one (8 pt labels, 3.6 in panels)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -60,12 +67,13 @@ def style_context() -> Iterator[None]:
         matplotlib.style.context(STYLE),
         matplotlib.rc_context(
             {
-                "font.size": 8,
-                "axes.titlesize": 9,
-                "axes.labelsize": 8,
-                "xtick.labelsize": 7,
-                "ytick.labelsize": 7,
-                "legend.fontsize": 7,
+                # nothing under MIN_TEXT_PT: figures are drawn for the content column
+                "font.size": 9,
+                "axes.titlesize": 10,
+                "axes.labelsize": 9,
+                "xtick.labelsize": 8,
+                "ytick.labelsize": 8,
+                "legend.fontsize": 8,
                 "figure.titlesize": 10,
                 "image.interpolation": "nearest",
             }
@@ -90,7 +98,7 @@ def new_figure(width: float, height: float, *, constrained: bool = True) -> Figu
     return Figure(figsize=(width, height), layout="constrained" if constrained else None)
 
 
-def text_inches(labels: Sequence[str], fontsize: float = 7.0) -> float:
+def text_inches(labels: Sequence[str], fontsize: float = 8.0) -> float:
     """Rough width in inches of the widest label (DejaVu Sans averages ~0.6 em a character)."""
     longest = max((len(str(s)) for s in labels), default=0)
     return longest * fontsize * 0.62 / 72.0

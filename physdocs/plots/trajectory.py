@@ -16,7 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from physdocs.plots.style import (
+    CONTENT_WIDTH_IN,
     HEATMAP_CMAP,
+    MIN_TEXT_PT,
     TYPE_CMAP,
     TYPE_COLOURS,
     TYPE_ORDER,
@@ -77,25 +79,26 @@ def trajectory(tokens: Sequence[Sequence[str]], confidence: np.ndarray, title: s
     codes = np.array([[TYPE_ORDER.index(c) for c in row] for row in cats])  # [T + 1, width]
     conf = np.ma.masked_invalid(conf[:, :width])
 
-    cell_w = float(np.clip(9.0 / width, 0.32, 0.55))
+    left, right = 0.6, 0.9
+    cell_w = float(min(0.55, (CONTENT_WIDTH_IN - left - right) / width))
     panel_w = cell_w * width
     panel_h = float(np.clip(0.14 * n_rows, 1.6, 4.0))
     fig, (ax_tok, ax_conf) = panel_grid(
-        2, 1, panel_w, panel_h, left=0.6, right=2.0, bottom=0.5, top=0.6, wgap=0.0, hgap=0.65
+        2, 1, panel_w, panel_h, left=left, right=right, bottom=1.0, top=0.6, wgap=0.0, hgap=0.65
     )
 
     ax_tok.imshow(codes, cmap=TYPE_CMAP, vmin=-0.5, vmax=len(TYPE_ORDER) - 0.5, aspect="auto")
     longest = max(len(t) for row in tokens for t in row[:width])
-    fontsize = float(np.clip(cell_w * 72 / (0.62 * max(longest, 3)), 3.5, 7.0))
+    fontsize = float(np.clip(cell_w * 72 / (0.62 * max(longest, 3)), MIN_TEXT_PT, 9.0))
     for step in milestone_steps(n_rows - 1):
         for pos, (tok, cat) in enumerate(zip(tokens[step][:width], cats[step], strict=True)):
             if cat != "pad":
                 ax_tok.text(
                     pos, step, tok, ha="center", va="center", fontsize=fontsize, color=_TEXT_COLOURS[cat]
                 )
-    shown = [c for c in TYPE_ORDER if c != "pad" or (codes == TYPE_ORDER.index(c)).any()]
+    shown = [c for c in TYPE_ORDER if (codes == TYPE_ORDER.index(c)).any()]  # only what is drawn
     handles = [Patch(facecolor=TYPE_COLOURS[c], label=_LEGEND_NAMES.get(c, c)) for c in shown]
-    ax_tok.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
     ax_tok.set_title("token identity by type (text at 0, 25, 50, 75, 100 % of steps)")
 
     im = ax_conf.imshow(conf, cmap=_CONF_CMAP, vmin=0.0, vmax=1.0, aspect="auto")

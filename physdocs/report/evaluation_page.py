@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from physdocs.benchmark import TIERS
+from physdocs.intervals import rate_with_interval
 from physdocs.report.render import MISSING, pct
 
 _ORDER = {t: i for i, t in enumerate((*TIERS, "all"))}
@@ -245,4 +246,154 @@ def training_summary(log: list[Mapping[str, Any]]) -> list[str]:
                    f"{last['ar_gap']:.3f} nats and the diffusion loss on real tokens by {last['diff_gap']:.3f} nats: "
                    + ("both decoders read their data." if min(last["ar_gap"], last["diff_gap"]) > 0
                       else "at least one decoder does not use its data."))
+    return out
+
+
+# ----------------------------------------------------------------- the reader's order
+
+#: The methods of the method x tier table, in reading order: ``(model, decoder) -> label``.
+METHODS: dict[tuple[str, str], str] = {
+    ("trained", "pipeline"): "model + Operon",
+    ("baseline", "operon"): "Operon alone",
+    ("trained", "model"): "model alone",
+    ("trained", "diffusion"): "PhysDiffuser",
+    ("trained", "ar"): "AR decoder",
+    ("baseline", "gplearn"): "gplearn",
+    ("control", "diffusion"): "control, PhysDiffuser",
+    ("control", "ar"): "control, AR decoder",
+}
+#: The two measures, exact recovery first: ``(key, label)``.
+MEASURES = (("exact", "exact"), ("r2_gt_099", "R² > 0.99"))
+
+
+def method_label(model: str, decoder: str) -> str:
+    """The reader's name of a (model, decoder) pair: ``("baseline", "operon") -> "Operon alone"``."""
+    return METHODS.get((model, decoder), f"{model} model, {decoder} decoder")
+
+
+def _flags(evaluation: Mapping[str, Any]) -> dict[tuple[str, str, str], dict[str, list[bool]]]:
+    """Per (model, decoder, tier and "all"): the equations' exact and R² > 0.99 outcomes."""
+    out: dict[tuple[str, str, str], dict[str, list[bool]]] = {}
+    for r in evaluation.get("results") or []:
+        if r.get("variant", "original") != "original":
+            continue
+        r2 = r.get("r2_test")
+        ok = {"exact": bool(r.get("exact")), "r2_gt_099": r2 is not None and np.isfinite(r2) and r2 > 0.99}
+        for tier in (r["tier"], "all"):
+            cell = out.setdefault((r["model"], r["decoder"], tier), {"exact": [], "r2_gt_099": []})
+            for key, flag in ok.items():
+                cell[key].append(flag)
+    return out
+
+
+def method_tier_rows(evaluation: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Each method's exact and R² > 0.99 share per tier, with Wilson 95% intervals and counts.
+
+    Computed from the per-equation results, so every cell is ``k/n`` of real outcomes.
+    ``rows``: ``{"method", "model", "decoder", "measure", "cells": [{"rate", "low", "high",
+    "k", "n"} or None per tier], "text": [str]}``, methods in :data:`METHODS` order.
+    """
+    flags = _flags(evaluation)
+    if not flags:
+        return None
+    tiers = [t for t in (*TIERS, "all") if any(k[2] == t for k in flags)]
+    pairs = sorted({k[:2] for k in flags}, key=lambda p: (list(METHODS).index(p) if p in METHODS else len(METHODS), p))
+    rows = []
+    for measure, label in MEASURES:
+        for model, decoder in pairs:
+            cells = [rate_with_interval(flags[(model, decoder, t)][measure]) if (model, decoder, t) in flags
+                     else None for t in tiers]
+            rows.append({"method": method_label(model, decoder), "model": model, "decoder": decoder,
+                         "measure": label, "key": measure, "cells": cells,
+                         "text": [rate_ci(c) if c else MISSING for c in cells]})
+    return {"tiers": tiers, "rows": rows}
+
+
+def stage_rows(evaluation: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Where each trained method's derivations (R² > 0.99) come from, counted per equation.
+
+    The final answer's ``source`` says which stage produced it (the first canvas by argmax,
+    a sampled canvas, the refinement search, a beam, an ancestral sample, a model candidate
+    kept by the pipeline, or Operon); ``repaired`` counts the derived answers that needed a
+    repair rule before they could be parsed.
+    """
+    out = []
+    for (model, decoder), label in METHODS.items():
+        sel = [r for r in evaluation.get("results") or []
+               if r["model"] == model and r["decoder"] == decoder and r.get("variant", "original") == "original"]
+        if not sel or model != "trained":
+            continue
+        ok = [r for r in sel if r.get("r2_test") is not None and np.isfinite(r["r2_test"]) and r["r2_test"] > 0.99]
+        sources: dict[str, int] = {}
+        for r in ok:
+            src = (r.get("source") or "unknown").split()[0]
+            sources[src] = sources.get(src, 0) + 1
+        out.append({"method": label, "n": len(sel), "derived": len(ok),
+                    "sources": sorted(sources.items(), key=lambda kv: (-kv[1], kv[0])),
+                    "repaired": sum(r.get("status") == "repaired" for r in ok),
+                    "repaired_all": sum(r.get("status") == "repaired" for r in sel)})
+    return out
+
+
+#: Training metadata keys -> (group, label); a key not listed is shown under "other" as it is.
+TRAINING_LABELS: dict[str, tuple[str, str]] = {
+    "step": ("run", "optimiser steps"),
+    "samples": ("run", "training equations drawn"),
+    "minutes": ("run", "wall-clock minutes"),
+    "parameters": ("run", "parameters (all three networks)"),
+    "seed": ("run", "seed"),
+    "device": ("run", "device"),
+    "world_size": ("run", "processes"),
+    "torch": ("run", "PyTorch"),
+    "commit": ("run", "code commit"),
+    "final": ("run", "finished (not interrupted)"),
+}
+_PHASES = {"last_val_": "validation, last", "last_": "training batch, last"}
+_QUANTITIES = {
+    "ar_loss": "AR loss (nats per token)",
+    "ar_loss_shuffled": "AR loss, another equation's observations",
+    "ar_gap": "AR loss gap from the observations (nats)",
+    "ar_token_acc": "AR next-token accuracy",
+    "ar_seq_acc": "AR whole-sequence accuracy",
+    "diff_loss": "diffusion loss (nats per masked token)",
+    "diff_real_loss": "diffusion loss on masked real tokens",
+    "diff_real_loss_shuffled": "diffusion loss on real tokens, another equation's observations",
+    "diff_gap": "diffusion loss gap from the observations (nats)",
+    "diff_token_acc": "diffusion accuracy, masked tokens",
+    "diff_real_token_acc": "diffusion accuracy, masked real tokens",
+}
+
+
+def training_metadata(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The checkpoint's training metadata as labelled rows ``{"group", "label", "key", "value"}``.
+
+    Every key is shown: known ones with a label, the rest under "other" with the key itself.
+    """
+    rows = []
+    for key, value in meta.items():
+        if key in TRAINING_LABELS:
+            group, label = TRAINING_LABELS[key]
+        else:
+            prefix = next((p for p in _PHASES if key.startswith(p) and key[len(p):] in _QUANTITIES), None)
+            group, label = (_PHASES[prefix], _QUANTITIES[key[len(prefix):]]) if prefix else ("other", key)
+        rows.append({"group": group, "label": label, "key": key, "value": value})
+    order = {g: i for i, g in enumerate(("run", "training batch, last", "validation, last", "other"))}
+    return sorted(rows, key=lambda r: (order[r["group"]], r["label"]))
+
+
+def grid_summary(grid: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Per decoder: how many capability-grid instances were derived as their own shape."""
+    out = []
+    for decoder, tables in sorted(((grid or {}).get("confusion") or {}).items()):
+        flags: list[bool] = []
+        cells = set()
+        for table in tables["final"].values():
+            counts = np.asarray(table["counts"], dtype=int)
+            for i, shape in enumerate(table["shapes"]):
+                j = table["labels"].index(shape) if shape in table["labels"] else None
+                flags += [True] * int(counts[i, j] if j is not None else 0)
+                flags += [False] * int(counts[i].sum() - (counts[i, j] if j is not None else 0))
+                cells.add(int(counts[i].sum()))
+        rate = rate_with_interval(flags)
+        out.append({"decoder": decoder, "rate": rate, "text": rate_ci(rate), "per_cell": sorted(cells)})
     return out

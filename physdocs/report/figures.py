@@ -23,6 +23,7 @@ import numpy as np
 
 from physdocs.analysis import schema as S
 from physdocs.errors import InputError
+from physdocs.report.evaluation_page import method_tier_rows
 
 #: The ten equations of the seed's per-equation maps, and its three trajectories.
 SEED_EQUATIONS = (
@@ -81,6 +82,7 @@ TOKEN_TYPE_PATH = f"{SEED_DIR}/token_type_attention.png"
 HEAD_IMPORTANCE_PATH = "figures/head_importance_{model}.png"
 TRAINING_PATH = "figures/training_curves.png"
 ACCURACY_PATH = "figures/accuracy_by_tier.png"
+HEADLINE_PATH = "figures/headline.png"
 DATA_DEPENDENCE_PATH = "figures/data_dependence.png"
 GRID_PATH = "figures/capability_grid_{decoder}.png"
 
@@ -182,8 +184,12 @@ def extra_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> 
     if any(r.get("kind") == "val" and "ar_loss_shuffled" in r for r in log):
         jobs.append(FigureJob(DATA_DEPENDENCE_PATH, A.data_dependence, {"records": log}))
     evaluation = results.get("evaluation")
-    if evaluation and evaluation.get("summary"):
-        jobs.append(FigureJob(ACCURACY_PATH, P.accuracy_by_tier, {"rows": evaluation["summary"]}))
+    table = method_tier_rows(evaluation) if evaluation else None
+    if table:
+        rows = [{k: r[k] for k in ("method", "measure", "key", "cells")} for r in table["rows"]]
+        jobs.append(FigureJob(ACCURACY_PATH, A.accuracy_by_method, {"rows": rows, "tiers": table["tiers"]}))
+        claims = [{"title": c["title"], "outcome": c["outcome"]} for c in results.get("claims") or []]
+        jobs.append(FigureJob(HEADLINE_PATH, A.headline, {"rows": rows, "tiers": table["tiers"], "claims": claims}))
     for decoder, tables in sorted(((evaluation or {}).get("grid") or {}).get("confusion", {}).items()):
         title = f"Capability grid, {decoder} decoder with its full budget: true shape (rows) against derived"
         jobs.append(FigureJob(GRID_PATH.format(decoder=decoder), A.capability_grid,

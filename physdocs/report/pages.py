@@ -15,14 +15,23 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from physdocs.analysis import schema as S
 from physdocs.analysis.schema import ClaimResult, SplitRow
 from physdocs.benchmark import TIERS
 from physdocs.report import explorer as X
 from physdocs.report import figures as F
-from physdocs.report.evaluation_page import evaluation_data, training_summary
+from physdocs.report.evaluation_page import (
+    evaluation_data,
+    grid_summary,
+    method_label,
+    method_tier_rows,
+    stage_rows,
+    training_metadata,
+    training_summary,
+)
+from physdocs.report.headline import headline
 from physdocs.report.render import render, tex_ok
 
 COMPONENT_NAMES = {c.id: c.name for c in S.COMPONENTS}
@@ -128,8 +137,24 @@ def evaluation_by_equation(results: Mapping[str, Any]) -> dict[str, list[dict]]:
 # ----------------------------------------------------------------- page data
 
 
+def overall_accuracy(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each method over the whole benchmark: exact and R² > 0.99 with intervals, and mean seconds."""
+    evaluation = results.get("evaluation")
+    table = method_tier_rows(evaluation) if evaluation else None
+    if not table or "all" not in table["tiers"]:
+        return []
+    col = table["tiers"].index("all")
+    seconds = {(r["model"], r["decoder"]): r.get("mean_seconds") for r in evaluation_data(results)["overall"]}
+    by = {(r["model"], r["decoder"], r["key"]): r for r in table["rows"]}
+    return [{"method": by[(m, d, "exact")]["method"], "exact": by[(m, d, "exact")]["text"][col],
+             "r2": by[(m, d, "r2_gt_099")]["text"][col], "seconds": seconds.get((m, d))}
+            for (m, d, key) in by if key == "exact" and (m, d, "r2_gt_099") in by]
+
+
 def index_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
-    return {**common(results), "claims": all_claims(results), "evaluation": evaluation_data(results)}
+    claims = all_claims(results)
+    return {**common(results), "claims": claims, "headline": headline(results, claims),
+            "headline_figure": _figure(F.HEADLINE_PATH, figures), "accuracy": overall_accuracy(results)}
 
 
 def encoder_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
@@ -188,17 +213,30 @@ def decoder_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[s
     }
 
 
-def aligned_steps(steps: Sequence[Mapping[str, Any]], width: int) -> str:
-    """The steps as plain text, one line per step, each position in its own aligned column.
+def token_grid(steps: Sequence[Mapping[str, Any]], width: int) -> Markup:
+    """A trajectory as a compact HTML grid: one row per step that changed the canvas, one
+    column per position; a token fixed at that step is marked ``new``, a masked slot shows ``·``.
 
-    One ``<pre>`` block instead of a table of one cell per token: a 20-position, 20-step
-    trajectory is 400 cells, which dominated the equation pages' build time.
+    Steps that change nothing are left out (their step numbers show the gap), so a 20-step
+    trajectory takes a few rows; every value is escaped.
     """
-    header = ["step", *(str(i) for i in range(width))]
-    rows = [[str(s["step"]), *s["tokens"]] for s in steps]
-    widths = [max(len(r[i]) for r in (header, *rows) if i < len(r)) for i in range(len(header))]
-    return "\n".join(" ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)).rstrip()
-                     for r in (header, *rows))
+    head = "".join(f"<th>{i}</th>" for i in range(width))
+    rows, previous = [], None
+    for s in steps:
+        tokens = list(s["tokens"][:width])
+        if previous is not None and tokens == previous:
+            continue
+        cells = []
+        for i, tok in enumerate(tokens):
+            cls = "mask" if tok == "MASK" else ("new" if previous is not None and previous[i] != tok else "")
+            text = "·" if tok == "MASK" else str(escape(tok))
+            cells.append(f'<td class="{cls}">{text}</td>' if cls else f"<td>{text}</td>")
+        rows.append(f"<tr><th>{int(s['step'])}</th>{''.join(cells)}</tr>")
+        previous = tokens
+    return Markup(
+        '<div class="token-grid"><table><thead><tr><th>step</th>' + head + "</tr></thead><tbody>"
+        + "".join(rows) + "</tbody></table></div>"
+    )
 
 
 def trajectory_rows(trajectory: Mapping[str, Any], truth: Sequence[str] = ()) -> dict[str, Any]:
@@ -221,7 +259,7 @@ def trajectory_rows(trajectory: Mapping[str, Any], truth: Sequence[str] = ()) ->
     return {
         "width": width,
         "steps": steps,
-        "text": aligned_steps(steps, width),
+        "grid": token_grid(steps, width),
         "final": _strip_padding(trajectory["final"]),
         "flicker_rate": trajectory.get("flicker_rate"),
         "status": trajectory.get("status"),
@@ -285,7 +323,6 @@ def entropy_scaling_data(results: Mapping[str, Any], figures: Collection[str]) -
         **common(results),
         "figure": _figure(F.ENTROPY_PATH, figures),
         "tables": [entropy_table(results, c) for c in COMPONENT_NAMES],
-        "token_type_tables": [token_type_table(results, c) for c in ("diffuser.self", "decoder.self")],
         "claims": claims_for(results, "entropy-scaling.md"),
     }
 
@@ -332,10 +369,17 @@ def evaluation_page_data(results: Mapping[str, Any], figures: Collection[str]) -
             {"decoder": d, "path": F.GRID_PATH.format(decoder=d)}
             for d in ("diffusion", "ar") if F.GRID_PATH.format(decoder=d) in figures
         ],
-        "trained_meta": results["meta"].get("trained_meta") or {},
+        "trained_meta": training_metadata(results["meta"].get("trained_meta") or {}),
+        "methods": method_tier_rows(results["evaluation"]) if results.get("evaluation") else None,
+        "stages": stage_rows(results["evaluation"]) if results.get("evaluation") else [],
+        "grid_summary": grid_summary((results.get("evaluation") or {}).get("grid")),
         "n_log_records": len(results.get("training_log") or []),
         "training_summary": training_summary(results.get("training_log") or []),
     }
+
+
+#: The methods whose R² the equations index shows (the rest are on each equation's page).
+INDEX_METHODS = (("trained", "pipeline"), ("trained", "diffusion"), ("trained", "ar"), ("baseline", "operon"))
 
 
 def equations_index_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
@@ -353,11 +397,14 @@ def equations_index_data(results: Mapping[str, Any], figures: Collection[str]) -
                 "evaluation": sorted(evaluated.get(eq["id"], []), key=lambda r: (r["model"], r["decoder"])),
             }
         )
-    decoders = sorted({(r["model"], r["decoder"]) for rs in evaluated.values() for r in rs})
+    present = sorted({(r["model"], r["decoder"]) for rs in evaluated.values() for r in rs})
+    # the index shows the methods a reader compares first; every method is on each equation's page
+    decoders = [d for d in INDEX_METHODS if d in present] or present
     for row in rows:
         by = {(r["model"], r["decoder"]): r for r in row["evaluation"]}
         row["r2"] = [by.get(d, {}).get("r2_test") for d in decoders]
-    return {**common(results), "rows": rows, "decoders": decoders, "evaluated": bool(decoders)}
+    return {**common(results), "rows": rows, "decoders": [method_label(*d) for d in decoders],
+            "evaluated": bool(decoders), "more_methods": len(present) > len(decoders)}
 
 
 def equation_page(eq_id: str) -> str:
