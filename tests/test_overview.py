@@ -34,7 +34,12 @@ def test_maps_are_head_means_with_their_labels():
         assert m.vmax == pytest.approx(a.max())
         assert imread(io.BytesIO(m.png)).shape[:2] == a.shape
     cross = maps[1]
-    assert cross.key_labels[0] == "p1" and cross.key_labels[-1] == "z"
+    assert cross.key_labels[:2] == ("z", "p1") and cross.key_labels[-1] == "p50"  # the pooled slot first
+    from physdocs.plots.pixels import pixel_png
+
+    a = np.asarray(arrays[S.array_key("trained", eq["id"], "diffuser.cross")]).mean(axis=0)
+    moved = np.concatenate([a[:, -1:], a[:, :-1]], axis=1)  # the image's columns follow the labels
+    assert cross.png == pixel_png(moved, cross.vmax)
     assert maps[0].query_labels == tuple(eq["tokens"])
 
 

@@ -5,6 +5,8 @@ model's last layer, averaged over heads), each drawn as:
 
 * the map as a pixel image (one pixel per cell, :func:`physdocs.plots.pixels.pixel_png`),
   embedded as a ``data:`` URL and scaled up by CSS without smoothing;
+* cross-attention maps with the pooled slot ``z`` as their first key column (it carries the
+  most weight, and a phone shows the map's left part without scrolling);
 * its query and key labels as HTML text on a CSS grid that lines up with the image's rows
   and columns (``docs/assets/attention-maps.css``);
 * a colour scale from 0 to the map's largest weight.
@@ -59,6 +61,8 @@ def overview_maps(eq: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> li
         if a.ndim != 2:
             raise ValueError(f"{eq['id']} {comp}: expected [head, query, key] attention, got shape {attn.shape}")
         q, k = F.map_labels(comp, eq["tokens"], a.shape)
+        if k and k[-1] == "z":  # the pooled slot first: on a phone it is in view without scrolling
+            a, k = np.concatenate([a[:, -1:], a[:, :-1]], axis=1), [k[-1], *k[:-1]]
         vmax = map_scale(a)
         out.append(OverviewMap(comp, name, tuple(q), tuple(k), vmax, pixel_png(a, vmax)))
     return out

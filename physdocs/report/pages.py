@@ -214,28 +214,31 @@ def decoder_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[s
 
 
 def token_grid(steps: Sequence[Mapping[str, Any]], width: int) -> Markup:
-    """A trajectory as a compact HTML grid: one row per step that changed the canvas, one
-    column per position; a token fixed at that step is marked ``new``, a masked slot shows ``·``.
+    """A trajectory as a compact HTML grid: one column per step that changed the canvas, one row
+    per position; a token fixed at that step is marked ``new``, a masked slot shows ``·``.
 
-    Steps that change nothing are left out (their step numbers show the gap), so a 20-step
-    trajectory takes a few rows; every value is escaped.
+    Steps that change nothing are left out (the step numbers show the gap), so the grid is
+    at most as wide as the number of steps; every value is escaped.
     """
-    head = "".join(f"<th>{i}</th>" for i in range(width))
-    rows, previous = [], None
+    kept, previous = [], None
     for s in steps:
         tokens = list(s["tokens"][:width])
-        if previous is not None and tokens == previous:
-            continue
+        if previous is None or tokens != previous:
+            kept.append((int(s["step"]), tokens, previous))
+            previous = tokens
+    head = "".join(f"<th>{step}</th>" for step, _, _ in kept)
+    rows = []
+    for i in range(width):
         cells = []
-        for i, tok in enumerate(tokens):
-            cls = "mask" if tok == "MASK" else ("new" if previous is not None and previous[i] != tok else "")
+        for _, tokens, before in kept:
+            tok = tokens[i] if i < len(tokens) else ""
+            cls = "mask" if tok == "MASK" else ("new" if before is not None and before[i] != tok else "")
             text = "·" if tok == "MASK" else str(escape(tok))
             cells.append(f'<td class="{cls}">{text}</td>' if cls else f"<td>{text}</td>")
-        rows.append(f"<tr><th>{int(s['step'])}</th>{''.join(cells)}</tr>")
-        previous = tokens
+        rows.append(f"<tr><th>{i}</th>{''.join(cells)}</tr>")
     return Markup(
-        '<div class="token-grid"><table><thead><tr><th>step</th>' + head + "</tr></thead><tbody>"
-        + "".join(rows) + "</tbody></table></div>"
+        '<div class="token-grid"><table class="token-grid-table"><thead><tr><th>position \\ step</th>'
+        + head + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>"
     )
 
 
