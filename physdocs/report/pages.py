@@ -23,6 +23,7 @@ from physdocs.benchmark import TIERS
 from physdocs.report import explorer as X
 from physdocs.report import figures as F
 from physdocs.report.evaluation_page import (
+    METHODS,
     evaluation_data,
     grid_summary,
     method_label,
@@ -456,8 +457,10 @@ def equation_data(
         for c, name in COMPONENT_NAMES.items()
         if any(c in models[m]["entropy"] for m in MODELS)
     ]
+    order = {pair: i for i, pair in enumerate(METHODS)}
     evaluated = sorted(
-        evaluation_by_equation(results).get(eq["id"], []), key=lambda r: (r["model"], r["decoder"])
+        ({**r, "method": method_label(r["model"], r["decoder"])} for r in evaluation_by_equation(results).get(eq["id"], [])),
+        key=lambda r: (order.get((r["model"], r["decoder"]), len(order)), r["model"], r["decoder"]),
     )
     return {
         "capture_note": results["meta"].get("capture", ""),
