@@ -271,14 +271,27 @@ def method_label(model: str, decoder: str) -> str:
     return METHODS.get((model, decoder), f"{model} model, {decoder} decoder")
 
 
+def derived(row: Mapping[str, Any]) -> bool:
+    """Whether an evaluation row derived its equation: held-out R² above 0.99."""
+    r2 = row.get("r2_test")
+    return r2 is not None and bool(np.isfinite(r2)) and r2 > 0.99
+
+
+def overall_cells(table: Mapping[str, Any]) -> dict[tuple[str, str, str], tuple[dict, str]]:
+    """The "all" column of :func:`method_tier_rows`: ``(model, decoder, measure key) -> (cell, text)``."""
+    if "all" not in table["tiers"]:
+        return {}
+    col = table["tiers"].index("all")
+    return {(r["model"], r["decoder"], r["key"]): (r["cells"][col], r["text"][col]) for r in table["rows"]}
+
+
 def _flags(evaluation: Mapping[str, Any]) -> dict[tuple[str, str, str], dict[str, list[bool]]]:
     """Per (model, decoder, tier and "all"): the equations' exact and R² > 0.99 outcomes."""
     out: dict[tuple[str, str, str], dict[str, list[bool]]] = {}
     for r in evaluation.get("results") or []:
         if r.get("variant", "original") != "original":
             continue
-        r2 = r.get("r2_test")
-        ok = {"exact": bool(r.get("exact")), "r2_gt_099": r2 is not None and np.isfinite(r2) and r2 > 0.99}
+        ok = {"exact": bool(r.get("exact")), "r2_gt_099": derived(r)}
         for tier in (r["tier"], "all"):
             cell = out.setdefault((r["model"], r["decoder"], tier), {"exact": [], "r2_gt_099": []})
             for key, flag in ok.items():
@@ -323,7 +336,7 @@ def stage_rows(evaluation: Mapping[str, Any]) -> list[dict[str, Any]]:
                if r["model"] == model and r["decoder"] == decoder and r.get("variant", "original") == "original"]
         if not sel or model != "trained":
             continue
-        ok = [r for r in sel if r.get("r2_test") is not None and np.isfinite(r["r2_test"]) and r["r2_test"] > 0.99]
+        ok = [r for r in sel if derived(r)]
         sources: dict[str, int] = {}
         for r in ok:
             src = (r.get("source") or "unknown").split()[0]

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from physdocs.analysis.schema import ClaimResult
-from physdocs.report.evaluation_page import method_tier_rows
+from physdocs.report.evaluation_page import method_tier_rows, overall_cells
 
 #: The methods the accuracy sentence names, in its order: (model, decoder, how it is called).
 ACCURACY_METHODS = (
@@ -34,10 +34,9 @@ def _share(cell: Mapping[str, Any]) -> str:
 def accuracy_sentence(evaluation: Mapping[str, Any] | None) -> str | None:
     """How often each method derives the equation (held-out R² > 0.99), and how often exactly."""
     table = method_tier_rows(evaluation) if evaluation else None
-    if not table or "all" not in table["tiers"]:
+    cells = {key: cell for key, (cell, _) in overall_cells(table).items()} if table else {}
+    if not cells:
         return None
-    col = table["tiers"].index("all")
-    cells = {(r["model"], r["decoder"], r["key"]): r["cells"][col] for r in table["rows"]}
     parts = []
     for model, decoder, name in ACCURACY_METHODS:
         r2, exact = cells.get((model, decoder, "r2_gt_099")), cells.get((model, decoder, "exact"))

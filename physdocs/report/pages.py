@@ -28,6 +28,7 @@ from physdocs.report.evaluation_page import (
     grid_summary,
     method_label,
     method_tier_rows,
+    overall_cells,
     stage_rows,
     training_metadata,
     training_summary,
@@ -141,15 +142,13 @@ def evaluation_by_equation(results: Mapping[str, Any]) -> dict[str, list[dict]]:
 def overall_accuracy(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Each method over the whole benchmark: exact and R² > 0.99 with intervals, and mean seconds."""
     evaluation = results.get("evaluation")
-    table = method_tier_rows(evaluation) if evaluation else None
-    if not table or "all" not in table["tiers"]:
+    cells = overall_cells(method_tier_rows(evaluation)) if evaluation else {}
+    if not cells:
         return []
-    col = table["tiers"].index("all")
     seconds = {(r["model"], r["decoder"]): r.get("mean_seconds") for r in evaluation_data(results)["overall"]}
-    by = {(r["model"], r["decoder"], r["key"]): r for r in table["rows"]}
-    return [{"method": by[(m, d, "exact")]["method"], "exact": by[(m, d, "exact")]["text"][col],
-             "r2": by[(m, d, "r2_gt_099")]["text"][col], "seconds": seconds.get((m, d))}
-            for (m, d, key) in by if key == "exact" and (m, d, "r2_gt_099") in by]
+    return [{"method": method_label(m, d), "exact": text, "r2": cells[(m, d, "r2_gt_099")][1],
+             "seconds": seconds.get((m, d))}
+            for (m, d, key), (_, text) in cells.items() if key == "exact" and (m, d, "r2_gt_099") in cells]
 
 
 def index_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
