@@ -173,6 +173,10 @@ def evaluate_equation(
     first = result.first_guess or result
     row["first"] = score_derivation(first, test.x, test.y, eq.step_trees, brief=True)
     row["n_candidates"] = len(result.candidates)
+    if decoder == "diffusion":  # the argmax trajectory: steps spent on the equation, collisions
+        stats = next((c["trajectory_stats"] for c in result.candidates if "trajectory_stats" in c), None)
+        if stats is not None:
+            row.update(stats)
     row["seconds"] = round(seconds, 3)
     return row
 
@@ -207,8 +211,10 @@ def pipeline_row(model, eq: Equation, cfg: EvalConfig, *, alone: bool = False) -
     main = row(result.derivation, "operon" if alone else "pipeline", result.chosen.size)
     main["counts"] = result.counts
     main["front"] = result.front
+    main["proposed_by"] = list(result.proposed_by)
     if result.model_only is not None:
         alone_row = row(result.model_only, "model", result.model_only_size)
+        alone_row["proposed_by"] = list(result.model_only_proposed_by)
         alone_row["first"] = {k: alone_row[k] for k in ("prediction", "r2_test", "exact", "source")}
         main["first"] = {k: alone_row[k] for k in ("prediction", "r2_test", "exact", "source")}
         main["model_alone"] = alone_row
@@ -244,6 +250,23 @@ def credit(results: list[dict], truth_sizes: dict[str, int]) -> list[dict]:
                 "median_true_size": float(np.median([truth_sizes[r["id"]] for r in sel if r["id"] in truth_sizes]))
                 if stage == "final" else None,
             })
+    return out
+
+
+def proposers(results: list[dict]) -> list[dict]:
+    """Per trained pipeline-like method (``pipeline``, ``model``): of its derived answers
+    (R^2 > 0.99), how many each stage proposed (``proposed``) and how many only it proposed
+    (``only``). A final answer is credited to every stage that proposed its canonical form."""
+    out = []
+    for decoder in ("pipeline", "model"):
+        sel = [r for r in results if r.get("model") == "trained" and r["decoder"] == decoder and "proposed_by" in r]
+        if not sel:
+            continue
+        ok = [r for r in sel if (r["r2_test"] if r["r2_test"] is not None else -np.inf) > R2_THRESHOLD]
+        stages = sorted({w for r in ok for w in r["proposed_by"]})
+        out.append({"decoder": decoder, "n": len(sel), "derived": len(ok),
+                    "proposed": {w: sum(w in r["proposed_by"] for r in ok) for w in stages},
+                    "only": {w: sum(r["proposed_by"] == [w] for r in ok) for w in stages}})
     return out
 
 
@@ -519,6 +542,7 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
                                                 for d in cfg.decoders} if grid else {}},
         "audit": audit,
         "credit": credit(results, truth_sizes),
+        "proposers": proposers(results),
         "variants": {"results": variant_rows,
                      "summary": generalisation([*results, *variant_rows], audit["equations"])},
     }

@@ -26,8 +26,25 @@ from physdocs.decoding import (
     tame_constants,
     validate_or_repair,
 )
+from physdocs.decoding.diffusion import (
+    TrajectoryStats,
+    corrupt,
+    equation_positions,
+    length_logprobs,
+    trajectory_stats,
+)
 from physdocs.decoding.refine import RefineConfig
-from physdocs.grammar import BOS_ID, EOS_ID, MASK_ID, STEP_ID, TOKEN_TO_ID, Node, decode_sequence, parse_infix
+from physdocs.grammar import (
+    BOS_ID,
+    EOS_ID,
+    MASK_ID,
+    PAD_ID,
+    STEP_ID,
+    TOKEN_TO_ID,
+    Node,
+    decode_sequence,
+    parse_infix,
+)
 from physdocs.matching import explain_match, symbolic_match
 from physdocs.models import DecoderConfig, EncoderConfig, PhysDiffuserPlus, SystemConfig
 
@@ -72,36 +89,118 @@ def ids(*tokens: str) -> list[int]:
 @pytest.mark.parametrize(
     "cfg", [DiffusionConfig(steps=10), DiffusionConfig(steps=7, temperature=1.0, remask_noise=4.5)]
 )
-def test_diffusion_trajectory_follows_the_cosine_schedule(model, memory, cfg):
+def test_diffusion_trajectory_follows_the_cosine_schedule_over_the_equation(model, memory, cfg):
     results = diffusion_decode(model, memory, cfg, n_samples=3)
     assert len(results) == 3
     T = cfg.steps
-    expected = [L - 1] + [n_still_masked(s, T, L - 1) for s in range(T)]
-    assert expected[-1] == 0 and all(n >= 1 for n in expected[1:-1])
-    assert expected[1:] == [
-        0 if s == T - 1 else max(1, math.floor((L - 1) * math.cos(math.pi / 2 * (s + 1) / T)))
-        for s in range(T)
-    ]
     for r in results:
         tok = r.trajectory_tokens
+        eos = r.eos_position
+        n = eos - 1  # equation positions, between BOS and EOS
+        assert 2 <= eos < L
+        expected = [n] + [n_still_masked(s, T, n) for s in range(T)]
         assert (
             tok.shape == (T + 1, L)
             and r.confidence.shape == (T + 1, L)
             and r.chosen_confidence.shape == (T + 1, L)
         )
-        assert (tok[:, 0] == BOS_ID).all() and (tok[0, 1:] == MASK_ID).all()
-        masked = tok[:, 1:] == MASK_ID
+        # BOS, EOS and the PAD after it are given from the start and never change: no step
+        # is spent on them.
+        assert (tok[:, 0] == BOS_ID).all() and (tok[0, 1:eos] == MASK_ID).all()
+        assert (tok[:, eos] == EOS_ID).all() and (tok[:, eos + 1:] == PAD_ID).all()
+        masked = tok[:, 1:eos] == MASK_ID
         assert masked.sum(1).tolist() == expected == r.n_masked
-        assert (np.diff(masked.astype(int), axis=0) <= 0).all()  # a fixed position never re-masks
+        assert (np.diff(masked.astype(int), axis=0) <= 0).all()  # without revision: never re-masked
         fixed = ~masked[:-1]
-        assert (tok[1:, 1:][fixed] == tok[:-1, 1:][fixed]).all()  # ... nor changes
-        assert MASK_ID not in r.token_ids and "MASK" not in r.tokens and "BOS" not in r.tokens[1:]
-        assert np.isnan(r.confidence[0]).all() and np.isnan(r.confidence[:, 0]).all()
-        assert ((r.confidence[1:, 1:] > 0) & (r.confidence[1:, 1:] <= 1)).all()
-        assert np.isnan(r.chosen_confidence[1:, 1:][masked[1:]]).all()
-        assert (r.chosen_confidence[1:, 1:][~masked[1:]] <= r.confidence[1:, 1:][~masked[1:]] + 1e-6).all()
+        assert (tok[1:, 1:eos][fixed] == tok[:-1, 1:eos][fixed]).all()  # ... nor changed
+        body = r.tokens[1:eos]
+        assert not {"MASK", "BOS", "EOS", "PAD"} & set(body) and r.tokens[eos] == "EOS"
+        assert np.isnan(r.confidence[0]).all() and np.isnan(r.confidence[:, [0, *range(eos, L)]]).all()
+        assert ((r.confidence[1:, 1:eos] > 0) & (r.confidence[1:, 1:eos] <= 1)).all()
+        assert np.isnan(r.chosen_confidence[1:, 1:eos][masked[1:]]).all()
+        eq_conf, eq_chosen = r.confidence[1:, 1:eos][~masked[1:]], r.chosen_confidence[1:, 1:eos][~masked[1:]]
+        assert (eq_chosen <= eq_conf + 1e-6).all()
         assert r.mask_ratio[0] == 1.0 and len(r.mask_ratio) == T
+        assert r.length_logprob <= 0
+        stats = trajectory_stats(tok)
+        assert stats.pad_only_steps == 0 and stats.revisions == 0
         json.dumps(r.trajectory(), allow_nan=False)
+
+
+def test_the_length_head_sets_the_canvas_and_lengths_override_it(model, memory):
+    logp = length_logprobs(model, memory)
+    assert logp.shape == (1, L) and torch.isinf(logp[0, :2]).all()
+    (greedy,) = diffusion_decode(model, memory, DiffusionConfig(steps=4))
+    assert greedy.eos_position == int(logp[0].argmax())
+    (given,) = diffusion_decode(model, memory, DiffusionConfig(steps=4), lengths=[6])
+    assert given.eos_position == 5 and given.tokens[5] == "EOS" and set(given.tokens[6:]) == {"PAD"}
+    with pytest.raises(ValueError, match="lengths"):
+        diffusion_decode(model, memory, DiffusionConfig(steps=4), lengths=[2])
+
+
+def test_length_from_the_first_pass_without_a_head(memory):
+    torch.manual_seed(0)
+    dec = DecoderConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, max_len=L, length_head=False)
+    old = PhysDiffuserPlus(SystemConfig(encoder=EncoderConfig(d_model=32, z_dim=64), diffuser=dec, ar=dec)).eval()
+    with torch.inference_mode():
+        mem = old.encode(torch.zeros(1, 50, 160))
+    logp = length_logprobs(old, mem)
+    assert torch.isinf(logp[0, :2]).all() and math.isclose(float(logp[0, 2:].exp().sum()), 1.0, rel_tol=1e-9)
+    (r,) = diffusion_decode(old, mem, DiffusionConfig(steps=3))
+    assert r.eos_position == int(logp[0].argmax())
+
+
+def test_revision_can_change_and_remask_a_placed_token(model, memory):
+    results = diffusion_decode(model, memory, DiffusionConfig(steps=12, revise=True), lengths=[12])
+    tok = results[0].trajectory_tokens
+    before, after = tok[:-1, 1:11], tok[1:, 1:11]
+    revised = (before != MASK_ID) & (before != after)
+    assert revised.any()  # an untrained model is unsure of everything: something is revised
+    assert trajectory_stats(tok).revisions == int(revised.sum())
+    assert MASK_ID not in results[0].token_ids
+
+
+def test_trajectory_stats_on_a_hand_built_trajectory():
+    rows = [["BOS", "MASK", "MASK", "MASK", "MASK", "MASK"],
+            ["BOS", "MASK", "MASK", "MASK", "MASK", "PAD"],  # a step spent on padding
+            ["BOS", "MASK", "MASK", "MASK", "EOS", "PAD"],  # and one on EOS
+            ["BOS", "mul", "MASK", "x1", "EOS", "PAD"],
+            ["BOS", "mul", "x2", "x1", "EOS", "PAD"],
+            ["BOS", "mul", "x1", "x1", "EOS", "PAD"]]  # x2 revised to x1: a collision
+    stats = trajectory_stats(np.array([ids(*r) for r in rows]))
+    assert stats == TrajectoryStats(first_equation_step=3, pad_only_steps=2, repeated_variable=True,
+                                    revisions=1, equation_steps=3)
+    clean = trajectory_stats(np.array([ids("BOS", "MASK", "MASK", "MASK", "EOS"), ids("BOS", "mul", "x1", "x2", "EOS")]))
+    assert clean.first_equation_step == 1 and not clean.repeated_variable and clean.pad_only_steps == 0
+
+
+def test_refinement_can_grow_or_shrink_a_canvas_by_one():
+    from physdocs.decoding.refine import _resized
+
+    canvas = torch.tensor(ids("BOS", "mul", "x1", "x2", "EOS", "PAD"))
+    grown = _resized(canvas, 2, grow=True)
+    assert grown.tolist() == ids("BOS", "mul", "MASK", "x1", "x2", "EOS")
+    assert _resized(grown, 2, grow=True) is None  # no room left for EOS
+    assert _resized(canvas, 2, grow=False).tolist() == ids("BOS", "mul", "MASK", "EOS", "PAD", "PAD")
+    assert _resized(canvas, 3, grow=False).tolist() == ids("BOS", "mul", "MASK", "EOS", "PAD", "PAD")
+    assert _resized(torch.tensor(ids("BOS", "x1", "EOS")), 1, grow=False) is None
+
+
+def test_noising_masks_and_replaces_equation_positions_only():
+    tokens = torch.tensor([ids("BOS", "mul", "x1", "x2", "EOS", "PAD", "PAD"),
+                           ids("BOS", "add", "mul", "x1", "x2", "x3", "EOS")] * 200)
+    eq = equation_positions(tokens)
+    assert eq[0].tolist() == [False, True, True, True, False, False, False]
+    noised = corrupt(tokens, torch.Generator().manual_seed(0), replace=0.3)
+    assert torch.equal(noised.noisy[~eq], tokens[~eq])  # BOS, EOS, PAD untouched
+    masked = (noised.noisy == MASK_ID) & eq
+    assert (masked.sum(1) >= 1).all()
+    assert torch.allclose(noised.t, masked.sum(1) / eq.sum(1))
+    rep = noised.replaced
+    assert not (rep & masked).any() and (noised.noisy[rep] != tokens[rep]).all()
+    share = rep.sum() / (eq & ~masked).sum()
+    assert 0.15 < float(share) < 0.35  # about the asked share (minus replacements that drew the same token)
+    assert not corrupt(tokens, torch.Generator().manual_seed(0)).replaced.any()
 
 
 def test_diffusion_is_deterministic_with_a_seed(model, memory):

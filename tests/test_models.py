@@ -65,7 +65,8 @@ def test_forward_from_a_layer_matches_the_full_pass(model):
             ar_logits, _ = model.ar_decoder(tok, mem.keys, memory_mask=mem.mask)
         for i in range(4):
             resid = cache[f"diffuser.layers.{i}.hook_resid_pre"]
-            assert torch.equal(model.diffuser.forward_from(i, resid, mem.keys, memory_mask=mem.mask), diff_logits)
+            out = model.diffuser.forward_from(i, resid, mem.keys, memory_mask=mem.mask, self_mask=diff != PAD_ID)
+            assert torch.equal(out, diff_logits)
             resid = cache[f"ar_decoder.layers.{i}.hook_resid_pre"]
             out = model.ar_decoder.forward_from(i, resid, mem.keys, memory_mask=mem.mask, self_mask=tok != PAD_ID)
             assert torch.equal(out, ar_logits)

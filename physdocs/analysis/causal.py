@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from physdocs.analysis.stats import bootstrap_ci
 from physdocs.decoding.diffusion import DiffusionConfig, diffusion_decode, mask_share
-from physdocs.grammar import MASK_ID, GrammarError, decode_sequence
+from physdocs.grammar import MASK_ID, PAD_ID, GrammarError, decode_sequence
 
 CROSS = "diffuser.layers.{layer}.cross_attn.hook_pattern"
 CROSS_Z = "diffuser.layers.{layer}.cross_attn.hook_z"
@@ -288,7 +288,8 @@ def _head_losses(model, memory, inp: CausalInputs, draw) -> dict[tuple[int, int,
         for head in range(layers[0].self_attn.n_heads):
             for kind, make in (("zero", zero_head), ("mean", mean_head)):
                 with model.hooks([(SELF.format(layer=layer), make(head))]):
-                    logits = model.diffuser.forward_from(layer, resid[layer], memory.keys, memory_mask=memory.mask)
+                    logits = model.diffuser.forward_from(layer, resid[layer], memory.keys, memory_mask=memory.mask,
+                                                         self_mask=noisy != PAD_ID)
                 out[layer, head, kind] = (loss(logits) - base).numpy()
     return out
 

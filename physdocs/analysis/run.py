@@ -26,7 +26,13 @@ from physdocs.analysis.schema import MODELS, AnalysisConfig
 from physdocs.analysis.split import split_rows
 from physdocs.analysis.stats import bootstrap_ci
 from physdocs.benchmark import TIERS, Equation, load_benchmark
-from physdocs.decoding.diffusion import DiffusionConfig, corrupt, diffusion_decode, mask_share
+from physdocs.decoding.diffusion import (
+    DiffusionConfig,
+    corrupt,
+    diffusion_decode,
+    mask_share,
+    trajectory_stats,
+)
 from physdocs.errors import InputError
 from physdocs.grammar import ARITY, MASK_ID, PAD_ID, TOKEN_TO_ID, token_type
 from physdocs.models import PhysDiffuserPlus, SystemConfig
@@ -115,14 +121,15 @@ def _load_models(cfg: AnalysisConfig) -> tuple[PhysDiffuserPlus, PhysDiffuserPlu
 #: How the maps are captured; every page that shows a map says so.
 CAPTURE_NOTE = (
     "Diffuser maps are captured where the model works: on the true canvas at the noise levels "
-    "of training (teacher-forced denoising; a seeded share t of the positions masked, for each "
-    "t in {levels}), averaged over those levels. The AR decoder is teacher-forced on the true "
-    "tokens. Trajectories are the model's own argmax decoding."
+    "of training (teacher-forced denoising; a seeded share t of the equation's positions masked, "
+    "BOS, EOS and the padding after it given as when decoding, for each t in {levels}), averaged "
+    "over those levels. The AR decoder is teacher-forced on the true tokens. Trajectories are the "
+    "model's own argmax decoding: its length head places EOS, and every step goes to the equation."
 )
 
 
 def masked_canvas(canvas: torch.Tensor, t: float, generator: torch.Generator) -> torch.Tensor:
-    """The canvas with ``ceil(t * (L - 1))`` positions masked (BOS never), as in training."""
+    """The canvas with ``ceil(t * n)`` of its ``n`` equation positions masked, as in training."""
     return mask_share(canvas, torch.full((canvas.shape[0],), float(t)), generator)
 
 
@@ -246,7 +253,9 @@ def _equation_record(eq: Equation, maps: dict[str, np.ndarray], n: int, traj) ->
             "tokens": recorded["tokens"],
             "confidence": recorded["confidence"],
             "final": traj.tokens,
-            "flicker_rate": _none_if_nan(M.flicker_rate(tokens, MASK_ID)),
+            # over the equation's positions: BOS, EOS and the PAD after it are given, never decoded
+            "flicker_rate": _none_if_nan(M.flicker_rate(tokens[:, 1:max(traj.eos_position, 2)], MASK_ID)),
+            **trajectory_stats(tokens).to_json(),
             "confidence_drop_rate": _none_if_nan(M.confidence_drop_rate(traj.confidence)),
             "resolution_steps": M.resolution_steps(tokens, MASK_ID).tolist(),
         },
@@ -336,7 +345,8 @@ def diffuser_head_ablation(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> 
     """
     import torch.nn.functional as F
 
-    noisy, t = corrupt(inp.canvas, torch.Generator().manual_seed(seed))
+    noised = corrupt(inp.canvas, torch.Generator().manual_seed(seed))
+    noisy, t = noised.noisy, noised.t
     mem = model.encode(inp.obs)
     E, L = inp.canvas.shape
     masked = noisy == MASK_ID
@@ -368,7 +378,8 @@ def diffuser_head_ablation(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> 
         row = []
         for head in range(n_heads):
             with model.hooks([(DECODER_COMPONENTS["diffuser.self"].format(layer=layer), _zero_head(head))]):
-                ablated = ce(model.diffuser.forward_from(layer, resid[layer], mem.keys, memory_mask=mem.mask))
+                ablated = ce(model.diffuser.forward_from(layer, resid[layer], mem.keys, memory_mask=mem.mask,
+                                                         self_mask=noisy != PAD_ID))
             roles[:, layer, head] = per_type(ablated - base)
             row.append(round(loss(ablated) - loss(base), 5))
         grid.append(row)

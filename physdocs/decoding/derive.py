@@ -20,7 +20,7 @@ import torch
 
 from physdocs.decoding.autoregressive import beam_search, sample_decode
 from physdocs.decoding.constants import fit_constants, predict, r2_score
-from physdocs.decoding.diffusion import DiffusionConfig, DiffusionResult, diffusion_decode
+from physdocs.decoding.diffusion import DiffusionConfig, DiffusionResult, diffusion_decode, trajectory_stats
 from physdocs.decoding.refine import RefineConfig
 from physdocs.decoding.refine import refine as refine_search
 from physdocs.decoding.repair import validate_or_repair
@@ -165,15 +165,14 @@ def _decode(
         )
         cfg = replace(cfg, greedy_first=True)
         results = diffusion_decode(model, memory, cfg, n_samples=n_samples, n_vars=n_vars)
-        return [
-            (
-                "argmax" if r.temperature == 0 and r.remask_noise == 0 else f"sample {r.sample_index}",
-                r.tokens,
-                {},
-                r,
-            )
-            for r in results
-        ]
+        out = []
+        for r in results:
+            argmax = r.temperature == 0 and r.remask_noise == 0
+            extra = {"eos_position": r.eos_position}
+            if argmax:  # what the single decode spent its steps on (the evaluation reports it)
+                extra["trajectory_stats"] = trajectory_stats(r.trajectory_tokens).to_json()
+            out.append(("argmax" if argmax else f"sample {r.sample_index}", r.tokens, extra, r))
+        return out
     if decoder == "ar":
         beams = beam_search(model, memory, beam_size=beam_size, constrained=constrained, n_vars=n_vars)
         out = [

@@ -1,36 +1,47 @@
-"""Confidence-based iterative unmasking for PhysDiffuser (MaskGIT-style), with the trajectory.
+"""Confidence-based iterative unmasking for PhysDiffuser (Mask-Predict / MaskGIT), with the trajectory.
 
-Canvas of ``L = cfg.diffuser.max_len`` positions: BOS at 0, MASK elsewhere (``N = L - 1``
-positions to fill). At step ``s = 0 .. T-1``:
+The canvas length is the model's decision, so no step is spent on padding:
 
-1. ``t`` = fraction of the N positions still masked (fed to the model as its noise level);
-2. predict logits for every position; MASK and BOS (and, given ``n_vars``, the variables
-   beyond the data's columns) get ``-inf`` (never predicted);
+0. the EOS position of each canvas comes from the diffuser's length head (checkpoints
+   without one: from the EOS column of a first pass over an all-MASK canvas). Argmax rows
+   take the most likely position, sampled rows draw one from
+   ``softmax(length_logits / length_temperature)``. The canvas is ``BOS, MASK x n, EOS``
+   and PAD after it, given from the start (PAD is never a key, never predicted).
+
+Then, at step ``s = 0 .. T-1`` over the ``n`` equation positions of each canvas:
+
+1. ``t`` = fraction of the n positions still masked (the model's noise level);
+2. predict logits for every position; MASK, BOS, EOS, PAD (and, given ``n_vars``, the
+   variables beyond the data's columns) get ``-inf`` at equation positions;
 3. every masked position picks a token: argmax (``temperature == 0``) or a sample from
    ``softmax(logits / temperature)``; its confidence is the probability of that token under
-   ``softmax(logits)`` (temperature 1). Fixed positions keep their token (rank ``+inf``);
-4. ``ratio = (s + 1) / T``; ``n_still_masked = floor(N * cos(pi/2 * ratio))``, at least 1
-   before the last step and 0 after it; the ``n_still_masked`` lowest-ranked positions are
-   masked again, ranked by ``log p + tau * (1 - ratio) * Gumbel`` (``tau = remask_noise``,
-   0 = deterministic, MaskGIT uses 4.5).
+   ``softmax(logits)`` (temperature 1). Without ``revise``, fixed positions keep their token
+   (rank ``+inf``). With ``revise`` (a model trained to correct wrong visible tokens), every
+   fixed position takes the model's argmax again and is ranked by its probability, so a
+   later step can change or re-mask an earlier token;
+4. ``ratio = (s + 1) / T``; ``k = floor(n * cos(pi/2 * ratio))``, at least 1 before the last
+   step and 0 after it; the ``k`` lowest-ranked positions are masked again, ranked by
+   ``log p + tau * (1 - ratio) * Gumbel`` (``tau = remask_noise``; MaskGIT uses 4.5).
 
-The schedule is followed exactly (unlike MaskGIT we do not force one new token per step,
-so with ``T > N`` some steps may fix nothing). Fixed tokens are never revised.
+The schedule is followed exactly: with ``T > n`` some steps fix nothing new.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from physdocs.decoding.repair import unused_variables
-from physdocs.grammar import BOS_ID, MASK_ID, VOCAB
+from physdocs.grammar import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SPECIALS, VOCAB
 from physdocs.models.system import Memory
 
 _EPS = 1e-20
+#: Tokens an equation position may hold (everything but PAD, BOS, EOS and MASK).
+CONTENT_IDS = torch.tensor([i for i, tok in enumerate(VOCAB) if tok not in SPECIALS[:4]])
 
 
 @dataclass(frozen=True)
@@ -39,8 +50,13 @@ class DiffusionConfig:
 
     ``temperature``: 0 = argmax, > 0 = sample from ``softmax(logits / temperature)``.
     ``remask_noise``: tau of the Gumbel noise on the re-masking rank (0 = deterministic).
-    ``greedy_first``: with ``n_samples > 1``, sample 0 of each memory row uses argmax and
-    no noise whatever ``temperature`` / ``remask_noise`` say.
+    ``greedy_first``: with ``n_samples > 1``, sample 0 of each memory row uses argmax (token
+    and length) and no noise whatever ``temperature`` / ``remask_noise`` say.
+    ``revise``: fixed tokens are predicted again at every step and can be changed or
+    re-masked (Mask-Predict's re-masking over all positions).
+    ``length_temperature``: sampled rows (``temperature > 0``) draw their length from the
+    length distribution at this temperature; argmax rows, and every row at 0, take the most
+    likely length.
     ``seed``: seeds the sampler's own ``torch.Generator`` when none is passed.
     """
 
@@ -48,28 +64,32 @@ class DiffusionConfig:
     temperature: float = 0.0
     remask_noise: float = 0.0
     greedy_first: bool = False
+    revise: bool = False
+    length_temperature: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
-        if self.temperature < 0 or self.remask_noise < 0:
-            raise ValueError("temperature and remask_noise must be >= 0")
+        if self.temperature < 0 or self.remask_noise < 0 or self.length_temperature < 0:
+            raise ValueError("temperature, remask_noise and length_temperature must be >= 0")
 
 
 @dataclass
 class DiffusionResult:
     """One decoded canvas and its refinement trajectory (row 0 = the initial canvas).
 
+    Arrays span the model's ``max_len`` positions whatever the canvas length: after EOS
+    they hold PAD (given, never predicted) and nan.
     ``trajectory_tokens [T+1, L]``: token ids after each step (MASK where still masked).
-    ``confidence [T+1, L]``: the model's max-softmax probability (over tokens other than
-    MASK / BOS) at every position in the forward pass of that step; nan in row 0 (no
-    prediction yet) and in column 0 (BOS is given, not predicted).
+    ``confidence [T+1, L]``: the model's max-softmax probability (over the tokens an
+    equation position may hold) at every equation position in that step's forward pass;
+    nan in row 0 (no prediction yet) and at BOS, EOS and PAD (given, not predicted).
     ``chosen_confidence [T+1, L]``: probability, in that step's forward pass, of the token the
-    position holds after the step (newly chosen or fixed earlier); nan where still masked, in
-    row 0 and in column 0.
+    position holds after the step; nan where still masked, in row 0 and where given.
     ``mask_ratio [T]``: the ``t`` fed to the model at each step; ``n_masked [T+1]``: masked
-    positions (of N) in each row.
+    equation positions in each row. ``eos_position``: where the length put EOS (the canvas
+    has ``eos_position - 1`` equation positions); ``length_logprob``: its log-probability.
     """
 
     tokens: list[str]  # [L] final canvas, BOS first
@@ -82,6 +102,8 @@ class DiffusionResult:
     sample_index: int
     temperature: float
     remask_noise: float
+    eos_position: int = 0
+    length_logprob: float = 0.0
 
     def trajectory(self) -> dict[str, list]:
         """JSON-able dict of lists (nan -> None; tokens as strings and as ids)."""
@@ -96,6 +118,7 @@ class DiffusionResult:
             "chosen_confidence": clean(self.chosen_confidence),
             "mask_ratio": [float(t) for t in self.mask_ratio],
             "n_masked": [int(n) for n in self.n_masked],
+            "eos_position": int(self.eos_position),
         }
 
 
@@ -112,6 +135,27 @@ def _gumbel(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
     return -torch.log(-torch.log(u))
 
 
+@torch.no_grad()
+def length_logprobs(model: torch.nn.Module, memory: Memory) -> torch.Tensor:
+    """Log-probabilities ``[B, max_len]`` of the EOS position for each memory row.
+
+    From the length head where the diffuser has one; otherwise from a first pass over an
+    all-MASK canvas (the EOS column, normalised over positions 2 .. max_len - 1).
+    """
+    diffuser = model.diffuser
+    L = model.cfg.diffuser.max_len
+    if diffuser.length_head is not None:
+        logits = diffuser.length_logits(memory.keys).double().cpu()
+    else:
+        B = memory.keys.shape[0]
+        canvas = torch.full((B, L), MASK_ID, dtype=torch.long, device=memory.keys.device)
+        canvas[:, 0] = BOS_ID
+        out, _ = diffuser(canvas, memory.keys, torch.ones(B, device=memory.keys.device), memory_mask=memory.mask)
+        logits = out.double().cpu().log_softmax(-1)[:, :, EOS_ID]  # (B, L)
+        logits[:, :2] = float("-inf")
+    return logits.log_softmax(-1)
+
+
 @torch.inference_mode()
 def diffusion_decode(
     model: torch.nn.Module,
@@ -121,82 +165,111 @@ def diffusion_decode(
     n_samples: int = 1,
     generator: torch.Generator | None = None,
     n_vars: int | None = None,
+    lengths: Sequence[int] | None = None,
 ) -> list[DiffusionResult]:
     """Decode ``n_samples`` canvases per memory row, batched in one forward per step.
 
     ``memory`` comes from ``model.encode`` (keys ``[B, M, D]``). Returns ``B * n_samples``
     results ordered by (memory row, sample). Random numbers are drawn on the CPU from
     ``generator`` (or a fresh one seeded with ``cfg.seed``), so results do not depend on the
-    device. ``n_vars`` (the data's variable count) bans the variables beyond it, like MASK.
+    device. ``n_vars`` (the data's variable count) bans the variables beyond it.
+    ``lengths`` (one per memory row: tokens from BOS to EOS) replaces the model's length.
     """
     was_training = model.training
     model.eval()
     gen = generator if generator is not None else torch.Generator().manual_seed(cfg.seed)
     dev = memory.keys.device
-    keys = memory.keys.repeat_interleave(n_samples, dim=0)  # (B, M, D)
-    mem_mask = None if memory.mask is None else memory.mask.repeat_interleave(n_samples, dim=0)
-    B = keys.shape[0]
     L = model.cfg.diffuser.max_len
-    N, T, V = L - 1, cfg.steps, len(VOCAB)
+    B0 = memory.keys.shape[0]
+    T, V = cfg.steps, len(VOCAB)
 
-    temp = torch.full((B,), float(cfg.temperature), dtype=torch.float64)  # (B,)
-    tau = torch.full((B,), float(cfg.remask_noise), dtype=torch.float64)  # (B,)
+    temp = torch.full((B0 * n_samples,), float(cfg.temperature), dtype=torch.float64)  # (B,)
+    tau = torch.full((B0 * n_samples,), float(cfg.remask_noise), dtype=torch.float64)  # (B,)
+    len_temp = torch.full((B0 * n_samples,), float(cfg.length_temperature), dtype=torch.float64)  # (B,)
     if cfg.greedy_first:
         temp[::n_samples] = 0.0
         tau[::n_samples] = 0.0
     sampling = temp > 0  # (B,)
+    len_temp = torch.where(sampling, len_temp, 0.0)  # an argmax row takes the most likely length
 
-    canvas = torch.full((B, L), MASK_ID, dtype=torch.long)  # (B, L), kept on the CPU
+    # 0. the length of each canvas
+    len_logp = length_logprobs(model, memory).repeat_interleave(n_samples, dim=0)  # (B, L)
+    if lengths is not None:
+        if len(lengths) != B0 or min(lengths) < 3 or max(lengths) > L:
+            raise ValueError(f"lengths must give one length in 3..{L} per memory row ({B0}), got {list(lengths)}")
+        eos = torch.tensor(list(lengths), dtype=torch.long).repeat_interleave(n_samples) - 1  # (B,)
+    else:
+        g_len = _gumbel(tuple(len_logp.shape), gen)
+        drawn = (len_logp / len_temp.clamp_min(1e-6)[:, None] + g_len).argmax(-1)
+        eos = torch.where(len_temp > 0, drawn, len_logp.argmax(-1))  # (B,)
+    B = eos.shape[0]
+    W = int(eos.max()) + 1  # canvas width: the longest canvas of the batch
+    pos = torch.arange(W)[None, :]  # (1, W)
+    equation = (pos >= 1) & (pos < eos[:, None])  # (B, W) positions the sampler fills
+    n_eq = equation.sum(1)  # (B,)
+    canvas = torch.full((B, W), PAD_ID, dtype=torch.long)  # (B, W), kept on the CPU
+    canvas[equation] = MASK_ID
     canvas[:, 0] = BOS_ID
-    traj = torch.empty(T + 1, B, L, dtype=torch.long)
+    canvas.scatter_(1, eos[:, None], EOS_ID)
+
+    keys = memory.keys.repeat_interleave(n_samples, dim=0)  # (B, M, D)
+    mem_mask = None if memory.mask is None else memory.mask.repeat_interleave(n_samples, dim=0)
+    traj = torch.full((T + 1, B, L), PAD_ID, dtype=torch.long)
     conf = torch.full((T + 1, B, L), float("nan"), dtype=torch.float32)
     chosen = torch.full((T + 1, B, L), float("nan"), dtype=torch.float32)
-    traj[0] = canvas
+    traj[0, :, :W] = canvas
     ratios: list[torch.Tensor] = []
-    banned = torch.zeros(V, dtype=torch.bool)
-    banned[[MASK_ID, BOS_ID]] = True
+    banned = torch.ones(V, dtype=torch.bool)
+    banned[CONTENT_IDS] = False
     banned |= torch.from_numpy(unused_variables(n_vars))
 
     for s in range(T):
-        masked = canvas == MASK_ID  # (B, L)
-        t = masked[:, 1:].double().mean(dim=1)  # (B,) fraction of N still masked
+        masked = canvas == MASK_ID  # (B, W)
+        t = masked.sum(1).double() / n_eq  # (B,) fraction of the equation still masked
         ratios.append(t)
         logits, _ = model.diffuser(canvas.to(dev), keys, t.to(dev, torch.float32), memory_mask=mem_mask)
-        logits = logits.double().cpu().masked_fill(banned, float("-inf"))  # (B, L, V)
-        logp = logits.log_softmax(dim=-1)  # (B, L, V)
+        logits = logits.double().cpu().masked_fill(banned, float("-inf"))  # (B, W, V)
+        logp = logits.log_softmax(dim=-1)  # (B, W, V)
 
-        g_tok = _gumbel((B, L, V), gen)  # drawn every step, so streams stay aligned
-        g_rank = _gumbel((B, L), gen)
+        g_tok = _gumbel((B, W, V), gen)  # drawn every step, so streams stay aligned
+        g_rank = _gumbel((B, W), gen)
         safe_temp = temp.clamp_min(1e-6)[:, None, None]
-        sampled = (logits / safe_temp + g_tok).argmax(dim=-1)  # (B, L) Gumbel-max sample
-        picked = torch.where(sampling[:, None], sampled, logits.argmax(dim=-1))  # (B, L)
-        pred = torch.where(masked, picked, canvas)  # (B, L) fixed positions keep their token
-        logp_pred = logp.gather(-1, pred[..., None]).squeeze(-1)  # (B, L)
+        argmax = logits.argmax(dim=-1)  # (B, W)
+        sampled = (logits / safe_temp + g_tok).argmax(dim=-1)  # (B, W) Gumbel-max sample
+        picked = torch.where(sampling[:, None], sampled, argmax)  # (B, W)
+        if cfg.revise:
+            pred = torch.where(masked, picked, torch.where(equation, argmax, canvas))  # (B, W)
+        else:
+            pred = torch.where(masked, picked, canvas)  # (B, W) fixed positions keep their token
+        logp_pred = logp.gather(-1, pred.clamp_max(V - 1)[..., None]).squeeze(-1)  # (B, W)
 
         ratio = (s + 1) / T
-        rank = logp_pred + tau[:, None] * (1 - ratio) * g_rank  # (B, L)
-        rank = torch.where(masked, rank, torch.full_like(rank, float("inf")))
-        k = n_still_masked(s, T, N)
-        remask = torch.zeros(B, L, dtype=torch.bool)
-        if k > 0:
-            lowest = rank.argsort(dim=1, stable=True)[:, :k]  # (B, k)
-            remask.scatter_(1, lowest, True)
+        rank = logp_pred + tau[:, None] * (1 - ratio) * g_rank  # (B, W)
+        candidates = equation if cfg.revise else masked
+        rank = torch.where(candidates, rank, torch.full_like(rank, float("inf")))
+        remask = torch.zeros(B, W, dtype=torch.bool)
+        for n in n_eq.unique().tolist():  # the schedule runs over each canvas's own length
+            rows = (n_eq == n).nonzero().squeeze(1)
+            k = n_still_masked(s, T, n)
+            if k > 0:
+                lowest = rank[rows].argsort(dim=1, stable=True)[:, :k]  # (rows, k)
+                remask[rows[:, None], lowest] = True
         canvas = torch.where(remask, torch.full_like(pred, MASK_ID), pred)
 
-        traj[s + 1] = canvas
-        conf[s + 1] = logp.max(dim=-1).values.exp().float()
-        chosen[s + 1] = torch.where(canvas == MASK_ID, float("nan"), logp_pred.exp()).float()
-        conf[s + 1, :, 0] = float("nan")
-        chosen[s + 1, :, 0] = float("nan")
+        traj[s + 1, :, :W] = canvas
+        conf[s + 1, :, :W] = torch.where(equation, logp.max(dim=-1).values.exp(), float("nan")).float()
+        chosen[s + 1, :, :W] = torch.where(equation & (canvas != MASK_ID), logp_pred.exp(), float("nan")).float()
 
     if was_training:
         model.train()
-    mask_ratio = torch.stack(ratios, dim=1) if ratios else torch.zeros(B, 0)  # (B, T)
-    n_masked = (traj[:, :, 1:] == MASK_ID).sum(dim=2)  # (T+1, B)
+    mask_ratio = torch.stack(ratios, dim=1)  # (B, T)
+    n_masked = (traj == MASK_ID).sum(dim=2)  # (T+1, B)
+    final = traj[T]
+    eos_logp = len_logp.gather(1, eos[:, None]).squeeze(1)  # (B,)
     return [
         DiffusionResult(
-            tokens=[VOCAB[int(i)] for i in canvas[b]],
-            token_ids=canvas[b].numpy().copy(),
+            tokens=[VOCAB[int(i)] for i in final[b]],
+            token_ids=final[b].numpy().copy(),
             trajectory_tokens=traj[:, b].numpy().copy(),
             confidence=conf[:, b].numpy().copy(),
             chosen_confidence=chosen[:, b].numpy().copy(),
@@ -205,9 +278,61 @@ def diffusion_decode(
             sample_index=b % n_samples,
             temperature=float(temp[b]),
             remask_noise=float(tau[b]),
+            eos_position=int(eos[b]),
+            length_logprob=float(eos_logp[b]),
         )
         for b in range(B)
     ]
+
+
+# ---------------------------------------------------------------- what a trajectory did
+
+_GIVEN = np.array([tok in ("PAD", "BOS", "EOS") for tok in VOCAB])
+_FORMULA = np.array([tok not in SPECIALS for tok in VOCAB])  # STEP markers are structure, not formula
+_VARIABLE_IDS = np.array([tok.startswith("x") and tok[1:].isdigit() for tok in VOCAB])
+
+
+@dataclass(frozen=True)
+class TrajectoryStats:
+    """What a decoding trajectory spent its steps on (steps counted from 1).
+
+    ``first_equation_step``: the step after which a formula token (not BOS, EOS, PAD, MASK or
+    a STEP marker) first stands on the canvas; None if none ever does. ``pad_only_steps``:
+    steps whose changes all land on PAD or EOS. ``repeated_variable``: the final sequence
+    holds one variable twice in a row (``mul x1 x1``), the mark of parallel guesses
+    colliding. ``revisions``: changes of a token already placed (to another token or back to
+    MASK). ``equation_steps``: steps that change at least one equation position.
+    """
+
+    first_equation_step: int | None
+    pad_only_steps: int
+    repeated_variable: bool
+    revisions: int
+    equation_steps: int
+
+    def to_json(self) -> dict:
+        return {"first_equation_step": self.first_equation_step, "pad_only_steps": self.pad_only_steps,
+                "repeated_variable": self.repeated_variable, "revisions": self.revisions,
+                "equation_steps": self.equation_steps}
+
+
+def trajectory_stats(trajectory_tokens: np.ndarray) -> TrajectoryStats:
+    """:class:`TrajectoryStats` of ``trajectory_tokens [T+1, L]`` (row 0 the initial canvas)."""
+    tok = np.asarray(trajectory_tokens)
+    if tok.ndim != 2 or tok.shape[0] < 2:
+        raise ValueError(f"expected [steps + 1, positions] with at least one step, got shape {tok.shape}")
+    has_formula = _FORMULA[tok].any(axis=1)  # (T+1,)
+    first = int(np.argmax(has_formula)) if has_formula.any() else None
+    before, after = tok[:-1], tok[1:]
+    changed = before != after  # (T, L)
+    given = _GIVEN[after]
+    pad_only = int((changed.any(1) & ~(changed & ~given).any(1)).sum())
+    revisions = int((changed & (before != MASK_ID)).sum())
+    final = tok[-1]
+    is_var = _VARIABLE_IDS[final]
+    repeated = bool((is_var[:-1] & (final[:-1] == final[1:])).any())
+    return TrajectoryStats(first_equation_step=first, pad_only_steps=pad_only, repeated_variable=repeated,
+                           revisions=revisions, equation_steps=int((changed & ~given).any(1).sum()))
 
 
 # ---------------------------------------------------------------- noising (training's forward process)
@@ -218,19 +343,58 @@ def cosine_mask_ratio(r: torch.Tensor) -> torch.Tensor:
     return torch.cos(math.pi / 2 * r)
 
 
+def equation_positions(tokens: torch.Tensor) -> torch.Tensor:
+    """``[B, L]`` bool: the positions strictly between BOS and the (first) EOS."""
+    pos = torch.arange(tokens.shape[1])[None, :]
+    is_eos = tokens == EOS_ID
+    eos = torch.where(is_eos.any(1), is_eos.int().argmax(1), (tokens != PAD_ID).sum(1))  # (B,)
+    return (pos >= 1) & (pos < eos[:, None])
+
+
 def mask_share(tokens: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Mask ``ceil(t * (L - 1))`` random positions of each row (at least one); BOS never."""
-    B, L = tokens.shape
-    n_mask = torch.clamp(torch.ceil(t * (L - 1)), min=1).long()  # (B,)
-    scores = torch.rand(B, L, generator=generator)
-    scores[:, 0] = float("inf")  # never mask BOS
+    """Mask ``ceil(t * n)`` random equation positions of each row (at least one), ``n`` the
+    row's equation positions; BOS, EOS and PAD never (the sampler gives them)."""
+    eq = equation_positions(tokens)  # (B, L)
+    n_mask = torch.clamp(torch.ceil(t * eq.sum(1)), min=1).long()  # (B,)
+    scores = torch.rand(tokens.shape, generator=generator)
+    scores[~eq] = float("inf")
     rank = scores.argsort(dim=1).argsort(dim=1)  # (B, L) rank of each position
-    noisy = tokens.masked_fill(rank < n_mask[:, None], MASK_ID)
+    noisy = tokens.masked_fill((rank < n_mask[:, None]) & eq, MASK_ID)
     assert bool((noisy[:, 0] == BOS_ID).all())
     return noisy
 
 
-def corrupt(tokens: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Training's noising: a cosine-schedule share of each canvas masked; returns (noisy, ratio t)."""
+@dataclass
+class Noised:
+    """A training canvas: ``noisy`` [B, L], the noise level ``t`` [B] fed to the model (share
+    of equation positions masked), and ``replaced`` [B, L] (visible tokens made wrong)."""
+
+    noisy: torch.Tensor
+    t: torch.Tensor
+    replaced: torch.Tensor
+
+
+def corrupt(tokens: torch.Tensor, generator: torch.Generator | None = None, *, replace: float = 0.0) -> Noised:
+    """Training's noising: a cosine-schedule share of each equation masked; then each visible
+    equation token is replaced with probability ``replace`` by a wrong one (half the time a
+    token of the same equation, as parallel decoding repeats one, else any content token),
+    so the model learns to correct as well as to fill."""
     t = cosine_mask_ratio(torch.rand(tokens.shape[0], generator=generator))  # (B,)
-    return mask_share(tokens, t, generator), t
+    noisy = mask_share(tokens, t, generator)
+    eq = equation_positions(tokens)
+    n_eq = eq.sum(1).clamp_min(1)
+    t_eff = ((noisy == MASK_ID) & eq).sum(1).float() / n_eq  # (B,)
+    replaced = torch.zeros_like(eq)
+    if replace > 0:
+        visible = eq & (noisy != MASK_ID)
+        pick = (torch.rand(tokens.shape, generator=generator) < replace) & visible
+        any_tok = CONTENT_IDS[torch.randint(len(CONTENT_IDS), tokens.shape, generator=generator)]
+        # a token from another position of the same equation
+        src = (torch.rand(tokens.shape, generator=generator) * n_eq[:, None]).long() + 1  # (B, L) in 1..n
+        same = tokens.gather(1, src.clamp_max(tokens.shape[1] - 1))
+        use_same = torch.rand(tokens.shape, generator=generator) < 0.5
+        wrong = torch.where(use_same, same, any_tok)
+        pick &= wrong != tokens  # a replacement is always a different token
+        noisy = torch.where(pick, wrong, noisy)
+        replaced = pick
+    return Noised(noisy=noisy, t=t_eff, replaced=replaced)

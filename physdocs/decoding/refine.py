@@ -4,9 +4,10 @@ A masked diffuser can revise any part of an equation given the rest. Starting fr
 best fitted candidates, each round
 
 1. takes the ``parents`` best distinct candidates (score: R^2 minus a length penalty);
-2. re-masks a few positions of each: half of the proposals pick positions the model is
-   least sure of (leave-one-out confidence: each position masked alone), half pick them
-   uniformly; the EOS and the two slots after it may be masked too, so length can change;
+2. re-masks a few body positions of each: half of the proposals pick positions the model
+   is least sure of (leave-one-out confidence: each position masked alone), half pick them
+   uniformly; every fourth proposal also inserts or removes a position, so the length can
+   change (EOS itself is never masked: the canvas ends at it, as in training);
 3. lets the diffuser refill them from the same observations, one position per forward
    pass, most confident first (the first proposal per parent by argmax, the rest sampled);
 4. repairs, fits the constants (BFGS) and scores each proposal with the caller's fitter.
@@ -26,8 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from physdocs.decoding.diffusion import CONTENT_IDS, equation_positions
 from physdocs.decoding.repair import unused_variables
-from physdocs.grammar import BOS_ID, MASK_ID, PAD_ID, TOKEN_TO_ID, VOCAB
+from physdocs.grammar import EOS_ID, MASK_ID, PAD_ID, TOKEN_TO_ID, VOCAB
 from physdocs.models.system import Memory
 
 
@@ -86,7 +88,7 @@ def leave_one_out_confidence(model, memory: Memory, canvas: torch.Tensor, positi
     """Probability the diffuser gives each position's token when that position alone is masked."""
     rows = canvas.repeat(len(positions), 1)  # (P, L)
     rows[torch.arange(len(positions)), torch.tensor(positions)] = MASK_ID
-    t = torch.full((len(positions),), 1.0 / (canvas.shape[0] - 1))
+    t = 1.0 / equation_positions(rows).sum(1).clamp_min(1).float()  # one of the equation's positions
     keys, mask = _keys(memory, len(positions))
     dev = keys.device
     logits, _ = model.diffuser(rows.to(dev), keys, t.to(dev), memory_mask=mask)
@@ -114,16 +116,17 @@ def refill(
     """
     canvases = canvases.clone()
     P, L = canvases.shape
-    banned = torch.zeros(len(VOCAB), dtype=torch.bool)
-    banned[[MASK_ID, BOS_ID]] = True
+    banned = torch.ones(len(VOCAB), dtype=torch.bool)  # an equation position holds content tokens only
+    banned[CONTENT_IDS] = False
     banned |= torch.from_numpy(unused_variables(n_vars))
     keys, mask = _keys(memory, P)
     dev = keys.device
+    n_eq = equation_positions(canvases).sum(1).clamp_min(1).float()  # (P,)
     while True:
         masked = canvases == MASK_ID  # (P, L)
         if not bool(masked.any()):
             return canvases
-        t = masked[:, 1:].float().mean(1)
+        t = masked.sum(1).float() / n_eq
         logits, _ = model.diffuser(canvases.to(dev), keys, t.to(dev), memory_mask=mask)
         logits = logits.double().cpu().masked_fill(banned, -math.inf)  # (P, L, V)
         logp = logits.log_softmax(-1)
@@ -137,10 +140,29 @@ def refill(
         canvases[rows, best[live]] = pick[rows, best[live]]
 
 
-def _positions(tokens: tuple[str, ...], length: int) -> list[int]:
-    """Positions that may be re-masked: every body token, EOS and up to two slots after it."""
-    end = tokens.index("EOS") if "EOS" in tokens else len(tokens) - 1
-    return list(range(1, min(end + 3, length)))
+def _positions(tokens: tuple[str, ...]) -> list[int]:
+    """Positions that may be re-masked: every body token (EOS and the length stay; a length
+    change is a proposal of its own, :func:`_resized`)."""
+    end = tokens.index("EOS") if "EOS" in tokens else len(tokens)
+    return list(range(1, max(end, 2)))
+
+
+def _resized(canvas: torch.Tensor, at: int, grow: bool) -> torch.Tensor | None:
+    """The canvas one position longer (a MASK inserted at ``at``) or shorter (the token at
+    ``at`` removed and its new occupant masked); None when the length would leave the
+    model's range or the body would be empty."""
+    ids = canvas.tolist()
+    end = ids.index(EOS_ID) if EOS_ID in ids else len(ids)
+    if grow:
+        if end + 1 >= len(ids):
+            return None
+        ids = ids[:at] + [MASK_ID] + ids[at:-1]
+    else:
+        if end <= 2:
+            return None
+        ids = ids[:at] + ids[at + 1:] + [PAD_ID]
+        ids[at if ids[at] != EOS_ID else at - 1] = MASK_ID  # the last body token went: mask its neighbour
+    return torch.tensor(ids, dtype=torch.long)
 
 
 Fitter = Callable[..., dict]  # fit(source, raw_tokens, extra=None, restarts=None) -> candidate dict
@@ -183,7 +205,7 @@ def refine(
             canvas = canvas_of(toks, L)
             if canvas is None:
                 continue
-            where = _positions(toks, L)
+            where = _positions(toks)
             conf = leave_one_out_confidence(model, memory, canvas, where)
             doubt = (1.0 - conf) + 1e-3
             for j in range(cfg.proposals):
@@ -194,6 +216,9 @@ def refine(
                     chosen = rng.choice(len(where), size=k, replace=False)
                 row = canvas.clone()
                 row[[where[c] for c in chosen]] = MASK_ID
+                if j % 4 == 3:  # every fourth proposal also changes the length by one
+                    resized = _resized(row, where[int(chosen[0])], grow=bool(j % 8 == 3))
+                    row = resized if resized is not None else row
                 rows.append(row)
                 greedy.append(j == 0)
                 origin.append(p_i)

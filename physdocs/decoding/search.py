@@ -135,12 +135,16 @@ class SearchResult:
     seconds: float
     model_only: Derivation | None = None  # the model's own best by the same choice (with Operon on)
     model_only_size: int = 0
+    # Every stage that proposed the chosen canonical form ("ar", "diffusion", "operon", ...).
+    proposed_by: tuple[str, ...] = ()
+    model_only_proposed_by: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"formula": None if self.derivation.expression is None else str(self.derivation.expression),
                 "source": self.chosen.source, "size": self.chosen.size,
                 "r2_fit": _finite(self.chosen.r2_fit), "r2_heldout": _finite(self.chosen.r2_heldout),
-                "front": self.front, "counts": self.counts, "seconds": round(self.seconds, 3)}
+                "front": self.front, "counts": self.counts, "seconds": round(self.seconds, 3),
+                "proposed_by": list(self.proposed_by)}
 
 
 def _finite(v: float) -> float | None:
@@ -191,15 +195,25 @@ def search(
     counts: dict[str, Any] = {"rows_fit": int(len(fit)), "rows_heldout": int(len(held))}
     pool: list[Candidate] = []
     seen: set[str] = set()
+    # Who proposed each canonical form: a duplicate is dropped from the pool but keeps its
+    # credit, so a final answer is credited to every stage that proposed it.
+    proposers: dict[str, list[str]] = {}
+    key_of: dict[str, str] = {}
 
-    def add(source: str, steps: tuple[Node, ...], constants: tuple[float, ...], r2_fit: float | None = None) -> None:
+    def add(source: str, steps: tuple[Node, ...], constants: tuple[float, ...], r2_fit: float | None = None,
+            by: Sequence[str] | None = None) -> None:
         try:
             key = canonical_key(steps)
         except (GrammarError, TypeError, ValueError, RecursionError):
             return
+        credit = proposers.setdefault(key, [])
+        for who in by or (source.split()[0],):
+            if who not in credit:
+                credit.append(who)
         if key in seen:
             return
         seen.add(key)
+        key_of[source] = key
         r2f = _score_on(steps, constants, xs[fit], ys[fit]) if r2_fit is None else r2_fit
         pool.append(Candidate(source, steps, constants, tree_size(steps), r2f,
                               _score_on(steps, constants, xs[held], ys[held])))
@@ -240,7 +254,7 @@ def search(
     for cand in ranked[: cfg.n_snap]:
         snapped = snap_constants(cand, xs[fit], ys[fit], xs[held], ys[held], rng)
         if snapped is not None:
-            add(snapped.source, snapped.steps, snapped.constants, snapped.r2_fit)
+            add(snapped.source, snapped.steps, snapped.constants, snapped.r2_fit, by=proposers[key_of[cand.source]])
     counts["pool"] = len(pool)
     chosen = min(pool, key=lambda c: (choice_score(c.r2_heldout, c.size, cfg.size_penalty), c.size, c.source))
     say(f"chose {chosen.source}: size {chosen.size}, held-back R^2 {chosen.r2_heldout:.6f}")
@@ -252,7 +266,8 @@ def search(
         model_only_size = best.size
     return SearchResult(_finish(chosen, xs, ys, scaling, names, text_names, rng, start), chosen,
                         _front(pool, scaling, cfg.size_penalty, text_names), counts, time.perf_counter() - start, model_only,
-                        model_only_size)
+                        model_only_size, proposed_by=tuple(proposers[key_of[chosen.source]]),
+                        model_only_proposed_by=tuple(proposers[key_of[best.source]]) if model_only else ())
 
 
 #: A snap is kept when ln(1 - R^2) on the held-back rows rises by at most this (one node's penalty).

@@ -36,6 +36,10 @@ class DecoderConfig:
     n_layers: int = 4
     d_ff: int = 512
     dropout: float = 0.0
+    # The diffuser's canvas length is the model's decision: a head on the encoder memory
+    # predicts where EOS stands, so refinement steps go to equation positions only.
+    # Checkpoints from before it have none (their length comes from the first pass).
+    length_head: bool = False
 
     def __post_init__(self) -> None:
         _check_heads("DecoderConfig", self.d_model, self.n_heads)
@@ -59,7 +63,7 @@ class SystemConfig:
     """
 
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    diffuser: DecoderConfig = field(default_factory=DecoderConfig)
+    diffuser: DecoderConfig = field(default_factory=lambda: DecoderConfig(length_head=True))
     ar: DecoderConfig = field(default_factory=DecoderConfig)
     memory: Literal["points+pooled", "pooled"] = "points+pooled"
 

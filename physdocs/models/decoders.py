@@ -76,7 +76,7 @@ class _TokenTransformer(nn.Module):
 
         An intervention on layer ``layer`` or later changes nothing before it: ablations run
         from here instead of from the tokens. ``self_mask`` is the key mask the full pass used
-        (the AR decoder's: ``tokens != PAD_ID``; the diffuser's: None).
+        (both decoders: ``tokens != PAD_ID``).
         """
         if not 0 <= layer < len(self.layers):
             raise ValueError(f"layer must be in 0..{len(self.layers) - 1}, got {layer}")
@@ -84,15 +84,30 @@ class _TokenTransformer(nn.Module):
 
 
 class PhysDiffuser(_TokenTransformer):
-    """Masked discrete diffusion over a fixed canvas; sees every position (no causal mask).
+    """Masked discrete diffusion over a canvas ``BOS x1 .. xn EOS`` (PAD after it is never a key).
 
     A learned mask embedding scaled by the current mask ratio ``t`` is added to every
-    position, so the model knows the global noise level.
+    position, so the model knows the global noise level. With ``cfg.length_head`` a small
+    head on the pooled memory slot predicts the EOS position (the canvas length), so
+    refinement never spends a step on padding.
     """
 
     def __init__(self, cfg: DecoderConfig):
         super().__init__(cfg)
         self.mask_level = nn.Parameter(torch.zeros(cfg.d_model))
+        self.length_head = None
+        if cfg.length_head:
+            self.length_head = nn.Sequential(
+                nn.Linear(cfg.d_model, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, cfg.max_len)
+            )
+
+    def length_logits(self, memory: torch.Tensor) -> torch.Tensor:
+        """Logits [B, max_len] over the EOS position, read from the pooled slot (the last key)."""
+        if self.length_head is None:
+            raise ValueError("this diffuser has no length head (DecoderConfig.length_head=False)")
+        logits = self.length_head(memory[:, -1])  # (B, max_len)
+        # EOS stands at position 2 at the earliest: BOS, one token, EOS.
+        return logits.masked_fill(torch.arange(logits.shape[1], device=logits.device) < 2, float("-inf"))
 
     def forward(
         self,
@@ -105,11 +120,12 @@ class PhysDiffuser(_TokenTransformer):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``tokens`` [B, T] with MASK where unknown; ``t`` [B] mask ratio in [0, 1].
 
-        ``targets`` [B, T] is the clean sequence; the loss is cross-entropy on the
-        masked positions only.
+        PAD positions are masked out as keys: the canvas ends at EOS, and a batch of
+        different lengths gives each row the same result as alone. ``targets`` [B, T] is the
+        clean sequence; the loss is cross-entropy on the masked positions only.
         """
         x = self._embed(tokens) + t[:, None, None] * self.mask_level  # (B, T, D)
-        logits = self._run(x, memory, memory_mask, None)
+        logits = self._run(x, memory, memory_mask, tokens != PAD_ID)
         loss = None
         if targets is not None:
             masked = tokens == MASK_ID  # (B, T)

@@ -328,7 +328,9 @@ def stage_rows(evaluation: Mapping[str, Any]) -> list[dict[str, Any]]:
     The final answer's ``source`` says which stage produced it (the first canvas by argmax,
     a sampled canvas, the refinement search, a beam, an ancestral sample, a model candidate
     kept by the pipeline, or Operon); ``repaired`` counts the derived answers that needed a
-    repair rule before they could be parsed.
+    repair rule before they could be parsed. ``proposed``: ``(stage, proposed, only)`` per
+    stage, for rows that carry ``proposed_by`` (every stage whose candidates held the final
+    answer's canonical form; ``only``: it alone did).
     """
     out = []
     for (model, decoder), label in METHODS.items():
@@ -341,8 +343,11 @@ def stage_rows(evaluation: Mapping[str, Any]) -> list[dict[str, Any]]:
         for r in ok:
             src = (r.get("source") or "unknown").split()[0]
             sources[src] = sources.get(src, 0) + 1
+        credit = [r["proposed_by"] for r in ok if "proposed_by" in r]
+        stages = sorted({w for c in credit for w in c})
         out.append({"method": label, "n": len(sel), "derived": len(ok),
                     "sources": sorted(sources.items(), key=lambda kv: (-kv[1], kv[0])),
+                    "proposed": [(w, sum(w in c for c in credit), sum(c == [w] for c in credit)) for w in stages],
                     "repaired": sum(r.get("status") == "repaired" for r in ok),
                     "repaired_all": sum(r.get("status") == "repaired" for r in sel)})
     return out

@@ -21,7 +21,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from physdocs.decoding.diffusion import corrupt
+from physdocs.decoding.diffusion import corrupt, equation_positions
 from physdocs.grammar import MASK_ID, PAD_ID
 from physdocs.models import PhysDiffuserPlus, SystemConfig, count_parameters
 from physdocs.models.checkpoint import (
@@ -54,10 +54,12 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0
     seed: int = 2026
     out_dir: str = "runs/default"
-    # Weight of PAD targets in the diffusion loss. Most of a 48-slot canvas is PAD; a lower
-    # weight lowers the real-token loss but places EOS worse and derives fewer equations
-    # (benchmarks/learning_curves.md), so it stays 1.
-    diff_pad_weight: float = 1.0
+    # The diffuser learns to correct as well as to fill: this share of the visible equation
+    # tokens is replaced by wrong ones, and every equation position is a target (the
+    # sampler's revision re-predicts fixed tokens). 0 = fill only, as before.
+    diff_replace: float = 0.1
+    # Weight of the length head's cross-entropy (the EOS position) in the loss.
+    length_weight: float = 0.5
     # One intra-op thread per process: with more, any other load on the cores makes
     # OpenMP barriers stall (measured here: 0.6 s/step became 6 s/step).
     threads: int = 1
@@ -70,10 +72,15 @@ class TrainConfig:
     def __post_init__(self) -> None:
         names = ("batch_size", "lr", "minutes", "max_steps", "val_every", "val_batches", "threads", "length_buckets")
         bad = {k: getattr(self, k) for k in names if not getattr(self, k) > 0}
-        if self.diff_pad_weight < 0:
-            bad["diff_pad_weight"] = self.diff_pad_weight
+        for k in ("diff_replace", "length_weight"):
+            if getattr(self, k) < 0:
+                bad[k] = getattr(self, k)
+        if self.diff_replace >= 1:
+            bad["diff_replace"] = self.diff_replace
         if bad:
-            raise ValueError(f"TrainConfig values must be positive (diff_pad_weight >= 0); got {bad}")
+            raise ValueError(
+                f"TrainConfig values must be positive (length_weight >= 0, "
+                f"0 <= diff_replace < 1); got {bad}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,6 +88,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         d = dict(d)
+        # PAD is no longer a diffusion target (the canvas ends at EOS), so its weight went.
+        d.pop("diff_pad_weight", None)
         d["system"] = SystemConfig.from_dict(d["system"]) if "system" in d else SystemConfig()
         d["generator"] = GeneratorConfig(**d.get("generator", {}))
         return cls(**d)
@@ -94,36 +103,51 @@ def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:
 
 
 def batch_losses(
-    model, batch: Batch, device, generator=None, *, pad_weight: float = 1.0, obs: torch.Tensor | None = None
+    model, batch: Batch, device, generator=None, *, replace: float = 0.0, length_weight: float = 0.5,
+    obs: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Masked-diffusion loss on a corrupted canvas + teacher-forced AR loss.
+    """Masked-diffusion loss on a noised canvas, the length head's loss, and the teacher-forced
+    AR loss.
 
-    ``pad_weight`` weights masked PAD targets in the diffusion loss (1 = plain mean over
-    masked positions). ``obs`` replaces the batch's observations (the data-dependence test).
+    The canvas is cut to the batch's longest sequence; PAD after EOS is given (never a key,
+    never a target), as at sampling. Targets are the masked equation positions and, when
+    ``replace`` > 0, the visible ones too (a ``replace`` share of them made wrong), so the
+    model learns to keep a right token and correct a wrong one. ``obs`` replaces the batch's
+    observations (the data-dependence test).
     """
-    tokens = batch.tokens.to(device)
-    noisy, t = corrupt(batch.tokens, generator)
-    noisy = noisy.to(device)
     length = int((batch.tokens != PAD_ID).sum(1).max())
+    clean = batch.tokens[:, :length]
+    noised = corrupt(clean, generator, replace=replace)
+    tokens, noisy = clean.to(device), noised.noisy.to(device)
     ar_in, ar_out = tokens[:, : length - 1], tokens[:, 1:length]
     obs = batch.obs if obs is None else obs
-    out = model(obs.to(device), noisy, t.to(device), ar_in, ar_targets=ar_out)
-    masked = noisy == MASK_ID
-    ce = F.cross_entropy(out["diff_logits"][masked], tokens[masked], reduction="none")
-    is_pad = tokens[masked] == PAD_ID
-    w = torch.where(is_pad, torch.full_like(ce, pad_weight), torch.ones_like(ce))
+    out = model(obs.to(device), noisy, noised.t.to(device), ar_in, ar_targets=ar_out)
+    eq = equation_positions(clean).to(device)
+    masked = (noisy == MASK_ID) & eq
+    target = eq if replace > 0 else masked
+    ce = F.cross_entropy(out["diff_logits"].transpose(1, 2), tokens, reduction="none")  # (B, T)
+    eos = (clean != PAD_ID).sum(1).to(device) - 1  # (B,) where EOS stands
+    length_loss = F.cross_entropy(out["length_logits"], eos) if out["length_logits"] is not None else None
     real = ar_out != PAD_ID
     ar_pred = out["ar_logits"].argmax(-1)
-    diff_hit = (out["diff_logits"].argmax(-1) == tokens)[masked]
-    return {
+    diff_pred = out["diff_logits"].argmax(-1)
+    diff_hit = (diff_pred == tokens)[masked]
+    fixed = noised.replaced.to(device)
+    losses = {
         "ar_loss": out["ar_loss"],
-        "diff_loss": (w * ce).sum() / w.sum(),
-        "diff_real_loss": ce[~is_pad].mean(),
+        "diff_loss": ce[target].mean(),
+        "diff_real_loss": ce[masked].mean(),
         "ar_token_acc": ((ar_pred == ar_out) & real).sum() / real.sum(),
         "ar_seq_acc": ((ar_pred == ar_out) | ~real).all(1).float().mean(),
-        "diff_token_acc": diff_hit.float().mean(),
-        "diff_real_token_acc": diff_hit[~is_pad].float().mean(),
+        "diff_real_token_acc": diff_hit.float().mean(),
     }
+    if fixed.any():  # how often a wrong visible token is put right
+        losses["diff_fix_acc"] = (diff_pred == tokens)[fixed].float().mean()
+    if length_loss is not None:
+        losses["length_loss"] = length_loss
+        losses["length_acc"] = (out["length_logits"].argmax(-1) == eos).float().mean()
+    losses["loss"] = out["ar_loss"] + losses["diff_loss"] + (0 if length_loss is None else length_weight * length_loss)
+    return losses
 
 
 def drop_records_after(path: Path, step: int) -> None:
@@ -193,7 +217,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progres
     elif cfg.init_weights:
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(cfg.init_weights))
+        # Weights from before the length head start it fresh; any other mismatch is an error.
+        missing, unexpected = model.load_state_dict(load_file(cfg.init_weights), strict=False)
+        missing = [k for k in missing if not k.startswith("diffuser.length_head.")]
+        if missing or unexpected:
+            raise ValueError(f"{cfg.init_weights} does not match the configured model: missing {missing}, "
+                             f"unexpected {unexpected}; give a config with the same sizes")
     # Memorisation audit: how often each benchmark skeleton was drawn. Rank 0 carries the
     # total from before a resume; each rank counts its own draws since.
     audit = SkeletonIndex.from_benchmark()
@@ -284,11 +313,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progres
             g["lr"] = lr
         model.train()
         batch = next(batches)
-        losses = batch_losses(net, batch, env.device, pad_weight=cfg.diff_pad_weight)
+        losses = batch_losses(net, batch, env.device, replace=cfg.diff_replace, length_weight=cfg.length_weight)
         for key in batch.skeletons:
             if key in audit:
                 seen[key] = seen.get(key, 0) + 1
-        loss = losses["ar_loss"] + losses["diff_loss"]
+        loss = losses["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -299,19 +328,19 @@ def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progres
         if step % 25 == 0:
             rate = n_window / (time.time() - t_window)
             t_window, n_window = time.time(), 0
-            last = {k: round(float(v), 5) for k, v in losses.items()}
+            last = {k: round(float(v.detach()), 5) for k, v in losses.items()}
             write({"kind": "train", "step": step, "elapsed": round(elapsed, 1), "lr": lr,
                    "grad_norm": round(float(grad_norm), 4), "samples_per_s": round(rate, 1),
                    "rejected": batch.n_rejected, **last})
             bar.n = min(100.0, progress * 100)
             bar.set_postfix_str(f"step {step} loss {float(loss):.3f} {rate:.0f} samples/s")
         if step % cfg.val_every == 0:
-            write({"kind": "val", "step": step, "elapsed": round(elapsed, 1), **validate(model, val_set, env.device)})
+            write({"kind": "val", "step": step, "elapsed": round(elapsed, 1), **validate(model, val_set, env.device, cfg.diff_replace)})
         # Every rank must take the same decision, or the collectives inside deadlock.
         if env.any(time.time() - last_ckpt > cfg.checkpoint_minutes * 60):
             checkpoint()
             last_ckpt = time.time()
-    val = validate(model, val_set, env.device)
+    val = validate(model, val_set, env.device, cfg.diff_replace)
     write({"kind": "val", "step": step, "elapsed": round(time.time() - start, 1), **val})
     last.update({f"val_{k}": v for k, v in val.items()})
     meta = checkpoint(final=True)
@@ -329,7 +358,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progres
 
 
 @torch.no_grad()
-def validate(model: PhysDiffuserPlus, val_set: list[Batch], device) -> dict[str, float]:
+def validate(model: PhysDiffuserPlus, val_set: list[Batch], device, replace: float = 0.0) -> dict[str, float]:
     """Mean losses and accuracies on a fixed set of fresh synthetic equations.
 
     The data-dependence gap: every equation is also scored with the observations of another
@@ -339,8 +368,9 @@ def validate(model: PhysDiffuserPlus, val_set: list[Batch], device) -> dict[str,
     model.eval()
     totals: dict[str, float] = {}
     for i, batch in enumerate(val_set):
-        true = batch_losses(model, batch, device, torch.Generator().manual_seed(i))
-        wrong = batch_losses(model, batch, device, torch.Generator().manual_seed(i), obs=batch.obs.roll(1, 0))
+        true = batch_losses(model, batch, device, torch.Generator().manual_seed(i), replace=replace)
+        wrong = batch_losses(model, batch, device, torch.Generator().manual_seed(i), replace=replace,
+                             obs=batch.obs.roll(1, 0))
         row = {k: float(v) for k, v in true.items()}
         for k in ("ar_loss", "diff_real_loss"):
             row[f"{k}_shuffled"] = float(wrong[k])
