@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from physdocs import grammar
+from physdocs.constants import DEFAULT_SEED, MAX_TOKENS
 from physdocs.errors import InputError
 from physdocs.grammar import ARITY, MAX_STEPS, MAX_VARIABLES, VARIABLES, GrammarError, Node
 from physdocs.paths import BENCHMARK_FILE
@@ -37,11 +38,10 @@ TIER_RANGES: dict[str, tuple[int, int]] = {
 TIER_COUNTS: dict[str, int] = {t: hi - lo + 1 for t, (lo, hi) in TIER_RANGES.items()}
 N_EQUATIONS = sum(TIER_COUNTS.values())
 #: Longest allowed model token sequence (BOS .. EOS, STEP markers included).
-MAX_TOKENS = 48
 #: Points used to check that steps reproduce the flat formula, and their tolerance.
 CHECK_POINTS = 64
 CHECK_RTOL = 1e-9
-CHECK_SEED = 2026
+CHECK_SEED = DEFAULT_SEED
 
 DEFAULT_PATH = BENCHMARK_FILE
 

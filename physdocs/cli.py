@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from physdocs.benchmark import TIERS, BenchmarkError, get_equation, load_benchmark
+from physdocs.constants import DEFAULT_SEED
 
 
 class UserError(Exception):
@@ -39,7 +40,7 @@ def _load_model(weights: str | None):
     from physdocs.models.checkpoint import DEFAULT_WEIGHTS, CheckpointError, load_checkpoint
 
     if weights is None and not DEFAULT_WEIGHTS.exists():
-        torch.manual_seed(2026)
+        torch.manual_seed(DEFAULT_SEED)
         return PhysDiffuserPlus(SystemConfig()).eval(), "random (no trained weights shipped yet)"
     try:
         ckpt = load_checkpoint(Path(weights) if weights else None)
@@ -261,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="multiplies every count of the pipeline's budget (0.5: about half the time)")
     d.add_argument("--weights", help="checkpoint .safetensors (default: the shipped weights)")
     d.add_argument("--json", action="store_true", help="JSON output, with the trajectory")
-    d.add_argument("--seed", type=int, default=2026)
+    d.add_argument("--seed", type=int, default=DEFAULT_SEED)
     d.add_argument("--threads", type=int, default=2)
     d.set_defaults(fn=_derive)
     t = sub.add_parser("train", help="train encoder + diffuser + AR decoder (torchrun-aware)")

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from physdocs import probes
 from physdocs.baselines import GPConfig, run_gplearn
 from physdocs.benchmark import DEFAULT_PATH, TIERS, Equation, load_benchmark
+from physdocs.constants import DEFAULT_SEED, R2_THRESHOLD
 from physdocs.decoding.derive import Derivation, derive, score_on
 from physdocs.decoding.refine import RefineConfig
 from physdocs.decoding.search import SearchConfig, named, search, tree_size
@@ -42,7 +43,6 @@ from physdocs.models import PhysDiffuserPlus
 from physdocs.models.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, sha256, skeleton_log
 from physdocs.observations import ObservationError, sample_observations
 
-R2_THRESHOLD = 0.99
 VARIANTS = ("original", "shifted", "noisy")
 #: Relative standard deviation of the noise on the noisy variant's support target.
 NOISE = 0.01
@@ -54,7 +54,7 @@ VARIABLE_GROUPS = ("1-2", "3-4", "5-9")
 
 @dataclass(frozen=True)
 class EvalConfig:
-    seed: int = 2026
+    seed: int = DEFAULT_SEED
     decoders: tuple[str, ...] = ("ar", "diffusion")
     models: tuple[str, ...] = ("trained", "control")
     # The budget is counted in candidates and rounds, never seconds, so a seed gives the same

@@ -67,6 +67,12 @@ def _trajectory(tokens: list[str], rng: np.random.Generator) -> tuple[dict, np.n
         "final": final,
         "status": "ok",
         "flicker_rate": 0.0,
+        # what decoding.diffusion.trajectory_stats gives these rows: formula tokens from step 1
+        "first_equation_step": 1,
+        "pad_only_steps": 0,
+        "repeated_variable": False,
+        "revisions": 0,
+        "equation_steps": 3,
     }
     return traj, conf.astype(np.float32)
 

@@ -138,6 +138,18 @@ def test_the_length_head_sets_the_canvas_and_lengths_override_it(model, memory):
         diffusion_decode(model, memory, DiffusionConfig(steps=4), lengths=[2])
 
 
+def test_a_length_beam_decodes_the_most_likely_lengths_by_argmax(model, memory):
+    ranked = length_logprobs(model, memory)[0].argsort(descending=True).tolist()
+    cfg = DiffusionConfig(steps=4, temperature=1.0, remask_noise=4.5, greedy_first=True, length_beam=3)
+    results = diffusion_decode(model, memory, cfg, n_samples=5)
+    assert [r.eos_position for r in results[:3]] == ranked[:3]
+    assert [r.temperature for r in results] == [0.0, 0.0, 0.0, 1.0, 1.0]
+    (single,) = diffusion_decode(model, memory, DiffusionConfig(steps=4), lengths=[ranked[1] + 1])
+    assert (results[1].trajectory_tokens == single.trajectory_tokens).all()  # an argmax decode at that length
+    with pytest.raises(ValueError, match="length_beam"):
+        DiffusionConfig(length_beam=0)
+
+
 def test_length_from_the_first_pass_without_a_head(memory):
     torch.manual_seed(0)
     dec = DecoderConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, max_len=L, length_head=False)

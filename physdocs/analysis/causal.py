@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from physdocs.analysis.stats import bootstrap_ci
+from physdocs.constants import DEFAULT_SEED, R2_THRESHOLD
 from physdocs.decoding.diffusion import DiffusionConfig, diffusion_decode, mask_share
 from physdocs.grammar import MASK_ID, PAD_ID, GrammarError, decode_sequence
 
@@ -352,7 +353,7 @@ def causal_results(models: dict, memories: dict, inp: CausalInputs, clean_succes
     return out
 
 
-def success_scorer(supports, tests, scalings, restarts: int = 2, seed: int = 2026):
+def success_scorer(supports, tests, scalings, restarts: int = 2, seed: int = DEFAULT_SEED):
     """``score(i, tokens) -> bool``: the decoded tokens, constants fitted on equation i's support
     points (scaled as the model read them), reach held-out R^2 > 0.99; fits are cached."""
     from physdocs.decoding.constants import predict, r2_score
@@ -378,7 +379,7 @@ def success_scorer(supports, tests, scalings, restarts: int = 2, seed: int = 202
             try:
                 with np.errstate(all="ignore"):
                     pred = predict(decode_sequence(cand["fit_tokens"]), xt, cand["constants"])
-                ok = bool(r2_score(yt, pred) > 0.99)
+                ok = bool(r2_score(yt, pred) > R2_THRESHOLD)
             except (GrammarError, ValueError, OverflowError, ZeroDivisionError):
                 ok = False  # a tree that cannot be evaluated on the test points is not derived
         memo[key] = ok

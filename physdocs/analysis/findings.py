@@ -31,6 +31,7 @@ from physdocs.analysis.stats import (
     sign_flip_p,
     spearman,
 )
+from physdocs.constants import DEFAULT_SEED
 
 # ----------------------------------------------------------------- inputs
 
@@ -78,7 +79,7 @@ class Evidence:
 class Settings:
     n_boot: int = 1000
     n_perm: int = 1000
-    seed: int = 2026
+    seed: int = DEFAULT_SEED
 
     def rng(self, key: str) -> np.random.Generator:
         """A generator per finding, so adding one leaves the others' numbers as they were."""

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from physdocs.analysis.stats import rank_residuals
+from physdocs.constants import DEFAULT_SEED
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -392,7 +393,7 @@ def _half_profile(roles: FloatArray) -> FloatArray:
     return prof.reshape(-1, prof.shape[-1])
 
 
-def head_role_size(roles: ArrayLike, *, n_splits: int = 10, seed: int = 2026) -> tuple[float, float]:
+def head_role_size(roles: ArrayLike, *, n_splits: int = 10, seed: int = DEFAULT_SEED) -> tuple[float, float]:
     """Reliable head-by-type damage, in nats per masked token, and its split-half reliability.
 
     ``roles [E, layer + 1, head, type]``: per equation, the summed loss increase of each

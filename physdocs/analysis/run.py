@@ -26,6 +26,7 @@ from physdocs.analysis.schema import MODELS, AnalysisConfig
 from physdocs.analysis.split import split_rows
 from physdocs.analysis.stats import bootstrap_ci
 from physdocs.benchmark import TIERS, Equation, load_benchmark
+from physdocs.constants import DEFAULT_SEED
 from physdocs.decoding.diffusion import (
     DiffusionConfig,
     corrupt,
@@ -138,7 +139,7 @@ def _is_pattern(name: str) -> bool:
 
 
 @torch.no_grad()
-def capture(model: PhysDiffuserPlus, inp: _Inputs, noise_levels=(0.25, 0.5, 0.75), seed: int = 2026
+def capture(model: PhysDiffuserPlus, inp: _Inputs, noise_levels=(0.25, 0.5, 0.75), seed: int = DEFAULT_SEED
             ) -> dict[str, np.ndarray]:
     """All attention patterns, batched over equations: component -> [E, layer, H, q, k].
 

@@ -18,6 +18,7 @@ import numpy as np
 from physdocs.analysis.metrics import stratified_difference
 from physdocs.analysis.schema import SplitRow
 from physdocs.analysis.stats import holm, permute_within
+from physdocs.constants import DEFAULT_SEED, R2_THRESHOLD
 
 #: (label, decoder whose success splits, how to read it from an equation's trained-model record)
 STATISTICS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -41,7 +42,7 @@ def _read(record: Mapping, path: tuple[str, ...]) -> float:
 def derived_ids(evaluation: Mapping, decoder: str) -> set[str]:
     """Equations the trained model derives with ``decoder`` (held-out R^2 > 0.99)."""
     return {r["id"] for r in evaluation["results"]
-            if r["model"] == "trained" and r["decoder"] == decoder and (r["r2_test"] or -1.0) > 0.99}
+            if r["model"] == "trained" and r["decoder"] == decoder and (r["r2_test"] or -1.0) > R2_THRESHOLD}
 
 
 def compare(values: np.ndarray, derived: np.ndarray, tiers: np.ndarray, *, n_boot: int, n_perm: int,
@@ -74,7 +75,7 @@ def compare(values: np.ndarray, derived: np.ndarray, tiers: np.ndarray, *, n_boo
 
 
 def split_rows(records: Sequence[Mapping], evaluation: Mapping, tier_of: Mapping[str, int], *,
-               model: str = "trained", n_boot: int = 1000, n_perm: int = 1000, seed: int = 2026) -> list[SplitRow]:
+               model: str = "trained", n_boot: int = 1000, n_perm: int = 1000, seed: int = DEFAULT_SEED) -> list[SplitRow]:
     """One :class:`SplitRow` per statistic of :data:`STATISTICS`, Holm-adjusted together.
 
     ``records``: the analysis's equation records; ``tier_of``: equation id -> tier index.

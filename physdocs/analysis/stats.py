@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import rankdata, spearmanr
 
-DEFAULT_SEED = 2026
+from physdocs.constants import ALPHA, DEFAULT_SEED
 
 FloatArray = NDArray[np.float64]
 
@@ -47,7 +47,7 @@ def paired_bootstrap_ci(
     stat_fn: Callable[..., float],
     *,
     n_boot: int = 2000,
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
     groups: ArrayLike | None = None,
     rng: np.random.Generator | None = None,
 ) -> tuple[float, float, float]:
@@ -80,7 +80,7 @@ def bootstrap_ci(
     stat_fn: Callable[[np.ndarray], float] = np.mean,
     *,
     n_boot: int = 2000,
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
     groups: ArrayLike | None = None,
     rng: np.random.Generator | None = None,
 ) -> tuple[float, float, float]:
@@ -114,7 +114,7 @@ def spearman_with_ci(
     y: ArrayLike,
     *,
     n_boot: int = 2000,
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
     groups: ArrayLike | None = None,
     rng: np.random.Generator | None = None,
 ) -> tuple[float, float, float, float]:

@@ -169,9 +169,12 @@ def _decode(
         for r in results:
             argmax = r.temperature == 0 and r.remask_noise == 0
             extra = {"eos_position": r.eos_position}
-            if argmax:  # what the single decode spent its steps on (the evaluation reports it)
+            if argmax and r.sample_index == 0:  # the single decode's steps (the evaluation reports them)
                 extra["trajectory_stats"] = trajectory_stats(r.trajectory_tokens).to_json()
-            out.append(("argmax" if argmax else f"sample {r.sample_index}", r.tokens, extra, r))
+            source = f"sample {r.sample_index}"
+            if argmax:  # the first, or an argmax at another of the most likely lengths
+                source = "argmax" if r.sample_index == 0 else f"argmax {r.sample_index}"
+            out.append((source, r.tokens, extra, r))
         return out
     if decoder == "ar":
         beams = beam_search(model, memory, beam_size=beam_size, constrained=constrained, n_vars=n_vars)

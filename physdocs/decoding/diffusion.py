@@ -57,6 +57,9 @@ class DiffusionConfig:
     ``length_temperature``: sampled rows (``temperature > 0``) draw their length from the
     length distribution at this temperature; argmax rows, and every row at 0, take the most
     likely length.
+    ``length_beam``: with ``greedy_first``, the first ``length_beam`` canvases of each memory
+    row are argmax decodes at its most likely lengths, one length each (Mask-Predict's
+    length candidates); the rest are sampled.
     ``seed``: seeds the sampler's own ``torch.Generator`` when none is passed.
     """
 
@@ -66,6 +69,7 @@ class DiffusionConfig:
     greedy_first: bool = False
     revise: bool = False
     length_temperature: float = 1.0
+    length_beam: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -73,6 +77,8 @@ class DiffusionConfig:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if self.temperature < 0 or self.remask_noise < 0 or self.length_temperature < 0:
             raise ValueError("temperature, remask_noise and length_temperature must be >= 0")
+        if self.length_beam < 1:
+            raise ValueError(f"length_beam must be >= 1, got {self.length_beam}")
 
 
 @dataclass
@@ -186,9 +192,11 @@ def diffusion_decode(
     temp = torch.full((B0 * n_samples,), float(cfg.temperature), dtype=torch.float64)  # (B,)
     tau = torch.full((B0 * n_samples,), float(cfg.remask_noise), dtype=torch.float64)  # (B,)
     len_temp = torch.full((B0 * n_samples,), float(cfg.length_temperature), dtype=torch.float64)  # (B,)
-    if cfg.greedy_first:
-        temp[::n_samples] = 0.0
-        tau[::n_samples] = 0.0
+    beam = min(cfg.length_beam, n_samples) if cfg.greedy_first else 0
+    rank_of = torch.arange(B0 * n_samples) % n_samples  # (B,) the canvas's index within its memory row
+    if beam:
+        temp[rank_of < beam] = 0.0
+        tau[rank_of < beam] = 0.0
     sampling = temp > 0  # (B,)
     len_temp = torch.where(sampling, len_temp, 0.0)  # an argmax row takes the most likely length
 
@@ -201,7 +209,9 @@ def diffusion_decode(
     else:
         g_len = _gumbel(tuple(len_logp.shape), gen)
         drawn = (len_logp / len_temp.clamp_min(1e-6)[:, None] + g_len).argmax(-1)
-        eos = torch.where(len_temp > 0, drawn, len_logp.argmax(-1))  # (B,)
+        ranked = len_logp.argsort(dim=-1, descending=True, stable=True)  # (B, L)
+        greedy_len = ranked.gather(1, torch.where(rank_of < beam, rank_of, 0)[:, None]).squeeze(1)
+        eos = torch.where(len_temp > 0, drawn, greedy_len)  # (B,)
     B = eos.shape[0]
     W = int(eos.max()) + 1  # canvas width: the longest canvas of the batch
     pos = torch.arange(W)[None, :]  # (1, W)

@@ -23,6 +23,7 @@ from typing import Literal
 
 import numpy as np
 
+from physdocs.constants import MAX_TOKENS
 from physdocs.grammar import (
     ARITY,
     END_STEP_ID,
@@ -160,7 +161,7 @@ def prefix_state(prefix_tokens: Sequence[str | int]) -> PrefixState:
 
 
 def allowed_next(
-    prefix_tokens: Sequence[str | int], max_len: int = 48, n_vars: int | None = None
+    prefix_tokens: Sequence[str | int], max_len: int = MAX_TOKENS, n_vars: int | None = None
 ) -> np.ndarray:
     """[V] bool mask of the tokens that may follow ``prefix_tokens`` (strings or ids).
 

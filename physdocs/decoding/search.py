@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from physdocs.constants import DEFAULT_SEED
 from physdocs.decoding.constants import fit_constants, predict, r2_score
 from physdocs.decoding.derive import Derivation, derive, render
 from physdocs.decoding.operon import OperonConfig, run_operon, to_infix
@@ -164,7 +165,7 @@ def search(
     y: np.ndarray,
     *,
     cfg: SearchConfig = SearchConfig(),  # noqa: B008 - frozen
-    seed: int = 2026,
+    seed: int = DEFAULT_SEED,
     names: Mapping[str, str] | None = None,
     use_model: bool = True,
     use_operon: bool = True,
@@ -404,7 +405,7 @@ def _front(pool: list[Candidate], scaling, size_penalty: float, names: Mapping[s
         try:
             formula = str(named(tidy(steps_to_sympy(steps, consts)), names))
         except (GrammarError, TypeError, ValueError, RecursionError):
-            formula = " ".join(c.source)
+            formula = " ".join(encode_sequence(steps)[1:-1])  # sympy cannot build it: the prefix tokens
         out.append({"size": size, "r2_fit": _finite(c.r2_fit), "r2_heldout": _finite(c.r2_heldout),
                     "score": round(choice_score(c.r2_heldout, size, size_penalty), 4), "formula": formula,
                     "source": c.source})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+from physdocs.constants import MAX_TOKENS
 from physdocs.grammar import VOCAB
 
 
@@ -30,7 +31,7 @@ class DecoderConfig:
     """Transformer over token positions; shared by the diffuser and the AR decoder."""
 
     vocab_size: int = len(VOCAB)
-    max_len: int = 48
+    max_len: int = MAX_TOKENS
     d_model: int = 128
     n_heads: int = 4
     n_layers: int = 4

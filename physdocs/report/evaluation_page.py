@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from physdocs.benchmark import TIERS
+from physdocs.constants import R2_THRESHOLD
 from physdocs.intervals import rate_with_interval
 from physdocs.report.render import MISSING, pct
 
@@ -163,7 +164,7 @@ def credit_tables(credit: list[dict] | None) -> dict[str, Any] | None:
         label = f"{method}, first guess" if stage == "first" else method
         for metric in ("exact", "r2_gt_099"):
             cells = [rate_ci(by[(method, stage, t)][metric]) if (method, stage, t) in by else MISSING for t in tiers]
-            rows.append({"method": label, "metric": "exact" if metric == "exact" else "R² > 0.99", "cells": cells})
+            rows.append({"method": label, "metric": "exact" if metric == "exact" else f"R² > {R2_THRESHOLD}", "cells": cells})
     sizes = [{"method": m, "size": by[(m, "final", "all")]["median_size"],
               "true": by[(m, "final", "all")]["median_true_size"]}
              for m, st in methods if st == "final" and (m, "final", "all") in by
@@ -263,7 +264,7 @@ METHODS: dict[tuple[str, str], str] = {
     ("control", "ar"): "control, AR decoder",
 }
 #: The two measures, exact recovery first: ``(key, label)``.
-MEASURES = (("exact", "exact"), ("r2_gt_099", "R² > 0.99"))
+MEASURES = (("exact", "exact"), ("r2_gt_099", f"R² > {R2_THRESHOLD}"))
 
 
 def method_label(model: str, decoder: str) -> str:
@@ -274,7 +275,7 @@ def method_label(model: str, decoder: str) -> str:
 def derived(row: Mapping[str, Any]) -> bool:
     """Whether an evaluation row derived its equation: held-out R² above 0.99."""
     r2 = row.get("r2_test")
-    return r2 is not None and bool(np.isfinite(r2)) and r2 > 0.99
+    return r2 is not None and bool(np.isfinite(r2)) and r2 > R2_THRESHOLD
 
 
 def overall_cells(table: Mapping[str, Any]) -> dict[tuple[str, str, str], tuple[dict, str]]:

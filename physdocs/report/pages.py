@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import jinja2
+import numpy as np
 from markupsafe import Markup, escape
 
 from physdocs.analysis import schema as S
@@ -243,20 +244,18 @@ def token_grid(steps: Sequence[Mapping[str, Any]], width: int) -> Markup:
 
 
 def trajectory_rows(trajectory: Mapping[str, Any], truth: Sequence[str] = ()) -> dict[str, Any]:
-    """A refinement trajectory as one line per step, and what explains its shape.
+    """A refinement trajectory as one line per step, and what it spent its steps on.
 
     Columns run to the final canvas's first ``EOS`` (or else its last non-``PAD`` token).
-    ``pad_before_real``: PAD slots fixed before the first equation token appears, and
-    ``first_real_step`` that step (the sampler unmasks its most confident positions first,
-    and the PAD tail is the most confident). ``matches_truth``: the decoded equation is the
-    true one, token for token (one argmax sample; the evaluation draws many more).
+    ``first_equation_step``, ``pad_only_steps``, ``revisions`` and ``repeated_variable`` are
+    the analysis record's (:func:`physdocs.decoding.diffusion.trajectory_stats`).
+    ``matches_truth``: the decoded equation is the true one, token for token (one argmax
+    sample; the evaluation draws many more).
     """
     tokens = trajectory["tokens"]
     final = tokens[-1] if tokens else []
     real = [i for i, t in enumerate(final) if t != "PAD"]
     width = final.index("EOS") + 1 if "EOS" in final else (real[-1] + 1 if real else len(final))
-    first_real = next((s for s, row in enumerate(tokens) if any(t not in ("MASK", "PAD", "BOS") for t in row)), None)
-    pad_before = 0 if first_real is None or first_real == 0 else sum(t == "PAD" for t in tokens[first_real - 1])
     decoded = list(final[:width])
     steps = [{"step": s, "tokens": row[:width]} for s, row in enumerate(tokens)]
     return {
@@ -264,11 +263,27 @@ def trajectory_rows(trajectory: Mapping[str, Any], truth: Sequence[str] = ()) ->
         "steps": steps,
         "grid": token_grid(steps, width),
         "final": _strip_padding(trajectory["final"]),
-        "flicker_rate": trajectory.get("flicker_rate"),
+        "flicker_rate": trajectory["flicker_rate"],
         "status": trajectory.get("status"),
-        "first_real_step": first_real,
-        "pad_before_real": pad_before,
+        "first_equation_step": trajectory["first_equation_step"],
+        "pad_only_steps": trajectory["pad_only_steps"],
+        "revisions": trajectory["revisions"],
+        "repeated_variable": trajectory["repeated_variable"],
         "matches_truth": bool(truth) and decoded == list(truth),
+    }
+
+
+def trajectory_summary(results: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """Over every equation's argmax trajectory: the median first equation step and PAD-only
+    steps, and how many decodes revise a token or repeat a variable in adjacent leaves."""
+    rows = [eq["models"][model]["trajectory"] for eq in results["equations"]]
+    firsts = [r["first_equation_step"] for r in rows if r["first_equation_step"] is not None]
+    return {
+        "n": len(rows),
+        "first_equation_step": float(np.median(firsts)) if firsts else None,
+        "pad_only_steps": float(np.median([r["pad_only_steps"] for r in rows])) if rows else None,
+        "revised": sum(r["revisions"] > 0 for r in rows),
+        "repeated_variable": sum(bool(r["repeated_variable"]) for r in rows),
     }
 
 
@@ -307,6 +322,7 @@ def trajectories_data(results: Mapping[str, Any], figures: Collection[str]) -> d
     return {
         **common(results),
         "trajectories": shown,
+        "summary": {m: trajectory_summary(results, m) for m in MODELS},
         "flicker": flicker,
         "claims": claims_for(results, "trajectories.md"),
     }

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from physdocs.constants import MAX_TOKENS
 from physdocs.grammar import (
     ARITY,
     INTEGERS,
@@ -54,7 +55,7 @@ class GeneratorConfig:
     """Knobs of the sampler; the defaults are the training distribution."""
 
     max_variables: int = 9
-    max_tokens: int = 48  # whole model sequence, BOS/EOS/STEP markers included
+    max_tokens: int = MAX_TOKENS  # whole model sequence, BOS/EOS/STEP markers included
     p_multi_step: float = 0.15  # of equations with 2+ variables
     p_constant: float = 0.08  # chance that a monomial's coefficient is a fitted C
     p_negative_range: float = 0.05  # chance per variable of a negative box [-high, -low]
