@@ -21,6 +21,10 @@ What happens:
    held back from every fit, with a size penalty. It is mapped back to the original units
    and written with the column names; ``front`` lists the best formula at each size.
    ``decoder="ar"`` or ``"diffusion"`` runs one decoder alone, with the evaluation's budget.
+5. The verdict: ``found`` is True only when the chosen formula reaches held-out R^2 of
+   :data:`~physdocs.constants.FOUND_R2` and uses at least one column. Otherwise the result
+   says "no formula found" (``formula`` still holds the best candidate, never presented as
+   a law), and scripts read ``found``.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from physdocs.constants import DEFAULT_SEED
+from physdocs.constants import DEFAULT_SEED, FOUND_R2
 from physdocs.decoding.constants import predict, r2_score
 from physdocs.decoding.derive import Derivation
 from physdocs.decoding.scaling import Scaling, ScalingError, choose_scaling, tidy
@@ -73,6 +77,8 @@ class UserResult:
     front: list[dict] = field(default_factory=list)  # per size, the best candidate (pipeline only)
     warnings: list[str] = field(default_factory=list)  # columns too narrow to identify a law
     alternatives: list[dict] = field(default_factory=list)  # other forms that fit as well (front members)
+    found: bool = False  # held-out R^2 >= FOUND_R2 and a formula of the columns, not a constant
+    verdict: str = ""  # one line: why nothing was found (empty when found)
 
     def to_json(self) -> dict[str, Any]:
         def num(v: float | None) -> float | None:
@@ -87,6 +93,7 @@ class UserResult:
             "decoder": self.decoder, "seconds": round(self.seconds, 3),
             "status": self.derivation.status, "note": self.derivation.note,
             "front": self.front, "warnings": self.warnings, "alternatives": self.alternatives,
+            "found": self.found, "verdict": self.verdict,
         }
 
 
@@ -194,30 +201,48 @@ def derive(
         result = run_derive(_model(weights), xa[support], ya[support], decoder, cfg,
                             np.random.default_rng([seed, 92]))
     r2_held = None
-    formula, latex = "(no usable formula)", ""
+    formula, latex, uses_columns = "(no usable formula)", "", False
     if result.steps is not None:
         r2_held = r2_score(ya[held], predict(result.steps, xa[held], result.constants))
         plain = {sp.Symbol(t, positive=True): sp.Symbol(n) for t, n in symbols.items()}
         expr = tidy(steps_to_sympy(result.steps, result.constants)).xreplace(plain)
         formula, latex = str(expr), sp.latex(expr)
+        uses_columns = bool(expr.free_symbols)
+    found, why = verdict(r2_held, uses_columns, len(held))
     return UserResult(
         formula=formula, latex=latex, target=target, columns=names, r2_fit=result.r2_fit, r2_heldout=r2_held,
         n_rows=len(ya), n_dropped=dropped, n_support=len(support), n_heldout=len(held), scaling=scaling,
         decoder=decoder, seconds=time.perf_counter() - t0, derivation=result, front=front,
-        warnings=narrow_columns(xa, names), alternatives=alternatives(front),
+        warnings=narrow_columns(xa, names), alternatives=alternatives(front) if found else [],
+        found=found, verdict=why,
     )
+
+
+def verdict(r2_heldout: float | None, uses_columns: bool, n_heldout: int) -> tuple[bool, str]:
+    """``(found, why not)``: a law needs held-out R^2 >= :data:`FOUND_R2` and a formula of the
+    columns (a fitted constant explains nothing)."""
+    if r2_heldout is None or not math.isfinite(r2_heldout):
+        return False, "no candidate could be evaluated on the held-out rows"
+    if r2_heldout < FOUND_R2:
+        return False, (f"the best formula reaches held-out R2 {r2_heldout:.4f} on {n_heldout} rows, below "
+                       f"{FOUND_R2}: the data do not determine a law among the forms searched")
+    if not uses_columns:
+        return False, "the best formula is a constant: the target does not depend on the columns given"
+    return True, ""
 
 
 def alternatives(front: list[dict]) -> list[dict]:
     """Front members of another form that fit the held-back rows as well as the chosen one
-    (``1 - R^2`` within twice the chosen's): the data cannot decide between them."""
+    (``1 - R^2`` within twice the chosen's, and at least :data:`FOUND_R2`): the data cannot
+    decide between them."""
     if not front:
         return []
     chosen = min(front, key=lambda r: r["score"])
     if chosen["r2_heldout"] is None:
         return []
     bound = max(2 * (1 - chosen["r2_heldout"]), 1e-9)
-    return [r for r in front if r is not chosen and r["r2_heldout"] is not None and 1 - r["r2_heldout"] <= bound]
+    return [r for r in front if r is not chosen and r["r2_heldout"] is not None and 1 - r["r2_heldout"] <= bound
+            and r["r2_heldout"] >= FOUND_R2]
 
 
 #: Delimiters a CSV may use; the first line decides among them.

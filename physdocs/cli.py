@@ -64,7 +64,11 @@ def _derive_csv(args) -> None:
         return
     held = "-" if result.r2_heldout is None else f"{result.r2_heldout:.4f}"
     print(f"data:      {args.csv}: {result.n_rows} rows used, {result.n_dropped} dropped (NaN or inf)")
-    print(f"formula:   {target} = {result.formula}")
+    if result.found:
+        print(f"formula:   {target} = {result.formula}")
+    else:
+        print(f"no formula found: {result.verdict}")
+        print(f"best:      {target} = {result.formula} (not a law)")
     print(f"R2:        {held} on {result.n_heldout} held-out rows ({result.r2_fit:.4f} on the "
           f"{result.n_support} rows the model read)")
     scaled = [f"{n} / 2^{e}" for n, e in zip(names, result.scaling.x_exp, strict=True) if e]

@@ -11,3 +11,5 @@ R2_THRESHOLD = 0.99
 DEFAULT_SEED = 2026
 #: Two-sided level of every interval and test (95% intervals).
 ALPHA = 0.05
+#: Held-out R^2 below which ``derive`` reports "no formula found" rather than a law.
+FOUND_R2 = 0.9

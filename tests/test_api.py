@@ -197,3 +197,35 @@ def test_the_pendulum_with_a_narrow_g_says_so(tmp_path, capsys):
     assert main(["derive", "--csv", str(path), "--budget", "0.25"]) == 0
     out = capsys.readouterr().out
     assert "warning:   column 'g' varies by only" in out and "column 'L'" not in out
+
+
+def test_noise_is_no_formula_found_and_a_law_is_found(tmp_path, capsys):
+    """A target of pure noise is "no formula found" (found false, exit 0, no "also fits"); the
+    same columns with a real law give the law, found true."""
+    rng = np.random.default_rng(5)
+    a, b = rng.uniform(1, 5, 200), rng.uniform(1, 5, 200)
+    noise = write_csv(tmp_path / "noise.csv", ["a", "b", "y"],
+                      [[u, v, w] for u, v, w in zip(a, b, rng.standard_normal(200), strict=True)])
+    assert main(["derive", "--csv", str(noise), "--budget", "0.25"]) == 0
+    out = capsys.readouterr().out
+    assert "no formula found:" in out and "(not a law)" in out and "also fits" not in out
+    assert "formula:   y =" not in out
+    assert main(["derive", "--csv", str(noise), "--budget", "0.25", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["found"] is False and doc["alternatives"] == [] and doc["verdict"]
+    law = write_csv(tmp_path / "law.csv", ["a", "b", "y"], [[u, v, u * v] for u, v in zip(a, b, strict=True)])
+    assert main(["derive", "--csv", str(law), "--budget", "0.25", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["found"] is True and doc["verdict"] == ""
+    assert sp.simplify(sp.sympify(doc["formula"]) - sp.Symbol("a") * sp.Symbol("b")) == 0
+
+
+def test_the_verdict_rule():
+    from physdocs.api import verdict
+    from physdocs.constants import FOUND_R2
+
+    assert verdict(0.999, True, 40) == (True, "")
+    assert verdict(FOUND_R2 - 0.01, True, 40)[0] is False
+    found, why = verdict(0.999, False, 40)
+    assert not found and "constant" in why
+    assert verdict(None, True, 40)[0] is False and verdict(float("nan"), True, 40)[0] is False
