@@ -32,12 +32,14 @@ import numpy as np
 import torch
 
 from physdocs.benchmark import load_benchmark
+from physdocs.constants import R2_THRESHOLD
 from physdocs.decoding import derive
 from physdocs.decoding.diffusion import DiffusionConfig
 from physdocs.decoding.repair import validate_or_repair
-from physdocs.evaluation import R2_THRESHOLD, EvalConfig, equation_points, score_derivation
+from physdocs.evaluation import EvalConfig, score_derivation
 from physdocs.grammar import variables_used
 from physdocs.models.checkpoint import load_checkpoint
+from physdocs.points import equation_points
 
 
 def argmax_decodes(weights: str | None, steps: int, revise: bool) -> list[dict]:

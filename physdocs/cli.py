@@ -121,7 +121,8 @@ def _derive(args) -> None:
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from exc
     model, source = _load_model(args.weights)
-    from physdocs.evaluation import EvalConfig, equation_number, equation_points, run_derive
+    from physdocs.evaluation import EvalConfig, run_derive
+    from physdocs.points import equation_number, equation_points
 
     # The evaluation's settings and seeds, so `derive` reproduces its row for this equation.
     cfg = EvalConfig(seed=args.seed)

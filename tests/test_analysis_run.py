@@ -1,6 +1,8 @@
 """The analysis run on a few equations with a tiny random checkpoint."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -70,3 +72,17 @@ def test_deterministic(tiny_weights, analysis):
 def test_unknown_equation_is_named(tiny_weights):
     with pytest.raises(AnalysisError, match="feynman_777"):
         run_analysis(AnalysisConfig(equation_ids=("feynman_777",), weights=str(tiny_weights)))
+
+
+def test_the_analysis_reaches_neither_the_evaluation_nor_training():
+    """Layers: the analysis reads the benchmark's points (physdocs.points), never the
+    evaluation, and nothing it imports, directly or through another module, is training."""
+    code = (
+        "import sys, physdocs.analysis.run, physdocs.analysis.causal, physdocs.points; "
+        "from physdocs.benchmark import load_benchmark; "
+        "physdocs.points.equation_points(load_benchmark()[0], 2026, 50, 20); "
+        "bad = [m for m in sys.modules if m.startswith(('physdocs.training', 'physdocs.evaluation', "
+        "'physdocs.probes'))]; print(*bad); sys.exit(bool(bad))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -9,19 +9,17 @@ from physdocs import probes
 from physdocs.benchmark import get_equation
 from physdocs.decoding.refine import RefineConfig
 from physdocs.evaluation import (
-    NOISE,
     EvalConfig,
     best_decoder,
-    equation_points,
     exposure_stratum,
     generalisation,
     run_evaluation,
-    shifted_box,
     summarise,
     summarise_synthetic,
 )
 from physdocs.grammar import parse_infix
 from physdocs.intervals import rate_with_interval, wilson_interval
+from physdocs.points import NOISE, equation_points, shifted_box
 
 
 def row(model, decoder, tier, r2, exact, seconds=1.0, first=None):

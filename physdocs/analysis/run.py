@@ -67,8 +67,8 @@ class _Inputs:
 def _inputs(equations: list[Equation], seed: int, max_len: int) -> _Inputs:
     """The evaluation's support points of each equation, scaled and encoded as ``derive`` does."""
     from physdocs.decoding.scaling import choose_scaling
-    from physdocs.evaluation import equation_points
     from physdocs.observations import encode_observations
+    from physdocs.points import equation_points
 
     obs, canvas, lengths = [], torch.full((len(equations), max_len), PAD_ID, dtype=torch.long), []
     supports, tests, scalings = [], [], []
