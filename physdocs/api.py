@@ -30,7 +30,6 @@ What happens:
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 import time
@@ -46,7 +45,6 @@ from physdocs.decoding.derive import Derivation
 from physdocs.decoding.scaling import Scaling, ScalingError, choose_scaling, tidy
 from physdocs.decoding.symbolic import steps_to_sympy
 from physdocs.observations import N_INPUT_SLOTS, N_POINTS
-from physdocs.paths import EVALUATION_FILE
 
 MIN_ROWS = 10
 HELDOUT_SHARE = 0.2
@@ -95,14 +93,6 @@ class UserResult:
             "front": self.front, "warnings": self.warnings, "alternatives": self.alternatives,
             "found": self.found, "verdict": self.verdict,
         }
-
-
-def best_decoder() -> str:
-    """The decoder the shipped evaluation found better ("diffusion" when there is none)."""
-    try:
-        return json.loads(EVALUATION_FILE.read_text())["meta"]["best_decoder"] or "diffusion"
-    except (OSError, KeyError, json.JSONDecodeError):
-        return "diffusion"
 
 
 #: What ``derive`` runs unless told otherwise: model candidates, seeded Operon, held-back choice.

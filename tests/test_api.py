@@ -9,7 +9,7 @@ import sympy as sp
 
 from physdocs.api import UserDataError, clean_rows, narrow_columns, read_csv
 from physdocs.cli import main
-from physdocs.decoding.scaling import Scaling, ScalingError, choose_scaling, column_exponent, unscale
+from physdocs.decoding.scaling import ScalingError, choose_scaling, column_exponent
 
 
 def write_csv(path, header, rows):
@@ -50,15 +50,6 @@ def test_scaling_moves_any_range_not_only_out_of_float16(low, high, expected):
 def test_scaling_refuses_a_column_no_single_scale_can_hold():
     with pytest.raises(ScalingError, match="'q'.*logarithm"):
         column_exponent(np.array([1e-20, 1.0, 1e20]), "q")
-
-
-def test_unscale_maps_the_formula_back_with_names_and_simple_numbers():
-    x1, x2 = sp.symbols("x1 x2", positive=True)
-    s = Scaling(x_exp=(-100, 20), y_exp=-80)
-    names = {"x1": sp.Symbol("m"), "x2": sp.Symbol("v")}
-    assert str(unscale(sp.Float(1.0000000001) * x1 * x2, s, names)) == "m*v"
-    assert str(unscale(sp.Float(0.5) * x1 * x2, s, names)) == "m*v/2"
-    assert "e-28*sqrt(v)" in str(unscale(x1 + sp.sqrt(x2), s, names))  # a scale is a number, never rounded to 0
 
 
 # ------------------------------------------------------------------ input checks

@@ -478,8 +478,3 @@ def available(finding: Finding, evidence: Evidence) -> bool:
 def evaluate_all(evidence: Evidence, settings: Settings = Settings()) -> list[ClaimResult]:  # noqa: B008
     """Every registered finding whose stage ran, in registry order."""
     return [evaluate(f, evidence, settings) for f in REGISTRY if available(f, evidence)]
-
-
-def keys_on(page: str) -> tuple[str, ...]:
-    """The findings shown on a report page (site path), in registry order."""
-    return tuple(f.key for f in REGISTRY if page in f.pages)

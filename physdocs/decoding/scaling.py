@@ -9,8 +9,8 @@ binary floating point, so no digit is lost), whatever their magnitude.
 
 A formula ``f`` derived on the scaled data maps back as
 ``y = 2**e_y * f(x_1 / 2**e_1, ...)``: :func:`to_original_units` rewrites the fitted tree
-so (the powers of two become constants), and :func:`unscale` writes a sympy expression
-with the numbers simplified.
+so (the powers of two become constants), and :func:`tidy` simplifies the numbers of its
+sympy expression.
 """
 
 from __future__ import annotations
@@ -130,21 +130,6 @@ def simplify_numbers(expr, rtol: float = 1e-6, max_den: int = 12, max_num: int =
                 swap[f] = sp.Rational(p, q)
                 break
     return expr.xreplace(swap)
-
-
-def unscale(expr, scaling: Scaling, symbols: Mapping[str, object]):
-    """The sympy expression ``expr`` (in scaled ``x1 ..``) in the original units.
-
-    ``symbols`` maps each token (``"x1"``) to the symbol shown for it (the column name).
-    """
-    import sympy as sp
-
-    sub = {}
-    for i, e in enumerate(scaling.x_exp, start=1):
-        token = sp.Symbol(f"x{i}", positive=True)
-        shown = symbols.get(f"x{i}", token)
-        sub[token] = shown * sp.Integer(2) ** (-e) if e else shown
-    return tidy(expr.xreplace(sub) * (sp.Integer(2) ** scaling.y_exp))
 
 
 def tidy(expr):
