@@ -32,6 +32,15 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def slow(session: nox.Session) -> None:
+    """The slow tests alone (``-m slow``): the browser suite, mkdocs builds, the two-process
+    training run and whole pipeline derivations. CI runs them after ``tests``."""
+    groups = nox.project.dependency_groups(PYPROJECT, "test", "docs", "browser")
+    session.install("-e", ".", *groups)
+    session.run("pytest", "-m", "slow", *session.posargs)
+
+
+@nox.session
 def wheel(session: nox.Session) -> None:
     """What `pip install` gives a user: build the wheel, install it into a fresh virtual
     environment outside the checkout, derive from a CSV and build a two-equation report from

@@ -152,6 +152,7 @@ def test_csv_target_and_columns_are_checked(tmp_path):
 # ------------------------------------------------------------------ derivation with the shipped weights
 
 
+@pytest.mark.slow  # a whole pipeline, mkdocs build or process group: `nox -s slow`
 def test_momentum_at_si_scale_is_derived_like_at_benchmark_scale(tmp_path, capsys):
     """p = m*v with m near 9.1e-31 kg and v near 1e6 m/s: the formula at benchmark scale, R^2 > 0.99."""
     from physdocs import derive
@@ -166,6 +167,7 @@ def test_momentum_at_si_scale_is_derived_like_at_benchmark_scale(tmp_path, capsy
     assert "p = m*v" in out and "0 dropped" in out
 
 
+@pytest.mark.slow  # a whole pipeline, mkdocs build or process group: `nox -s slow`
 @pytest.mark.parametrize(("low", "high"), [(1, 10), (100, 400)])
 def test_a_ratio_over_wide_inputs_is_derived_from_a_csv(tmp_path, capsys, low, high):
     """k = omega/c with both columns in [1, 10] (or [100, 400]): outside the old training boxes."""

@@ -25,7 +25,7 @@ import pytest
 from tests.page_checks import LAYOUT_PROBLEMS, RENDERING_PROBLEMS
 from tests.sites import HOSTILE_NAME, ROOT, benchmark_toml, mkdocs_env, publish_build
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # builds a site and drives Chromium: `nox -s slow`
 
 CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None:

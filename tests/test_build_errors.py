@@ -248,6 +248,7 @@ def test_figure_failure_names_the_figure():
 # ----------------------------------------------------------------- through mkdocs
 
 
+@pytest.mark.slow  # a whole pipeline, mkdocs build or process group: `nox -s slow`
 def test_mkdocs_prints_one_line_and_keeps_the_previous_site(tmp_path):
     site = tmp_path / "site"
     site.mkdir()

@@ -75,6 +75,7 @@ variables = [
 """
 
 
+@pytest.mark.slow  # a whole pipeline, mkdocs build or process group: `nox -s slow`
 def test_report_for_own_equations_and_weights_builds_their_pages(tmp_path, tiny_weights, monkeypatch):
     from tests.sites import ROOT
 

@@ -204,6 +204,7 @@ def test_payload_and_figure_bytes_are_identical_across_renders(tmp_path, weights
     assert overview_html(results["equations"][0], arrays) == overview_html(results["equations"][0], arrays)
 
 
+@pytest.mark.slow  # a whole pipeline, mkdocs build or process group: `nox -s slow`
 def test_rebuilds_are_byte_identical(tmp_path, tiny_weights):
     """Two cold builds (fresh caches) into two directories: every file is the same, byte for byte."""
     sites = []

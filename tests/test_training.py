@@ -114,6 +114,7 @@ def test_few_step_training_run_and_resume(tmp_path):
     assert load_checkpoint(tmp_path / "run" / "physdiffuser.safetensors").meta["step"] == 5
 
 
+@pytest.mark.slow  # a whole pipeline, mkdocs build or process group: `nox -s slow`
 def test_ddp_two_cpu_processes(tmp_path):
     script = tmp_path / "ddp.py"
     out = tmp_path / "ddp"
