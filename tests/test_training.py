@@ -18,7 +18,7 @@ from physdocs.models import PhysDiffuserPlus
 from physdocs.models.checkpoint import CheckpointError, load_checkpoint
 from physdocs.training.batches import make_batch, token_tensor
 from physdocs.training.generator import GeneratorConfig
-from physdocs.training.loop import TrainConfig, learning_rate, train
+from physdocs.training.loop import TrainConfig, learning_rate, ship_leg, train
 from tests.smoke import smoke_config
 
 from .conftest import tiny_config
@@ -112,6 +112,16 @@ def test_few_step_training_run_and_resume(tmp_path):
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(steps)  # records past the resumed checkpoint are not kept twice
     assert load_checkpoint(tmp_path / "run" / "physdiffuser.safetensors").meta["step"] == 5
+    # shipping the run as a leg: its records follow the shipped log's, marked with the leg
+    target = tmp_path / "weights" / "physdiffuser.safetensors"
+    target.parent.mkdir()
+    shutil.copyfile(tmp_path / "run" / "physdiffuser.safetensors", target)
+    target.with_suffix(".metrics.jsonl").write_text(json.dumps({"kind": "train", "step": 100, "elapsed": 50.0}) + "\n")
+    ship_leg(tmp_path / "run", "next", target)
+    shipped = [json.loads(line) for line in target.with_suffix(".metrics.jsonl").read_text().splitlines()]
+    assert shipped[0] == {"kind": "train", "step": 100, "elapsed": 50.0}
+    assert [r["step"] for r in shipped[1:]] == [s + 100 for s in steps] and {r["leg"] for r in shipped[1:]} == {"next"}
+    assert load_checkpoint(target).meta["step"] == 5 and target.with_suffix(".skeletons.json").exists()
 
 
 @pytest.mark.slow  # a whole pipeline, mkdocs build or process group: `nox -s slow`

@@ -380,3 +380,21 @@ def validate(model: PhysDiffuserPlus, val_set: list[Batch], device, replace: flo
         for k, v in row.items():
             totals[k] = totals.get(k, 0.0) + v / len(val_set)
     return {k: round(v, 5) for k, v in totals.items()}
+
+
+def ship_leg(out_dir: str | Path, leg: str, target: Path = DEFAULT_WEIGHTS) -> None:
+    """Ship a leg's weights over ``target``: weights, sidecar and skeleton counts (cumulative
+    already), and the metrics log as the legs of one run: the shipped log, then this leg's
+    records marked ``"leg": leg`` with steps and seconds counted on from the shipped log's."""
+    out = Path(out_dir)
+    old = [json.loads(line) for line in metrics_log(target).read_text().splitlines() if line.strip()]
+    step0 = max((r["step"] for r in old), default=0)
+    elapsed0 = max((r["elapsed"] for r in old), default=0.0)
+    new = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    for r in new:
+        r.update(step=r["step"] + step0, elapsed=round(r["elapsed"] + elapsed0, 1), leg=leg)
+    weights = out / "physdiffuser.safetensors"
+    shutil.copyfile(weights, target)
+    shutil.copyfile(sidecar(weights), sidecar(target))
+    shutil.copyfile(out / "skeleton_counts.json", skeleton_log(target))
+    metrics_log(target).write_text("".join(json.dumps(r) + "\n" for r in [*old, *new]))
