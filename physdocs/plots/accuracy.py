@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from physdocs.methods import REGISTRY
 from physdocs.plots.style import SERIES_COLOURS, new_figure, styled
 
 Row = Mapping[str, Any]
@@ -85,17 +86,8 @@ def capability_grid(confusion: Mapping[str, Mapping[str, Any]], title: str) -> F
 
 # --------------------------------------------------------------------------- accuracy by method
 
-#: A colour and a marker per method, fixed so the same method looks the same on every page.
-METHOD_LOOK: dict[str, tuple[str, str]] = {
-    "model + Operon": ("#0072B2", "o"),
-    "Operon alone": ("#D55E00", "s"),
-    "model alone": ("#56B4E9", "D"),
-    "PhysDiffuser": ("#009E73", "^"),
-    "AR decoder": ("#CC79A7", "v"),
-    "gplearn": ("#E69F00", "P"),
-    "control, PhysDiffuser": ("#7F7F7F", "x"),
-    "control, AR decoder": ("#B0B0B0", "+"),
-}
+#: A colour and a marker per method (the registry's), the same on every page.
+METHOD_LOOK: dict[str, tuple[str, str]] = {m.label: (m.colour, m.marker) for m in REGISTRY}
 _OTHER_LOOK = ("#333333", "*")
 
 #: Verdict colours and markers: holds, does not hold, the opposite holds.

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from physdocs import methods as M
 from physdocs.benchmark import TIERS
 from physdocs.constants import R2_THRESHOLD
 from physdocs.intervals import rate_with_interval
@@ -253,23 +254,14 @@ def training_summary(log: list[Mapping[str, Any]]) -> list[str]:
 # ----------------------------------------------------------------- the reader's order
 
 #: The methods of the method x tier table, in reading order: ``(model, decoder) -> label``.
-METHODS: dict[tuple[str, str], str] = {
-    ("trained", "pipeline"): "model + Operon",
-    ("baseline", "operon"): "Operon alone",
-    ("trained", "model"): "model alone",
-    ("trained", "diffusion"): "PhysDiffuser",
-    ("trained", "ar"): "AR decoder",
-    ("baseline", "gplearn"): "gplearn",
-    ("control", "diffusion"): "control, PhysDiffuser",
-    ("control", "ar"): "control, AR decoder",
-}
+METHODS: dict[tuple[str, str], str] = {(m.model, m.decoder): m.label for m in M.REGISTRY}
 #: The two measures, exact recovery first: ``(key, label)``.
 MEASURES = (("exact", "exact"), ("r2_gt_099", f"R² > {R2_THRESHOLD}"))
 
 
 def method_label(model: str, decoder: str) -> str:
     """The reader's name of a (model, decoder) pair: ``("baseline", "operon") -> "Operon alone"``."""
-    return METHODS.get((model, decoder), f"{model} model, {decoder} decoder")
+    return M.label(model, decoder)
 
 
 def derived(row: Mapping[str, Any]) -> bool:

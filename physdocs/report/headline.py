@@ -14,17 +14,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from physdocs.analysis.schema import ClaimResult
+from physdocs.methods import REGISTRY
 from physdocs.report.evaluation_page import method_tier_rows, overall_cells
 
 #: The methods the accuracy sentence names, in its order: (model, decoder, how it is called).
-ACCURACY_METHODS = (
-    ("trained", "pipeline", "the full pipeline (the model's candidates seeding the Operon search)"),
-    ("baseline", "operon", "Operon alone"),
-    ("trained", "model", "the model alone (both decoders)"),
-    ("trained", "diffusion", "the PhysDiffuser alone"),
-    ("baseline", "gplearn", "gplearn"),
-    ("control", "diffusion", "the random-initialised control"),
-)
+ACCURACY_METHODS = tuple((m.model, m.decoder, m.description) for m in REGISTRY if m.description)
 
 
 def _share(cell: Mapping[str, Any]) -> str:

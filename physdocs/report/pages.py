@@ -21,6 +21,7 @@ from markupsafe import Markup, escape
 from physdocs.analysis import schema as S
 from physdocs.analysis.schema import ClaimResult, SplitRow
 from physdocs.benchmark import TIERS
+from physdocs.methods import REGISTRY
 from physdocs.report import explorer as X
 from physdocs.report import figures as F
 from physdocs.report.evaluation_page import (
@@ -398,7 +399,7 @@ def evaluation_page_data(results: Mapping[str, Any], figures: Collection[str]) -
 
 
 #: The methods whose R² the equations index shows (the rest are on each equation's page).
-INDEX_METHODS = (("trained", "pipeline"), ("trained", "diffusion"), ("trained", "ar"), ("baseline", "operon"))
+INDEX_METHODS = tuple((m.model, m.decoder) for m in REGISTRY if m.index)
 
 
 def equations_index_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:

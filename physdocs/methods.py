@@ -1,0 +1,55 @@
+"""The derivation methods, each declared once: its key, the rows it writes, its names and look.
+
+The evaluation writes rows keyed by ``(model, decoder)``; everything that names or draws a
+method (the evaluation page's tables, the home page's sentence, the equations index, the
+plots) reads this registry, so a method is added here and nowhere else in the report.
+Torch-free and import-free, so every layer can read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Method:
+    """One derivation method as the reader meets it.
+
+    ``model`` / ``decoder``: the fields of its evaluation rows (``model`` is "trained",
+    "control" or "baseline"). ``label``: its name in tables and legends; ``description``: its
+    name in a sentence (None: not named in the home page's sentence). ``colour``, ``marker``:
+    its look in every figure. ``index``: shown per equation in the equations index.
+    """
+
+    key: str
+    model: str
+    decoder: str
+    label: str
+    description: str | None
+    colour: str
+    marker: str
+    index: bool = False
+
+
+#: In reading order: the pipeline first, then its parts and the baselines, the controls last.
+REGISTRY: tuple[Method, ...] = (
+    Method("pipeline", "trained", "pipeline", "model + Operon",
+           "the full pipeline (the model's candidates seeding the Operon search)", "#0072B2", "o", index=True),
+    Method("operon", "baseline", "operon", "Operon alone", "Operon alone", "#D55E00", "s", index=True),
+    Method("model", "trained", "model", "model alone", "the model alone (both decoders)", "#56B4E9", "D"),
+    Method("diffusion", "trained", "diffusion", "PhysDiffuser", "the PhysDiffuser alone", "#009E73", "^",
+           index=True),
+    Method("ar", "trained", "ar", "AR decoder", None, "#CC79A7", "v", index=True),
+    Method("gplearn", "baseline", "gplearn", "gplearn", "gplearn", "#E69F00", "P"),
+    Method("control-diffusion", "control", "diffusion", "control, PhysDiffuser", "the random-initialised control",
+           "#7F7F7F", "x"),
+    Method("control-ar", "control", "ar", "control, AR decoder", None, "#B0B0B0", "+"),
+)
+BY_KEY: dict[str, Method] = {m.key: m for m in REGISTRY}
+BY_ROWS: dict[tuple[str, str], Method] = {(m.model, m.decoder): m for m in REGISTRY}
+
+
+def label(model: str, decoder: str) -> str:
+    """The reader's name of the rows ``(model, decoder)``: ``("baseline", "operon") -> "Operon alone"``."""
+    m = BY_ROWS.get((model, decoder))
+    return m.label if m else f"{model} model, {decoder} decoder"
