@@ -15,6 +15,7 @@ import numpy as np
 
 from physdocs.benchmark import TIERS, BenchmarkError, get_equation, load_benchmark
 from physdocs.constants import DEFAULT_SEED
+from physdocs.methods import BASELINES, DECODERS
 
 
 class UserError(Exception):
@@ -281,12 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=_train)
     v = sub.add_parser("evaluate", help="derive all benchmark equations; per-tier tables")
     v.add_argument("--tier", choices=TIERS)
-    v.add_argument("--decoder", choices=("diffusion", "ar"), action="append")
+    v.add_argument("--decoder", choices=DECODERS, action="append")
     v.add_argument("--weights")
     v.add_argument("--json", help="write the results JSON here")
     v.add_argument("--no-control", action="store_true", help="skip the random-initialised control")
     v.add_argument("--limit", type=int, help="only the first N equations (per tier filter)")
-    v.add_argument("--baseline", choices=("gplearn", "operon"), action="append",
+    v.add_argument("--baseline", choices=BASELINES, action="append",
                    help="also run a baseline on the same points: gplearn (optional dependency) or Operon alone "
                         "at the pipeline's counted budget")
     v.set_defaults(fn=_evaluate)

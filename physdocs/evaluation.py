@@ -38,6 +38,8 @@ from physdocs.decoding.refine import RefineConfig
 from physdocs.decoding.search import SearchConfig, named, search, tree_size
 from physdocs.intervals import rate_with_interval
 from physdocs.matching import explain_match
+from physdocs.methods import BASELINES, DECODERS
+from physdocs.methods import BY_KEY as METHODS
 from physdocs.models import PhysDiffuserPlus
 from physdocs.models.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, sha256, skeleton_log
 from physdocs.points import equation_number, equation_points, shifted_box
@@ -89,10 +91,10 @@ class EvalConfig:
         if set(self.variants) - set(VARIANTS):
             raise ValueError(f"EvalConfig: unknown variants {sorted(set(self.variants) - set(VARIANTS))}; "
                              f"variants are {', '.join(VARIANTS)}")
-        if unknown or set(self.baselines) - {"gplearn", "operon"} or set(self.decoders) - {"ar", "diffusion"}:
+        if unknown or set(self.baselines) - set(BASELINES) or set(self.decoders) - set(DECODERS):
             raise ValueError(f"EvalConfig: unknown parts {sorted(unknown)}, baselines {self.baselines} or "
                              f"decoders {self.decoders}; parts are benchmark/synthetic/grid/pipeline, baselines "
-                             "gplearn/operon, decoders ar/diffusion")
+                             f"{'/'.join(BASELINES)}, decoders {'/'.join(DECODERS)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -325,18 +327,29 @@ def _init_worker(cfg: EvalConfig) -> None:
     _WORKER["equations"] = {e.id: e for e in load_benchmark(cfg.benchmark)}
 
 
+def gplearn_row(eq: Equation, cfg: EvalConfig) -> dict:
+    """gplearn on one benchmark equation's support points, scored on its test points."""
+    support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test)
+    seed = int(np.random.default_rng([cfg.seed, equation_number(eq.id), 3]).integers(2**31))
+    row = run_gplearn(support.x, support.y, test.x, test.y, eq.step_trees, seed, cfg.gp)
+    return {"model": "baseline", "id": eq.id, "tier": eq.tier, "decoder": "gplearn", **row}
+
+
+#: The runner behind each method's ``runner`` (physdocs.methods) that runs on its own job:
+#: ``runner(trained model or None, equation, config) -> row``.
+RUNNERS = {
+    "pipeline": lambda model, eq, cfg: pipeline_row(model, eq, cfg),
+    "operon": lambda model, eq, cfg: pipeline_row(model, eq, cfg, alone=True),
+    "gplearn": lambda model, eq, cfg: gplearn_row(eq, cfg),
+}
+
+
 def _run_job(job: tuple) -> dict:
     kind, model_name, *rest = job
     cfg: EvalConfig = _WORKER["cfg"]
-    if kind == "pipeline" or (kind == "baseline" and model_name == "operon"):
-        return pipeline_row(_WORKER["models"].get("trained"), _WORKER["equations"][rest[0]], cfg,
-                            alone=kind == "baseline")
-    if kind == "baseline":
-        eq = _WORKER["equations"][rest[0]]
-        support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test)
-        seed = int(np.random.default_rng([cfg.seed, equation_number(eq.id), 3]).integers(2**31))
-        row = run_gplearn(support.x, support.y, test.x, test.y, eq.step_trees, seed, cfg.gp)
-        return {"model": "baseline", "id": eq.id, "tier": eq.tier, "decoder": model_name, **row}
+    if kind in ("pipeline", "baseline"):  # model_name: the method's key
+        runner = RUNNERS[METHODS[model_name].runner]
+        return runner(_WORKER["models"].get("trained"), _WORKER["equations"][rest[0]], cfg)
     model = _WORKER["models"][model_name]
     if kind == "benchmark":
         eq_id, decoder, variant = rest
@@ -438,7 +451,7 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
     if "benchmark" in cfg.parts or "pipeline" in cfg.parts:
         jobs += [("baseline", b, e.id) for b in cfg.baselines for e in eqs]
     if "pipeline" in cfg.parts:
-        jobs += [("pipeline", "trained", e.id) for e in eqs]
+        jobs += [("pipeline", "pipeline", e.id) for e in eqs]
     if "synthetic" in cfg.parts:
         jobs += [("synthetic", "trained", s, i, d) for s in probes.SPLITS
                  for i in range(cfg.synthetic_per_split) for d in cfg.decoders]

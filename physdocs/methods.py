@@ -19,6 +19,8 @@ class Method:
     "control" or "baseline"). ``label``: its name in tables and legends; ``description``: its
     name in a sentence (None: not named in the home page's sentence). ``colour``, ``marker``:
     its look in every figure. ``index``: shown per equation in the equations index.
+    ``runner``: the evaluation's runner that writes its rows (``physdocs.evaluation.RUNNERS``;
+    None: rows another runner writes beside its own, as the pipeline writes the model alone's).
     """
 
     key: str
@@ -29,24 +31,30 @@ class Method:
     colour: str
     marker: str
     index: bool = False
+    runner: str | None = None
 
 
 #: In reading order: the pipeline first, then its parts and the baselines, the controls last.
 REGISTRY: tuple[Method, ...] = (
     Method("pipeline", "trained", "pipeline", "model + Operon",
-           "the full pipeline (the model's candidates seeding the Operon search)", "#0072B2", "o", index=True),
-    Method("operon", "baseline", "operon", "Operon alone", "Operon alone", "#D55E00", "s", index=True),
+           "the full pipeline (the model's candidates seeding the Operon search)", "#0072B2", "o", index=True, runner="pipeline"),
+    Method("operon", "baseline", "operon", "Operon alone", "Operon alone", "#D55E00", "s", index=True,
+           runner="operon"),
     Method("model", "trained", "model", "model alone", "the model alone (both decoders)", "#56B4E9", "D"),
     Method("diffusion", "trained", "diffusion", "PhysDiffuser", "the PhysDiffuser alone", "#009E73", "^",
-           index=True),
-    Method("ar", "trained", "ar", "AR decoder", None, "#CC79A7", "v", index=True),
-    Method("gplearn", "baseline", "gplearn", "gplearn", "gplearn", "#E69F00", "P"),
+           index=True, runner="decoder"),
+    Method("ar", "trained", "ar", "AR decoder", None, "#CC79A7", "v", index=True, runner="decoder"),
+    Method("gplearn", "baseline", "gplearn", "gplearn", "gplearn", "#E69F00", "P", runner="gplearn"),
     Method("control-diffusion", "control", "diffusion", "control, PhysDiffuser", "the random-initialised control",
-           "#7F7F7F", "x"),
-    Method("control-ar", "control", "ar", "control, AR decoder", None, "#B0B0B0", "+"),
+           "#7F7F7F", "x", runner="decoder"),
+    Method("control-ar", "control", "ar", "control, AR decoder", None, "#B0B0B0", "+", runner="decoder"),
 )
 BY_KEY: dict[str, Method] = {m.key: m for m in REGISTRY}
 BY_ROWS: dict[tuple[str, str], Method] = {(m.model, m.decoder): m for m in REGISTRY}
+#: The methods ``physdocs evaluate --baseline`` can add beside the model.
+BASELINES: tuple[str, ...] = tuple(m.key for m in REGISTRY if m.model == "baseline")
+#: The decoders one model decodes with alone.
+DECODERS: tuple[str, ...] = tuple(dict.fromkeys(m.decoder for m in REGISTRY if m.runner == "decoder"))
 
 
 def label(model: str, decoder: str) -> str:

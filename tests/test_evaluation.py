@@ -232,3 +232,24 @@ def test_the_pipeline_and_operon_alone_share_points_budget_and_credit(tiny_weigh
     assert {"model alone", "Operon alone", "model + Operon"} <= methods
     assert {(r["tier"], r["r2_gt_099"]["n"]) for r in doc["credit"]} == {("trivial", 2), ("all", 2)}
     assert best_decoder(doc["summary"]) is None  # no ar/diffusion rows: the pipeline is not a decoder
+
+
+def test_the_method_registry_is_whole():
+    """Every method has one key, one label and one look; its runner exists; the evaluation
+    and the command line accept exactly the registry's baselines and decoders."""
+    from physdocs import methods
+    from physdocs.cli import build_parser
+    from physdocs.evaluation import RUNNERS
+
+    keys = [m.key for m in methods.REGISTRY]
+    assert len(set(keys)) == len(keys)
+    assert len({m.label for m in methods.REGISTRY}) == len(keys)
+    assert len({(m.model, m.decoder) for m in methods.REGISTRY}) == len(keys)
+    assert len({(m.colour, m.marker) for m in methods.REGISTRY}) == len(keys)
+    assert all(m.runner is None or m.runner == "decoder" or m.runner in RUNNERS for m in methods.REGISTRY)
+    assert set(methods.BASELINES) == {"operon", "gplearn"} and set(methods.DECODERS) == {"ar", "diffusion"}
+    EvalConfig(baselines=methods.BASELINES, decoders=methods.DECODERS)
+    with pytest.raises(ValueError, match="baselines"):
+        EvalConfig(baselines=("pysr",))
+    args = build_parser().parse_args(["evaluate", *[a for b in methods.BASELINES for a in ("--baseline", b)]])
+    assert tuple(args.baseline) == methods.BASELINES
