@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from physdocs.analysis.run import _entropies, _received, _uniform_entropy, pad_mass, visible_rows
+from physdocs.analysis.records import _entropies, _received, _uniform_entropy, pad_mass, visible_rows
 
 
 def planted(n: int, total: int, pad: float) -> np.ndarray:
@@ -39,7 +39,7 @@ def test_token_type_shares_sum_to_one_and_the_ar_baseline_is_causal():
 def test_coarse_to_fine_reads_depth_and_step_from_the_same_decoded_canvas():
     from types import SimpleNamespace
 
-    from physdocs.analysis.run import decoded_depth_steps
+    from physdocs.analysis.records import decoded_depth_steps
     from physdocs.grammar import MASK_ID, TOKEN_TO_ID
 
     final = ["BOS", "mul", "x1", "x2", "EOS"] + ["PAD"] * 3
@@ -55,7 +55,7 @@ def test_coarse_to_fine_reads_depth_and_step_from_the_same_decoded_canvas():
 def test_masked_canvas_masks_the_training_share_and_never_bos():
     import torch
 
-    from physdocs.analysis.run import masked_canvas
+    from physdocs.analysis.capture import masked_canvas
     from physdocs.grammar import BOS_ID, MASK_ID, TOKEN_TO_ID
 
     canvas = torch.full((3, 48), TOKEN_TO_ID["x1"])

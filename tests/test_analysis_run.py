@@ -86,3 +86,10 @@ def test_the_analysis_reaches_neither_the_evaluation_nor_training():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_records_and_evidence_need_no_torch():
+    code = ("import sys, physdocs.analysis.records, physdocs.trajectory; "
+            "sys.exit('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr

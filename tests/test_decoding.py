@@ -26,13 +26,7 @@ from physdocs.decoding import (
     tame_constants,
     validate_or_repair,
 )
-from physdocs.decoding.diffusion import (
-    TrajectoryStats,
-    corrupt,
-    equation_positions,
-    length_logprobs,
-    trajectory_stats,
-)
+from physdocs.decoding.diffusion import corrupt, equation_positions, length_logprobs
 from physdocs.decoding.refine import RefineConfig
 from physdocs.grammar import (
     BOS_ID,
@@ -47,6 +41,7 @@ from physdocs.grammar import (
 )
 from physdocs.matching import explain_match, symbolic_match
 from physdocs.models import DecoderConfig, EncoderConfig, PhysDiffuserPlus, SystemConfig
+from physdocs.trajectory import TrajectoryStats, trajectory_stats
 
 torch.set_num_threads(1)
 L = 24

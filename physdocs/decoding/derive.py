@@ -20,7 +20,7 @@ import torch
 
 from physdocs.decoding.autoregressive import beam_search, sample_decode
 from physdocs.decoding.constants import fit_constants, predict, r2_score
-from physdocs.decoding.diffusion import DiffusionConfig, DiffusionResult, diffusion_decode, trajectory_stats
+from physdocs.decoding.diffusion import DiffusionConfig, DiffusionResult, diffusion_decode
 from physdocs.decoding.refine import RefineConfig
 from physdocs.decoding.refine import refine as refine_search
 from physdocs.decoding.repair import validate_or_repair
@@ -34,6 +34,7 @@ from physdocs.grammar import (
     tree_to_prefix,
 )
 from physdocs.observations import encode_observations
+from physdocs.trajectory import trajectory_stats
 
 Decoder = Literal["diffusion", "ar"]
 #: Candidates whose training R^2 agree to this many decimals count as tied (shorter wins).

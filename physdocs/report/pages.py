@@ -249,7 +249,7 @@ def trajectory_rows(trajectory: Mapping[str, Any], truth: Sequence[str] = ()) ->
 
     Columns run to the final canvas's first ``EOS`` (or else its last non-``PAD`` token).
     ``first_equation_step``, ``pad_only_steps``, ``revisions`` and ``repeated_variable`` are
-    the analysis record's (:func:`physdocs.decoding.diffusion.trajectory_stats`).
+    the analysis record's (:func:`physdocs.trajectory.trajectory_stats`).
     ``matches_truth``: the decoded equation is the true one, token for token (one argmax
     sample; the evaluation draws many more).
     """

@@ -1,0 +1,305 @@
+"""Per-equation records, tier tables and the findings' evidence, from captured arrays.
+
+Torch-free: everything here reads numpy arrays (attention maps, trajectories) and the
+benchmark, so it can be tested on hand-built arrays; :mod:`.capture` makes the arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from physdocs.analysis import findings as F
+from physdocs.analysis import metrics as M
+from physdocs.analysis import schema as S
+from physdocs.analysis.schema import MODELS
+from physdocs.analysis.stats import bootstrap_ci
+from physdocs.benchmark import TIERS, Equation
+from physdocs.errors import InputError
+from physdocs.grammar import ARITY, MASK_ID, token_type
+from physdocs.trajectory import trajectory_stats
+
+ENCODER_COMPONENTS = {c.id: c.hook for c in S.COMPONENTS if c.kind == "encoder"}
+DECODER_COMPONENTS = {c.id: c.hook for c in S.COMPONENTS if c.kind != "encoder"}
+
+
+COMPONENTS = S.COMPONENT_IDS
+
+
+SEED_ENTROPY_BY_TIER = {"trivial": 1.778, "simple": 2.255, "moderate": 2.327, "complex": 2.826, "multi_step": 2.909}
+
+
+class AnalysisError(InputError, RuntimeError):
+    """An equation or input the analysis cannot process; names the item and the fix."""
+
+
+@contextmanager
+def _about(eq: Equation) -> Iterator[None]:
+    """Per-equation work: an unexpected exception becomes an :class:`AnalysisError` naming ``eq``."""
+    try:
+        yield
+    except AnalysisError:
+        raise
+    except Exception as exc:
+        raise AnalysisError(
+            f"equation {eq.id} ({eq.name}): the analysis failed ({type(exc).__name__}: {exc}). "
+            "Fix: leave it out (PHYSDOCS_EQUATIONS or the config's equation_ids) and report the error "
+            "with its traceback (`mkdocs build --verbose` prints it)"
+        ) from exc
+
+
+def _trim(component: str, a: np.ndarray, n: int) -> np.ndarray:
+    """[layer, H, q, k] -> real query rows (and real token keys for self-attention)."""
+    if component.startswith("encoder"):
+        return a
+    if component.endswith("self"):
+        return a[:, :, :n, :n]
+    return a[:, :, :n, :]
+
+
+def visible_rows(component: str, a: np.ndarray, n: int) -> np.ndarray:
+    """The rows a statistic reads, over keys that exist, each summing to 1.
+
+    Decoder rows are the ``n`` real tokens (BOS .. EOS). Self-attention keys are those same
+    tokens: the diffuser's PAD tail is cut off and each row renormalised (its PAD mass is
+    reported apart, :func:`pad_mass`); the AR decoder's causal rows already sum to 1 over
+    their prefix. Cross-attention keys are all memory slots; encoder maps are whole.
+    """
+    if component.startswith("encoder"):
+        return a
+    if component.endswith("self"):
+        return M.restrict_keys(a[..., :n, :], n)[0]
+    return a[..., :n, :]
+
+
+def pad_mass(a: np.ndarray, n: int) -> float:
+    """Mean mass the diffuser's real-token rows put on the PAD tail (keys ``>= n``)."""
+    return float(M.restrict_keys(a[..., :n, :], n)[1].mean())
+
+
+def _entropies(component: str, a: np.ndarray, n: int) -> tuple[float, float, list[list[float]]]:
+    """Entropy of each row over the keys that exist (see :func:`visible_rows`)."""
+    causal = component == "decoder.self"
+    rows = visible_rows(component, a, n)
+    nats = float(np.nanmean(M.row_entropy(rows, causal=causal)))
+    norm_rows = M.normalised_row_entropy(rows, causal=causal)  # [layer, H, q]
+    head = np.nanmean(norm_rows, axis=-1)  # [layer, H]
+    return nats, float(np.nanmean(norm_rows)), head.round(5).tolist()
+
+
+def _uniform_entropy(component: str, a: np.ndarray, n: int) -> float:
+    """Entropy of uniform attention over the same visible keys (causal rows: the prefix)."""
+    causal = component == "decoder.self"
+    rows = visible_rows(component, a, n)
+    u = M.uniform_attention(rows.shape[-2], rows.shape[-1], causal=causal)
+    return float(np.nanmean(M.row_entropy(u, causal=causal)))
+
+
+def _received(component: str, a: np.ndarray, n: int, tokens: list[str]) -> dict[str, dict[str, float]]:
+    """Share of self-attention each token type receives (sums to 1), its uniform baseline, their ratio."""
+    mean_map = visible_rows(component, a, n).mean(axis=(0, 1))  # [q, k]
+    types = [token_type(t) for t in tokens]
+    got = M.attention_received_by_type(mean_map, types)
+    base = M.causal_uniform_share(types) if component == "decoder.self" else M.uniform_share(types)
+    return {
+        "received": {k: round(v, 5) for k, v in got.items()},
+        "uniform": {k: round(v, 5) for k, v in base.items()},
+        "ratio": {k: round(v, 5) for k, v in M.received_ratio(got, base).items()},
+    }
+
+
+def _equation_record(eq: Equation, maps: dict[str, np.ndarray], n: int, traj) -> dict:
+    entropy, head_entropy, received = {}, {}, {}
+    for comp, a in maps.items():
+        nats, norm, head = _entropies(comp, a, n)
+        entropy[comp] = {"nats": round(nats, 5), "normalised": round(norm, 5)}
+        head_entropy[comp] = head
+        if comp in ("diffuser.self", "decoder.self"):
+            received[comp] = _received(comp, a, n, eq.tokens)
+    cross = maps["diffuser.cross"][:, :, :n, :]
+    tokens = traj.trajectory_tokens
+    recorded = traj.trajectory()
+    return {
+        "entropy": entropy,
+        "head_entropy": head_entropy,
+        "received_by_type": received,
+        "pad_mass": {"mean": round(pad_mass(maps["diffuser.self"], n), 5),
+                     "last_layer": round(pad_mass(maps["diffuser.self"][-1:], n), 5)},
+        "cross_z_mass": round(float(cross[..., -1].mean()), 5),
+        "cross_obs_concentration": round(M.observation_selectivity(cross[..., :-1]), 5),
+        "inducing_specialisation": round(M.inducing_specialisation(maps["encoder.isab1.mab1"][0]), 5),
+        "inducing_coverage": round(M.argmax_coverage(maps["encoder.isab1.mab1"][0]), 5),
+        "trajectory": {
+            "tokens": recorded["tokens"],
+            "confidence": recorded["confidence"],
+            "final": traj.tokens,
+            # over the equation's positions: BOS, EOS and the PAD after it are given, never decoded
+            "flicker_rate": _none_if_nan(M.flicker_rate(tokens[:, 1:max(traj.eos_position, 2)], MASK_ID)),
+            **trajectory_stats(tokens).to_json(),
+            "confidence_drop_rate": _none_if_nan(M.confidence_drop_rate(traj.confidence)),
+            "resolution_steps": M.resolution_steps(tokens, MASK_ID).tolist(),
+        },
+    }
+
+
+def _none_if_nan(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), 5)
+
+
+ROLE_TYPES = S.TOKEN_TYPES
+
+
+def _tier_tables(records: list[dict], equations: list[Equation], uniform: list[dict], n_boot: int, rng) -> dict:
+    entropy_rows, type_rows = [], []
+    for tier in TIERS:
+        idx = [i for i, e in enumerate(equations) if e.tier == tier]
+        if not idx:
+            continue
+        for comp in COMPONENTS:
+            for model in MODELS:
+                nats = [records[i][model]["entropy"][comp]["nats"] for i in idx]
+                norm = [records[i][model]["entropy"][comp]["normalised"] for i in idx]
+                n_est, n_lo, n_hi = bootstrap_ci(nats, n_boot=n_boot, rng=rng)
+                z_est, z_lo, z_hi = bootstrap_ci(norm, n_boot=n_boot, rng=rng)
+                entropy_rows.append({
+                    "tier": tier, "model": model, "component": comp, "n": len(idx),
+                    "nats": round(n_est, 4), "normalised": round(z_est, 4),
+                    "nats_ci": [round(n_lo, 4), round(n_hi, 4)], "normalised_ci": [round(z_lo, 4), round(z_hi, 4)],
+                })
+            u = float(np.mean([uniform[i][comp] for i in idx]))
+            entropy_rows.append({
+                "tier": tier, "model": "uniform", "component": comp, "n": len(idx), "nats": round(u, 4),
+                "normalised": 1.0, "nats_ci": [round(u, 4), round(u, 4)], "normalised_ci": [1.0, 1.0],
+            })
+            if comp not in ("diffuser.self", "decoder.self"):
+                continue
+            # Received and uniform are mean shares over the tier's equations (each sums to 1
+            # over the types, absent types counting 0); ratio = received / uniform.
+            for model in MODELS:
+                for typ in ("binary", "unary", "variable", "constant", "special"):
+                    got = [records[i][model]["received_by_type"][comp]["received"].get(typ, 0.0) for i in idx]
+                    base = [records[i][model]["received_by_type"][comp]["uniform"].get(typ, 0.0) for i in idx]
+                    if not any(base):
+                        continue
+                    type_rows.append({
+                        "tier": tier, "model": model, "component": comp, "type": typ,
+                        "received": round(float(np.mean(got)), 4),
+                        "uniform_share": round(float(np.mean(base)), 4),
+                        "ratio": round(float(np.mean(got)) / float(np.mean(base)), 4),
+                    })
+    keys_rows = []
+    for tier in TIERS:
+        idx = [i for i, e in enumerate(equations) if e.tier == tier]
+        for model in MODELS if idx else ():
+            keys_rows.append({
+                "tier": tier, "model": model, "n": len(idx),
+                "pad_mass": round(float(np.mean([records[i][model]["pad_mass"]["mean"] for i in idx])), 4),
+                "pad_mass_last_layer": round(float(np.mean([records[i][model]["pad_mass"]["last_layer"]
+                                                            for i in idx])), 4),
+                "z_mass": round(float(np.mean([records[i][model]["cross_z_mass"] for i in idx])), 4),
+                "obs_concentration": round(float(np.mean([records[i][model]["cross_obs_concentration"]
+                                                          for i in idx])), 4),
+            })
+    return {"entropy": entropy_rows, "token_type": type_rows, "keys": keys_rows}
+
+
+def _summary(causal: dict | None) -> dict | None:
+    """The causal results without their per-equation arrays (those feed the findings only)."""
+    if causal is None:
+        return None
+    out = {k: v for k, v in causal.items() if k != "models"}
+    out["models"] = {m: {k: v for k, v in r.items() if k != "per_equation"} for m, r in causal["models"].items()}
+    return out
+
+
+def _evidence(records, equations, maps_by_model, lengths, trajectories, roles, causal=None) -> F.Evidence:
+    """The arrays the registered findings are computed from (:class:`~physdocs.analysis.findings.Evidence`)."""
+    types, groups = [], []
+    for i, eq in enumerate(equations):
+        types += [token_type(t) for t in eq.tokens]
+        groups += [i] * lengths[i]
+
+    def model_evidence(m: str) -> F.ModelEvidence:
+        conc, ratio, depth, step, position, step_group = [], [], [], [], [], []
+        for i in range(len(equations)):
+            n = lengths[i]
+            # Concentration over the observation keys alone: the pooled z slot is reported apart.
+            cross = maps_by_model[m][i]["diffuser.cross"][:, :, :n, :-1]  # [layer, H, q, points]
+            obs_only = M.restrict_keys(cross, cross.shape[-1])[0].mean(axis=(0, 1))  # [q, points]
+            conc += M.row_concentration(obs_only).tolist()
+            self_map = visible_rows("diffuser.self", maps_by_model[m][i]["diffuser.self"], n).mean(axis=(0, 1))
+            ratio += M.received_ratio_per_key(self_map).tolist()
+            # Coarse-to-fine on matched pairs: depth and step of the same decoded canvas.
+            d, st = decoded_depth_steps(trajectories[m][i])
+            depth += d
+            step += st
+            position += list(range(len(d)))
+            step_group += [i] * len(d)
+        rec = [r[m] for r in records]
+
+        def field(read) -> np.ndarray:
+            return np.array([np.nan if read(r) is None else read(r) for r in rec], dtype=float)
+
+        return F.ModelEvidence(
+            inducing_specialisation=field(lambda r: r["inducing_specialisation"]),
+            entropy_nats=field(lambda r: r["entropy"]["diffuser.self"]["nats"]),
+            entropy_normalised=field(lambda r: r["entropy"]["diffuser.self"]["normalised"]),
+            head_entropy=np.array([r["head_entropy"]["diffuser.self"] for r in rec], dtype=float),
+            leaf_ratio=np.array([leaf_ratio(r) for r in rec], dtype=float),
+            obs_selectivity=field(lambda r: r["cross_obs_concentration"]),
+            token_concentration=np.array(conc, dtype=float),
+            token_ratio=np.array(ratio, dtype=float),
+            depth=np.array(depth, dtype=float), step=np.array(step, dtype=float),
+            position=np.array(position, dtype=float), step_group=np.array(step_group),
+            drop_rate=field(lambda r: r["trajectory"]["confidence_drop_rate"]),
+            roles=roles.get(m) if roles else None,
+            obs_blocked_loss=None if causal is None else causal["models"][m]["per_equation"]["obs_blocked_loss"],
+            obs_blocked_derived=None if causal is None else causal["models"][m]["per_equation"]["obs_blocked_derived"],
+        )
+
+    return F.Evidence(
+        tier=np.array([TIERS.index(e.tier) for e in equations]),
+        length=np.array(lengths),
+        token_types=tuple(types),
+        token_groups=np.array(groups),
+        trained=model_evidence("trained"),
+        control=model_evidence("control"),
+    )
+
+
+def leaf_ratio(record: dict) -> float:
+    """Diffuser self-attention received by variables and constants, as a ratio to uniform."""
+    rec = record["received_by_type"]["diffuser.self"]
+    got = sum(rec["received"].get(t, 0.0) for t in ("variable", "constant"))
+    base = sum(rec["uniform"].get(t, 0.0) for t in ("variable", "constant"))
+    return got / base if base > 0 else float("nan")
+
+
+def decoded_depth_steps(traj) -> tuple[list[int], list[int]]:
+    """Tree depth and resolution step of each position of the decoded canvas, BOS .. EOS."""
+    final = list(traj.tokens)
+    end = final.index("EOS") + 1 if "EOS" in final else len(final)
+    seq = [t for t in final[:end]]
+    body = M.tree_depths(seq[1:-1] if seq[-1] == "EOS" else seq[1:], ARITY)
+    d = [-1, *body] + ([-1] if seq[-1] == "EOS" else [])
+    st = M.resolution_steps(traj.trajectory_tokens, MASK_ID)[: len(d)].tolist()
+    return d, st
+
+
+def _depths(tokens: list[str]) -> list[int]:
+    """Tree depth per canvas position (BOS/EOS/markers: -1), aligned with the tokens."""
+    body = M.tree_depths(tokens[1:-1], ARITY)
+    return [-1, *body, -1]
+
+
+def _nan_to_none(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _nan_to_none(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_nan_to_none(v) for v in x]
+    return x
