@@ -42,8 +42,7 @@ import numpy as np
 from physdocs.constants import DEFAULT_SEED, FOUND_R2
 from physdocs.decoding.constants import predict, r2_score
 from physdocs.decoding.derive import Derivation
-from physdocs.decoding.scaling import Scaling, ScalingError, choose_scaling, tidy
-from physdocs.decoding.symbolic import steps_to_sympy
+from physdocs.decoding.scaling import Scaling, ScalingError, choose_scaling
 from physdocs.observations import N_INPUT_SLOTS, N_POINTS
 
 MIN_ROWS = 10
@@ -158,8 +157,8 @@ def derive(
     budget (0.5: about half the time); ``progress`` receives one line per stage. Raises
     :class:`UserDataError` for input that cannot be used.
     """
-    import sympy as sp
 
+    from physdocs.decoding.search import named
     from physdocs.evaluation import EvalConfig, run_derive
 
     t0 = time.perf_counter()
@@ -168,15 +167,15 @@ def derive(
     names = tuple(names) if names is not None else tuple(f"x{i}" for i in range(1, k + 1))
     if len(names) != k:
         raise UserDataError(f"{where}: {len(names)} names for {k} columns: give one name per column")
-    try:
-        scaling = choose_scaling(xa, ya, names, target)
-    except ScalingError as exc:
-        raise UserDataError(f"{where}: {exc}") from None
     rng = np.random.default_rng([seed, 91])
     order = rng.permutation(len(ya))
     n_held = max(2, round(HELDOUT_SHARE * len(ya)))
     held, rest = order[:n_held], order[n_held:]
     support = rest[:N_POINTS]
+    try:  # chosen once, on the rows the derivation reads, and passed down
+        scaling = choose_scaling(xa[support], ya[support], names, target)
+    except ScalingError as exc:
+        raise UserDataError(f"{where}: {exc}") from None
     decoder = decoder or PIPELINE
     symbols = {f"x{i}": n for i, n in enumerate(names, start=1)}
     front: list[dict] = []
@@ -184,20 +183,20 @@ def derive(
         from physdocs.decoding.search import SearchConfig, search
 
         found = search(_model(weights), xa[support], ya[support], cfg=SearchConfig().scaled(budget), seed=seed,
-                       names=symbols, progress=progress)
+                       names=symbols, progress=progress, scaling=scaling)
         result, front = found.derivation, found.front
     else:
         cfg = EvalConfig(seed=seed)
         result = run_derive(_model(weights), xa[support], ya[support], decoder, cfg,
-                            np.random.default_rng([seed, 92]))
+                            np.random.default_rng([seed, 92]), names=symbols, scaling=scaling)
+        if result.expression is not None:
+            result.expression = named(result.expression, symbols)
     r2_held = None
     formula, latex, uses_columns = "(no usable formula)", "", False
-    if result.steps is not None:
+    if result.steps is not None:  # the derivation's own rendering, in the columns' names
         r2_held = r2_score(ya[held], predict(result.steps, xa[held], result.constants))
-        plain = {sp.Symbol(t, positive=True): sp.Symbol(n) for t, n in symbols.items()}
-        expr = tidy(steps_to_sympy(result.steps, result.constants)).xreplace(plain)
-        formula, latex = str(expr), sp.latex(expr)
-        uses_columns = bool(expr.free_symbols)
+        formula, latex = str(result.expression), result.latex or ""
+        uses_columns = bool(result.expression.free_symbols)
     found, why = verdict(r2_held, uses_columns, len(held))
     return UserResult(
         formula=formula, latex=latex, target=target, columns=names, r2_fit=result.r2_fit, r2_heldout=r2_held,

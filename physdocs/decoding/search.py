@@ -34,7 +34,7 @@ from physdocs.constants import DEFAULT_SEED
 from physdocs.decoding.constants import fit_constants, predict, r2_score
 from physdocs.decoding.derive import Derivation, derive, render
 from physdocs.decoding.operon import OperonConfig, run_operon, to_infix
-from physdocs.decoding.scaling import choose_scaling, tidy, to_original_units
+from physdocs.decoding.scaling import Scaling, choose_scaling, tidy, to_original_units
 from physdocs.decoding.symbolic import steps_to_sympy
 from physdocs.grammar import GrammarError, Node, decode_sequence, encode_sequence, flatten
 
@@ -136,6 +136,7 @@ class SearchResult:
     seconds: float
     model_only: Derivation | None = None  # the model's own best by the same choice (with Operon on)
     model_only_size: int = 0
+    scaling: Scaling | None = None  # the powers of two the columns and target were divided by
     # Every stage that proposed the chosen canonical form ("ar", "diffusion", "operon", ...).
     proposed_by: tuple[str, ...] = ()
     model_only_proposed_by: tuple[str, ...] = ()
@@ -172,6 +173,7 @@ def search(
     proposals: Sequence[tuple[str, Sequence[Node]]] = (),
     text_names: Mapping[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
+    scaling: Scaling | None = None,
 ) -> SearchResult:
     """Derive ``y [n] = f(x [n, k])`` with the pipeline (see the module doc).
 
@@ -179,7 +181,8 @@ def search(
     ``names``) to those in the text formulas. ``use_model=False`` is Operon
     alone, ``use_operon=False`` the model alone; both use the same split and the same choice.
     ``proposals``: ``(label, steps)`` formulas of the caller's (a hypothesis to test), fitted,
-    seeded and chosen among like the model's candidates.
+    seeded and chosen among like the model's candidates. ``scaling``: the caller's choice of
+    powers of two (default: chosen here from these rows, as training scales them).
     """
     start = time.perf_counter()
     text_names = text_names if text_names is not None else names
@@ -188,7 +191,7 @@ def search(
     xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     k = xa.shape[1]
     labels = [(names or {}).get(f"x{i}", f"x{i}") for i in range(1, k + 1)]
-    scaling = choose_scaling(xa, ya, labels, "the target")
+    scaling = scaling if scaling is not None else choose_scaling(xa, ya, labels, "the target")
     xs, ys = scaling.apply(xa, ya)
     order = rng.permutation(len(ya))
     n_held = max(2, round(cfg.holdout * len(ya)))
@@ -267,7 +270,7 @@ def search(
         model_only_size = best.size
     return SearchResult(_finish(chosen, xs, ys, scaling, names, text_names, rng, start), chosen,
                         _front(pool, scaling, cfg.size_penalty, text_names), counts, time.perf_counter() - start, model_only,
-                        model_only_size, proposed_by=tuple(proposers[key_of[chosen.source]]),
+                        model_only_size, scaling=scaling, proposed_by=tuple(proposers[key_of[chosen.source]]),
                         model_only_proposed_by=tuple(proposers[key_of[best.source]]) if model_only else ())
 
 

@@ -108,15 +108,17 @@ def pipeline_row(model, eq: Equation, cfg: EvalConfig, *, alone: bool = False) -
     return main
 
 
-def run_derive(model, x, y, decoder: str, cfg: EvalConfig, rng: np.random.Generator, names=None) -> Derivation:
+def run_derive(model, x, y, decoder: str, cfg: EvalConfig, rng: np.random.Generator, names=None,
+               scaling=None) -> Derivation:
     """The one derive call of the evaluation, the CLI and the API: the configured budget per decoder.
 
-    The data are normalised as in training and the result is in the data's own units.
+    The data are normalised as in training (by ``scaling`` when the caller chose it) and the
+    result is in the data's own units.
     """
     n = cfg.n_samples if decoder == "diffusion" else cfg.ar_samples
     return derive(
         model, x, y, decoder=decoder, n_samples=n, beam_size=cfg.beam_size, rng=rng, restarts=cfg.restarts,
-        names=names, refine=cfg.refine if decoder == "diffusion" else None,
+        names=names, refine=cfg.refine if decoder == "diffusion" else None, scaling=scaling,
     )
 
 
