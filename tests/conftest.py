@@ -1,5 +1,8 @@
 """Shared fixtures: a tiny random checkpoint so tests never need the shipped weights."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from hypothesis import settings
@@ -10,6 +13,13 @@ from physdocs.models.checkpoint import save_checkpoint
 # Property tests draw the same examples on every run: CI never flakes on a new example.
 settings.register_profile("physdocs", derandomize=True, deadline=None)
 settings.load_profile("physdocs")
+
+
+def assert_runs_clean(code: str) -> None:
+    """Run ``code`` in a fresh interpreter (so ``sys.modules`` holds only what it imports)
+    and assert that it exits 0; its output is the failure message."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def tiny_config() -> SystemConfig:

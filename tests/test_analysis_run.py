@@ -1,13 +1,12 @@
 """The analysis run on a few equations with a tiny random checkpoint."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from physdocs.analysis.run import COMPONENTS, AnalysisConfig, AnalysisError, run_analysis
+from tests.conftest import assert_runs_clean
 
 IDS = ("feynman_001", "feynman_046", "feynman_101")
 
@@ -84,12 +83,10 @@ def test_the_analysis_reaches_neither_the_evaluation_nor_training():
         "bad = [m for m in sys.modules if m.startswith(('physdocs.training', 'physdocs.evaluation', "
         "'physdocs.probes'))]; print(*bad); sys.exit(bool(bad))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert_runs_clean(code)
 
 
 def test_records_and_evidence_need_no_torch():
     code = ("import sys, physdocs.analysis.records, physdocs.trajectory; "
             "sys.exit('torch' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert_runs_clean(code)

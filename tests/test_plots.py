@@ -2,8 +2,6 @@
 
 import io
 import struct
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ from matplotlib.figure import Figure
 from physdocs import plots
 from physdocs.plots import style
 from physdocs.plots.trajectory import milestone_steps
+from tests.conftest import assert_runs_clean
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TIERS = ("trivial", "simple", "moderate", "complex", "multi_step")
@@ -88,8 +87,7 @@ def test_imports_neither_torch_nor_pyplot():
         "bad = [m for m in ('torch', 'matplotlib.pyplot', 'physdocs.models') if m in sys.modules]; "
         "print(*bad); sys.exit(bool(bad))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert_runs_clean(code)
 
 
 def test_figure_png_is_deterministic():

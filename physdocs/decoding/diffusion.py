@@ -251,7 +251,7 @@ def diffusion_decode(
             pred = torch.where(masked, picked, torch.where(equation, argmax, canvas))  # (B, W)
         else:
             pred = torch.where(masked, picked, canvas)  # (B, W) fixed positions keep their token
-        logp_pred = logp.gather(-1, pred.clamp_max(V - 1)[..., None]).squeeze(-1)  # (B, W)
+        logp_pred = logp.gather(-1, pred[..., None]).squeeze(-1)  # (B, W)
 
         ratio = (s + 1) / T
         rank = logp_pred + tau[:, None] * (1 - ratio) * g_rank  # (B, W)
