@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from physdocs.analysis.hooks import LayerRecorder, zero_head
 from physdocs.analysis.records import (
     DECODER_COMPONENTS,
     ENCODER_COMPONENTS,
@@ -16,7 +17,7 @@ from physdocs.analysis.records import (
     AnalysisError,
     _about,
 )
-from physdocs.analysis.schema import AnalysisConfig
+from physdocs.analysis.schema import AnalysisConfig, component
 from physdocs.benchmark import Equation
 from physdocs.constants import DEFAULT_SEED
 from physdocs.decoding.diffusion import (
@@ -123,32 +124,6 @@ def capture(model: PhysDiffuserPlus, inp: _Inputs, noise_levels=(0.25, 0.5, 0.75
     return out
 
 
-def _zero_head(head: int):
-    """A hook that zeroes one head's attention pattern ``[B, H, q, k]``."""
-
-    def ablate(x, point):
-        x = x.clone()
-        x[:, head] = 0
-        return x
-
-    return ablate
-
-
-class _Residuals(dict):
-    """``{layer: residual stream entering it}`` of one decoder, recorded during a pass."""
-
-    def __init__(self, model: PhysDiffuserPlus, part: str):
-        super().__init__()
-        self.model, self.part = model, part
-
-    def recording(self):
-        def save(x: torch.Tensor, point) -> None:
-            self[int(point.name.split(".")[2])] = x
-
-        return self.model.hooks([(lambda n: n.startswith(f"{self.part}.layers.") and n.endswith("hook_resid_pre"),
-                                  save)])
-
-
 @torch.no_grad()
 def decoder_head_importance(model: PhysDiffuserPlus, inp: _Inputs) -> list[list[float]]:
     """AR decoder: loss increase when one causal self-attention head's pattern is zeroed (Michel et al. 2019).
@@ -166,14 +141,14 @@ def decoder_head_importance(model: PhysDiffuserPlus, inp: _Inputs) -> list[list[
     def loss(logits: torch.Tensor) -> float:
         return float(F.cross_entropy(logits.flatten(0, 1), ar_out.flatten(), ignore_index=PAD_ID))
 
-    resid = _Residuals(model, "ar_decoder")
+    resid = LayerRecorder(model, "ar_decoder")
     with resid.recording():
         base = loss(model.ar_decoder(ar_in, mem.keys, memory_mask=mem.mask)[0])
     grid = []
     for layer in range(model.cfg.ar.n_layers):
         row = []
         for head in range(model.cfg.ar.n_heads):
-            with model.hooks([(DECODER_COMPONENTS["decoder.self"].format(layer=layer), _zero_head(head))]):
+            with model.hooks([(component("decoder.self").hook_name(layer), zero_head(head))]):
                 logits = model.ar_decoder.forward_from(layer, resid[layer], mem.keys, memory_mask=mem.mask,
                                                        self_mask=self_mask)
             row.append(round(loss(logits) - base, 5))
@@ -218,7 +193,7 @@ def diffuser_head_ablation(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> 
     def loss(x: torch.Tensor) -> float:  # mean over masked real tokens (PAD excluded, as for the AR decoder)
         return float(x[target].mean()) if target.any() else 0.0
 
-    resid = _Residuals(model, "diffuser")
+    resid = LayerRecorder(model, "diffuser")
     with resid.recording():
         base = ce(model.diffuser(noisy, mem.keys, t, memory_mask=mem.mask)[0])
     n_layers, n_heads = model.cfg.diffuser.n_layers, model.cfg.diffuser.n_heads
@@ -228,7 +203,7 @@ def diffuser_head_ablation(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> 
     for layer in range(n_layers):
         row = []
         for head in range(n_heads):
-            with model.hooks([(DECODER_COMPONENTS["diffuser.self"].format(layer=layer), _zero_head(head))]):
+            with model.hooks([(component("diffuser.self").hook_name(layer), zero_head(head))]):
                 ablated = ce(model.diffuser.forward_from(layer, resid[layer], mem.keys, memory_mask=mem.mask,
                                                          self_mask=noisy != PAD_ID))
             roles[:, layer, head] = per_type(ablated - base)

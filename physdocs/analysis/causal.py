@@ -31,14 +31,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from physdocs.analysis.hooks import LayerRecorder, head_output, mean_head, zero_head
+from physdocs.analysis.schema import component
 from physdocs.analysis.stats import bootstrap_ci
 from physdocs.constants import DEFAULT_SEED, R2_THRESHOLD
 from physdocs.decoding.diffusion import DiffusionConfig, diffusion_decode, mask_share
 from physdocs.grammar import MASK_ID, PAD_ID, GrammarError, decode_sequence
 
-CROSS = "diffuser.layers.{layer}.cross_attn.hook_pattern"
-CROSS_Z = "diffuser.layers.{layer}.cross_attn.hook_z"
-SELF = "diffuser.layers.{layer}.self_attn.hook_pattern"
+CROSS, SELF = component("diffuser.cross"), component("diffuser.self")
 #: What each cross-attention condition blocks: "obs" (the observation keys), "z" (the pooled slot).
 CONDITIONS = {"observations blocked": ("obs",), "z blocked": ("z",), "both blocked": ("obs", "z")}
 
@@ -68,26 +68,6 @@ def block_keys(blocked: Sequence[str]):
         kept = pattern * keep
         total = kept.sum(-1, keepdim=True)
         return torch.where(total > 0, kept / total.clamp_min(1e-12), kept)
-
-    return hook
-
-
-def zero_head(head: int):
-    def hook(pattern: torch.Tensor, point) -> torch.Tensor:
-        out = pattern.clone()
-        out[:, head] = 0
-        return out
-
-    return hook
-
-
-def mean_head(head: int):
-    """Replace one head's pattern by its mean over the batch (equations) -- the mean ablation."""
-
-    def hook(pattern: torch.Tensor, point) -> torch.Tensor:
-        out = pattern.clone()
-        out[:, head] = pattern[:, head].mean(0, keepdim=True)
-        return out
 
     return hook
 
@@ -161,7 +141,7 @@ def cross_ablation(model, memory, inp: CausalInputs, draws, clean_success: np.nd
     base = masked_loss(model, memory, inp, draws)
     rows = []
     for name, blocked in CONDITIONS.items():
-        hooks = [(CROSS.format(layer=i), block_keys(blocked)) for i in range(n_layers)]
+        hooks = [(CROSS.hook_name(i), block_keys(blocked)) for i in range(n_layers)]
         with model.hooks(hooks):
             loss = masked_loss(model, memory, inp, draws)
             success = decode_success(model, memory, inp, steps, seed) if decode else None
@@ -223,12 +203,8 @@ def patching(model, memory, inp: CausalInputs, *, level: float, seed: int, n_boo
         return ((diff * where).sum(1) / where.sum(1).clamp_min(1)).numpy()
 
     n_layers, n_heads = len(model.diffuser.layers), model.diffuser.layers[0].cross_attn.n_heads
-    z_b: dict[int, torch.Tensor] = {}
-
-    def save(x, point):
-        z_b[int(point.name.split(".")[2])] = x
-
-    with model.hooks([(lambda n: n.startswith("diffuser.layers.") and n.endswith("cross_attn.hook_z"), save)]):
+    z_b = LayerRecorder(model, "diffuser", "cross_attn.hook_z")
+    with z_b.recording():
         corrupt = metric(model.diffuser(noisy, keys_b, t, memory_mask=mask_b)[0])
     clean = metric(model.diffuser(noisy, keys_a, t, memory_mask=mask_a)[0])
     valid = where.any(1).numpy()
@@ -254,7 +230,7 @@ def patching(model, memory, inp: CausalInputs, *, level: float, seed: int, n_boo
                 out[:, head] = z_b[layer][:, head]
             return out
 
-        with model.hooks([(CROSS_Z.format(layer=layer), swap)]):
+        with model.hooks([(head_output(CROSS.id, layer), swap)]):
             return metric(model.diffuser(noisy, keys_a, t, memory_mask=mask_a)[0])
 
     layers = [{"layer": i + 1, **share(patched_run(i, None))} for i in range(n_layers)]
@@ -276,19 +252,15 @@ def _head_losses(model, memory, inp: CausalInputs, draw) -> dict[tuple[int, int,
     """
     noisy, t = draw
     loss = _masked_real_loss(inp, noisy)
-    resid: dict[int, torch.Tensor] = {}
-
-    def save(x, point):
-        resid[int(point.name.split(".")[2])] = x
-
-    with model.hooks([(lambda n: n.startswith("diffuser.layers.") and n.endswith("hook_resid_pre"), save)]):
+    resid = LayerRecorder(model, "diffuser")
+    with resid.recording():
         base = loss(model.diffuser(noisy, memory.keys, t, memory_mask=memory.mask)[0])
     out = {}
     layers = model.diffuser.layers
     for layer in range(len(layers)):
         for head in range(layers[0].self_attn.n_heads):
             for kind, make in (("zero", zero_head), ("mean", mean_head)):
-                with model.hooks([(SELF.format(layer=layer), make(head))]):
+                with model.hooks([(SELF.hook_name(layer), make(head))]):
                     logits = model.diffuser.forward_from(layer, resid[layer], memory.keys, memory_mask=memory.mask,
                                                          self_mask=noisy != PAD_ID)
                 out[layer, head, kind] = (loss(logits) - base).numpy()
@@ -312,7 +284,7 @@ def head_ablation(model, memory, inp: CausalInputs, draws, clean_success: np.nda
             for kind, make in (("zero", zero_head), ("mean", mean_head)):
                 row[kind] = {"loss": _effect(losses[layer, head, kind], n_boot, rng)}
                 if decode and derived.size:
-                    with model.hooks([(SELF.format(layer=layer), make(head))]):
+                    with model.hooks([(SELF.hook_name(layer), make(head))]):
                         kept = decode_success(model, memory, inp, steps, seed, derived)
                     row[kind]["kept"] = _effect(kept.astype(float), n_boot, rng)
             rows.append(row)

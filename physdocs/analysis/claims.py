@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from physdocs.analysis.schema import ClaimResult, Detail
+from physdocs.constants import ALPHA
 
-ALPHA = 0.05
 Direction = Literal["greater", "less"]
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from physdocs.constants import ALPHA, R2_THRESHOLD
 from physdocs.methods import REGISTRY
 from physdocs.plots.style import SERIES_COLOURS, new_figure, styled
 
@@ -159,7 +160,8 @@ def headline(rows: Sequence[Row], tiers: Sequence[str], claims: Sequence[Row]) -
     top, bottom = fig.subfigures(2, 1, height_ratios=[3.6, 3.2])
     ax = top.subplots()
     drawn = _accuracy_panel(ax, [r for r in rows if not r["method"].startswith("control, AR")], tiers, measure)
-    ax.set_title("How often each method derives the equation (held-out R² > 0.99, 95% Wilson intervals)",
+    ax.set_title(f"How often each method derives the equation (held-out R² > {R2_THRESHOLD}, "
+                 f"{1 - ALPHA:.0%} Wilson intervals)",
                  loc="left")
     handles, labels = ax.get_legend_handles_labels()
     top.legend(handles, labels, loc="outside lower center", ncol=min(4, len(drawn)), frameon=False)
