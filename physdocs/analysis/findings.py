@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -80,10 +80,11 @@ class Settings:
     n_boot: int = 1000
     n_perm: int = 1000
     seed: int = DEFAULT_SEED
+    key: str = ""  # the finding being computed: set by :func:`evaluate`, never typed in a compute function
 
-    def rng(self, key: str) -> np.random.Generator:
+    def rng(self) -> np.random.Generator:
         """A generator per finding, so adding one leaves the others' numbers as they were."""
-        return np.random.default_rng([self.seed, zlib.crc32(key.encode())])
+        return np.random.default_rng([self.seed, zlib.crc32(self.key.encode())])
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def _finite(x: np.ndarray) -> np.ndarray:
 
 def _inducing(ev: Evidence, s: Settings) -> Measurement:
     t, c = _finite(ev.trained.inducing_specialisation), _finite(ev.control.inducing_specialisation)
-    rng = s.rng("inducing_specialisation")
+    rng = s.rng()
     value, lo, hi = bootstrap_ci(t, n_boot=s.n_boot, rng=rng)
     labels = np.array(["trained"] * t.size + ["control"] * c.size)
     _, p = permutation_test(np.concatenate([t, c]), labels, "trained", n_perm=s.n_perm, rng=rng)
@@ -126,11 +127,11 @@ def _inducing(ev: Evidence, s: Settings) -> Measurement:
     return Measurement(value, lo, hi, p, control, t.size, null=control, n_perm=s.n_perm)
 
 
-def _tier_partial(values_of: Callable[[ModelEvidence], np.ndarray], key: str) -> Callable:
+def _tier_partial(values_of: Callable[[ModelEvidence], np.ndarray]) -> Callable:
     """Spearman rho(tier, value) with sequence length held fixed; permutation within lengths."""
 
     def compute(ev: Evidence, s: Settings) -> Measurement:
-        rng = s.rng(key)
+        rng = s.rng()
         v, vc = np.asarray(values_of(ev.trained), float), np.asarray(values_of(ev.control), float)
         ok = np.isfinite(v)
         tier, length = ev.tier[ok].astype(float), ev.length[ok].astype(float)
@@ -153,7 +154,7 @@ def _tier_partial(values_of: Callable[[ModelEvidence], np.ndarray], key: str) ->
 
 def _head_spread(ev: Evidence, s: Settings) -> Measurement:
     x = np.asarray(ev.trained.head_entropy, float)
-    value, lo, hi = bootstrap_ci(x, M.head_spread, n_boot=s.n_boot, rng=s.rng("head_specialisation"))
+    value, lo, hi = bootstrap_ci(x, M.head_spread, n_boot=s.n_boot, rng=s.rng())
     control = M.head_spread(ev.control.head_entropy)
     return Measurement(value, lo, hi, None, control, x.shape[0], null=control)
 
@@ -162,20 +163,20 @@ def _head_roles(ev: Evidence, s: Settings) -> Measurement:
     r, rc = np.asarray(ev.trained.roles, float), np.asarray(ev.control.roles, float)
     value, reliability = M.head_role_size(r, seed=s.seed)
     _, lo, hi = paired_bootstrap_ci([r], lambda x: M.head_role_size(x, n_splits=4, seed=s.seed)[0],
-                                    n_boot=max(1, s.n_boot // 5), rng=s.rng("head_roles"))
+                                    n_boot=max(1, s.n_boot // 5), rng=s.rng())
     control, control_reliability = M.head_role_size(rc, seed=s.seed)
     details = (Detail("split-half reliability of the head-by-type damage (trained)", reliability),
                Detail("split-half reliability of the head-by-type damage (control)", control_reliability))
     return Measurement(value, lo, hi, None, control, r.shape[0], null=control, details=details)
 
 
-def _token_permutation(values_of: Callable[[ModelEvidence], np.ndarray], statistic: Callable, merged: bool,
-                       key: str) -> Callable:
+def _token_permutation(values_of: Callable[[ModelEvidence], np.ndarray], statistic: Callable,
+                       merged: bool) -> Callable:
     """Operators against other tokens: the CI resamples whole equations and decides (null 0); the
     two-sided p-value shuffles type labels within equations."""
 
     def compute(ev: Evidence, s: Settings) -> Measurement:
-        rng = s.rng(key)
+        rng = s.rng()
         v, vc = np.asarray(values_of(ev.trained), float), np.asarray(values_of(ev.control), float)
         types = np.array(ev.token_types)
         keep = np.isfinite(v) & (types != "special")
@@ -192,7 +193,7 @@ def _token_permutation(values_of: Callable[[ModelEvidence], np.ndarray], statist
 
 
 def _coarse_to_fine(ev: Evidence, s: Settings) -> Measurement:
-    rng = s.rng("coarse_to_fine")
+    rng = s.rng()
 
     def per_equation(m: ModelEvidence) -> np.ndarray:
         ok = (m.depth >= 0) & (m.step >= 0)
@@ -215,18 +216,18 @@ def _coarse_to_fine(ev: Evidence, s: Settings) -> Measurement:
 
 def _drops(ev: Evidence, s: Settings) -> Measurement:
     r = _finite(ev.trained.drop_rate)
-    value, lo, hi = bootstrap_ci(r, n_boot=s.n_boot, rng=s.rng("smooth_trajectories"))
+    value, lo, hi = bootstrap_ci(r, n_boot=s.n_boot, rng=s.rng())
     c = _finite(ev.control.drop_rate)
     return Measurement(value, lo, hi, None, float(c.mean()) if c.size else None, r.size, "trajectories",
                        null=SMOOTH_THRESHOLD)
 
 
-def _blocked(field_name: str, key: str) -> Callable:
+def _blocked(field_name: str) -> Callable:
     """Mean per-equation effect of blocking the observation keys, against the control's."""
 
     def compute(ev: Evidence, s: Settings) -> Measurement:
         d = _finite(getattr(ev.trained, field_name))
-        value, lo, hi = bootstrap_ci(d, n_boot=s.n_boot, rng=s.rng(key))
+        value, lo, hi = bootstrap_ci(d, n_boot=s.n_boot, rng=s.rng())
         c = _finite(getattr(ev.control, field_name))
         return Measurement(value, lo, hi, None, float(c.mean()) if c.size else float("nan"), d.size)
 
@@ -270,7 +271,7 @@ REGISTRY: tuple[Finding, ...] = (
         confound=_TIER_CONFOUND,
         seed_reported="1.778 / 2.255 / 2.327 / 2.826 / 2.909 nats by tier, +63.6% (random weights)",
         pages=("diffuser-self-attention.md", "entropy-scaling.md"),
-        compute=_tier_partial(lambda m: m.entropy_nats, "entropy_tier_nats"),
+        compute=_tier_partial(lambda m: m.entropy_nats),
     ),
     Finding(
         key="entropy_tier_normalised",
@@ -284,7 +285,7 @@ REGISTRY: tuple[Finding, ...] = (
         confound=_TIER_CONFOUND,
         seed_reported="not reported (raw nats only)",
         pages=("diffuser-self-attention.md", "entropy-scaling.md"),
-        compute=_tier_partial(lambda m: m.entropy_normalised, "entropy_tier_normalised"),
+        compute=_tier_partial(lambda m: m.entropy_normalised),
     ),
     Finding(
         key="head_specialisation",
@@ -331,8 +332,7 @@ REGISTRY: tuple[Finding, ...] = (
         confound=_TOKEN_CONFOUND,
         seed_reported="operators 'show stronger cross-attention' (single memory slot: every weight is 1.0)",
         pages=("cross-attention.md",),
-        compute=_token_permutation(lambda m: m.token_concentration, M.operator_difference, True,
-                                   "cross_attention_operators"),
+        compute=_token_permutation(lambda m: m.token_concentration, M.operator_difference, True),
     ),
     Finding(
         key="coarse_to_fine",
@@ -382,7 +382,7 @@ REGISTRY: tuple[Finding, ...] = (
         seed_reported="'operators receive more attention than variables or constants across all tiers' "
                       "(random weights)",
         pages=("evidence.md",),
-        compute=_token_permutation(lambda m: m.token_ratio, M.operator_margin, False, "operators_receive_most"),
+        compute=_token_permutation(lambda m: m.token_ratio, M.operator_margin, False),
     ),
     Finding(
         key="leaf_attention_tier",
@@ -398,13 +398,13 @@ REGISTRY: tuple[Finding, ...] = (
         confound=_TIER_CONFOUND,
         seed_reported="'variable and constant attention increases with complexity' (random weights)",
         pages=("evidence.md",),
-        compute=_tier_partial(lambda m: m.leaf_ratio, "leaf_attention_tier"),
+        compute=_tier_partial(lambda m: m.leaf_ratio),
     ),
 )
 
 def _selectivity(ev: Evidence, s: Settings) -> Measurement:
     t, c = _finite(ev.trained.obs_selectivity), _finite(ev.control.obs_selectivity)
-    value, lo, hi = bootstrap_ci(t, n_boot=s.n_boot, rng=s.rng("observation_selectivity"))
+    value, lo, hi = bootstrap_ci(t, n_boot=s.n_boot, rng=s.rng())
     return Measurement(value, lo, hi, None, float(c.mean()) if c.size else float("nan"), t.size)
 
 
@@ -441,7 +441,7 @@ REGISTRY += (
         confound=_CAUSAL_CONFOUND,
         seed_reported="not tested (the seed shows attention weights only)",
         pages=("causal.md",),
-        compute=_blocked("obs_blocked_loss", "observations_lower_loss"),
+        compute=_blocked("obs_blocked_loss"),
         needs="obs_blocked_loss",
     ),
     Finding(
@@ -457,7 +457,7 @@ REGISTRY += (
         confound=_CAUSAL_CONFOUND + "; a model that derives nothing intact is counted as losing nothing",
         seed_reported="not tested (the seed shows attention weights only)",
         pages=("causal.md",),
-        compute=_blocked("obs_blocked_derived", "observations_make_derivations"),
+        compute=_blocked("obs_blocked_derived"),
         needs="obs_blocked_derived",
     ),
 )
@@ -466,8 +466,8 @@ BY_KEY: dict[str, Finding] = {f.key: f for f in REGISTRY}
 
 
 def evaluate(finding: Finding, evidence: Evidence, settings: Settings = Settings()) -> ClaimResult:  # noqa: B008
-    """One finding measured and judged."""
-    return judge(finding, finding.compute(evidence, settings))
+    """One finding measured and judged (its random draws keyed by its own key)."""
+    return judge(finding, finding.compute(evidence, replace(settings, key=finding.key)))
 
 
 def available(finding: Finding, evidence: Evidence) -> bool:
