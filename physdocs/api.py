@@ -43,6 +43,7 @@ from physdocs.constants import DEFAULT_SEED, FOUND_R2
 from physdocs.decoding.constants import predict, r2_score
 from physdocs.decoding.derive import Derivation
 from physdocs.decoding.scaling import Scaling, ScalingError, choose_scaling
+from physdocs.methods import DECODERS
 from physdocs.observations import N_INPUT_SLOTS, N_POINTS
 
 MIN_ROWS = 10
@@ -158,8 +159,7 @@ def derive(
     :class:`UserDataError` for input that cannot be used.
     """
 
-    from physdocs.decoding.search import named
-    from physdocs.evaluation import EvalConfig, run_derive
+    from physdocs.decoding.search import SearchConfig, search
 
     t0 = time.perf_counter()
     xa, ya, dropped = clean_rows(x, y, where)
@@ -177,20 +177,14 @@ def derive(
     except ScalingError as exc:
         raise UserDataError(f"{where}: {exc}") from None
     decoder = decoder or PIPELINE
+    if decoder != PIPELINE and decoder not in DECODERS:
+        raise ValueError(f"decoder {decoder!r}: use {PIPELINE!r} or one of {', '.join(DECODERS)}")
     symbols = {f"x{i}": n for i, n in enumerate(names, start=1)}
-    front: list[dict] = []
-    if decoder == PIPELINE:
-        from physdocs.decoding.search import SearchConfig, search
-
-        found = search(_model(weights), xa[support], ya[support], cfg=SearchConfig().scaled(budget), seed=seed,
-                       names=symbols, progress=progress, scaling=scaling)
-        result, front = found.derivation, found.front
-    else:
-        cfg = EvalConfig(seed=seed)
-        result = run_derive(_model(weights), xa[support], ya[support], decoder, cfg,
-                            np.random.default_rng([seed, 92]), names=symbols, scaling=scaling)
-        if result.expression is not None:
-            result.expression = named(result.expression, symbols)
+    # One decoder alone is the pipeline with Operon off: the same split, fits and choice.
+    alone = {} if decoder == PIPELINE else {"use_operon": False, "decoders": (decoder,)}
+    searched = search(_model(weights), xa[support], ya[support], cfg=SearchConfig().scaled(budget), seed=seed,
+                      names=symbols, progress=progress, scaling=scaling, **alone)
+    result, front = searched.derivation, searched.front
     r2_held = None
     formula, latex, uses_columns = "(no usable formula)", "", False
     if result.steps is not None:  # the derivation's own rendering, in the columns' names

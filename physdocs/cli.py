@@ -122,7 +122,7 @@ def _derive(args) -> None:
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from exc
     model, source = _load_model(args.weights)
-    from physdocs.evaluation import EvalConfig, run_derive
+    from physdocs.evaluation import EvalConfig  # its settings and seeds: the evaluation's row, reproduced
     from physdocs.points import equation_number, equation_points
 
     # The evaluation's settings and seeds, so `derive` reproduces its row for this equation.
@@ -139,8 +139,11 @@ def _derive(args) -> None:
                        names=eq.display_names, text_names=eq.plain_names, progress=_progress(args))
         result, front = found.derivation, found.front
     else:
+        from physdocs.decoding.derive import derive
+
         rng = np.random.default_rng([cfg.seed, equation_number(eq.id), 2])
-        result = run_derive(model, support.x, support.y, args.decoder, cfg, rng, eq.display_names)
+        result = derive(model, support.x, support.y, decoder=args.decoder, rng=rng, names=eq.display_names,
+                        **cfg.decoder_budget(args.decoder))
         if result.expression is not None:
             from physdocs.decoding.search import named
 

@@ -222,3 +222,18 @@ def test_the_verdict_rule():
     found, why = verdict(0.999, False, 40)
     assert not found and "constant" in why
     assert verdict(None, True, 40)[0] is False and verdict(float("nan"), True, 40)[0] is False
+
+
+def test_one_decoder_alone_is_the_search_with_operon_off():
+    """``decoder="ar"``: every candidate and the answer come from the AR decoder, chosen on the
+    held-back rows like the pipeline's; an unknown decoder is refused by name."""
+    from physdocs import derive
+
+    rng = np.random.default_rng(6)
+    x = rng.uniform(1, 5, (120, 2))
+    result = derive(x, x[:, 0] * x[:, 1], names=["a", "b"], decoder="ar", budget=0.25)
+    assert result.decoder == "ar" and result.front
+    assert all(r["source"].split()[0] == "ar" for r in result.front)
+    assert result.derivation.source.split()[0] == "ar"
+    with pytest.raises(ValueError, match="'beam'.*ar"):
+        derive(x, x[:, 0], decoder="beam")

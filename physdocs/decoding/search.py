@@ -170,6 +170,7 @@ def search(
     names: Mapping[str, str] | None = None,
     use_model: bool = True,
     use_operon: bool = True,
+    decoders: Sequence[str] = ("ar", "diffusion"),
     proposals: Sequence[tuple[str, Sequence[Node]]] = (),
     text_names: Mapping[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
@@ -180,6 +181,7 @@ def search(
     ``names`` maps ``x1 ..`` to the names shown in the LaTeX, ``text_names`` (default
     ``names``) to those in the text formulas. ``use_model=False`` is Operon
     alone, ``use_operon=False`` the model alone; both use the same split and the same choice.
+    ``decoders``: which of the model's decoders propose (one of them: that decoder alone).
     ``proposals``: ``(label, steps)`` formulas of the caller's (a hypothesis to test), fitted,
     seeded and chosen among like the model's candidates. ``scaling``: the caller's choice of
     powers of two (default: chosen here from these rows, as training scales them).
@@ -224,6 +226,8 @@ def search(
 
     if use_model:
         for decoder, n in (("ar", cfg.ar_samples), ("diffusion", cfg.n_samples)):
+            if decoder not in decoders:
+                continue
             d = derive(model, xa[fit], ya[fit], decoder=decoder, n_samples=n, beam_size=cfg.beam_size,
                        rng=np.random.default_rng([seed, 18, len(decoder)]), restarts=cfg.restarts, scaling=scaling)
             fitted = [c for c in d.candidates if c["fitted"]]
@@ -231,7 +235,7 @@ def search(
             for c in sorted(fitted, key=lambda c: -c["r2"] if math.isfinite(c["r2"]) else math.inf):
                 add(f"{decoder} {c['source']}", decode_sequence(c["fit_tokens"]), tuple(c["constants"]), c["r2"])
         counts["model_distinct"] = len(pool)
-        say(f"model: {sum(counts.get(f'{d}_candidates', 0) for d in ('ar', 'diffusion'))} candidates, "
+        say(f"model: {sum(counts.get(f'{d}_candidates', 0) for d in decoders)} candidates, "
             f"{len(pool)} distinct; best held-back R^2 "
             f"{max((c.r2_heldout for c in pool), default=float('nan')):.6f}")
     for label, steps in proposals:

@@ -64,3 +64,9 @@ class EvalConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def decoder_budget(self, decoder: str) -> dict:
+        """The keyword budget of :func:`physdocs.decoding.derive.derive` for one decoder alone."""
+        return {"n_samples": self.n_samples if decoder == "diffusion" else self.ar_samples,
+                "beam_size": self.beam_size, "restarts": self.restarts,
+                "refine": self.refine if decoder == "diffusion" else None}

@@ -110,16 +110,12 @@ def pipeline_row(model, eq: Equation, cfg: EvalConfig, *, alone: bool = False) -
 
 def run_derive(model, x, y, decoder: str, cfg: EvalConfig, rng: np.random.Generator, names=None,
                scaling=None) -> Derivation:
-    """The one derive call of the evaluation, the CLI and the API: the configured budget per decoder.
+    """One decoder alone on ``(x, y)`` at the evaluation's budget (:meth:`EvalConfig.decoder_budget`).
 
     The data are normalised as in training (by ``scaling`` when the caller chose it) and the
     result is in the data's own units.
     """
-    n = cfg.n_samples if decoder == "diffusion" else cfg.ar_samples
-    return derive(
-        model, x, y, decoder=decoder, n_samples=n, beam_size=cfg.beam_size, rng=rng, restarts=cfg.restarts,
-        names=names, refine=cfg.refine if decoder == "diffusion" else None, scaling=scaling,
-    )
+    return derive(model, x, y, decoder=decoder, rng=rng, names=names, scaling=scaling, **cfg.decoder_budget(decoder))
 
 
 def score_derivation(result: Derivation, x_test, y_test, truth, *, brief: bool = False) -> dict:
