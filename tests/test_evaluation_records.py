@@ -1,0 +1,45 @@
+"""The evaluation's typed records give back the JSON they were read from, the shipped file included."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from physdocs.paths import EVALUATION_FILE
+from physdocs.results.evaluation import Evaluation, Guess, Meta, Rate, ResultRow
+
+
+def test_the_shipped_evaluation_reads_and_writes_back_the_same_json():
+    doc = json.loads(EVALUATION_FILE.read_text(encoding="utf-8"))
+    ev = Evaluation.from_json(doc)
+    assert ev.to_json() == doc
+    assert ev.credit and ev.grid and ev.audit and ev.variants and ev.synthetic and ev.proposers
+    # a null R² reads as nan (not derived) and is written as null again
+    unusable = [r for r in ev.results if math.isnan(r.r2_test)]
+    assert unusable and not any(r.derived for r in unusable)
+
+
+def row(**kw) -> ResultRow:
+    base = {"id": "feynman_001", "tier": "trivial", "model": "trained", "decoder": "ar", "prediction": "x",
+            "r2_test": 0.5, "exact": False, "source": "beam 0", "status": "valid", "match_reason": "no",
+            "r2_support": 0.5, "seconds": 1.0, "first": Guess("x", math.nan, False, "beam 0")}
+    return ResultRow(**{**base, **kw})
+
+
+def test_optional_keys_are_left_out_unless_written_with_their_group():
+    gp = row(decoder="gplearn", program="add(X0, X1)").to_json()
+    assert "latex" not in gp and "tokens" not in gp and "variant" not in gp and gp["first"]["r2_test"] is None
+    # the pipeline writes its rendering with tokens null: kept as written
+    pipe = row(decoder="pipeline", constants=(1.0,), latex="x", note="", proposed_by=("operon",)).to_json()
+    assert pipe["tokens"] is None and pipe["proposed_by"] == ["operon"]
+    diff = row(decoder="diffusion", equation_steps=3).to_json()
+    assert diff["first_equation_step"] is None and "revisions" in diff
+    for doc in (gp, pipe, diff):
+        assert ResultRow.from_json(doc).to_json() == doc
+
+
+def test_missing_blocks_read_as_none_or_empty():
+    ev = Evaluation.from_json({"meta": {"weights_sha256": "ab" * 32}})
+    assert ev.results == () and ev.credit == () and ev.grid is None and ev.variants is None
+    assert ev.meta == Meta("ab" * 32) and not ev.meta.config
+    assert Rate.of([True, False, True, True]) == Rate(n=4, k=3, rate=0.75, low=0.3006, high=0.9544)
