@@ -1,63 +1,51 @@
-"""A fake ``evaluation.json`` for the report's tests (the shape ``physdocs evaluate`` writes)."""
+"""A fake ``evaluation.json`` for the report's tests, built from the evaluation's records
+(:mod:`physdocs.results.evaluation`), so it has the shape ``physdocs evaluate`` writes."""
 
 from __future__ import annotations
 
-from physdocs.intervals import rate_with_interval
+from physdocs.results.evaluation import (
+    CreditRow,
+    Evaluation,
+    Guess,
+    Meta,
+    Rate,
+    ResultRow,
+    SummaryRow,
+    TimingRow,
+    Variants,
+    VariantSummary,
+)
+
+DECODERS = ("diffusion", "ar")
 
 
 def evaluation_json(results: dict, sha: str | None = None, value: float = 0.654321) -> dict:
-    rows = []
-    for eq in results["equations"]:
-        for decoder in ("diffusion", "ar"):
-            rows.append(
-                {
-                    "id": eq["id"],
-                    "tier": eq["tier"],
-                    "model": "trained",
-                    "decoder": decoder,
-                    "prediction": "x1*x2",
-                    "latex": "m c",
-                    "status": "ok",
-                    "constants": [],
-                    "r2_test": value,
-                    "exact": False,
-                    "seconds": value,
-                }
-            )
-    summary = [
-        {
-            "model": "trained",
-            "decoder": d,
-            "tier": t,
-            "n": 2,
-            "r2_gt_099": value,
-            "exact": value,
-            "median_r2": value,
-            "mean_seconds": value,
-        }
-        for d in ("diffusion", "ar")
-        for t in ("trivial", "all")
-    ]
-    meta = {
-        "weights_sha256": sha or results["meta"]["weights_sha256"],
-        "benchmark_sha256": "cd" * 32,
-        "seed": 2026,
-        "decoders": ["diffusion", "ar"],
-        "seconds_total": value,
-    }
-    variants = [
-        {"decoder": d, "variant": v, "by": by, "group": group,
-         "r2_gt_099": rate_with_interval(flags), "exact": rate_with_interval(flags[:1])}
-        for d in ("diffusion", "ar")
+    """The trained model's two decoders on every analysed equation; ``value`` marks every number."""
+    rows = tuple(
+        ResultRow(id=eq["id"], tier=eq["tier"], model="trained", decoder=d, prediction="x1*x2", r2_test=value,
+                  exact=False, source="argmax", status="ok", match_reason="no match", r2_support=value,
+                  seconds=value, first=Guess("x1*x2", value, False, "argmax"), variant="original",
+                  constants=(), latex="m c")
+        for eq in results["equations"] for d in DECODERS
+    )
+    summary = tuple(SummaryRow("trained", d, t, n=2, r2_gt_099=value, exact=value, first_r2_gt_099=value,
+                               first_exact=value, repaired=0.0, median_r2=value)
+                    for d in DECODERS for t in ("trivial", "all"))
+    timing = tuple(TimingRow("trained", d, t, mean_seconds=value, max_seconds=value)
+                   for d in DECODERS for t in ("trivial", "all"))
+    meta = Meta(weights_sha256=sha or results["meta"]["weights_sha256"], benchmark_sha256="cd" * 32,
+                config={"seed": 2026, "decoders": list(DECODERS)}, seconds_total=value)
+    variants = tuple(
+        VariantSummary(d, v, by, group, r2_gt_099=Rate.of(flags), exact=Rate.of(flags[:1]))
+        for d in DECODERS
         for v, flags in (("original", [True, True, False]), ("shifted", [True, False, False]))
         for by, group in (("all", "all"), ("exposure", "never drawn"), ("variables", "5-9"), ("tier", "trivial"))
-    ]
-    credit = [
-        {"method": m, "stage": "final", "tier": t, "n": 3, "r2_gt_099": rate_with_interval(r2),
-         "exact": rate_with_interval(ex), "median_size": 7.0, "median_true_size": 5.0}
+    )
+    credit = tuple(
+        CreditRow(m, "final", t, n=3, r2_gt_099=Rate.of(r2), exact=Rate.of(ex), median_size=7.0, median_true_size=5.0)
         for m, r2, ex in (("Operon alone", [True, True, True], [True, False, False]),
                           ("model + Operon", [True, True, True], [True, True, False]))
         for t in ("trivial", "all")
-    ]
-    return {"meta": meta, "results": rows, "summary": summary, "variants": {"results": [], "summary": variants},
-            "credit": credit}
+    )
+    return Evaluation(meta, results=rows, summary=summary, timing=timing, credit=credit,
+                      variants=Variants(summary=variants)).to_json()

@@ -1,11 +1,12 @@
 """The evaluation page's data: budget, attribution sentences, audit tables, timing join."""
 
 from physdocs.report.evaluation_page import audit_tables, budget, comparisons, evaluation_data
+from physdocs.results.evaluation import Audit, AuditEquation, Evaluation, Meta, SummaryRow, TimingRow
 
 
 def srow(model, decoder, tier, r2, first):
-    return {"model": model, "decoder": decoder, "tier": tier, "n": 4, "r2_gt_099": r2, "exact": r2,
-            "first_r2_gt_099": first, "first_exact": first, "repaired": 0.0, "median_r2": 0.9}
+    return SummaryRow(model, decoder, tier, n=4, r2_gt_099=r2, exact=r2, first_r2_gt_099=first, first_exact=first,
+                      repaired=0.0, median_r2=0.9)
 
 
 def test_comparisons_say_which_decoder_leads_and_name_control_parity():
@@ -21,30 +22,29 @@ def test_comparisons_say_which_decoder_leads_and_name_control_parity():
 
 
 def test_budget_reads_the_config_and_counts_refinement():
-    meta = {"config": {"n_samples": 48, "beam_size": 32, "ar_samples": 32, "restarts": 4, "seed": 2026,
-                       "n_support": 50, "n_test": 200,
-                       "refine": {"rounds": 4, "parents": 3, "proposals": 8, "max_masked": 3}}}
+    meta = Meta("ab" * 32, config={"n_samples": 48, "beam_size": 32, "ar_samples": 32, "restarts": 4, "seed": 2026,
+                                   "n_support": 50, "n_test": 200,
+                                   "refine": {"rounds": 4, "parents": 3, "proposals": 8, "max_masked": 3}})
     b = budget(meta)
-    assert b["refine_budget"] == 96 and b["n_samples"] == 48 and b["n_test"] == 200
-    assert budget({"config": {"refine": None}})["refine_budget"] is None
+    assert b["refine_budget"] == 96 and b["n_samples"] == 48 and b["n_test"] == 200 and b["gp"] is None
+    assert budget(Meta("ab" * 32, config={"refine": None}))["refine_budget"] is None
 
 
 def test_audit_tables_per_tier():
-    eqs = [{"id": "a", "tier": "trivial", "split": "train", "training_draws": 10, "skeleton": "v1"},
-           {"id": "b", "tier": "trivial", "split": "heldout", "training_draws": 0, "skeleton": "v2"},
-           {"id": "c", "tier": "simple", "split": "train", "training_draws": 0, "skeleton": "v3"}]
-    t = {r["tier"]: r for r in audit_tables({"training_samples": 100, "equations": eqs})["per_tier"]}
+    eqs = (AuditEquation("a", "trivial", "v1", "train", (), 10), AuditEquation("b", "trivial", "v2", "heldout", (), 0),
+           AuditEquation("c", "simple", "v3", "train", (), 0))
+    t = {r["tier"]: r for r in audit_tables(Audit(100, eqs))["per_tier"]}
     assert t["trivial"]["in_support"] == 1 and t["trivial"]["held_out"] == 1 and t["trivial"]["drawn"] == 1
     assert t["all"]["n"] == 3 and t["all"]["median_draws"] == 0
     assert audit_tables(None) is None
 
 
 def test_timing_is_joined_into_the_rows():
-    doc = {"meta": {"config": {}}, "summary": [srow("trained", "ar", "all", 0.5, 0.5)],
-           "timing": [{"model": "trained", "decoder": "ar", "tier": "all", "mean_seconds": 1.5, "max_seconds": 3.0}]}
-    data = evaluation_data({"evaluation": doc})
+    ev = Evaluation(Meta("ab" * 32), summary=(srow("trained", "ar", "all", 0.5, 0.5),),
+                    timing=(TimingRow("trained", "ar", "all", mean_seconds=1.5, max_seconds=3.0),))
+    data = evaluation_data(ev)
     assert data["overall"][0]["mean_seconds"] == 1.5 and not data["has_grid"]
-    assert evaluation_data({}) is None
+    assert evaluation_data(None) is None
 
 
 def test_training_summary_reads_the_log():

@@ -7,7 +7,10 @@ them, so the template holds no result.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -15,106 +18,99 @@ import numpy as np
 from physdocs import methods as M
 from physdocs.benchmark import TIERS
 from physdocs.constants import R2_THRESHOLD
-from physdocs.intervals import rate_with_interval
 from physdocs.report.render import MISSING, pct
+from physdocs.results.evaluation import Audit, CreditRow, Evaluation, Grid, Meta, Rate, SummaryRow, Variants
 
 _ORDER = {t: i for i, t in enumerate((*TIERS, "all"))}
+#: The configuration's counts the budget section shows as they are.
+_BUDGET = ("n_samples", "beam_size", "ar_samples", "restarts", "seed", "n_support", "n_test")
 
 
 def _pct(x: float | None) -> str:
     return pct(x, 0)
 
 
-def _rows(summary: list[dict], timing: list[dict]) -> list[dict]:
+def _rows(evaluation: Evaluation) -> list[dict]:
     """Summary rows with their timing joined in (timing is kept apart in the JSON)."""
-    seconds = {(t["model"], t["decoder"], t["tier"]): t for t in timing}
+    timing = {(t.model, t.decoder, t.tier): t for t in evaluation.timing}
     out = []
-    for r in summary:
-        t = seconds.get((r["model"], r["decoder"], r["tier"]), {})
-        out.append({"first_r2_gt_099": None, "first_exact": None, "repaired": None, **r,
-                    "mean_seconds": t.get("mean_seconds", r.get("mean_seconds")),
-                    "max_seconds": t.get("max_seconds", r.get("max_seconds"))})
+    for r in evaluation.summary:
+        t = timing.get((r.model, r.decoder, r.tier))
+        out.append({**asdict(r), "mean_seconds": t.mean_seconds if t else None,
+                    "max_seconds": t.max_seconds if t else None})
     return out
 
 
-def budget(meta: Mapping[str, Any]) -> dict[str, Any]:
+def budget(meta: Meta) -> dict[str, Any]:
     """The decoding budget of the evaluation, from its config (counts, not seconds)."""
-    cfg = meta.get("config", {})
-    refine = cfg.get("refine") or None
+    cfg = {k: meta.config.get(k) for k in (*_BUDGET, "refine", "gp", "baselines")}
+    refine = cfg["refine"] or None
     return {
-        "n_samples": cfg.get("n_samples"),
-        "beam_size": cfg.get("beam_size"),
-        "ar_samples": cfg.get("ar_samples"),
-        "restarts": cfg.get("restarts"),
+        **{k: cfg[k] for k in _BUDGET},
         "refine": refine,
         "refine_budget": None if not refine else refine["rounds"] * refine["parents"] * refine["proposals"],
-        "seed": cfg.get("seed"),
-        "gp": cfg.get("gp") if "gplearn" in (cfg.get("baselines") or ()) else None,
-        "n_support": cfg.get("n_support"),
-        "n_test": cfg.get("n_test"),
+        "gp": cfg["gp"] if "gplearn" in (cfg["baselines"] or ()) else None,
     }
 
 
-def comparisons(rows: list[dict]) -> list[str]:
+def comparisons(summary: Sequence[SummaryRow]) -> list[str]:
     """One computed sentence per tier: trained decoders against each other and the control."""
-    by = {(r["model"], r["decoder"], r["tier"]): r for r in rows}
+    by = {(r.model, r.decoder, r.tier): r for r in summary}
     out = []
     for tier in (*TIERS, "all"):
-        diff, ar = by.get(("trained", "diffusion", tier)), by.get(("trained", "ar", tier))
-        ctrl = by.get(("control", "diffusion", tier))
-        gp = by.get(("baseline", "gplearn", tier))
+        diff, ar, ctrl, gp = (by.get((model, decoder, tier)) for model, decoder in (
+            ("trained", "diffusion"), ("trained", "ar"), ("control", "diffusion"), ("baseline", "gplearn")))
         if diff is None or ar is None:
             continue
-        verdict = "at least as accurate as" if diff["r2_gt_099"] >= ar["r2_gt_099"] else "less accurate than"
-        text = (f"{tier}: PhysDiffuser with refinement {_pct(diff['r2_gt_099'])} (first guess "
-                f"{_pct(diff.get('first_r2_gt_099'))}), {verdict} the AR baseline at {_pct(ar['r2_gt_099'])}")
+        verdict = "at least as accurate as" if diff.r2_gt_099 >= ar.r2_gt_099 else "less accurate than"
+        text = (f"{tier}: PhysDiffuser with refinement {_pct(diff.r2_gt_099)} (first guess "
+                f"{_pct(diff.first_r2_gt_099)}), {verdict} the AR baseline at {_pct(ar.r2_gt_099)}")
         if ctrl is not None:
-            gap = diff["r2_gt_099"] - ctrl["r2_gt_099"]
-            text += (f"; the random-initialised control reaches {_pct(ctrl['r2_gt_099'])}"
+            gap = diff.r2_gt_099 - ctrl.r2_gt_099
+            text += (f"; the random-initialised control reaches {_pct(ctrl.r2_gt_099)}"
                      + (" (no better than the control)" if gap <= 0 else ""))
         if gp is not None:
-            text += f"; the gplearn baseline reaches {_pct(gp['r2_gt_099'])}"
+            text += f"; the gplearn baseline reaches {_pct(gp.r2_gt_099)}"
         out.append(text + ".")
     return out
 
 
-def audit_tables(audit: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def audit_tables(audit: Audit | None) -> dict[str, Any] | None:
     """Per tier: equations whose skeleton training could draw, and how often it did."""
-    if not audit:
+    if audit is None:
         return None
-    eqs = audit["equations"]
     per_tier = []
     for tier in (*TIERS, "all"):
-        sel = [e for e in eqs if tier == "all" or e["tier"] == tier]
+        sel = [e for e in audit.equations if tier == "all" or e.tier == tier]
         if not sel:
             continue
-        draws = [e["training_draws"] for e in sel if e["training_draws"] is not None]
+        draws = [e.training_draws for e in sel if e.training_draws is not None]
         per_tier.append({
             "tier": tier,
             "n": len(sel),
-            "in_support": sum(e["split"] == "train" for e in sel),
-            "held_out": sum(e["split"] == "heldout" for e in sel),
+            "in_support": sum(e.split == "train" for e in sel),
+            "held_out": sum(e.split == "heldout" for e in sel),
             "drawn": sum(d > 0 for d in draws) if draws else None,
             "median_draws": float(np.median(draws)) if draws else None,
         })
-    return {"samples": audit.get("training_samples"), "per_tier": per_tier, "equations": eqs}
+    return {"samples": audit.training_samples, "per_tier": per_tier, "equations": audit.equations}
 
 
-def rate_ci(r: Mapping[str, Any]) -> str:
-    """``"52% (43–61%, 62/120)"``: rate, Wilson 95% interval and count, from
-    :func:`intervals.rate_with_interval` (no brackets, which Markdown would escape)."""
-    return f"{_pct(r['rate'])} ({100 * r['low']:.0f}–{100 * r['high']:.0f}%, {r['k']}/{r['n']})"
+def rate_ci(r: Rate) -> str:
+    """``"52% (43–61%, 62/120)"``: rate, Wilson 95% interval and count (no brackets, which
+    Markdown would escape)."""
+    return f"{_pct(r.rate)} ({100 * r.low:.0f}–{100 * r.high:.0f}%, {r.k}/{r.n})"
 
 
-def generalisation_tables(variants: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def generalisation_tables(variants: Variants | None) -> dict[str, Any] | None:
     """The generalisation section: variants, exposure strata and variable counts, with
     intervals, and one computed sentence per decoder comparing each variant with the own boxes."""
-    if not variants or not variants.get("summary"):
+    if variants is None or not variants.summary:
         return None
-    summary = variants["summary"]
-    decoders = sorted({r["decoder"] for r in summary})
-    present = [v for v in ("original", "shifted", "noisy") if any(r["variant"] == v for r in summary)]
-    by = {(r["decoder"], r["variant"], r["by"], r["group"]): r for r in summary}
+    summary = variants.summary
+    decoders = sorted({r.decoder for r in summary})
+    present = [v for v in ("original", "shifted", "noisy") if any(r.variant == v for r in summary)]
+    by = {(r.decoder, r.variant, r.by, r.group): r for r in summary}
 
     def table(kind: str, groups: list[str]) -> list[dict]:
         rows = []
@@ -123,8 +119,8 @@ def generalisation_tables(variants: Mapping[str, Any] | None) -> dict[str, Any] 
                 cells = [by.get((d, v, kind, g)) for v in present]
                 if any(cells):
                     rows.append({"decoder": d, "group": g,
-                                 "cells": [rate_ci(c["r2_gt_099"]) if c else MISSING for c in cells],
-                                 "exact": [rate_ci(c["exact"]) if c else MISSING for c in cells]})
+                                 "cells": [rate_ci(c.r2_gt_099) if c else MISSING for c in cells],
+                                 "exact": [rate_ci(c.exact) if c else MISSING for c in cells]})
         return rows
 
     sentences = []
@@ -133,11 +129,11 @@ def generalisation_tables(variants: Mapping[str, Any] | None) -> dict[str, Any] 
         for v in present[1:]:
             other = by.get((d, v, "all", "all"))
             if base and other:
-                gap = 100 * (other["r2_gt_099"]["rate"] - base["r2_gt_099"]["rate"])
+                gap = 100 * (other.r2_gt_099.rate - base.r2_gt_099.rate)
                 sentences.append(
-                    f"{d}: {v} {_pct(other['r2_gt_099']['rate'])} against {_pct(base['r2_gt_099']['rate'])} on the "
-                    f"own boxes, {gap:+.0f} points: {rate_ci(other['r2_gt_099'])} against "
-                    f"{rate_ci(base['r2_gt_099'])}.")
+                    f"{d}: {v} {_pct(other.r2_gt_099.rate)} against {_pct(base.r2_gt_099.rate)} on the "
+                    f"own boxes, {gap:+.0f} points: {rate_ci(other.r2_gt_099)} against "
+                    f"{rate_ci(base.r2_gt_099)}.")
     tiers = [t for t in (*TIERS,) if any(k[2] == "tier" and k[3] == t for k in by)]
     return {
         "variants": present,
@@ -149,54 +145,50 @@ def generalisation_tables(variants: Mapping[str, Any] | None) -> dict[str, Any] 
     }
 
 
-def credit_tables(credit: list[dict] | None) -> dict[str, Any] | None:
+def credit_tables(credit: Sequence[CreditRow]) -> dict[str, Any] | None:
     """Every stage's credit (method x tier, R^2 > 0.99 and exact with intervals, sizes) and
     the computed verdict on what the model adds to Operon."""
     if not credit:
         return None
-    tiers = [t for t in (*TIERS, "all") if any(r["tier"] == t for r in credit)]
-    methods: list[tuple[str, str]] = []
-    for r in credit:
-        if (r["method"], r["stage"]) not in methods:
-            methods.append((r["method"], r["stage"]))
-    by = {(r["method"], r["stage"], r["tier"]): r for r in credit}
+    tiers = [t for t in (*TIERS, "all") if any(r.tier == t for r in credit)]
+    methods = list(dict.fromkeys((r.method, r.stage) for r in credit))
+    by = {(r.method, r.stage, r.tier): r for r in credit}
     rows = []
     for method, stage in methods:
         label = f"{method}, first guess" if stage == "first" else method
         for metric in ("exact", "r2_gt_099"):
-            cells = [rate_ci(by[(method, stage, t)][metric]) if (method, stage, t) in by else MISSING for t in tiers]
+            cells = [rate_ci(getattr(by[(method, stage, t)], metric)) if (method, stage, t) in by else MISSING
+                     for t in tiers]
             rows.append({"method": label, "metric": "exact" if metric == "exact" else f"R² > {R2_THRESHOLD}", "cells": cells})
-    sizes = [{"method": m, "size": by[(m, "final", "all")]["median_size"],
-              "true": by[(m, "final", "all")]["median_true_size"]}
-             for m, st in methods if st == "final" and (m, "final", "all") in by
-             and by[(m, "final", "all")]["median_size"] is not None]
+    finals = [by[(m, "final", "all")] for m, st in methods if st == "final" and (m, "final", "all") in by]
+    sizes = [{"method": r.method, "size": r.median_size, "true": r.median_true_size}
+             for r in finals if not math.isnan(r.median_size)]
     verdict = None
     pipe, alone = by.get(("model + Operon", "final", "all")), by.get(("Operon alone", "final", "all"))
     if pipe and alone:
-        d_exact = 100 * (pipe["exact"]["rate"] - alone["exact"]["rate"])
-        d_r2 = 100 * (pipe["r2_gt_099"]["rate"] - alone["r2_gt_099"]["rate"])
-        overlap = pipe["exact"]["low"] <= alone["exact"]["high"] and alone["exact"]["low"] <= pipe["exact"]["high"]
+        d_exact = 100 * (pipe.exact.rate - alone.exact.rate)
+        d_r2 = 100 * (pipe.r2_gt_099.rate - alone.r2_gt_099.rate)
+        overlap = pipe.exact.low <= alone.exact.high and alone.exact.low <= pipe.exact.high
         if d_exact <= 0 and d_r2 <= 0:
             verdict = (f"The model adds nothing over Operon alone at this budget: exact recovery "
-                       f"{rate_ci(pipe['exact'])} against {rate_ci(alone['exact'])}, R² > 0.99 "
-                       f"{rate_ci(pipe['r2_gt_099'])} against {rate_ci(alone['r2_gt_099'])}.")
+                       f"{rate_ci(pipe.exact)} against {rate_ci(alone.exact)}, R² > 0.99 "
+                       f"{rate_ci(pipe.r2_gt_099)} against {rate_ci(alone.r2_gt_099)}.")
         else:
             verdict = (f"Seeding Operon with the model changes exact recovery by {d_exact:+.0f} points "
-                       f"({rate_ci(pipe['exact'])} against {rate_ci(alone['exact'])} for Operon alone) and "
-                       f"R² > 0.99 by {d_r2:+.0f} points ({rate_ci(pipe['r2_gt_099'])} against "
-                       f"{rate_ci(alone['r2_gt_099'])})"
+                       f"({rate_ci(pipe.exact)} against {rate_ci(alone.exact)} for Operon alone) and "
+                       f"R² > 0.99 by {d_r2:+.0f} points ({rate_ci(pipe.r2_gt_099)} against "
+                       f"{rate_ci(alone.r2_gt_099)})"
                        + ("; the exact-recovery intervals overlap, so the gain is not established."
                           if overlap and d_exact > 0 else "."))
     # tier names shown inside an HTML table, where Markdown escapes would show literally
     return {"tiers": [t.replace("_", " ") for t in tiers], "rows": rows, "sizes": sizes, "verdict": verdict}
 
 
-def evaluation_data(results: Mapping[str, Any]) -> dict[str, Any] | None:
+def evaluation_data(evaluation: Evaluation | None) -> dict[str, Any] | None:
     """Everything the evaluation page and the home page's table show; None if not evaluated."""
-    evaluation = results.get("evaluation")
-    if not evaluation:
+    if evaluation is None:
         return None
-    rows = _rows(evaluation["summary"], evaluation.get("timing", []))
+    rows = _rows(evaluation)
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         groups.setdefault((row["model"], row["decoder"]), []).append(row)
@@ -204,25 +196,24 @@ def evaluation_data(results: Mapping[str, Any]) -> dict[str, Any] | None:
         {"model": m, "decoder": d, "rows": sorted(g, key=lambda r: _ORDER.get(r["tier"], len(_ORDER)))}
         for (m, d), g in sorted(groups.items())
     ]
-    meta = evaluation["meta"]
-    synthetic = evaluation.get("synthetic") or {}
+    meta = evaluation.meta
     return {
         "tables": tables,
         "overall": [r for r in rows if r["tier"] == "all"],
         "decoders": sorted({r["decoder"] for r in rows}),
         "models": sorted({r["model"] for r in rows}),
-        "seconds_total": meta.get("seconds_total"),
-        "weights": meta.get("weights"),
-        "best_decoder": meta.get("best_decoder"),
+        "seconds_total": meta.seconds_total,
+        "weights": meta.weights,
+        "best_decoder": meta.best_decoder,
         "budget": budget(meta),
-        "comparisons": comparisons(rows),
-        "synthetic": [{**r, "r2_ci": rate_ci(r["r2_interval"]) if "r2_interval" in r else None,
-                       "exact_ci": rate_ci(r["exact_interval"]) if "exact_interval" in r else None}
-                      for r in synthetic.get("summary") or []],
-        "audit": audit_tables(evaluation.get("audit")),
-        "generalisation": generalisation_tables(evaluation.get("variants")),
-        "credit": credit_tables(evaluation.get("credit")),
-        "has_grid": bool((evaluation.get("grid") or {}).get("results")),
+        "comparisons": comparisons(evaluation.summary),
+        "synthetic": [{"decoder": r.decoder, "split": r.split, "n": r.n, "r2_ci": rate_ci(r.r2_interval),
+                       "exact_ci": rate_ci(r.exact_interval)}
+                      for r in (evaluation.synthetic.summary if evaluation.synthetic else ())],
+        "audit": audit_tables(evaluation.audit),
+        "generalisation": generalisation_tables(evaluation.variants),
+        "credit": credit_tables(evaluation.credit),
+        "has_grid": bool(evaluation.grid and evaluation.grid.results),
     }
 
 
@@ -264,13 +255,7 @@ def method_label(model: str, decoder: str) -> str:
     return M.label(model, decoder)
 
 
-def derived(row: Mapping[str, Any]) -> bool:
-    """Whether an evaluation row derived its equation: held-out R² above 0.99."""
-    r2 = row.get("r2_test")
-    return r2 is not None and bool(np.isfinite(r2)) and r2 > R2_THRESHOLD
-
-
-def overall_cells(table: Mapping[str, Any]) -> dict[tuple[str, str, str], tuple[dict, str]]:
+def overall_cells(table: Mapping[str, Any]) -> dict[tuple[str, str, str], tuple[Rate, str]]:
     """The "all" column of :func:`method_tier_rows`: ``(model, decoder, measure key) -> (cell, text)``."""
     if "all" not in table["tiers"]:
         return {}
@@ -278,26 +263,26 @@ def overall_cells(table: Mapping[str, Any]) -> dict[tuple[str, str, str], tuple[
     return {(r["model"], r["decoder"], r["key"]): (r["cells"][col], r["text"][col]) for r in table["rows"]}
 
 
-def _flags(evaluation: Mapping[str, Any]) -> dict[tuple[str, str, str], dict[str, list[bool]]]:
+def _flags(evaluation: Evaluation) -> dict[tuple[str, str, str], dict[str, list[bool]]]:
     """Per (model, decoder, tier and "all"): the equations' exact and R² > 0.99 outcomes."""
     out: dict[tuple[str, str, str], dict[str, list[bool]]] = {}
-    for r in evaluation.get("results") or []:
-        if r.get("variant", "original") != "original":
+    for r in evaluation.results:
+        if not r.original:
             continue
-        ok = {"exact": bool(r.get("exact")), "r2_gt_099": derived(r)}
-        for tier in (r["tier"], "all"):
-            cell = out.setdefault((r["model"], r["decoder"], tier), {"exact": [], "r2_gt_099": []})
-            for key, flag in ok.items():
-                cell[key].append(flag)
+        for tier in (r.tier, "all"):
+            cell = out.setdefault((r.model, r.decoder, tier), {"exact": [], "r2_gt_099": []})
+            cell["exact"].append(r.exact)
+            cell["r2_gt_099"].append(r.derived)
     return out
 
 
-def method_tier_rows(evaluation: Mapping[str, Any]) -> dict[str, Any] | None:
+def method_tier_rows(evaluation: Evaluation) -> dict[str, Any] | None:
     """Each method's exact and R² > 0.99 share per tier, with Wilson 95% intervals and counts.
 
-    Computed from the per-equation results, so every cell is ``k/n`` of real outcomes.
-    ``rows``: ``{"method", "model", "decoder", "measure", "cells": [{"rate", "low", "high",
-    "k", "n"} or None per tier], "text": [str]}``, methods in :data:`METHODS` order.
+    Computed from the per-equation results, so every cell is ``k/n`` of real outcomes (the
+    evaluation's own credit table has no control model).
+    ``rows``: ``{"method", "model", "decoder", "measure", "key", "cells": [Rate or None per
+    tier], "text": [str]}``, methods in :data:`METHODS` order.
     """
     flags = _flags(evaluation)
     if not flags:
@@ -307,15 +292,15 @@ def method_tier_rows(evaluation: Mapping[str, Any]) -> dict[str, Any] | None:
     rows = []
     for measure, label in MEASURES:
         for model, decoder in pairs:
-            cells = [rate_with_interval(flags[(model, decoder, t)][measure]) if (model, decoder, t) in flags
-                     else None for t in tiers]
+            cells = [Rate.of(flags[(model, decoder, t)][measure]) if (model, decoder, t) in flags else None
+                     for t in tiers]
             rows.append({"method": method_label(model, decoder), "model": model, "decoder": decoder,
                          "measure": label, "key": measure, "cells": cells,
                          "text": [rate_ci(c) if c else MISSING for c in cells]})
     return {"tiers": tiers, "rows": rows}
 
 
-def stage_rows(evaluation: Mapping[str, Any]) -> list[dict[str, Any]]:
+def stage_rows(evaluation: Evaluation) -> list[dict[str, Any]]:
     """Where each trained method's derivations (R² > 0.99) come from, counted per equation.
 
     The final answer's ``source`` says which stage produced it (the first canvas by argmax,
@@ -327,22 +312,18 @@ def stage_rows(evaluation: Mapping[str, Any]) -> list[dict[str, Any]]:
     """
     out = []
     for (model, decoder), label in METHODS.items():
-        sel = [r for r in evaluation.get("results") or []
-               if r["model"] == model and r["decoder"] == decoder and r.get("variant", "original") == "original"]
+        sel = [r for r in evaluation.results if r.model == model and r.decoder == decoder and r.original]
         if not sel or model != "trained":
             continue
-        ok = [r for r in sel if derived(r)]
-        sources: dict[str, int] = {}
-        for r in ok:
-            src = (r.get("source") or "unknown").split()[0]
-            sources[src] = sources.get(src, 0) + 1
-        credit = [r["proposed_by"] for r in ok if "proposed_by" in r]
+        ok = [r for r in sel if r.derived]
+        sources = Counter((r.source or "unknown").split()[0] for r in ok)
+        credit = [r.proposed_by for r in ok if r.proposed_by is not None]
         stages = sorted({w for c in credit for w in c})
         out.append({"method": label, "n": len(sel), "derived": len(ok),
                     "sources": sorted(sources.items(), key=lambda kv: (-kv[1], kv[0])),
-                    "proposed": [(w, sum(w in c for c in credit), sum(c == [w] for c in credit)) for w in stages],
-                    "repaired": sum(r.get("status") == "repaired" for r in ok),
-                    "repaired_all": sum(r.get("status") == "repaired" for r in sel)})
+                    "proposed": [(w, sum(w in c for c in credit), sum(c == (w,) for c in credit)) for w in stages],
+                    "repaired": sum(r.status == "repaired" for r in ok),
+                    "repaired_all": sum(r.status == "repaired" for r in sel)})
     return out
 
 
@@ -392,19 +373,19 @@ def training_metadata(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (order[r["group"]], r["label"]))
 
 
-def grid_summary(grid: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+def grid_summary(grid: Grid | None) -> list[dict[str, Any]]:
     """Per decoder: how many capability-grid instances were derived as their own shape."""
     out = []
-    for decoder, tables in sorted(((grid or {}).get("confusion") or {}).items()):
+    for decoder, tables in sorted((grid.confusion if grid else {}).items()):
         flags: list[bool] = []
         cells = set()
         for table in tables["final"].values():
-            counts = np.asarray(table["counts"], dtype=int)
-            for i, shape in enumerate(table["shapes"]):
-                j = table["labels"].index(shape) if shape in table["labels"] else None
+            counts = np.asarray(table.counts, dtype=int)
+            for i, shape in enumerate(table.shapes):
+                j = table.labels.index(shape) if shape in table.labels else None
                 flags += [True] * int(counts[i, j] if j is not None else 0)
                 flags += [False] * int(counts[i].sum() - (counts[i, j] if j is not None else 0))
                 cells.add(int(counts[i].sum()))
-        rate = rate_with_interval(flags)
+        rate = Rate.of(flags)
         out.append({"decoder": decoder, "rate": rate, "text": rate_ci(rate), "per_cell": sorted(cells)})
     return out

@@ -4,28 +4,28 @@
 2. which attention findings hold against their confounds;
 3. which do not, and where the opposite holds.
 
-Pure functions of the analysis results (and the evaluation inside them); every number and
+Pure functions of the evaluation and the findings' verdicts; every number and
 every finding named comes from there, so the template holds no result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from physdocs.analysis.schema import ClaimResult
 from physdocs.methods import REGISTRY
 from physdocs.report.evaluation_page import method_tier_rows, overall_cells
+from physdocs.results.evaluation import Evaluation, Rate
 
 #: The methods the accuracy sentence names, in its order: (model, decoder, how it is called).
 ACCURACY_METHODS = tuple((m.model, m.decoder, m.description) for m in REGISTRY if m.description)
 
 
-def _share(cell: Mapping[str, Any]) -> str:
-    return f"{100 * cell['rate']:.0f}% ({100 * cell['low']:.0f}–{100 * cell['high']:.0f}%)"
+def _share(cell: Rate) -> str:
+    return f"{100 * cell.rate:.0f}% ({100 * cell.low:.0f}–{100 * cell.high:.0f}%)"
 
 
-def accuracy_sentence(evaluation: Mapping[str, Any] | None) -> str | None:
+def accuracy_sentence(evaluation: Evaluation | None) -> str | None:
     """How often each method derives the equation (held-out R² > 0.99), and how often exactly."""
     table = method_tier_rows(evaluation) if evaluation else None
     cells = {key: cell for key, (cell, _) in overall_cells(table).items()} if table else {}
@@ -43,7 +43,7 @@ def accuracy_sentence(evaluation: Mapping[str, Any] | None) -> str | None:
             parts.append(f"{name} {_share(r2)} and {_share(exact)}")
     if not parts:
         return None
-    n = next(iter(cells.values()))["n"]
+    n = next(iter(cells.values())).n
     return (f"Given {n} benchmark equations' data, " + parts[0]
             + ("; " + "; ".join(parts[1:]) if len(parts) > 1 else "")
             + " (95% Wilson intervals).")
@@ -75,7 +75,7 @@ def findings_sentences(claims: Sequence[ClaimResult]) -> list[str]:
     return out
 
 
-def headline(results: Mapping[str, Any], claims: Sequence[ClaimResult]) -> list[str]:
+def headline(evaluation: Evaluation | None, claims: Sequence[ClaimResult]) -> list[str]:
     """The home page's sentences, in reading order (accuracy first when evaluated)."""
-    accuracy = accuracy_sentence(results.get("evaluation"))
+    accuracy = accuracy_sentence(evaluation)
     return ([accuracy] if accuracy else []) + findings_sentences(claims)

@@ -15,18 +15,19 @@ from typing import Any, ClassVar
 
 from physdocs.constants import R2_THRESHOLD
 from physdocs.intervals import rate_with_interval
+from physdocs.methods import label
 from physdocs.results import jsonable, nan_if_none
 
 
 def _plain(value: Any) -> Any:
-    """A field's value as JSON: nested records through their own ``to_json``."""
+    """A field's value as JSON: nested records through their own ``to_json``, nan as None."""
     if isinstance(value, _Record):
         return value.to_json()
-    if isinstance(value, tuple):
+    if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
-    return value
+    return jsonable(value)
 
 
 def _many(record: type[_Record]) -> Callable[[Sequence[Any]], tuple]:
@@ -50,7 +51,7 @@ class _Record:
     _read: ClassVar[Mapping[str, Callable[[Any], Any]]] = {}
 
     def to_json(self) -> dict[str, Any]:
-        return jsonable({f.name: _plain(getattr(self, f.name)) for f in fields(self)})
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Any:
@@ -145,6 +146,11 @@ class ResultRow(_Record):
     def derived(self) -> bool:
         """Held-out R² above the threshold: the equation was derived."""
         return self.r2_test > R2_THRESHOLD
+
+    @property
+    def method(self) -> str:
+        """The reader's name of the row's (model, decoder) pair (:func:`physdocs.methods.label`)."""
+        return label(self.model, self.decoder)
 
     @property
     def original(self) -> bool:
