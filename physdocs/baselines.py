@@ -13,7 +13,6 @@ plain ones are defined, which is everywhere on the benchmark's positive boxes.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from physdocs.decoding.constants import r2_score
 from physdocs.decoding.symbolic import steps_to_sympy
 from physdocs.grammar import Node
 from physdocs.matching import explain_match
+from physdocs.results import finite
 
 FUNCTIONS = ("add", "sub", "mul", "div", "sqrt", "log", "neg", "inv", "sin", "cos")
 
@@ -99,8 +99,8 @@ def run_gplearn(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.nda
     out = {
         "prediction": expression,
         "program": str(est._program),
-        "r2_support": None if not math.isfinite(r2_fit) else round(r2_fit, 6),
-        "r2_test": None if not math.isfinite(r2) else round(r2, 6),
+        "r2_support": finite(r2_fit, 6),
+        "r2_test": finite(r2, 6),
         "exact": bool(match.matched) if match else False,
         "match_reason": match.reason if match else "no truth",
         "status": "valid",

@@ -34,6 +34,7 @@ from physdocs.grammar import (
     tree_to_prefix,
 )
 from physdocs.observations import encode_observations
+from physdocs.results import finite
 from physdocs.trajectory import trajectory_stats
 
 Decoder = Literal["diffusion", "ar"]
@@ -47,10 +48,6 @@ R2_TIE_DECIMALS = 9
 
 
 # ---------------------------------------------------------------- derive
-
-
-def _finite_or_none(v: float | None) -> float | None:
-    return None if v is None or not math.isfinite(v) else float(v)
 
 
 @dataclass
@@ -87,9 +84,9 @@ class Derivation:
         cands = []
         for c in self.candidates:
             d = dict(c)
-            d["r2"] = _finite_or_none(d.get("r2"))
+            d["r2"] = finite(d.get("r2"))
             if "logprob" in d:
-                d["logprob"] = _finite_or_none(d["logprob"])
+                d["logprob"] = finite(d["logprob"])
             cands.append(d)
         return {
             "decoder": self.decoder,
@@ -101,7 +98,7 @@ class Derivation:
             "expression": None if self.expression is None else str(self.expression),
             "latex": self.latex,
             "constants": [float(c) for c in self.constants],
-            "r2_fit": _finite_or_none(self.r2_fit),
+            "r2_fit": finite(self.r2_fit),
             "seconds": round(self.seconds, 4),
             "candidates": cands,
             "trajectory": self.trajectory,
@@ -109,7 +106,7 @@ class Derivation:
             "first_guess": None if self.first_guess is None else {
                 "expression": None if self.first_guess.expression is None else str(self.first_guess.expression),
                 "tokens": list(self.first_guess.tokens) if self.first_guess.tokens else None,
-                "r2_fit": _finite_or_none(self.first_guess.r2_fit),
+                "r2_fit": finite(self.first_guess.r2_fit),
                 "source": self.first_guess.source,
             },
         }

@@ -37,6 +37,7 @@ from physdocs.decoding.operon import OperonConfig, run_operon, to_infix
 from physdocs.decoding.scaling import Scaling, choose_scaling, tidy, to_original_units
 from physdocs.decoding.symbolic import steps_to_sympy
 from physdocs.grammar import GrammarError, Node, decode_sequence, encode_sequence, flatten
+from physdocs.results import finite
 
 #: Trees larger than this keep their token sequence as their canonical key, and are not simplified.
 KEY_MAX_SIZE = 40
@@ -144,13 +145,9 @@ class SearchResult:
     def to_json(self) -> dict[str, Any]:
         return {"formula": None if self.derivation.expression is None else str(self.derivation.expression),
                 "source": self.chosen.source, "size": self.chosen.size,
-                "r2_fit": _finite(self.chosen.r2_fit), "r2_heldout": _finite(self.chosen.r2_heldout),
+                "r2_fit": finite(self.chosen.r2_fit, 9), "r2_heldout": finite(self.chosen.r2_heldout, 9),
                 "front": self.front, "counts": self.counts, "seconds": round(self.seconds, 3),
                 "proposed_by": list(self.proposed_by)}
-
-
-def _finite(v: float) -> float | None:
-    return round(float(v), 9) if math.isfinite(v) else None
 
 
 def _score_on(steps, constants, x, y) -> float:
@@ -413,7 +410,7 @@ def _front(pool: list[Candidate], scaling, size_penalty: float, names: Mapping[s
             formula = str(named(tidy(steps_to_sympy(steps, consts)), names))
         except (GrammarError, TypeError, ValueError, RecursionError):
             formula = " ".join(encode_sequence(steps)[1:-1])  # sympy cannot build it: the prefix tokens
-        out.append({"size": size, "r2_fit": _finite(c.r2_fit), "r2_heldout": _finite(c.r2_heldout),
+        out.append({"size": size, "r2_fit": finite(c.r2_fit, 9), "r2_heldout": finite(c.r2_heldout, 9),
                     "score": round(choice_score(c.r2_heldout, size, size_penalty), 4), "formula": formula,
                     "source": c.source})
     return out

@@ -4,7 +4,6 @@ and the document they make (:func:`run_evaluation`)."""
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -35,6 +34,7 @@ from physdocs.methods import BY_KEY as METHODS
 from physdocs.models import PhysDiffuserPlus
 from physdocs.models.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, sha256, skeleton_log
 from physdocs.points import equation_number, equation_points, shifted_box
+from physdocs.results import finite
 
 
 def evaluate_equation(
@@ -126,7 +126,7 @@ def score_derivation(result: Derivation, x_test, y_test, truth, *, brief: bool =
         match = explain_match(result.steps, result.constants, truth, time_limit=2.0, x=x_test)
     out = {
         "prediction": None if result.expression is None else str(result.expression),
-        "r2_test": _finite(r2),
+        "r2_test": finite(r2, 6),
         "exact": bool(match.matched) if match else False,
         "source": result.source,
     }
@@ -139,13 +139,9 @@ def score_derivation(result: Derivation, x_test, y_test, truth, *, brief: bool =
         "status": result.status,
         "note": result.note,
         "constants": [float(c) for c in result.constants],
-        "r2_support": _finite(result.r2_fit),
+        "r2_support": finite(result.r2_fit, 6),
         "match_reason": match.reason if match else "no usable candidate",
     }
-
-
-def _finite(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else round(float(x), 6)
 
 
 def _models(cfg: EvalConfig) -> dict[str, PhysDiffuserPlus]:
