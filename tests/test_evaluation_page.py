@@ -59,3 +59,26 @@ def test_training_summary_reads_the_log():
     assert "500 steps in 2 minutes" in lines[0] and "0.400 (step 250) to 0.500" in lines[1]
     assert "both decoders read their data" in lines[2]
     assert training_summary([]) == []
+
+
+def test_the_method_table_agrees_with_the_evaluations_credit():
+    """The method x tier table counts each method's outcomes per equation, as the evaluation's
+    credit does for every method but the control: on the shipped evaluation, every shared
+    final cell is the same rate, interval and count."""
+    import json
+
+    from physdocs.paths import EVALUATION_FILE
+    from physdocs.report.evaluation_page import method_tier_rows
+
+    ev = Evaluation.from_json(json.loads(EVALUATION_FILE.read_text(encoding="utf-8")))
+    table = method_tier_rows(ev)
+    cells = {(r["model"], r["decoder"], r["key"], t): c
+             for r in table["rows"] for t, c in zip(table["tiers"], r["cells"], strict=True)}
+    rows = {"ar": ("trained", "ar"), "diffusion": ("trained", "diffusion"), "model alone": ("trained", "model"),
+            "Operon alone": ("baseline", "operon"), "model + Operon": ("trained", "pipeline"),
+            "gplearn": ("baseline", "gplearn")}
+    finals = [c for c in ev.credit if c.stage == "final"]
+    assert {rows[c.method] for c in finals} == {k[:2] for k in cells if k[0] != "control"}
+    for c in finals:
+        assert cells[(*rows[c.method], "exact", c.tier)] == c.exact
+        assert cells[(*rows[c.method], "r2_gt_099", c.tier)] == c.r2_gt_099
