@@ -12,7 +12,12 @@ What happens:
 
 1. Rows holding NaN or inf are dropped (``n_dropped`` says how many).
 2. The rows are split by the seed: a fifth (at least 2 rows) is held out for the R^2
-   that is reported; up to 50 of the others are what the model reads.
+   that is reported (``rows_heldout``). Of the others, a quarter (at most 1,000) is held
+   back for the choice (``rows_heldback``) and the rest fit every constant
+   (``rows_fit``, a deterministic subsample above 20,000; Operon reads 2,000 of them and
+   its formulas are refitted on all). The model reads 50 rows at a time: with more
+   fitting rows, two disjoint draws of 50 each propose candidates, sharing the decoders'
+   budget (:data:`~physdocs.decoding.search.MAX_DRAWS`).
 3. Every column and the target are scaled by exact powers of two to the middle of the
    training boxes, as in training (:mod:`physdocs.decoding.scaling`); each candidate is
    fitted with an overall constant, which absorbs the scales.
@@ -20,7 +25,9 @@ What happens:
    propose, the best distinct candidates seed Operon, and the formula is chosen on rows
    held back from every fit, with a size penalty. It is mapped back to the original units
    and written with the column names; ``front`` lists the best formula at each size.
-   ``decoder="ar"`` or ``"diffusion"`` runs one decoder alone, with the evaluation's budget.
+   ``decoder="ar"`` or ``"diffusion"`` runs one decoder alone: the same search with Operon off.
+   A column no scale brings into float16 (more than 2**36 between its smallest and largest
+   magnitude) cannot be read by the model: the search then runs without it, and a warning says so.
 5. The verdict: ``found`` is True only when the chosen formula reaches held-out R^2 of
    :data:`~physdocs.constants.FOUND_R2` and uses at least one column. Otherwise the result
    says "no formula found" (``formula`` still holds the best candidate, never presented as
@@ -42,9 +49,9 @@ import numpy as np
 from physdocs.constants import DEFAULT_SEED, FOUND_R2
 from physdocs.decoding.constants import predict, r2_score
 from physdocs.decoding.derive import Derivation
-from physdocs.decoding.scaling import Scaling, ScalingError, choose_scaling
+from physdocs.decoding.scaling import Scaling, choose_scaling, span_note
 from physdocs.methods import DECODERS
-from physdocs.observations import N_INPUT_SLOTS, N_POINTS
+from physdocs.observations import N_INPUT_SLOTS
 
 MIN_ROWS = 10
 HELDOUT_SHARE = 0.2
@@ -66,8 +73,10 @@ class UserResult:
     r2_heldout: float | None
     n_rows: int
     n_dropped: int
-    n_support: int
-    n_heldout: int
+    rows_fit: int  # rows every constant fit, the Operon stage and the final refit read
+    rows_heldback: int  # rows the formula is chosen on (none of them fitted)
+    rows_heldout: int  # rows the reported R^2 is measured on (untouched by the derivation)
+    rows_model: int  # rows the model read (disjoint draws of at most 50)
     scaling: Scaling
     decoder: str
     seconds: float
@@ -85,7 +94,8 @@ class UserResult:
         return {
             "formula": self.formula, "latex": self.latex, "target": self.target, "columns": list(self.columns),
             "r2_fit": num(self.r2_fit), "r2_heldout": num(self.r2_heldout), "n_rows": self.n_rows,
-            "n_dropped": self.n_dropped, "n_support": self.n_support, "n_heldout": self.n_heldout,
+            "n_dropped": self.n_dropped, "rows_fit": self.rows_fit, "rows_heldback": self.rows_heldback,
+            "rows_heldout": self.rows_heldout, "rows_model": self.rows_model,
             "scale_exponents": {"columns": dict(zip(self.columns, self.scaling.x_exp, strict=True)),
                                 "target": self.scaling.y_exp},
             "decoder": self.decoder, "seconds": round(self.seconds, 3),
@@ -170,19 +180,25 @@ def derive(
     rng = np.random.default_rng([seed, 91])
     order = rng.permutation(len(ya))
     n_held = max(2, round(HELDOUT_SHARE * len(ya)))
-    held, rest = order[:n_held], order[n_held:]
-    support = rest[:N_POINTS]
-    try:  # chosen once, on the rows the derivation reads, and passed down
-        scaling = choose_scaling(xa[support], ya[support], names, target)
-    except ScalingError as exc:
-        raise UserDataError(f"{where}: {exc}") from None
+    held, rest = np.sort(order[:n_held]), np.sort(order[n_held:])
+    # Chosen once, on the rows the derivation reads, and passed down. A column no scale
+    # brings into float16 is no reason to refuse: the search runs in float64 without the model.
+    scaling = choose_scaling(xa[rest], ya[rest], names, target, strict=False)
+    wide = [span_note(v, n) for v, n in [*zip(xa[rest].T, names, strict=True), (ya[rest], target)]]
+    notes = [f"{w}: the model cannot read the data, so Operon and the constant fit derived it alone; taking "
+             "its logarithm lets the model read it" for w in wide if w]
     decoder = decoder or PIPELINE
     if decoder != PIPELINE and decoder not in DECODERS:
         raise ValueError(f"decoder {decoder!r}: use {PIPELINE!r} or one of {', '.join(DECODERS)}")
     symbols = {f"x{i}": n for i, n in enumerate(names, start=1)}
     # One decoder alone is the pipeline with Operon off: the same split, fits and choice.
     alone = {} if decoder == PIPELINE else {"use_operon": False, "decoders": (decoder,)}
-    searched = search(_model(weights), xa[support], ya[support], cfg=SearchConfig().scaled(budget), seed=seed,
+    if scaling.too_wide:
+        if decoder != PIPELINE:
+            raise UserDataError(f"{where}: {wide[[w is not None for w in wide].index(True)]}: decoder "
+                                f"{decoder!r} alone cannot read it; use the pipeline, or take its logarithm")
+        alone = {"use_model": False}
+    searched = search(_model(weights), xa[rest], ya[rest], cfg=SearchConfig().scaled(budget), seed=seed,
                       names=symbols, progress=progress, scaling=scaling, **alone)
     result, front = searched.derivation, searched.front
     r2_held = None
@@ -194,9 +210,11 @@ def derive(
     found, why = verdict(r2_held, uses_columns, len(held))
     return UserResult(
         formula=formula, latex=latex, target=target, columns=names, r2_fit=result.r2_fit, r2_heldout=r2_held,
-        n_rows=len(ya), n_dropped=dropped, n_support=len(support), n_heldout=len(held), scaling=scaling,
+        n_rows=len(ya), n_dropped=dropped, rows_fit=searched.counts["rows_fit"],
+        rows_heldback=searched.counts["rows_heldback"], rows_heldout=len(held),
+        rows_model=searched.counts["rows_model"], scaling=scaling,
         decoder=decoder, seconds=time.perf_counter() - t0, derivation=result, front=front,
-        warnings=narrow_columns(xa, names), alternatives=alternatives(front) if found else [],
+        warnings=notes + narrow_columns(xa, names), alternatives=alternatives(front) if found else [],
         found=found, verdict=why,
     )
 

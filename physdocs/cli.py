@@ -70,8 +70,8 @@ def _derive_csv(args) -> None:
     else:
         print(f"no formula found: {result.verdict}")
         print(f"best:      {target} = {result.formula} (not a law)")
-    print(f"R2:        {held} on {result.n_heldout} held-out rows ({result.r2_fit:.4f} on the "
-          f"{result.n_support} rows the model read)")
+    print(f"R2:        {held} on {result.rows_heldout} held-out rows ({result.r2_fit:.4f} on the "
+          f"{result.rows_fit + result.rows_heldback} rows fitted and held back; the model read {result.rows_model})")
     scaled = [f"{n} / 2^{e}" for n, e in zip(names, result.scaling.x_exp, strict=True) if e]
     if result.scaling.y_exp:
         scaled.append(f"{target} / 2^{result.scaling.y_exp}")

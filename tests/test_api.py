@@ -237,3 +237,35 @@ def test_one_decoder_alone_is_the_search_with_operon_off():
     assert result.derivation.source.split()[0] == "ar"
     with pytest.raises(ValueError, match="'beam'.*ar"):
         derive(x, x[:, 0], decoder="beam")
+
+
+@pytest.mark.slow  # a whole pipeline, mkdocs build or process group: `nox -s slow`
+def test_a_target_over_fourteen_decades_is_derived_without_the_model_and_says_so(tmp_path, capsys):
+    """f = exp(-E/T) spanning 1e-16 .. 0.3: no scale brings it into float16, so Operon and the
+    fit derive it in float64; the output notes it (exit 0) instead of refusing the file."""
+    rng = np.random.default_rng(7)
+    energy, temperature = rng.uniform(1, 6, 250), rng.uniform(0.14, 1, 250)
+    rows = [[a, b, np.exp(-a / b)] for a, b in zip(energy, temperature, strict=True)]
+    path = write_csv(tmp_path / "boltzmann.csv", ["E", "T", "f"], rows)
+    assert main(["derive", "--csv", str(path), "--budget", "0.25", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["formula"] != "(no usable formula)" and doc["r2_heldout"] is not None
+    assert any("'f' spans" in w and "model cannot read" in w for w in doc["warnings"])
+    assert main(["derive", "--csv", str(path), "--decoder", "ar"]) == 2  # a decoder alone cannot read it
+    assert "'f' spans" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # a whole pipeline, mkdocs build or process group: `nox -s slow`
+def test_every_row_is_fitted_and_the_model_reads_disjoint_draws():
+    """1,000 rows: a fifth held out, 1,000 * 4/5 split into held-back and fitting rows, and
+    the model reads two disjoint draws of 50; the counts add up to the rows given."""
+    from physdocs import derive
+
+    rng = np.random.default_rng(8)
+    x = rng.uniform(1, 5, (1000, 2))
+    result = derive(x, x[:, 0] / x[:, 1], names=["a", "b"], budget=0.25)
+    assert result.rows_heldout == 200 and result.rows_heldback == 200 and result.rows_fit == 600
+    assert result.rows_fit + result.rows_heldback + result.rows_heldout == result.n_rows
+    assert result.rows_model == 100 and result.found
+    doc = result.to_json()
+    assert (doc["rows_fit"], doc["rows_heldback"], doc["rows_heldout"]) == (600, 200, 200)

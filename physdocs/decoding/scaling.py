@@ -37,6 +37,9 @@ class Scaling:
 
     x_exp: tuple[int, ...]
     y_exp: int
+    #: Columns (and target) spanning more than :data:`MAX_SPAN`: no scale brings them into
+    #: float16, so the model cannot read the data; only ``choose_scaling(strict=False)`` lets them by.
+    too_wide: tuple[str, ...] = ()
 
     @property
     def identity(self) -> bool:
@@ -50,27 +53,42 @@ class Scaling:
         return np.ldexp(np.asarray(y_scaled, dtype=np.float64), self.y_exp)
 
 
-def column_exponent(values: np.ndarray, name: str) -> int:
-    """The power of two that brings ``values``' median magnitude into [2, 4) (the training boxes)."""
+def span_note(values: np.ndarray, name: str) -> str | None:
+    """Why one scale cannot bring ``values`` into float16's range (None: it can)."""
     a = np.abs(np.asarray(values, dtype=np.float64))
     nonzero = a[a > 0]
     if nonzero.size == 0:
-        return 0
+        return None
     span = float(nonzero.max() / nonzero.min())
-    if span > MAX_SPAN:
-        raise ScalingError(
-            f"column {name!r} spans {nonzero.min():.3g} to {nonzero.max():.3g} (a factor {span:.3g}); "
-            f"one scale cannot bring it into float16's range: take its logarithm, or split the data"
-        )
-    return normalising_exponent(nonzero)
+    if span <= MAX_SPAN:
+        return None
+    return (f"column {name!r} spans {nonzero.min():.3g} to {nonzero.max():.3g} (a factor {span:.3g}); "
+            f"one scale cannot bring it into float16's range")
 
 
-def choose_scaling(x: np.ndarray, y: np.ndarray, names: Sequence[str], target: str) -> Scaling:
-    """One exponent per column and one for the target."""
-    xa = np.asarray(x, dtype=np.float64)
+def column_exponent(values: np.ndarray, name: str, *, strict: bool = True) -> int:
+    """The power of two that brings ``values``' median magnitude into [2, 4) (the training boxes).
+
+    A column no scale brings into float16 raises :class:`ScalingError` when ``strict``.
+    """
+    note = span_note(values, name)
+    if note and strict:
+        raise ScalingError(f"{note}: take its logarithm, or split the data")
+    a = np.abs(np.asarray(values, dtype=np.float64))
+    return normalising_exponent(a[a > 0])
+
+
+def choose_scaling(x: np.ndarray, y: np.ndarray, names: Sequence[str], target: str, *,
+                   strict: bool = True) -> Scaling:
+    """One exponent per column and one for the target. ``strict=False``: a column too wide for
+    the model is scaled all the same and named in ``too_wide`` (the search then runs without
+    the model, in float64), instead of raising :class:`ScalingError`."""
+    xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    columns = [(xa[:, i], names[i]) for i in range(xa.shape[1])] + [(ya, target)]
     return Scaling(
-        x_exp=tuple(column_exponent(xa[:, i], names[i]) for i in range(xa.shape[1])),
-        y_exp=column_exponent(np.asarray(y), target),
+        x_exp=tuple(column_exponent(v, n, strict=strict) for v, n in columns[:-1]),
+        y_exp=column_exponent(ya, target, strict=strict),
+        too_wide=tuple(n for v, n in columns if span_note(v, n)),
     )
 
 

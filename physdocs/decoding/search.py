@@ -37,12 +37,24 @@ from physdocs.decoding.operon import OperonConfig, run_operon, to_infix
 from physdocs.decoding.scaling import Scaling, choose_scaling, tidy, to_original_units
 from physdocs.decoding.symbolic import steps_to_sympy
 from physdocs.grammar import GrammarError, Node, decode_sequence, encode_sequence, flatten
+from physdocs.observations import N_POINTS
 from physdocs.results import finite
 
 #: Trees larger than this keep their token sequence as their canonical key, and are not simplified.
 KEY_MAX_SIZE = 40
 #: The floor under 1 - R^2 in the choice score: fits better than this are all "exact".
 EXACT_FLOOR = 1e-9
+#: Rows held back for the choice: ``SearchConfig.holdout`` of the rows, at most this many (a
+#: thousand rows tell candidates apart; every other row goes to the fit).
+MAX_HELDBACK = 1_000
+#: Fitting rows above this are a deterministic subsample (each constant fit reads them all).
+MAX_FIT_ROWS = 20_000
+#: Operon reads at most this many of the fitting rows (a deterministic subsample): its cost
+#: grows with rows, and its front is refitted and chosen on all of them.
+MAX_OPERON_ROWS = 2_000
+#: The model reads ``N_POINTS`` rows at a time: with more fitting rows, up to this many
+#: disjoint draws each propose candidates (the decoders' budget shared among them).
+MAX_DRAWS = 2
 
 
 @dataclass(frozen=True)
@@ -193,9 +205,14 @@ def search(
     scaling = scaling if scaling is not None else choose_scaling(xa, ya, labels, "the target")
     xs, ys = scaling.apply(xa, ya)
     order = rng.permutation(len(ya))
-    n_held = max(2, round(cfg.holdout * len(ya)))
+    n_held = min(max(2, round(cfg.holdout * len(ya))), MAX_HELDBACK)
     held, fit = np.sort(order[:n_held]), np.sort(order[n_held:])
-    counts: dict[str, Any] = {"rows_fit": int(len(fit)), "rows_heldout": int(len(held))}
+    if len(fit) > MAX_FIT_ROWS:
+        fit = np.sort(np.random.default_rng([seed, 20]).choice(fit, MAX_FIT_ROWS, replace=False))
+    used = np.sort(np.concatenate([fit, held]))  # the rows the final refit reads
+    draws = model_draws(fit, seed)
+    counts: dict[str, Any] = {"rows_fit": int(len(fit)), "rows_heldback": int(len(held)),
+                              "model_draws": len(draws), "rows_model": int(sum(len(d) for d in draws))}
     pool: list[Candidate] = []
     seen: set[str] = set()
     # Who proposed each canonical form: a duplicate is dropped from the pool but keeps its
@@ -203,8 +220,10 @@ def search(
     proposers: dict[str, list[str]] = {}
     key_of: dict[str, str] = {}
 
+    refit_rng = np.random.default_rng([seed, 21])
+
     def add(source: str, steps: tuple[Node, ...], constants: tuple[float, ...], r2_fit: float | None = None,
-            by: Sequence[str] | None = None) -> None:
+            by: Sequence[str] | None = None, refit: bool = False) -> None:
         try:
             key = canonical_key(steps)
         except (GrammarError, TypeError, ValueError, RecursionError):
@@ -215,6 +234,12 @@ def search(
                 credit.append(who)
         if key in seen:
             return
+        if refit:  # fitted on the draw the model read: refitted on every fitting row from there
+            try:
+                found = fit_constants(steps, xs[fit], ys[fit], restarts=1, rng=refit_rng, start=constants)
+            except GrammarError:
+                return
+            constants, r2_fit = tuple(found.constants), None
         seen.add(key)
         key_of[source] = key
         r2f = _score_on(steps, constants, xs[fit], ys[fit]) if r2_fit is None else r2_fit
@@ -222,15 +247,22 @@ def search(
                               _score_on(steps, constants, xs[held], ys[held])))
 
     if use_model:
+        share = len(draws)
         for decoder, n in (("ar", cfg.ar_samples), ("diffusion", cfg.n_samples)):
             if decoder not in decoders:
                 continue
-            d = derive(model, xa[fit], ya[fit], decoder=decoder, n_samples=n, beam_size=cfg.beam_size,
-                       rng=np.random.default_rng([seed, 18, len(decoder)]), restarts=cfg.restarts, scaling=scaling)
-            fitted = [c for c in d.candidates if c["fitted"]]
-            counts[f"{decoder}_candidates"] = len(d.candidates)
-            for c in sorted(fitted, key=lambda c: -c["r2"] if math.isfinite(c["r2"]) else math.inf):
-                add(f"{decoder} {c['source']}", decode_sequence(c["fit_tokens"]), tuple(c["constants"]), c["r2"])
+            counts[f"{decoder}_candidates"] = 0
+            for i, rows in enumerate(draws):
+                # The first draw keeps the seeds of a single read, so <= N_POINTS rows decode as before.
+                d = derive(model, xa[rows], ya[rows], decoder=decoder, n_samples=-(-n // share),
+                           beam_size=-(-cfg.beam_size // share), restarts=cfg.restarts, scaling=scaling,
+                           rng=np.random.default_rng([seed, 18, len(decoder)] + ([i] if i else [])))
+                fitted = [c for c in d.candidates if c["fitted"]]
+                counts[f"{decoder}_candidates"] += len(d.candidates)
+                tag = f" draw {i + 1}" if share > 1 else ""
+                for c in sorted(fitted, key=lambda c: -c["r2"] if math.isfinite(c["r2"]) else math.inf):
+                    add(f"{decoder} {c['source']}{tag}", decode_sequence(c["fit_tokens"]), tuple(c["constants"]),
+                        c["r2"], refit=len(rows) < len(fit))
         counts["model_distinct"] = len(pool)
         say(f"model: {sum(counts.get(f'{d}_candidates', 0) for d in decoders)} candidates, "
             f"{len(pool)} distinct; best held-back R^2 "
@@ -246,10 +278,12 @@ def search(
     if use_operon:
         ranked = sorted(pool, key=lambda c: (-c.r2_fit if math.isfinite(c.r2_fit) else math.inf, c.size))
         seeds = [to_infix(c.steps, c.constants) for c in ranked[: cfg.n_seeds]]
-        front, stats = run_operon(xs[fit], ys[fit], seeds, cfg.operon, int(rng.integers(2**31)))
-        counts["operon"] = {**stats, "max_evaluations": cfg.operon.max_evaluations}
+        rows = fit if len(fit) <= MAX_OPERON_ROWS else np.sort(
+            np.random.default_rng([seed, 22]).choice(fit, MAX_OPERON_ROWS, replace=False))
+        front, stats = run_operon(xs[rows], ys[rows], seeds, cfg.operon, int(rng.integers(2**31)))
+        counts["operon"] = {**stats, "max_evaluations": cfg.operon.max_evaluations, "rows": int(len(rows))}
         for i, (tree, consts) in enumerate(front):
-            add(f"operon {i}", (tree,), consts)
+            add(f"operon {i}", (tree,), consts, refit=len(rows) < len(fit))
         say(f"operon: {stats['generations']} generations, {stats['seeds_placed']} seeds, front of {len(front)}")
     if not pool:
         raise RuntimeError("no usable candidate: every decoder candidate and Operon formula failed on the data")
@@ -267,12 +301,21 @@ def search(
     model_only, model_only_size = None, 0
     if use_model and use_operon and mine:  # the model alone, chosen by the same rule from its own candidates
         best = min(mine, key=lambda c: (choice_score(c.r2_heldout, c.size, cfg.size_penalty), c.size, c.source))
-        model_only = _finish(best, xs, ys, scaling, names, text_names, rng, start)
+        model_only = _finish(best, xs[used], ys[used], scaling, names, text_names, rng, start)
         model_only_size = best.size
-    return SearchResult(_finish(chosen, xs, ys, scaling, names, text_names, rng, start), chosen,
+    return SearchResult(_finish(chosen, xs[used], ys[used], scaling, names, text_names, rng, start), chosen,
                         _front(pool, scaling, cfg.size_penalty, text_names), counts, time.perf_counter() - start, model_only,
                         model_only_size, scaling=scaling, proposed_by=tuple(proposers[key_of[chosen.source]]),
                         model_only_proposed_by=tuple(proposers[key_of[best.source]]) if model_only else ())
+
+
+def model_draws(fit: np.ndarray, seed: int) -> list[np.ndarray]:
+    """The rows each read of the model sees: all fitting rows when they fit in one read
+    (:data:`N_POINTS`), else up to :data:`MAX_DRAWS` disjoint draws of ``N_POINTS`` rows."""
+    if len(fit) <= N_POINTS:
+        return [fit]
+    order = np.random.default_rng([seed, 19]).permutation(fit)
+    return [np.sort(order[i * N_POINTS:(i + 1) * N_POINTS]) for i in range(min(MAX_DRAWS, len(fit) // N_POINTS))]
 
 
 #: A snap is kept when ln(1 - R^2) on the held-back rows rises by at most this (one node's penalty).
