@@ -28,12 +28,12 @@ def test_pad_mass_is_measured_and_removed_from_the_entropy():
 def test_token_type_shares_sum_to_one_and_the_ar_baseline_is_causal():
     tokens = ["BOS", "mul", "x1", "x2", "EOS"]
     rec = _received("diffuser.self", planted(5, 48, 0.5), 5, tokens)
-    assert np.isclose(sum(rec["received"].values()), 1.0) and np.isclose(sum(rec["uniform"].values()), 1.0)
-    assert all(np.isclose(v, 1.0) for v in rec["ratio"].values())  # uniform attention: every ratio 1
+    assert np.isclose(sum(rec.received.values()), 1.0) and np.isclose(sum(rec.uniform.values()), 1.0)
+    assert all(np.isclose(v, 1.0) for v in rec.ratio.values())  # uniform attention: every ratio 1
     causal = np.tril(np.ones((5, 5)))
     causal = (causal / causal.sum(1, keepdims=True))[None, None]
     ar = _received("decoder.self", causal, 5, tokens)
-    assert all(np.isclose(v, 1.0) for v in ar["ratio"].values())  # causal uniform against its own baseline
+    assert all(np.isclose(v, 1.0) for v in ar.ratio.values())  # causal uniform against its own baseline
 
 
 def test_coarse_to_fine_reads_depth_and_step_from_the_same_decoded_canvas():

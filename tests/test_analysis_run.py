@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from physdocs.analysis.run import COMPONENTS, AnalysisConfig, AnalysisError, run_analysis
+from physdocs.results.analysis import Results
 from tests.conftest import assert_runs_clean
 
 IDS = ("feynman_001", "feynman_046", "feynman_101")
@@ -34,6 +35,7 @@ def test_results_are_plain_json_and_complete(analysis):
         assert [r["condition"] for r in model["cross"]] == ["observations blocked", "z blocked", "both blocked"]
         assert model["heads"] and all({"zero", "mean"} <= set(r) for r in model["heads"])
         assert "per_equation" not in model
+    assert Results.from_json(results).to_json() == results  # the records write back what they read
 
 
 def test_arrays_are_trimmed_attention_rows(analysis):
@@ -87,6 +89,6 @@ def test_the_analysis_reaches_neither_the_evaluation_nor_training():
 
 
 def test_records_and_evidence_need_no_torch():
-    code = ("import sys, physdocs.analysis.records, physdocs.trajectory; "
+    code = ("import sys, physdocs.analysis.records, physdocs.results.analysis, physdocs.trajectory; "
             "sys.exit('torch' in sys.modules)")
     assert_runs_clean(code)

@@ -171,14 +171,14 @@ def test_all_nan_observations_name_the_equation(tmp_path, tiny_weights, monkeypa
 
 
 def test_an_exception_in_one_equation_names_it(tmp_path, tiny_weights, monkeypatch):
-    original = run._equation_record
+    original = run.model_record
 
     def record(eq, *args, **kw):
         if eq.id == "feynman_046":
             raise ZeroDivisionError("division by zero")
         return original(eq, *args, **kw)
 
-    monkeypatch.setattr(run, "_equation_record", record)
+    monkeypatch.setattr(run, "model_record", record)
     message = _fails(
         _cfg(tmp_path, tiny_weights, equation_ids=("feynman_001", "feynman_046")),
         "equation feynman_046 (Coulomb's Law (Full Form)): the analysis failed "

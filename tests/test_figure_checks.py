@@ -12,6 +12,7 @@ from matplotlib.patches import Patch
 
 from physdocs.plots.style import CONTENT_WIDTH_IN, MIN_TEXT_PT, new_figure, style_context
 from physdocs.report import figures as F
+from physdocs.results.analysis import Results
 from tests.figure_checks import legend_mismatches, too_small
 from tests.report_fakes import FakeAnalysisConfig, evaluation_json, synthetic_run
 
@@ -38,7 +39,7 @@ def jobs():
     results, arrays = synthetic_run(FakeAnalysisConfig(equation_ids=EQUATIONS))
     results["evaluation"] = {**evaluation_json(results), "grid": _grid()}
     results["training_log"] = _training_log()
-    return F.figure_jobs(results, arrays, "all")
+    return F.figure_jobs(Results.from_json(results), arrays, "all")
 
 
 def test_the_jobs_cover_every_kind_of_figure(jobs):

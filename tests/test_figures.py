@@ -6,6 +6,7 @@ import pytest
 
 from physdocs.benchmark import get_equation
 from physdocs.report import figures as F
+from physdocs.results.analysis import Results
 from tests.report_fakes import FakeAnalysisConfig, synthetic_run
 
 # ----------------------------------------------------------------- figures
@@ -14,7 +15,7 @@ from tests.report_fakes import FakeAnalysisConfig, synthetic_run
 def test_figure_jobs_follow_the_seed_index():
     cfg = FakeAnalysisConfig(equation_ids=("feynman_001", "feynman_021", "feynman_046", "feynman_002"))
     results, arrays = synthetic_run(cfg)
-    seed_only = {j.path for j in F.figure_jobs(results, arrays, "seed-only")}
+    seed_only = {j.path for j in F.figure_jobs(Results.from_json(results), arrays, "seed-only")}
     expected = {
         f"figures/attention_maps/{i}_{m}.png"
         for i in ("feynman_001", "feynman_021", "feynman_046")
@@ -26,7 +27,7 @@ def test_figure_jobs_follow_the_seed_index():
         "figures/attention_maps/token_type_attention.png",
     }
     assert seed_only == expected
-    jobs = F.figure_jobs(results, arrays, "all")
+    jobs = F.figure_jobs(Results.from_json(results), arrays, "all")
     paths = {j.path for j in jobs}
     assert not any(p.startswith("figures/equations/") for p in paths)  # drawn in HTML by the pages
     assert "figures/head_importance_trained.png" in paths
@@ -38,7 +39,7 @@ def test_figure_jobs_follow_the_seed_index():
 def test_real_rendering_of_seed_maps():
     pytest.importorskip("physdocs.plots.attention")
     results, arrays = synthetic_run(FakeAnalysisConfig(equation_ids=("feynman_001",)))
-    jobs = [j for j in F.figure_jobs(results, arrays, "all") if F.plot_name(j.plot).startswith("attention.")]
+    jobs = [j for j in F.figure_jobs(Results.from_json(results), arrays, "all") if F.plot_name(j.plot).startswith("attention.")]
     jobs = [j for j in jobs if "diffuser_self" in j.path]
     out = F.render_jobs(jobs, workers=1)
     assert set(out) == {j.path for j in jobs}
@@ -50,7 +51,7 @@ def test_pooled_rendering_matches_serial(monkeypatch):
     pytest.importorskip("physdocs.plots.attention")
     cfg = FakeAnalysisConfig(equation_ids=("feynman_001", "feynman_002"))
     results, arrays = synthetic_run(cfg)
-    jobs = [j for j in F.figure_jobs(results, arrays, "seed-only") if "self_attn" in j.path]
+    jobs = [j for j in F.figure_jobs(Results.from_json(results), arrays, "seed-only") if "self_attn" in j.path]
     assert len(jobs) >= 2
     monkeypatch.setattr(F, "POOL_MIN_JOBS", 2)
     assert F.render_jobs(jobs, workers=2) == F.render_jobs(jobs, workers=1)

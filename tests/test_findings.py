@@ -178,7 +178,7 @@ def test_every_finding_is_placed_on_generated_pages():
 
 def test_claim_result_round_trips():
     result = F.evaluate(F.BY_KEY["coarse_to_fine"], null_evidence(), SETTINGS)
-    assert ClaimResult.from_dict(result.to_dict()) == result
+    assert ClaimResult.from_json(result.to_json()) == result
 
 
 def test_missing_stage_skips_its_findings():
@@ -198,10 +198,11 @@ def test_judge_uses_the_declared_minimum_effect():
 
 def test_every_finding_appears_on_its_pages():
     from physdocs.report.pages import render_pages
+    from physdocs.results.analysis import Results
     from tests.report_fakes import FakeAnalysisConfig, synthetic_run
 
     results, _ = synthetic_run(FakeAnalysisConfig())
-    rendered = render_pages(results, set())
+    rendered = render_pages(Results.from_json(results), set())
     for f in F.REGISTRY:
         for page in f.pages:
             assert f.title in rendered[page], f"{f.key} missing from {page}"

@@ -7,6 +7,7 @@ import re
 from physdocs.benchmark import get_equation
 from physdocs.report import figures as F
 from physdocs.report import pages, render
+from physdocs.results.analysis import Results
 from tests.report_fakes import FakeAnalysisConfig, evaluation_json, synthetic_run
 
 # ----------------------------------------------------------------- pages
@@ -35,7 +36,7 @@ def test_pages_show_only_numbers_from_results():
 
     variables = {i: [{"name": v.name, "token": v.token, "meaning": v.meaning, "low": v.low, "high": v.high}
                      for v in get_equation(i).variables] for i in ("feynman_001", "feynman_046")}
-    rendered = pages.render_pages(results, figures=set(), variables=variables)
+    rendered = pages.render_pages(Results.from_json(results), figures=set(), variables=variables)
     allowed = _formatted_values(results, set()) | _formatted_values(variables, set())
     allowed.add("0.99")  # the recovery threshold, a definition
     assert "0.123" in rendered["findings.md"] and "0.654" in rendered["evaluation.md"]
@@ -46,7 +47,7 @@ def test_pages_show_only_numbers_from_results():
 
 def test_pages_render_expected_content():
     results, _ = synthetic_run(FakeAnalysisConfig())
-    rendered = pages.render_pages(results, figures={F.ENTROPY_PATH})
+    rendered = pages.render_pages(Results.from_json(results), figures={F.ENTROPY_PATH})
     expected = set(pages.SECTION_PAGES) | {"equations/feynman_001.md", "equations/feynman_046.md"}
     assert set(rendered) == expected
     index = rendered["index.md"]
@@ -69,7 +70,7 @@ def test_pages_render_expected_content():
 def test_evaluation_tables_when_evaluated():
     results, _ = synthetic_run(FakeAnalysisConfig())
     results = {**results, "evaluation": evaluation_json(results)}
-    rendered = pages.render_pages(results, figures=set())
+    rendered = pages.render_pages(Results.from_json(results), figures=set())
     assert "Not evaluated yet" not in rendered["evaluation.md"]
     assert "**Trained model, ar decoder**" in rendered["evaluation.md"]
     page = rendered["evaluation.md"]
@@ -93,11 +94,11 @@ def test_evaluation_tables_when_evaluated():
 
 
 def test_the_credit_verdict_says_when_the_model_adds_nothing():
-    from physdocs.intervals import rate_with_interval
     from physdocs.report.evaluation_page import credit_tables
+    from physdocs.results.evaluation import CreditRow, Rate
 
-    same = [{"method": m, "stage": "final", "tier": "all", "n": 3, "r2_gt_099": rate_with_interval([True] * 3),
-             "exact": rate_with_interval([True, False, False]), "median_size": 7.0, "median_true_size": 5.0}
+    same = [CreditRow(m, "final", "all", n=3, r2_gt_099=Rate.of([True] * 3), exact=Rate.of([True, False, False]),
+                      median_size=7.0, median_true_size=5.0)
             for m in ("Operon alone", "model + Operon")]
     assert credit_tables(same)["verdict"].startswith("The model adds nothing over Operon alone")
 

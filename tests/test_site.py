@@ -16,6 +16,7 @@ from physdocs.report import build, explorer
 from physdocs.report import figures as F
 from physdocs.report.overview import overview_html
 from physdocs.report.publish import FALLBACK_EPOCH, build_and_swap, build_env, source_date_epoch
+from physdocs.results.analysis import Results
 from tests.report_fakes import FakeAnalysisConfig, fake_render, synthetic_run
 from tests.sites import HOSTILE_NAME, ROOT, mkdocs_env, publish_build
 
@@ -198,7 +199,7 @@ def test_payload_and_figure_bytes_are_identical_across_renders(tmp_path, weights
     assert data == {p: warm.files[p] for p in data} == {p: other.files[p] for p in data}
 
     results, arrays = synthetic_run(FakeAnalysisConfig(equation_ids=("feynman_001",)))
-    job = F.seed_jobs(results, arrays)[0]
+    job = F.seed_jobs(Results.from_json(results), arrays)[0]
     first, second = F.render_job(job), F.render_job(job)
     assert first[1].startswith(b"\x89PNG") and first == second
     assert overview_html(results["equations"][0], arrays) == overview_html(results["equations"][0], arrays)

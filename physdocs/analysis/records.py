@@ -1,13 +1,13 @@
 """Per-equation records, tier tables and the findings' evidence, from captured arrays.
 
 Torch-free: everything here reads numpy arrays (attention maps, trajectories) and the
-benchmark, so it can be tested on hand-built arrays; :mod:`.capture` makes the arrays.
+benchmark, so it can be tested on hand-built arrays; :mod:`.capture` makes the arrays. The
+records are those of :mod:`physdocs.results.analysis`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import numpy as np
@@ -20,6 +20,18 @@ from physdocs.analysis.stats import bootstrap_ci
 from physdocs.benchmark import TIERS, Equation
 from physdocs.errors import InputError
 from physdocs.grammar import ARITY, MASK_ID, token_type
+from physdocs.results import finite, nan_if_none
+from physdocs.results.analysis import EntropyRow, KeysRow, TierTables, TokenTypeRow
+from physdocs.results.causal import CausalResults
+from physdocs.results.equations import (
+    Entropy,
+    EquationRecord,
+    ModelRecord,
+    PadMass,
+    ReceivedByType,
+    Trajectory,
+    grid,
+)
 from physdocs.trajectory import trajectory_stats
 
 ENCODER_COMPONENTS = {c.id: c.hook for c in S.COMPONENTS if c.kind == "encoder"}
@@ -53,9 +65,10 @@ def _about(eq: Equation) -> Iterator[None]:
 
 def _trim(component: str, a: np.ndarray, n: int) -> np.ndarray:
     """[layer, H, q, k] -> real query rows (and real token keys for self-attention)."""
-    if component.startswith("encoder"):
+    kind = S.component(component).kind
+    if kind == "encoder":
         return a
-    if component.endswith("self"):
+    if kind == "self":
         return a[:, :, :n, :n]
     return a[:, :, :n, :]
 
@@ -68,9 +81,10 @@ def visible_rows(component: str, a: np.ndarray, n: int) -> np.ndarray:
     reported apart, :func:`pad_mass`); the AR decoder's causal rows already sum to 1 over
     their prefix. Cross-attention keys are all memory slots; encoder maps are whole.
     """
-    if component.startswith("encoder"):
+    kind = S.component(component).kind
+    if kind == "encoder":
         return a
-    if component.endswith("self"):
+    if kind == "self":
         return M.restrict_keys(a[..., :n, :], n)[0]
     return a[..., :n, :]
 
@@ -98,124 +112,134 @@ def _uniform_entropy(component: str, a: np.ndarray, n: int) -> float:
     return float(np.nanmean(M.row_entropy(u, causal=causal)))
 
 
-def _received(component: str, a: np.ndarray, n: int, tokens: list[str]) -> dict[str, dict[str, float]]:
+def _received(component: str, a: np.ndarray, n: int, tokens: list[str]) -> ReceivedByType:
     """Share of self-attention each token type receives (sums to 1), its uniform baseline, their ratio."""
     mean_map = visible_rows(component, a, n).mean(axis=(0, 1))  # [q, k]
     types = [token_type(t) for t in tokens]
     got = M.attention_received_by_type(mean_map, types)
     base = M.causal_uniform_share(types) if component == "decoder.self" else M.uniform_share(types)
-    return {
-        "received": {k: round(v, 5) for k, v in got.items()},
-        "uniform": {k: round(v, 5) for k, v in base.items()},
-        "ratio": {k: round(v, 5) for k, v in M.received_ratio(got, base).items()},
-    }
+    return ReceivedByType(
+        received={k: round(v, 5) for k, v in got.items()},
+        uniform={k: round(v, 5) for k, v in base.items()},
+        ratio={k: round(v, 5) for k, v in M.received_ratio(got, base).items()},
+    )
 
 
-def _equation_record(eq: Equation, maps: dict[str, np.ndarray], n: int, traj) -> dict:
+def model_record(eq: Equation, maps: dict[str, np.ndarray], n: int, traj) -> ModelRecord:
+    """What one model's attention does on ``eq``: its captured ``maps`` and its argmax decode ``traj``."""
     entropy, head_entropy, received = {}, {}, {}
     for comp, a in maps.items():
         nats, norm, head = _entropies(comp, a, n)
-        entropy[comp] = {"nats": round(nats, 5), "normalised": round(norm, 5)}
-        head_entropy[comp] = head
+        entropy[comp] = Entropy(finite(nats, 5), finite(norm, 5))
+        head_entropy[comp] = grid(head)
         if comp in ("diffuser.self", "decoder.self"):
             received[comp] = _received(comp, a, n, eq.tokens)
     cross = maps["diffuser.cross"][:, :, :n, :]
     tokens = traj.trajectory_tokens
     recorded = traj.trajectory()
-    return {
-        "entropy": entropy,
-        "head_entropy": head_entropy,
-        "received_by_type": received,
-        "pad_mass": {"mean": round(pad_mass(maps["diffuser.self"], n), 5),
-                     "last_layer": round(pad_mass(maps["diffuser.self"][-1:], n), 5)},
-        "cross_z_mass": round(float(cross[..., -1].mean()), 5),
-        "cross_obs_concentration": round(M.observation_selectivity(cross[..., :-1]), 5),
-        "inducing_specialisation": round(M.inducing_specialisation(maps["encoder.isab1.mab1"][0]), 5),
-        "inducing_coverage": round(M.argmax_coverage(maps["encoder.isab1.mab1"][0]), 5),
-        "trajectory": {
-            "tokens": recorded["tokens"],
-            "confidence": recorded["confidence"],
-            "final": traj.tokens,
+    return ModelRecord(
+        entropy=entropy,
+        head_entropy=head_entropy,
+        received_by_type=received,
+        pad_mass=PadMass(finite(pad_mass(maps["diffuser.self"], n), 5),
+                         finite(pad_mass(maps["diffuser.self"][-1:], n), 5)),
+        cross_z_mass=finite(cross[..., -1].mean(), 5),
+        cross_obs_concentration=finite(M.observation_selectivity(cross[..., :-1]), 5),
+        inducing_specialisation=finite(M.inducing_specialisation(maps["encoder.isab1.mab1"][0]), 5),
+        inducing_coverage=finite(M.argmax_coverage(maps["encoder.isab1.mab1"][0]), 5),
+        trajectory=Trajectory(
+            tokens=grid(recorded["tokens"]),
+            confidence=grid(recorded["confidence"]),
+            final=tuple(traj.tokens),
             # over the equation's positions: BOS, EOS and the PAD after it are given, never decoded
-            "flicker_rate": _none_if_nan(M.flicker_rate(tokens[:, 1:max(traj.eos_position, 2)], MASK_ID)),
-            **trajectory_stats(tokens).to_json(),
-            "confidence_drop_rate": _none_if_nan(M.confidence_drop_rate(traj.confidence)),
-            "resolution_steps": M.resolution_steps(tokens, MASK_ID).tolist(),
-        },
-    }
+            flicker_rate=finite(M.flicker_rate(tokens[:, 1:max(traj.eos_position, 2)], MASK_ID), 5),
+            stats=trajectory_stats(tokens),
+            confidence_drop_rate=finite(M.confidence_drop_rate(traj.confidence), 5),
+            resolution_steps=tuple(M.resolution_steps(tokens, MASK_ID).tolist()),
+        ),
+    )
 
 
-def _none_if_nan(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else round(float(x), 5)
+def equation_record(eq: Equation, models: Mapping[str, ModelRecord]) -> EquationRecord:
+    """``eq`` as analysed: its definition (variables included) and a :class:`ModelRecord` per model."""
+    return EquationRecord(
+        id=eq.id, name=eq.name, tier=eq.tier, output=eq.output, formula=eq.formula, latex=eq.latex,
+        tokens=tuple(eq.tokens), token_types=tuple(token_type(t) for t in eq.tokens), variables=tuple(eq.variables),
+        depths=tuple(_depths(eq.tokens)), models=dict(models),
+    )
 
 
 ROLE_TYPES = S.TOKEN_TYPES
 
 
-def _tier_tables(records: list[dict], equations: list[Equation], uniform: list[dict], n_boot: int, rng) -> dict:
+def _tier_tables(records: list[EquationRecord], uniform: list[dict], n_boot: int, rng) -> TierTables:
+    """Per tier: entropy per component and model (and uniform attention), token-type shares, key masses."""
     entropy_rows, type_rows = [], []
     for tier in TIERS:
-        idx = [i for i, e in enumerate(equations) if e.tier == tier]
+        idx = [i for i, e in enumerate(records) if e.tier == tier]
         if not idx:
             continue
         for comp in COMPONENTS:
             for model in MODELS:
-                nats = [records[i][model]["entropy"][comp]["nats"] for i in idx]
-                norm = [records[i][model]["entropy"][comp]["normalised"] for i in idx]
+                nats = [nan_if_none(records[i].models[model].entropy[comp].nats) for i in idx]
+                norm = [nan_if_none(records[i].models[model].entropy[comp].normalised) for i in idx]
                 n_est, n_lo, n_hi = bootstrap_ci(nats, n_boot=n_boot, rng=rng)
                 z_est, z_lo, z_hi = bootstrap_ci(norm, n_boot=n_boot, rng=rng)
-                entropy_rows.append({
-                    "tier": tier, "model": model, "component": comp, "n": len(idx),
-                    "nats": round(n_est, 4), "normalised": round(z_est, 4),
-                    "nats_ci": [round(n_lo, 4), round(n_hi, 4)], "normalised_ci": [round(z_lo, 4), round(z_hi, 4)],
-                })
-            u = float(np.mean([uniform[i][comp] for i in idx]))
-            entropy_rows.append({
-                "tier": tier, "model": "uniform", "component": comp, "n": len(idx), "nats": round(u, 4),
-                "normalised": 1.0, "nats_ci": [round(u, 4), round(u, 4)], "normalised_ci": [1.0, 1.0],
-            })
+                entropy_rows.append(EntropyRow(
+                    tier=tier, model=model, component=comp, n=len(idx),
+                    nats=finite(n_est, 4), normalised=finite(z_est, 4),
+                    nats_ci=(finite(n_lo, 4), finite(n_hi, 4)), normalised_ci=(finite(z_lo, 4), finite(z_hi, 4)),
+                ))
+            u = finite(np.mean([uniform[i][comp] for i in idx]), 4)
+            entropy_rows.append(EntropyRow(tier=tier, model="uniform", component=comp, n=len(idx), nats=u,
+                                           normalised=1.0, nats_ci=(u, u), normalised_ci=(1.0, 1.0)))
             if comp not in ("diffuser.self", "decoder.self"):
                 continue
             # Received and uniform are mean shares over the tier's equations (each sums to 1
             # over the types, absent types counting 0); ratio = received / uniform.
             for model in MODELS:
-                for typ in ("binary", "unary", "variable", "constant", "special"):
-                    got = [records[i][model]["received_by_type"][comp]["received"].get(typ, 0.0) for i in idx]
-                    base = [records[i][model]["received_by_type"][comp]["uniform"].get(typ, 0.0) for i in idx]
+                for typ in S.TOKEN_TYPES:
+                    got = [records[i].models[model].received_by_type[comp].received.get(typ, 0.0) for i in idx]
+                    base = [records[i].models[model].received_by_type[comp].uniform.get(typ, 0.0) for i in idx]
                     if not any(base):
                         continue
-                    type_rows.append({
-                        "tier": tier, "model": model, "component": comp, "type": typ,
-                        "received": round(float(np.mean(got)), 4),
-                        "uniform_share": round(float(np.mean(base)), 4),
-                        "ratio": round(float(np.mean(got)) / float(np.mean(base)), 4),
-                    })
+                    type_rows.append(TokenTypeRow(
+                        tier=tier, model=model, component=comp, type=typ,
+                        received=finite(np.mean(got), 4),
+                        uniform_share=finite(np.mean(base), 4),
+                        ratio=finite(float(np.mean(got)) / float(np.mean(base)), 4),
+                    ))
     keys_rows = []
     for tier in TIERS:
-        idx = [i for i, e in enumerate(equations) if e.tier == tier]
+        idx = [i for i, e in enumerate(records) if e.tier == tier]
         for model in MODELS if idx else ():
-            keys_rows.append({
-                "tier": tier, "model": model, "n": len(idx),
-                "pad_mass": round(float(np.mean([records[i][model]["pad_mass"]["mean"] for i in idx])), 4),
-                "pad_mass_last_layer": round(float(np.mean([records[i][model]["pad_mass"]["last_layer"]
-                                                            for i in idx])), 4),
-                "z_mass": round(float(np.mean([records[i][model]["cross_z_mass"] for i in idx])), 4),
-                "obs_concentration": round(float(np.mean([records[i][model]["cross_obs_concentration"]
-                                                          for i in idx])), 4),
-            })
-    return {"entropy": entropy_rows, "token_type": type_rows, "keys": keys_rows}
+            rec = [records[i].models[model] for i in idx]
+            keys_rows.append(KeysRow(
+                tier=tier, model=model, n=len(idx),
+                pad_mass=_mean(r.pad_mass.mean for r in rec),
+                pad_mass_last_layer=_mean(r.pad_mass.last_layer for r in rec),
+                z_mass=_mean(r.cross_z_mass for r in rec),
+                obs_concentration=_mean(r.cross_obs_concentration for r in rec),
+            ))
+    return TierTables(tuple(entropy_rows), tuple(type_rows), tuple(keys_rows))
 
 
-def _summary(causal: dict | None) -> dict | None:
-    """The causal results without their per-equation arrays (those feed the findings only)."""
+def _mean(values) -> float | None:
+    """Mean to 4 places, None (a record's missing value) counting as nan."""
+    return finite(np.mean([nan_if_none(v) for v in values]), 4)
+
+
+def causal_summary(causal: dict | None) -> CausalResults | None:
+    """The causal results (:func:`physdocs.analysis.causal.causal_results`) as the record the
+    results keep: without their per-equation arrays (those feed the findings only)."""
     if causal is None:
         return None
-    out = {k: v for k, v in causal.items() if k != "models"}
-    out["models"] = {m: {k: v for k, v in r.items() if k != "per_equation"} for m, r in causal["models"].items()}
-    return out
+    models = {m: {k: v for k, v in r.items() if k != "per_equation"} for m, r in causal["models"].items()}
+    return CausalResults.from_json({**causal, "models": models})
 
 
-def _evidence(records, equations, maps_by_model, lengths, trajectories, roles, causal=None) -> F.Evidence:
+def _evidence(records: list[EquationRecord], equations, maps_by_model, lengths, trajectories, roles,
+              causal=None) -> F.Evidence:
     """The arrays the registered findings are computed from (:class:`~physdocs.analysis.findings.Evidence`)."""
     types, groups = [], []
     for i, eq in enumerate(equations):
@@ -238,23 +262,23 @@ def _evidence(records, equations, maps_by_model, lengths, trajectories, roles, c
             step += st
             position += list(range(len(d)))
             step_group += [i] * len(d)
-        rec = [r[m] for r in records]
+        rec = [r.models[m] for r in records]
 
         def field(read) -> np.ndarray:
-            return np.array([np.nan if read(r) is None else read(r) for r in rec], dtype=float)
+            return np.array([nan_if_none(read(r)) for r in rec], dtype=float)
 
         return F.ModelEvidence(
-            inducing_specialisation=field(lambda r: r["inducing_specialisation"]),
-            entropy_nats=field(lambda r: r["entropy"]["diffuser.self"]["nats"]),
-            entropy_normalised=field(lambda r: r["entropy"]["diffuser.self"]["normalised"]),
-            head_entropy=np.array([r["head_entropy"]["diffuser.self"] for r in rec], dtype=float),
+            inducing_specialisation=field(lambda r: r.inducing_specialisation),
+            entropy_nats=field(lambda r: r.entropy["diffuser.self"].nats),
+            entropy_normalised=field(lambda r: r.entropy["diffuser.self"].normalised),
+            head_entropy=np.array([r.head_entropy["diffuser.self"] for r in rec], dtype=float),
             leaf_ratio=np.array([leaf_ratio(r) for r in rec], dtype=float),
-            obs_selectivity=field(lambda r: r["cross_obs_concentration"]),
+            obs_selectivity=field(lambda r: r.cross_obs_concentration),
             token_concentration=np.array(conc, dtype=float),
             token_ratio=np.array(ratio, dtype=float),
             depth=np.array(depth, dtype=float), step=np.array(step, dtype=float),
             position=np.array(position, dtype=float), step_group=np.array(step_group),
-            drop_rate=field(lambda r: r["trajectory"]["confidence_drop_rate"]),
+            drop_rate=field(lambda r: r.trajectory.confidence_drop_rate),
             roles=roles.get(m) if roles else None,
             obs_blocked_loss=None if causal is None else causal["models"][m]["per_equation"]["obs_blocked_loss"],
             obs_blocked_derived=None if causal is None else causal["models"][m]["per_equation"]["obs_blocked_derived"],
@@ -270,11 +294,11 @@ def _evidence(records, equations, maps_by_model, lengths, trajectories, roles, c
     )
 
 
-def leaf_ratio(record: dict) -> float:
+def leaf_ratio(record: ModelRecord) -> float:
     """Diffuser self-attention received by variables and constants, as a ratio to uniform."""
-    rec = record["received_by_type"]["diffuser.self"]
-    got = sum(rec["received"].get(t, 0.0) for t in ("variable", "constant"))
-    base = sum(rec["uniform"].get(t, 0.0) for t in ("variable", "constant"))
+    rec = record.received_by_type["diffuser.self"]
+    got = sum(rec.received.get(t, 0.0) for t in ("variable", "constant"))
+    base = sum(rec.uniform.get(t, 0.0) for t in ("variable", "constant"))
     return got / base if base > 0 else float("nan")
 
 
@@ -293,13 +317,3 @@ def _depths(tokens: list[str]) -> list[int]:
     """Tree depth per canvas position (BOS/EOS/markers: -1), aligned with the tokens."""
     body = M.tree_depths(tokens[1:-1], ARITY)
     return [-1, *body, -1]
-
-
-def _nan_to_none(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_nan_to_none(v) for v in x]
-    return x

@@ -1,9 +1,10 @@
 """One analysis run: trained model and random-initialised control over the benchmark.
 
-``run_analysis(cfg) -> (results, arrays)``: ``results`` is plain JSON-able data (entropy,
-token-type attention, trajectories, head importance, tested claims); ``arrays`` holds the
-captured attention maps, ``"{model}/{eq_id}/{component}" -> [head, query, key]``, trimmed to
-real positions. Plots and pages consume these; nothing here draws or renders.
+``run_analysis(cfg) -> (results, arrays)``: ``results`` is the JSON of a
+:class:`physdocs.results.analysis.Results` (entropy, token-type attention, trajectories, head
+importance, tested claims); ``arrays`` holds the captured attention maps,
+``"{model}/{eq_id}/{component}" -> [head, query, key]``, trimmed to real positions. Plots and
+pages consume these; nothing here draws or renders.
 """
 
 from __future__ import annotations
@@ -34,14 +35,14 @@ from physdocs.analysis.records import (
     SEED_ENTROPY_BY_TIER,
     AnalysisError,
     _about,
-    _depths,
-    _equation_record,
     _evidence,
-    _nan_to_none,
-    _summary,
+    _mean,
     _tier_tables,
     _trim,
     _uniform_entropy,
+    causal_summary,
+    equation_record,
+    model_record,
 )
 from physdocs.analysis.schema import MODELS, AnalysisConfig
 from physdocs.analysis.split import split_rows
@@ -50,8 +51,10 @@ from physdocs.decoding.diffusion import (
     DiffusionConfig,
     diffusion_decode,
 )
-from physdocs.grammar import token_type
 from physdocs.models.checkpoint import metrics_log, sha256
+from physdocs.results.analysis import HeadImportance, HeadRoles, Meta, Results, SingleSlot
+from physdocs.results.equations import grid
+from physdocs.results.evaluation import Evaluation
 
 __all__ = ["COMPONENTS", "MODELS", "AnalysisConfig", "AnalysisError", "run_analysis"]
 
@@ -92,18 +95,14 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
     for i, eq in enumerate(equations):
         with _about(eq):
             n = inp.lengths[i]
-            rec = {"id": eq.id, "name": eq.name, "tier": eq.tier, "output": eq.output, "formula": eq.formula,
-                   "latex": eq.latex, "tokens": list(eq.tokens), "token_types": [token_type(t) for t in eq.tokens],
-                   "variables": [{"name": v.name, "token": v.token, "meaning": v.meaning, "low": v.low,
-                                  "high": v.high} for v in eq.variables],
-                   "depths": _depths(eq.tokens), "models": {}}
+            models = {}
             for m in MODELS:
                 maps = maps_by_model[m][i]
-                rec["models"][m] = _equation_record(eq, maps, n, trajectories[m][i])
+                models[m] = model_record(eq, maps, n, trajectories[m][i])
                 for comp, a in maps.items():
                     trimmed = _trim(comp, a, n)
                     arrays[S.array_key(m, eq.id, comp)] = trimmed[-1].astype(np.float32)  # last layer [H, q, k]
-                    if not comp.startswith("encoder"):
+                    if S.component(comp).kind != "encoder":  # encoders have one layer
                         for layer in range(trimmed.shape[0]):
                             arrays[S.array_key(m, eq.id, comp, layer + 1)] = trimmed[layer].astype(np.float16)
                 conf = trajectories[m][i].confidence.astype(np.float32)
@@ -112,8 +111,7 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
                 arrays[S.array_key(m, eq.id, S.INDUCED_MAP)] = M.induced_map(
                     maps["encoder.isab1.mab1"][0], maps["encoder.isab1.mab2"][0]).mean(axis=0).astype(np.float32)
             uniform.append({comp: _uniform_entropy(comp, maps_by_model["trained"][i][comp], n) for comp in COMPONENTS})
-            records.append(rec)
-    flat = [{m: r["models"][m] for m in MODELS} for r in records]
+            records.append(equation_record(eq, models))
     timings["metrics"] = time.perf_counter() - t1
 
     t1 = time.perf_counter()
@@ -121,7 +119,7 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
     if cfg.head_importance:
         for m, model in (("trained", trained), ("control", control)):
             diffuser_grid, roles[m] = diffuser_head_ablation(model, inp, cfg.seed)
-            importance[m] = {"diffuser.self": diffuser_grid, "decoder.self": decoder_head_importance(model, inp)}
+            importance[m] = HeadImportance(grid(diffuser_grid), grid(decoder_head_importance(model, inp)))
     timings["head_importance"] = time.perf_counter() - t1
 
     t1 = time.perf_counter()
@@ -132,10 +130,10 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
 
     t1 = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
-    tiers = _tier_tables(flat, equations, uniform, cfg.n_boot, rng)
-    evidence = _evidence(flat, equations, maps_by_model, inp.lengths, trajectories, roles, causal)
+    tiers = _tier_tables(records, uniform, cfg.n_boot, rng)
+    evidence = _evidence(records, equations, maps_by_model, inp.lengths, trajectories, roles, causal)
     settings = F.Settings(n_boot=cfg.n_boot, n_perm=cfg.n_perm, seed=cfg.seed)
-    claim_list = [c.to_dict() for c in F.evaluate_all(evidence, settings)]
+    claims = tuple(F.evaluate_all(evidence, settings))
     timings["claims"] = time.perf_counter() - t1
     single = single_slot_check(inp, cfg.seed)
 
@@ -144,32 +142,30 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
         evaluation = json.loads(Path(cfg.evaluation).read_text())
     split = None
     if evaluation is not None:
-        split = [r.to_dict() for r in split_rows(
-            records, evaluation, {e.id: TIERS.index(e.tier) for e in equations},
-            n_boot=cfg.n_boot, n_perm=cfg.n_perm, seed=cfg.seed)]
+        split = tuple(split_rows(
+            [r.to_json() for r in records], evaluation, {e.id: TIERS.index(e.tier) for e in equations},
+            n_boot=cfg.n_boot, n_perm=cfg.n_perm, seed=cfg.seed))
     log = []
     log_path = Path(cfg.training_log) if cfg.training_log else metrics_log(Path(weights))
     if log_path.exists():
         log = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
     timings["total"] = time.perf_counter() - t0
-    results = {
-        "meta": {"weights": Path(weights).name, "weights_sha256": sha256(Path(weights)), "seed": cfg.seed,
-                 "n_equations": len(equations), "seconds": {k: round(v, 2) for k, v in timings.items()},
-                 "trained_meta": trained_meta, "config": cfg.to_dict(),
-                 "capture": CAPTURE_NOTE.format(levels=", ".join(f"{t:g}" for t in cfg.noise_levels)),
-                 "seed_entropy_by_tier": SEED_ENTROPY_BY_TIER},
-        "equations": records,
-        "tiers": tiers,
-        "claims": claim_list,
-        "head_importance": importance,
-        "head_roles": {m: {"types": list(ROLE_TYPES), "increase": M.role_profile(r).round(5).tolist()}
-                       for m, r in roles.items()},
-        "inducing_coverage": {m: round(float(np.mean([r[m]["inducing_coverage"] for r in flat])), 4)
-                              for m in MODELS},
-        "single_slot": single,
-        "evaluation": evaluation,
-        "split": split,
-        "causal": _summary(causal),
-        "training_log": log,
-    }
-    return _nan_to_none(results), arrays
+    results = Results(
+        meta=Meta(weights=Path(weights).name, weights_sha256=sha256(Path(weights)), seed=cfg.seed,
+                  n_equations=len(equations), seconds={k: round(v, 2) for k, v in timings.items()},
+                  trained_meta=trained_meta, config=cfg.to_dict(),
+                  capture=CAPTURE_NOTE.format(levels=", ".join(f"{t:g}" for t in cfg.noise_levels)),
+                  seed_entropy_by_tier=SEED_ENTROPY_BY_TIER),
+        equations=tuple(records),
+        tiers=tiers,
+        claims=claims,
+        head_importance=importance,
+        head_roles={m: HeadRoles(ROLE_TYPES, grid(M.role_profile(r).round(5).tolist())) for m, r in roles.items()},
+        inducing_coverage={m: _mean(r.models[m].inducing_coverage for r in records) for m in MODELS},
+        single_slot=SingleSlot(**single),
+        evaluation=None if evaluation is None else Evaluation.from_json(evaluation),
+        split=split,
+        causal=causal_summary(causal),
+        training_log=tuple(log),
+    )
+    return results.to_json(), arrays

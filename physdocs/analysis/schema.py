@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from physdocs.constants import DEFAULT_SEED
+from physdocs.results import jsonable
 
 MODELS = ("trained", "control")
 TOKEN_TYPES = ("binary", "unary", "variable", "constant", "special")
@@ -195,15 +196,11 @@ class ClaimResult:
     def holds(self) -> bool:
         return self.outcome == "holds"
 
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["pages"] = list(self.pages)
-        out["details"] = [asdict(d) for d in self.details]
-        out["holds"] = self.holds
-        return out
+    def to_json(self) -> dict:
+        return jsonable({**asdict(self), "holds": self.holds})
 
     @classmethod
-    def from_dict(cls, d: dict) -> ClaimResult:
+    def from_json(cls, d: dict) -> ClaimResult:
         fields = {k: v for k, v in d.items() if k != "holds"}
         fields["pages"] = tuple(d["pages"])
         fields["details"] = tuple(Detail(**x) for x in d["details"])
@@ -228,9 +225,9 @@ class SplitRow:
     p_holm: float | None  # Holm-adjusted over the table's family of tests
     differs: bool  # p_holm < 0.05
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_json(self) -> dict:
+        return jsonable(asdict(self))
 
     @classmethod
-    def from_dict(cls, d: dict) -> SplitRow:
+    def from_json(cls, d: dict) -> SplitRow:
         return cls(**d)

@@ -29,6 +29,9 @@ from physdocs.report import figures as F
 from physdocs.report.overview import overview_html
 from physdocs.report.pages import EquationPageError, render_pages
 from physdocs.report.render import TEMPLATES_DIR
+from physdocs.results.analysis import Results
+from physdocs.results.equations import EquationRecord
+from physdocs.results.evaluation import Evaluation
 
 DEFAULT_EVALUATION = EVALUATION_FILE
 DEFAULT_BUDGET = 180.0
@@ -137,24 +140,25 @@ def check_budget(analysis_seconds: float, figure_seconds: float, budget: float, 
     )
 
 
-def attach_evaluation(results: dict, evaluation_path: Path | None) -> dict:
-    """Results with the shipped evaluation attached (when the analysis carried none), checked.
+def attach_evaluation(results: Results, evaluation_path: Path | None) -> Results:
+    """Results with the shipped evaluation attached (when the analysis carried none), checked
+    and read once into its typed record (:class:`Evaluation`), which the pages read.
 
     Raises :class:`BuildError` when the evaluation was made with other weights.
     """
-    evaluation = results.get("evaluation")
+    evaluation = results.evaluation
     if evaluation is None and evaluation_path is not None and Path(evaluation_path).is_file():
-        evaluation = json.loads(Path(evaluation_path).read_text(encoding="utf-8"))
+        evaluation = Evaluation.from_json(json.loads(Path(evaluation_path).read_text(encoding="utf-8")))
     if evaluation is not None:
-        theirs = evaluation["meta"]["weights_sha256"]
-        ours = results["meta"]["weights_sha256"]
+        theirs = evaluation.meta.weights_sha256
+        ours = results.meta.weights_sha256
         if theirs != ours:
             where = evaluation_path.name if evaluation_path is not None else "evaluation.json"
             raise BuildError(
                 f"{where} is for other weights: run `nox -s evaluate` "
                 f"(it was made with weights {theirs[:12]}…, the analysis used {ours[:12]}…)"
             )
-    return {**results, "evaluation": evaluation}
+    return replace(results, evaluation=evaluation)
 
 
 def _run_analysis(cfg: Any) -> tuple[dict, Mapping[str, Any]]:
@@ -225,33 +229,35 @@ RunFn = Callable[[Any], tuple[dict, Mapping[str, Any]]]
 
 
 def _each_equation(
-    equations: Sequence[Mapping[str, Any]], make: Callable[[Mapping[str, Any]], bytes], what: str
+    equations: Sequence[EquationRecord], make: Callable[[EquationRecord], bytes], what: str
 ) -> dict[str, bytes]:
     """``{equation id: make(eq)}``; a failure is a :class:`BuildError` naming the equation and ``what``."""
     out = {}
     for eq in equations:
         try:
-            out[eq["id"]] = make(eq)
+            out[eq.id] = make(eq)
         except Exception as exc:
             raise BuildError(
-                f"equation {eq['id']}: its {what} ({type(exc).__name__}: {exc}). Fix: delete the cache "
+                f"equation {eq.id}: its {what} ({type(exc).__name__}: {exc}). Fix: delete the cache "
                 "directory (PHYSDOCS_CACHE_DIR, default .cache/physdocs) and rebuild; if it happens again, "
                 "leave the equation out (PHYSDOCS_EQUATIONS) and report the error"
             ) from exc
     return out
 
 
-def explorer_files(equations: Sequence[Mapping[str, Any]], arrays: Mapping[str, Any]) -> dict[str, bytes]:
-    """``{equation id: explorer payload}`` for ``equations`` (:mod:`.explorer`); the site path is
-    :func:`.explorer.data_path`.
+def explorer_files(equations: Sequence[EquationRecord], arrays: Mapping[str, Any]) -> dict[str, bytes]:
+    """``{equation id: explorer payload}`` for ``equations`` (:mod:`.explorer`, which reads the
+    record's JSON); the site path is :func:`.explorer.data_path`.
     """
-    return _each_equation(equations, lambda eq: X.payload_json(X.explorer_payload(eq, arrays)).encode("ascii"),
-                          "attention explorer data could not be made")
+    return _each_equation(
+        equations, lambda eq: X.payload_json(X.explorer_payload(eq.to_json(), arrays)).encode("ascii"),
+        "attention explorer data could not be made")
 
 
-def overview_files(equations: Sequence[Mapping[str, Any]], arrays: Mapping[str, Any]) -> dict[str, bytes]:
-    """``{equation id: overview block (UTF-8 HTML)}`` for ``equations`` (:mod:`.overview`)."""
-    return _each_equation(equations, lambda eq: overview_html(eq, arrays).encode("utf-8"),
+def overview_files(equations: Sequence[EquationRecord], arrays: Mapping[str, Any]) -> dict[str, bytes]:
+    """``{equation id: overview block (UTF-8 HTML)}`` for ``equations`` (:mod:`.overview`, which
+    reads the record's JSON)."""
+    return _each_equation(equations, lambda eq: overview_html(eq.to_json(), arrays).encode("utf-8"),
                           "attention overview could not be drawn")
 
 
@@ -259,24 +265,24 @@ def _per_equation(
     cfg: BuildConfig,
     key: str,
     cache_hit: bool,
-    equations: Sequence[Mapping[str, Any]],
+    equations: Sequence[EquationRecord],
     folder: str,
     suffix: str,
-    make: Callable[[list[Mapping[str, Any]]], dict[str, bytes]],
+    make: Callable[[list[EquationRecord]], dict[str, bytes]],
 ) -> dict[str, bytes]:
     """``{equation id: bytes}``: read from ``folder`` of the cache entry, the missing ones made and cached."""
     out: dict[str, bytes] = {}
     if cache_hit:
         for eq in equations:
-            data = cache.read_file(cfg.cache_dir, key, f"{folder}/{eq['id']}.{suffix}")
+            data = cache.read_file(cfg.cache_dir, key, f"{folder}/{eq.id}.{suffix}")
             if data is not None:
-                out[eq["id"]] = data
-    missing = [eq for eq in equations if eq["id"] not in out]
+                out[eq.id] = data
+    missing = [eq for eq in equations if eq.id not in out]
     if missing:
         made = make(missing)
         out.update(made)
         cache.write_files(cfg.cache_dir, key, {f"{folder}/{eq_id}.{suffix}": b for eq_id, b in made.items()})
-    return {eq["id"]: out[eq["id"]] for eq in equations}
+    return {eq.id: out[eq.id] for eq in equations}
 
 
 def build_site(
@@ -302,6 +308,11 @@ def _json_digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _evaluation_json(results: Results) -> dict | None:
+    """The attached evaluation as written, for the digests that key cached figures and pages."""
+    return None if results.evaluation is None else results.evaluation.to_json()
+
+
 def _templates_digest() -> str:
     """SHA-256 (hex) of every file under ``templates/`` (names and bytes)."""
     h = hashlib.sha256()
@@ -310,7 +321,7 @@ def _templates_digest() -> str:
     return h.hexdigest()
 
 
-def _figures(cfg: BuildConfig, key: str, results: Mapping[str, Any], arrays: Mapping[str, Any],
+def _figures(cfg: BuildConfig, key: str, results: Results, arrays: Mapping[str, Any],
              timings: BuildTimings) -> tuple[dict[str, bytes], dict[str, bytes]]:
     """``({site path: png}, {cache file name: bytes} to add to the entry)``.
 
@@ -320,7 +331,7 @@ def _figures(cfg: BuildConfig, key: str, results: Mapping[str, Any], arrays: Map
     digest is cached are read, and the rest are rendered.
     """
     code = cache.source_digest("plots", "report/figures.py")
-    manifest_name = f"figures/manifest-{cfg.figures}-{_json_digest(results.get('evaluation'))[:16]}-{code[:16]}.json"
+    manifest_name = f"figures/manifest-{cfg.figures}-{_json_digest(_evaluation_json(results))[:16]}-{code[:16]}.json"
     if timings.cache_hit:
         manifest = cache.read_file(cfg.cache_dir, key, manifest_name)
         if manifest is not None:
@@ -379,7 +390,7 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
         raw, arrays = (run_fn or _run_analysis)(cfg.analysis)
     timings.analysis, timings.cache_hit = clock() - t0, cached is not None
     check_budget(timings.analysis, 0.0, cfg.budget_seconds, cached=timings.cache_hit)
-    results = attach_evaluation(raw, cfg.evaluation_path)
+    results = attach_evaluation(Results.from_json(raw), cfg.evaluation_path)  # read once; the pages read it
 
     t1 = clock()
     figures, rendered = _figures(cfg, key, results, arrays, timings)
@@ -393,7 +404,7 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
     # Explorer payloads and overview blocks depend on the cached analysis and their own code:
     # kept beside it, one file per equation.
     t2 = clock()
-    made = _per_equation(cfg, key, timings.cache_hit, results["equations"],
+    made = _per_equation(cfg, key, timings.cache_hit, results.equations,
                          f"explorer-{cache.source_digest('report/explorer.py')[:16]}", "json",
                          lambda eqs: explorer_files(eqs, arrays))
     explorer = {X.data_path(eq_id): data for eq_id, data in made.items()}
@@ -405,10 +416,10 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
     # The overview blocks are read (or drawn) only when the pages are rendered again.
     overview_folder = f"overview-{cache.source_digest('report/overview.py', 'plots/pixels.py', 'plots/style.py')[:16]}"
     t3 = clock()
-    ids = [eq["id"] for eq in results["equations"]]
+    ids = [eq.id for eq in results.equations]
     # Rendered pages are kept in the entry under a digest of everything else they depend on.
     pages_name = "pages/" + _json_digest([
-        results.get("evaluation"), sorted(figures), ids, cache.source_digest("report"), _templates_digest(),
+        _evaluation_json(results), sorted(figures), ids, cache.source_digest("report"), _templates_digest(),
         overview_folder,
     ]) + ".json"
     cached_pages = cache.read_file(cfg.cache_dir, key, pages_name)
@@ -417,11 +428,11 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
     else:
         t_overview = clock()
         overviews = {eq_id: data.decode("utf-8") for eq_id, data in _per_equation(
-            cfg, key, timings.cache_hit, results["equations"], overview_folder, "html",
+            cfg, key, timings.cache_hit, results.equations, overview_folder, "html",
             lambda eqs: overview_files(eqs, arrays)).items()}
         timings.overviews = clock() - t_overview
         # Equation records carry their variables: the benchmark file is not read again.
-        variables = {eq["id"]: eq.get("variables") or [] for eq in results["equations"]}
+        variables = {eq.id: eq.variables for eq in results.equations}
         try:
             pages = render_pages(results, set(figures), variables, explorer=ids, overviews=overviews)
         except EquationPageError as exc:

@@ -1,6 +1,6 @@
 """Which figures the site has, and rendering them (in a small process pool when worth it).
 
-:func:`figure_jobs` turns results + arrays into :class:`FigureJob` records: a site path, a
+:func:`figure_jobs` turns results (:class:`~physdocs.results.analysis.Results`) + arrays into :class:`FigureJob` records: a site path, a
 plot function from :mod:`physdocs.plots` and its keyword arguments; every figure renders at
 the seed's 300 DPI (``physdocs.plots.style.DPI_PRINT``). It
 decides nothing else; :func:`render_jobs` calls the plot functions and returns PNG bytes.
@@ -24,6 +24,8 @@ import numpy as np
 from physdocs.analysis import schema as S
 from physdocs.errors import InputError
 from physdocs.report.evaluation_page import method_tier_rows
+from physdocs.results.analysis import Results
+from physdocs.results.equations import EquationRecord
 
 #: The ten equations of the seed's per-equation maps, and its three trajectories.
 SEED_EQUATIONS = (
@@ -112,93 +114,87 @@ def plain_title(text: str) -> str:
 # ----------------------------------------------------------------- jobs
 
 
-def _equation_title(eq: Mapping[str, Any], what: str) -> str:
-    return plain_title(f"{eq['id']} {eq['name']}: {what} (trained)")
+def _equation_title(eq: EquationRecord, what: str) -> str:
+    return plain_title(f"{eq.id} {eq.name}: {what} (trained)")
 
 
-def seed_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> list[FigureJob]:
+def seed_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[FigureJob]:
     """The seed's figure index (section 10), for the equations present in ``results``."""
     from physdocs import plots as P  # matplotlib: only when figures are drawn
 
-    eqs = {eq["id"]: eq for eq in results["equations"]}
     jobs = []
-    for eq_id in SEED_EQUATIONS:
-        if eq_id not in eqs:
-            continue
-        eq = eqs[eq_id]
+    for eq in filter(None, map(results.equation, SEED_EQUATIONS)):
         for comp, (_, what) in SEED_MAPS.items():
-            attn = arrays[S.array_key("trained", eq_id, comp)]
-            q, k = map_labels(comp, eq["tokens"], attn.shape)
+            attn = arrays[S.array_key("trained", eq.id, comp)]
+            q, k = map_labels(comp, eq.tokens, attn.shape)
             kw = {"attn": attn, "query_labels": q, "key_labels": k, "title": _equation_title(eq, what)}
-            jobs.append(FigureJob(seed_map_path(eq_id, comp), P.attention_heads, kw))
-    for eq_id in SEED_TRAJECTORIES:
-        if eq_id not in eqs:
-            continue
-        eq = eqs[eq_id]
+            jobs.append(FigureJob(seed_map_path(eq.id, comp), P.attention_heads, kw))
+    for eq in filter(None, map(results.equation, SEED_TRAJECTORIES)):
         kw = {
-            "tokens": eq["models"]["trained"]["trajectory"]["tokens"],
-            "confidence": arrays[S.array_key("trained", eq_id, S.TRAJECTORY_CONFIDENCE)],
+            "tokens": eq.models["trained"].trajectory.tokens,
+            "confidence": arrays[S.array_key("trained", eq.id, S.TRAJECTORY_CONFIDENCE)],
             "title": _equation_title(eq, "diffusion refinement"),
         }
-        jobs.append(FigureJob(trajectory_path(eq_id), P.trajectory, kw))
-    if SEED_ENCODER_EQUATION in eqs:
-        eq = eqs[SEED_ENCODER_EQUATION]
-        panels = [(c.name, arrays[S.array_key("trained", eq["id"], c.id)], c.query, c.key)
+        jobs.append(FigureJob(trajectory_path(eq.id), P.trajectory, kw))
+    eq = results.equation(SEED_ENCODER_EQUATION)
+    if eq is not None:
+        panels = [(c.name, arrays[S.array_key("trained", eq.id, c.id)], c.query, c.key)
                   for c in S.COMPONENTS if c.kind == "encoder"]
-        induced = arrays.get(S.array_key("trained", eq["id"], S.INDUCED_MAP))
+        induced = arrays.get(S.array_key("trained", eq.id, S.INDUCED_MAP))
         if induced is not None:
             panels.append(("ISAB 1 induced: MAB2 @ MAB1 (observations ← observations)", induced,
                            "observations", "observations"))
         kw = {"panels": panels, "title": _equation_title(eq, "encoder attention")}
         jobs.append(FigureJob(ENCODER_PATH, P.encoder_maps, kw))
-    seed_tiers = results["meta"].get("seed_entropy_by_tier") or {}
+    # the plots read JSON rows, as the figure cache keys on them
     jobs.append(
         FigureJob(
             ENTROPY_PATH,
             P.entropy_by_tier,
-            {"rows": results["tiers"]["entropy"], "seed_reported": seed_tiers},
+            {"rows": [r.to_json() for r in results.tiers.entropy], "seed_reported": results.meta.seed_entropy_by_tier},
         )
     )
     jobs.append(
-        FigureJob(TOKEN_TYPE_PATH, P.token_type_attention, {"rows": results["tiers"]["token_type"]})
+        FigureJob(TOKEN_TYPE_PATH, P.token_type_attention, {"rows": [r.to_json() for r in results.tiers.token_type]})
     )
     return jobs
 
 
-def extra_jobs(results: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> list[FigureJob]:
+def extra_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[FigureJob]:
     """Beyond the seed: head importance, training, accuracy (equation pages draw their maps in
     HTML: :mod:`physdocs.report.overview`)."""
     from physdocs import plots as P
     from physdocs.plots import accuracy as A
 
     jobs = []
-    for model, importance in sorted((results.get("head_importance") or {}).items()):
-        if importance:
-            kw = {"importance": importance, "title": f"Head importance ({model} model)"}
-            jobs.append(FigureJob(HEAD_IMPORTANCE_PATH.format(model=model), P.head_importance, kw))
-    if results.get("training_log"):
-        jobs.append(
-            FigureJob(TRAINING_PATH, P.training_curves, {"records": results["training_log"]})
-        )
-    log = results.get("training_log") or []
+    for model, importance in sorted(results.head_importance.items()):
+        kw = {"importance": importance.to_json(), "title": f"Head importance ({model} model)"}
+        jobs.append(FigureJob(HEAD_IMPORTANCE_PATH.format(model=model), P.head_importance, kw))
+    log = list(results.training_log)
+    if log:
+        jobs.append(FigureJob(TRAINING_PATH, P.training_curves, {"records": log}))
     if any(r.get("kind") == "val" and "ar_loss_shuffled" in r for r in log):
         jobs.append(FigureJob(DATA_DEPENDENCE_PATH, A.data_dependence, {"records": log}))
-    evaluation = results.get("evaluation")
+    evaluation = results.evaluation
     table = method_tier_rows(evaluation) if evaluation else None
     if table:
-        rows = [{k: r[k] for k in ("method", "measure", "key", "cells")} for r in table["rows"]]
+        # the plots take JSON (hashed into the figure cache's key): each cell as its record's JSON
+        rows = [{**{k: r[k] for k in ("method", "measure", "key")},
+                 "cells": [c.to_json() if c else None for c in r["cells"]]} for r in table["rows"]]
         jobs.append(FigureJob(ACCURACY_PATH, A.accuracy_by_method, {"rows": rows, "tiers": table["tiers"]}))
-        claims = [{"title": c["title"], "outcome": c["outcome"]} for c in results.get("claims") or []]
+        claims = [{"title": c.title, "outcome": c.outcome} for c in results.claims]
         jobs.append(FigureJob(HEADLINE_PATH, A.headline, {"rows": rows, "tiers": table["tiers"], "claims": claims}))
-    for decoder, tables in sorted(((evaluation or {}).get("grid") or {}).get("confusion", {}).items()):
+    grid = evaluation.grid if evaluation else None
+    for decoder, tables in sorted((grid.confusion if grid else {}).items()):
         title = f"Capability grid, {decoder} decoder with its full budget: true shape (rows) against derived"
+        confusion = {k: t.to_json() for k, t in tables["final"].items()}
         jobs.append(FigureJob(GRID_PATH.format(decoder=decoder), A.capability_grid,
-                              {"confusion": tables["final"], "title": title}))
+                              {"confusion": confusion, "title": title}))
     return jobs
 
 
 def figure_jobs(
-    results: Mapping[str, Any], arrays: Mapping[str, np.ndarray], figures: FigureSet = "all"
+    results: Results, arrays: Mapping[str, np.ndarray], figures: FigureSet = "all"
 ) -> list[FigureJob]:
     """Every figure of the site for ``results``: the seed's index, plus the rest when ``"all"``."""
     if figures not in ("all", "seed-only"):

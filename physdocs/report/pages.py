@@ -1,8 +1,8 @@
 """From analysis results to pages: pure functions, results in, Markdown out.
 
 Each ``*_data`` function selects and arranges what one page shows; every number it passes on
-is taken from ``results`` (or the evaluation JSON inside it) unchanged, and the templates
-only format it. :func:`render_pages` renders them all: ``{site path: markdown}``.
+is taken from ``results`` (a :class:`~physdocs.results.analysis.Results`, or the evaluation
+JSON inside it) unchanged, and the templates only format it. :func:`render_pages` renders them all: ``{site path: markdown}``.
 
 ``figures`` (the set of site paths of the figures this build renders) decides which images a
 page shows, so a small or seed-only build never links to a missing figure.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import jinja2
@@ -19,7 +20,7 @@ import numpy as np
 from markupsafe import Markup, escape
 
 from physdocs.analysis import schema as S
-from physdocs.analysis.schema import ClaimResult, SplitRow
+from physdocs.analysis.schema import ClaimResult
 from physdocs.benchmark import TIERS
 from physdocs.methods import REGISTRY
 from physdocs.report import explorer as X
@@ -37,35 +38,33 @@ from physdocs.report.evaluation_page import (
 )
 from physdocs.report.headline import headline
 from physdocs.report.render import render, tex_ok
+from physdocs.results.analysis import Results
+from physdocs.results.equations import EquationRecord, Trajectory
+from physdocs.results.evaluation import ResultRow
 
 COMPONENT_NAMES = {c.id: c.name for c in S.COMPONENTS}
-ENCODER = tuple(c for c in COMPONENT_NAMES if c.startswith("encoder"))
+ENCODER = tuple(c.id for c in S.COMPONENTS if c.kind == "encoder")
 MODELS = S.MODELS
 TOKEN_TYPES = S.TOKEN_TYPES
 
 # ----------------------------------------------------------------- shared pieces
 
 
-def tiers_present(results: Mapping[str, Any]) -> list[str]:
+def tiers_present(results: Results) -> list[str]:
     """Tiers with at least one analysed equation, in benchmark order."""
-    have = {eq["tier"] for eq in results["equations"]}
+    have = {eq.tier for eq in results.equations}
     return [t for t in TIERS if t in have]
 
 
-def all_claims(results: Mapping[str, Any]) -> list[ClaimResult]:
-    """The tested findings as typed records, in registry order."""
-    return [ClaimResult.from_dict(c) for c in results["claims"]]
-
-
-def claims_for(results: Mapping[str, Any], page: str) -> list[ClaimResult]:
+def claims_for(results: Results, page: str) -> list[ClaimResult]:
     """The findings the registry places on ``page`` (a site path), in registry order."""
-    return [c for c in all_claims(results) if page in c.pages]
+    return [c for c in results.claims if page in c.pages]
 
 
-def entropy_table(results: Mapping[str, Any], component: str) -> dict[str, Any]:
+def entropy_table(results: Results, component: str) -> dict[str, Any]:
     """Rows per tier for one component: trained, control and uniform entries, and the seed's value."""
-    rows = {(r["tier"], r["model"]): r for r in results["tiers"]["entropy"] if r["component"] == component}
-    seed = (results["meta"].get("seed_entropy_by_tier") or {}) if component == "diffuser.self" else {}
+    rows = {(r.tier, r.model): r for r in results.tiers.entropy if r.component == component}
+    seed = results.meta.seed_entropy_by_tier if component == "diffuser.self" else {}
     out = []
     for tier in tiers_present(results):
         out.append(
@@ -80,13 +79,9 @@ def entropy_table(results: Mapping[str, Any], component: str) -> dict[str, Any]:
     return {"component": component, "name": COMPONENT_NAMES[component], "rows": out, "has_seed": bool(seed)}
 
 
-def token_type_table(results: Mapping[str, Any], component: str) -> dict[str, Any]:
+def token_type_table(results: Results, component: str) -> dict[str, Any]:
     """Rows per (tier, type) for one self-attention component: trained and control side by side."""
-    rows = {
-        (r["tier"], r["type"], r["model"]): r
-        for r in results["tiers"]["token_type"]
-        if r["component"] == component
-    }
+    rows = {(r.tier, r.type, r.model): r for r in results.tiers.token_type if r.component == component}
     out = []
     for tier in tiers_present(results):
         for typ in TOKEN_TYPES:
@@ -101,89 +96,86 @@ def _figure(path: str, figures: Collection[str]) -> str | None:
     return path if path in figures else None
 
 
-def seed_map_figures(results: Mapping[str, Any], component: str, figures: Collection[str]) -> list[dict]:
+def seed_map_figures(results: Results, component: str, figures: Collection[str]) -> list[dict]:
     """The seed's per-equation maps of one component that this build has."""
-    eqs = {eq["id"]: eq for eq in results["equations"]}
     out = []
     for eq_id in F.SEED_EQUATIONS:
-        path = F.seed_map_path(eq_id, component)
-        if eq_id in eqs and path in figures:
-            out.append({"id": eq_id, "name": eqs[eq_id]["name"], "tier": eqs[eq_id]["tier"], "path": path})
+        eq, path = results.equation(eq_id), F.seed_map_path(eq_id, component)
+        if eq is not None and path in figures:
+            out.append({"id": eq_id, "name": eq.name, "tier": eq.tier, "path": path})
     return out
 
 
-def common(results: Mapping[str, Any]) -> dict[str, Any]:
-    meta = results["meta"]
+def common(results: Results) -> dict[str, Any]:
+    meta = results.meta
     return {
-        "n_equations": meta["n_equations"],
-        "weights": meta["weights"],
-        "weights_sha256": meta["weights_sha256"],
-        "seed": meta["seed"],
+        "n_equations": meta.n_equations,
+        "weights": meta.weights,
+        "weights_sha256": meta.weights_sha256,
+        "seed": meta.seed,
         "tiers": tiers_present(results),
-        "capture_note": meta.get("capture", ""),
+        "capture_note": meta.capture,
     }
 
 
 # ----------------------------------------------------------------- evaluation
 
 
-def evaluation_by_equation(results: Mapping[str, Any]) -> dict[str, list[dict]]:
+def evaluation_by_equation(results: Results) -> dict[str, list[ResultRow]]:
     """Evaluation rows per equation id; a prediction's LaTeX is dropped when page math cannot hold it."""
-    evaluation = results.get("evaluation")
-    out: dict[str, list[dict]] = {}
-    for row in (evaluation or {}).get("results", []):
-        latex = row.get("latex")
-        row = {**row, "latex": latex if latex and tex_ok(latex) else None}
-        out.setdefault(row["id"], []).append(row)
+    out: dict[str, list[ResultRow]] = {}
+    for row in results.evaluation.results if results.evaluation else ():
+        row = replace(row, latex=row.latex if row.latex and tex_ok(row.latex) else None)
+        out.setdefault(row.id, []).append(row)
     return out
 
 
 # ----------------------------------------------------------------- page data
 
 
-def overall_accuracy(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+def overall_accuracy(results: Results) -> list[dict[str, Any]]:
     """Each method over the whole benchmark: exact and R² > 0.99 with intervals, and mean seconds."""
-    evaluation = results.get("evaluation")
+    evaluation = results.evaluation
     cells = overall_cells(method_tier_rows(evaluation)) if evaluation else {}
     if not cells:
         return []
-    seconds = {(r["model"], r["decoder"]): r.get("mean_seconds") for r in evaluation_data(results)["overall"]}
+    seconds = {(t.model, t.decoder): t.mean_seconds for t in evaluation.timing if t.tier == "all"}
     return [{"method": method_label(m, d), "exact": text, "r2": cells[(m, d, "r2_gt_099")][1],
              "seconds": seconds.get((m, d))}
             for (m, d, key), (_, text) in cells.items() if key == "exact" and (m, d, "r2_gt_099") in cells]
 
 
-def index_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
-    claims = all_claims(results)
-    return {**common(results), "claims": claims, "headline": headline(results, claims),
+def index_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
+    claims = list(results.claims)
+    return {**common(results), "claims": claims, "headline": headline(results.evaluation, claims),
             "headline_figure": _figure(F.HEADLINE_PATH, figures), "accuracy": overall_accuracy(results)}
 
 
-def encoder_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+def encoder_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
     return {
         **common(results),
         "figure": _figure(F.ENCODER_PATH, figures),
         "encoder_equation": F.SEED_ENCODER_EQUATION,
-        "coverage": results.get("inducing_coverage"),
+        "coverage": results.inducing_coverage,
         "tables": [entropy_table(results, c) for c in ENCODER],
         "claims": claims_for(results, "encoder.md"),
     }
 
 
-def head_role_rows(results: Mapping[str, Any], model: str = "trained") -> dict[str, Any] | None:
+def head_role_rows(results: Results, model: str = "trained") -> dict[str, Any] | None:
     """The trained diffuser's loss increase per token type when one head is removed, per head."""
-    roles = (results.get("head_roles") or {}).get(model)
-    if not roles:
+    roles = results.head_roles.get(model)
+    if roles is None:
         return None
     rows = [{"layer": layer + 1, "head": head + 1, "values": values}
-            for layer, heads in enumerate(roles["increase"]) for head, values in enumerate(heads)]
-    return {"types": roles["types"], "rows": rows}
+            for layer, heads in enumerate(roles.increase) for head, values in enumerate(heads)]
+    return {"types": roles.types, "rows": rows}
 
 
-def diffuser_self_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+def diffuser_self_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
     return {
         **common(results),
-        "keys": results["tiers"].get("keys", []),
+        "keys": results.tiers.keys,
         "roles": head_role_rows(results),
         "maps": seed_map_figures(results, "diffuser.self", figures),
         "entropy_figure": _figure(F.ENTROPY_PATH, figures),
@@ -193,18 +185,18 @@ def diffuser_self_data(results: Mapping[str, Any], figures: Collection[str]) -> 
     }
 
 
-def cross_attention_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+def cross_attention_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
     return {
         **common(results),
-        "single_slot": results["single_slot"],
-        "keys": results["tiers"].get("keys", []),
+        "single_slot": results.single_slot,
+        "keys": results.tiers.keys,
         "maps": seed_map_figures(results, "diffuser.cross", figures),
         "tables": [entropy_table(results, c) for c in ("diffuser.cross", "decoder.cross")],
         "claims": claims_for(results, "cross-attention.md"),
     }
 
 
-def decoder_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+def decoder_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
     return {
         **common(results),
         "self_maps": seed_map_figures(results, "decoder.self", figures),
@@ -244,7 +236,7 @@ def token_grid(steps: Sequence[Mapping[str, Any]], width: int) -> Markup:
     )
 
 
-def trajectory_rows(trajectory: Mapping[str, Any], truth: Sequence[str] = ()) -> dict[str, Any]:
+def trajectory_rows(trajectory: Trajectory, truth: Sequence[str] = ()) -> dict[str, Any]:
     """A refinement trajectory as one line per step, and what it spent its steps on.
 
     Columns run to the final canvas's first ``EOS`` (or else its last non-``PAD`` token).
@@ -253,8 +245,8 @@ def trajectory_rows(trajectory: Mapping[str, Any], truth: Sequence[str] = ()) ->
     ``matches_truth``: the decoded equation is the true one, token for token (one argmax
     sample; the evaluation draws many more).
     """
-    tokens = trajectory["tokens"]
-    final = tokens[-1] if tokens else []
+    tokens = trajectory.tokens
+    final = tokens[-1] if tokens else ()
     real = [i for i, t in enumerate(final) if t != "PAD"]
     width = final.index("EOS") + 1 if "EOS" in final else (real[-1] + 1 if real else len(final))
     decoded = list(final[:width])
@@ -263,28 +255,27 @@ def trajectory_rows(trajectory: Mapping[str, Any], truth: Sequence[str] = ()) ->
         "width": width,
         "steps": steps,
         "grid": token_grid(steps, width),
-        "final": _strip_padding(trajectory["final"]),
-        "flicker_rate": trajectory["flicker_rate"],
-        "status": trajectory.get("status"),
-        "first_equation_step": trajectory["first_equation_step"],
-        "pad_only_steps": trajectory["pad_only_steps"],
-        "revisions": trajectory["revisions"],
-        "repeated_variable": trajectory["repeated_variable"],
+        "final": _strip_padding(trajectory.final),
+        "flicker_rate": trajectory.flicker_rate,
+        "first_equation_step": trajectory.stats.first_equation_step,
+        "pad_only_steps": trajectory.stats.pad_only_steps,
+        "revisions": trajectory.stats.revisions,
+        "repeated_variable": trajectory.stats.repeated_variable,
         "matches_truth": bool(truth) and decoded == list(truth),
     }
 
 
-def trajectory_summary(results: Mapping[str, Any], model: str) -> dict[str, Any]:
+def trajectory_summary(results: Results, model: str) -> dict[str, Any]:
     """Over every equation's argmax trajectory: the median first equation step and PAD-only
     steps, and how many decodes revise a token or repeat a variable in adjacent leaves."""
-    rows = [eq["models"][model]["trajectory"] for eq in results["equations"]]
-    firsts = [r["first_equation_step"] for r in rows if r["first_equation_step"] is not None]
+    rows = [eq.models[model].trajectory.stats for eq in results.equations]
+    firsts = [r.first_equation_step for r in rows if r.first_equation_step is not None]
     return {
         "n": len(rows),
         "first_equation_step": float(np.median(firsts)) if firsts else None,
-        "pad_only_steps": float(np.median([r["pad_only_steps"] for r in rows])) if rows else None,
-        "revised": sum(r["revisions"] > 0 for r in rows),
-        "repeated_variable": sum(bool(r["repeated_variable"]) for r in rows),
+        "pad_only_steps": float(np.median([r.pad_only_steps for r in rows])) if rows else None,
+        "revised": sum(r.revisions > 0 for r in rows),
+        "repeated_variable": sum(r.repeated_variable for r in rows),
     }
 
 
@@ -295,31 +286,20 @@ def _strip_padding(tokens: Sequence[str]) -> list[str]:
     return out
 
 
-def trajectories_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
-    eqs = {eq["id"]: eq for eq in results["equations"]}
+def trajectories_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
     shown = []
-    for eq_id in F.SEED_TRAJECTORIES:
-        if eq_id in eqs:
-            eq = eqs[eq_id]
-            shown.append(
-                {
-                    "id": eq_id,
-                    "name": eq["name"],
-                    "tier": eq["tier"],
-                    "figure": _figure(F.trajectory_path(eq_id), figures),
-                    "trained": trajectory_rows(eq["models"]["trained"]["trajectory"], eq["tokens"]),
-                    "control": trajectory_rows(eq["models"]["control"]["trajectory"], eq["tokens"]),
-                }
-            )
-    flicker = [
-        {
-            "id": eq["id"],
-            "tier": eq["tier"],
-            **{m: eq["models"][m]["trajectory"].get("flicker_rate") for m in MODELS},
-            **{f"{m}_status": eq["models"][m]["trajectory"].get("status") for m in MODELS},
-        }
-        for eq in results["equations"]
-    ]
+    for eq in filter(None, map(results.equation, F.SEED_TRAJECTORIES)):
+        shown.append(
+            {
+                "id": eq.id,
+                "name": eq.name,
+                "tier": eq.tier,
+                "figure": _figure(F.trajectory_path(eq.id), figures),
+                **{m: trajectory_rows(eq.models[m].trajectory, eq.tokens) for m in MODELS},
+            }
+        )
+    flicker = [{"id": eq.id, "tier": eq.tier, **{m: eq.models[m].trajectory.flicker_rate for m in MODELS}}
+               for eq in results.equations]
     return {
         **common(results),
         "trajectories": shown,
@@ -329,7 +309,7 @@ def trajectories_data(results: Mapping[str, Any], figures: Collection[str]) -> d
     }
 
 
-def evidence_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+def evidence_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
     return {
         **common(results),
         "figure": _figure(F.TOKEN_TYPE_PATH, figures),
@@ -338,7 +318,7 @@ def evidence_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[
     }
 
 
-def entropy_scaling_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+def entropy_scaling_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
     return {
         **common(results),
         "figure": _figure(F.ENTROPY_PATH, figures),
@@ -347,41 +327,39 @@ def entropy_scaling_data(results: Mapping[str, Any], figures: Collection[str]) -
     }
 
 
-def findings_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
-    split = results["split"]
-    return {**common(results), "claims": all_claims(results),
-            "split": [SplitRow.from_dict(r) for r in split] if split else None}
+def findings_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
+    return {**common(results), "claims": list(results.claims), "split": results.split or None}
 
 
-def causal_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+def causal_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
     """The interventions of :mod:`physdocs.analysis.causal`, trained beside control."""
-    causal = results["causal"]
+    causal = results.causal
     if causal is None:
         return {**common(results), "causal": None}
-    trained, control = causal["models"]["trained"], causal["models"]["control"]
-    c_layers = {r["layer"]: r for r in control["patching"]["layers"]}
-    c_heads = {(r["layer"], r["head"]): r for r in control["heads"]}
-    heads = [(r, c_heads.get((r["layer"], r["head"]))) for r in trained["heads"]]
-    ranked = sorted(trained["patching"]["heads"], key=lambda h: -(h["value"] if h["value"] is not None else -1))
+    trained, control = causal.models["trained"], causal.models["control"]
+    c_layers = {r.layer: r for r in control.patching.layers}
+    c_heads = {(r.layer, r.head): r for r in control.heads}
+    heads = [(r, c_heads.get((r.layer, r.head))) for r in trained.heads]
+    ranked = sorted(trained.patching.heads, key=lambda h: -(h.value if h.value is not None else -1))
     return {
         **common(results),
         "causal": causal,
         "trained": trained,
         "control": control,
         "claims": claims_for(results, "causal.md"),
-        "cross": [("trained", trained["cross"]), ("control", control["cross"])],
-        "patching": trained["patching"],
-        "patching_layers": [(r, c_layers.get(r["layer"])) for r in trained["patching"]["layers"]],
+        "cross": [("trained", trained.cross), ("control", control.cross)],
+        "patching": trained.patching,
+        "patching_layers": [(r, c_layers.get(r.layer)) for r in trained.patching.layers],
         "top_heads": ranked[:3],
         "heads": heads,
-        "needed_heads": [r for r, _ in heads if r["zero"].get("kept") and r["zero"]["kept"]["value"] < 0.5],
+        "needed_heads": [r for r in trained.heads if r.needed],
     }
 
 
-def evaluation_page_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+def evaluation_page_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
     return {
         **common(results),
-        "evaluation": evaluation_data(results),
+        "evaluation": evaluation_data(results.evaluation),
         "accuracy_figure": _figure(F.ACCURACY_PATH, figures),
         "training_figure": _figure(F.TRAINING_PATH, figures),
         "data_dependence_figure": _figure(F.DATA_DEPENDENCE_PATH, figures),
@@ -389,12 +367,12 @@ def evaluation_page_data(results: Mapping[str, Any], figures: Collection[str]) -
             {"decoder": d, "path": F.GRID_PATH.format(decoder=d)}
             for d in ("diffusion", "ar") if F.GRID_PATH.format(decoder=d) in figures
         ],
-        "trained_meta": training_metadata(results["meta"].get("trained_meta") or {}),
-        "methods": method_tier_rows(results["evaluation"]) if results.get("evaluation") else None,
-        "stages": stage_rows(results["evaluation"]) if results.get("evaluation") else [],
-        "grid_summary": grid_summary((results.get("evaluation") or {}).get("grid")),
-        "n_log_records": len(results.get("training_log") or []),
-        "training_summary": training_summary(results.get("training_log") or []),
+        "trained_meta": training_metadata(results.meta.trained_meta),
+        "methods": method_tier_rows(results.evaluation) if results.evaluation else None,
+        "stages": stage_rows(results.evaluation) if results.evaluation else [],
+        "grid_summary": grid_summary(results.evaluation.grid if results.evaluation else None),
+        "n_log_records": len(results.training_log),
+        "training_summary": training_summary(results.training_log),
     }
 
 
@@ -402,27 +380,27 @@ def evaluation_page_data(results: Mapping[str, Any], figures: Collection[str]) -
 INDEX_METHODS = tuple((m.model, m.decoder) for m in REGISTRY if m.index)
 
 
-def equations_index_data(results: Mapping[str, Any], figures: Collection[str]) -> dict[str, Any]:
+def equations_index_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
     evaluated = evaluation_by_equation(results)
     rows = []
-    for eq in results["equations"]:
+    for eq in results.equations:
         rows.append(
             {
-                "id": eq["id"],
-                "name": eq["name"],
-                "tier": eq["tier"],
-                "latex": eq["latex"],
-                "n_tokens": len(eq["tokens"]),
-                "entropy": eq["models"]["trained"]["entropy"]["diffuser.self"],
-                "evaluation": sorted(evaluated.get(eq["id"], []), key=lambda r: (r["model"], r["decoder"])),
+                "id": eq.id,
+                "name": eq.name,
+                "tier": eq.tier,
+                "latex": eq.latex,
+                "n_tokens": len(eq.tokens),
+                "entropy": eq.models["trained"].entropy["diffuser.self"],
+                "evaluation": sorted(evaluated.get(eq.id, []), key=lambda r: (r.model, r.decoder)),
             }
         )
-    present = sorted({(r["model"], r["decoder"]) for rs in evaluated.values() for r in rs})
+    present = sorted({(r.model, r.decoder) for rs in evaluated.values() for r in rs})
     # the index shows the methods a reader compares first; every method is on each equation's page
     decoders = [d for d in INDEX_METHODS if d in present] or present
     for row in rows:
-        by = {(r["model"], r["decoder"]): r for r in row["evaluation"]}
-        row["r2"] = [by.get(d, {}).get("r2_test") for d in decoders]
+        by = {(r.model, r.decoder): r.r2_test for r in row["evaluation"]}
+        row["r2"] = [by.get(d) for d in decoders]
     return {**common(results), "rows": rows, "decoders": [method_label(*d) for d in decoders],
             "evaluated": bool(decoders), "more_methods": len(present) > len(decoders)}
 
@@ -448,15 +426,15 @@ def page_title(text: str) -> Markup:
     return Markup(json.dumps(text.translate(_TITLE_REFS), ensure_ascii=True))
 
 
-def explorer_block(eq: Mapping[str, Any]) -> Markup:
+def explorer_block(eq: EquationRecord) -> Markup:
     """The attention explorer's container for an equation page (escaped by :func:`X.explorer_html`)."""
-    url = X.relative_data_url(equation_page(eq["id"]), X.data_path(eq["id"]))
-    return Markup(X.explorer_html(eq["id"], url, name=eq["name"]))
+    url = X.relative_data_url(equation_page(eq.id), X.data_path(eq.id))
+    return Markup(X.explorer_html(eq.id, url, name=eq.name))
 
 
 def equation_data(
-    eq: Mapping[str, Any],
-    results: Mapping[str, Any],
+    eq: EquationRecord,
+    results: Results,
     figures: Collection[str],
     variables: Sequence[Mapping[str, Any]] = (),
     explorer: bool = False,
@@ -467,30 +445,30 @@ def equation_data(
     ``explorer``: whether the build wrote this equation's explorer payload (:func:`X.data_path`);
     ``overview``: its attention overview block (:func:`physdocs.report.overview.overview_html`).
     """
-    models = eq["models"]
+    models = eq.models
     entropy = [
-        {"component": c, "name": name, **{m: models[m]["entropy"].get(c) for m in MODELS}}
+        {"component": c, "name": name, **{m: models[m].entropy.get(c) for m in MODELS}}
         for c, name in COMPONENT_NAMES.items()
-        if any(c in models[m]["entropy"] for m in MODELS)
+        if any(c in models[m].entropy for m in MODELS)
     ]
     order = {pair: i for i, pair in enumerate(METHODS)}
     evaluated = sorted(
-        ({**r, "method": method_label(r["model"], r["decoder"])} for r in evaluation_by_equation(results).get(eq["id"], [])),
-        key=lambda r: (order.get((r["model"], r["decoder"]), len(order)), r["model"], r["decoder"]),
+        evaluation_by_equation(results).get(eq.id, []),
+        key=lambda r: (order.get((r.model, r.decoder), len(order)), r.model, r.decoder),
     )
     return {
-        "capture_note": results["meta"].get("capture", ""),
-        "title": page_title(f"{eq['id']}: {eq['name']}"),
-        "eq": {k: eq[k] for k in ("id", "name", "tier", "output", "formula", "latex")},
-        "tokens": list(zip(eq["tokens"], eq["token_types"], strict=True)),
+        "capture_note": results.meta.capture,
+        "title": page_title(f"{eq.id}: {eq.name}"),
+        "eq": eq,
+        "tokens": list(zip(eq.tokens, eq.token_types, strict=True)),
         "variables": list(variables),
         "entropy": entropy,
-        "inducing_specialisation": {m: models[m].get("inducing_specialisation") for m in MODELS},
+        "inducing_specialisation": {m: models[m].inducing_specialisation for m in MODELS},
         "evaluation": evaluated,
-        "evaluated": bool(results.get("evaluation")),
+        "evaluated": bool(results.evaluation),
         "overview": Markup(overview) if overview else None,
         "explorer": explorer_block(eq) if explorer else None,
-        "trajectory": {m: trajectory_rows(models[m]["trajectory"]) for m in MODELS},
+        "trajectory": {m: trajectory_rows(models[m].trajectory) for m in MODELS},
     }
 
 
@@ -514,7 +492,7 @@ SECTION_PAGES = {
 
 
 def render_pages(
-    results: Mapping[str, Any],
+    results: Results,
     figures: Collection[str],
     variables: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     env: jinja2.Environment | None = None,
@@ -529,15 +507,15 @@ def render_pages(
     An error on one equation's page is re-raised as :class:`EquationPageError` naming it.
     """
     pages = {}
-    for eq in results["equations"]:  # first, so a fault in one equation's data is named
+    for eq in results.equations:  # first, so a fault in one equation's data is named
         try:
             data = equation_data(
-                eq, results, figures, (variables or {}).get(eq["id"], ()), explorer=eq["id"] in explorer,
-                overview=(overviews or {}).get(eq["id"]),
+                eq, results, figures, (variables or {}).get(eq.id, ()), explorer=eq.id in explorer,
+                overview=(overviews or {}).get(eq.id),
             )
-            pages[equation_page(eq["id"])] = render("equation.md.j2", env, **data)
+            pages[equation_page(eq.id)] = render("equation.md.j2", env, **data)
         except Exception as exc:
-            raise EquationPageError(eq["id"], exc) from exc
+            raise EquationPageError(eq.id, exc) from exc
     sections = {path: render(tpl, env, **fn(results, figures)) for path, (tpl, fn) in SECTION_PAGES.items()}
     return {**sections, **pages}
 

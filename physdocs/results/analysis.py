@@ -1,0 +1,247 @@
+"""The analysis results as typed records: what ``run_analysis`` returns and the report reads.
+
+:class:`Results` is one analysis run; its JSON (``Results.to_json()``) is the cached
+``results.json``, with the keys it has always had, so ``Results.from_json(d).to_json() == d``
+and an entry written before these records existed still reads. The report parses it once
+(:mod:`physdocs.report.build`) and reads attributes from then on.
+
+The evaluation the run was split by is the evaluation's own record
+(:class:`physdocs.results.evaluation.Evaluation`). JSON-shaped parts that are another
+module's business stay as they are written: the checkpoint's metadata, the analysis config
+and the training log.
+Torch-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from physdocs.analysis.schema import ClaimResult, SplitRow
+from physdocs.results import jsonable
+from physdocs.results.causal import CausalResults
+from physdocs.results.equations import EquationRecord, Grid, grid
+from physdocs.results.evaluation import Evaluation
+
+# ----------------------------------------------------------------- tier tables
+
+
+@dataclass(frozen=True)
+class EntropyRow:
+    """Mean row entropy of one component and model over a tier, with 95% bootstrap CIs.
+
+    ``model`` is ``"trained"``, ``"control"`` or ``"uniform"`` (uniform attention over the same keys).
+    """
+
+    tier: str
+    model: str
+    component: str
+    n: int
+    nats: float | None
+    normalised: float | None
+    nats_ci: tuple[float | None, float | None]
+    normalised_ci: tuple[float | None, float | None]
+
+    def to_json(self) -> dict:
+        return jsonable(asdict(self))
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> EntropyRow:
+        return cls(**{**d, "nats_ci": tuple(d["nats_ci"]), "normalised_ci": tuple(d["normalised_ci"])})
+
+
+@dataclass(frozen=True)
+class TokenTypeRow:
+    """Self-attention one token type receives over a tier: mean share, uniform share, their ratio."""
+
+    tier: str
+    model: str
+    component: str
+    type: str
+    received: float | None
+    uniform_share: float | None
+    ratio: float | None
+
+    def to_json(self) -> dict:
+        return jsonable(asdict(self))
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> TokenTypeRow:
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class KeysRow:
+    """Over a tier: mass on the PAD tail (diffuser self-attention), on z and over observations (cross)."""
+
+    tier: str
+    model: str
+    n: int
+    pad_mass: float | None
+    pad_mass_last_layer: float | None
+    z_mass: float | None
+    obs_concentration: float | None
+
+    def to_json(self) -> dict:
+        return jsonable(asdict(self))
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> KeysRow:
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class TierTables:
+    """The per-tier tables: entropy per component, attention by token type, key masses."""
+
+    entropy: tuple[EntropyRow, ...]
+    token_type: tuple[TokenTypeRow, ...]
+    keys: tuple[KeysRow, ...]
+
+    def to_json(self) -> dict:
+        return {"entropy": [r.to_json() for r in self.entropy], "token_type": [r.to_json() for r in self.token_type],
+                "keys": [r.to_json() for r in self.keys]}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> TierTables:
+        return cls(tuple(EntropyRow.from_json(r) for r in d["entropy"]),
+                   tuple(TokenTypeRow.from_json(r) for r in d["token_type"]),
+                   tuple(KeysRow.from_json(r) for r in d["keys"]))
+
+# ----------------------------------------------------------------- heads
+
+
+@dataclass(frozen=True)
+class HeadImportance:
+    """Loss increase when one head is zeroed, ``[layer][head]``, for each self-attention component."""
+
+    diffuser_self: Grid
+    decoder_self: Grid
+
+    def to_json(self) -> dict:
+        return jsonable({"diffuser.self": self.diffuser_self, "decoder.self": self.decoder_self})
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> HeadImportance:
+        return cls(grid(d["diffuser.self"]), grid(d["decoder.self"]))
+
+
+@dataclass(frozen=True)
+class HeadRoles:
+    """Per diffuser head, the loss increase on masked tokens of each type: ``increase[layer][head][type]``."""
+
+    types: tuple[str, ...]
+    increase: Grid
+
+    def to_json(self) -> dict:
+        return {"types": list(self.types), "increase": jsonable(self.increase)}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> HeadRoles:
+        return cls(tuple(d["types"]), grid(d["increase"]))
+
+
+@dataclass(frozen=True)
+class SingleSlot:
+    """The seed's one-slot memory re-run: how far any cross-attention weight is from 1."""
+
+    max_abs_deviation_from_one: float
+    n_maps: int
+    n_keys: int
+
+    def to_json(self) -> dict:
+        return jsonable(asdict(self))
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> SingleSlot:
+        return cls(**d)
+
+# ----------------------------------------------------------------- the run
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What the run analysed and how: weights, seed, timings, the config, the capture's note.
+
+    ``trained_meta`` (the checkpoint's sidecar) and ``config``
+    (:meth:`physdocs.analysis.schema.AnalysisConfig.to_dict`) are kept as written.
+    """
+
+    weights: str
+    weights_sha256: str
+    seed: int
+    n_equations: int
+    seconds: Mapping[str, float]
+    trained_meta: Mapping[str, Any]
+    config: Mapping[str, Any]
+    capture: str
+    seed_entropy_by_tier: Mapping[str, float]
+
+    def to_json(self) -> dict:
+        return jsonable({f.name: getattr(self, f.name) for f in fields(self)})
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Meta:
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Results:
+    """One analysis run, trained model beside the random-initialised control.
+
+    ``evaluation`` is the evaluation the run was split by (or the build attached); ``split``
+    is None without one. ``causal`` is None when the config turned it
+    off; ``head_importance`` and ``head_roles`` are empty likewise.
+    """
+
+    meta: Meta
+    equations: tuple[EquationRecord, ...]
+    tiers: TierTables
+    claims: tuple[ClaimResult, ...]
+    head_importance: Mapping[str, HeadImportance]
+    head_roles: Mapping[str, HeadRoles]
+    inducing_coverage: Mapping[str, float]
+    single_slot: SingleSlot
+    evaluation: Evaluation | None
+    split: tuple[SplitRow, ...] | None
+    causal: CausalResults | None
+    training_log: tuple[Mapping[str, Any], ...]
+
+    def equation(self, eq_id: str) -> EquationRecord | None:
+        """The record of ``eq_id``, or None when the run did not analyse it."""
+        return next((eq for eq in self.equations if eq.id == eq_id), None)
+
+    def to_json(self) -> dict:
+        return {
+            "meta": self.meta.to_json(),
+            "equations": [eq.to_json() for eq in self.equations],
+            "tiers": self.tiers.to_json(),
+            "claims": [c.to_json() for c in self.claims],
+            "head_importance": {m: h.to_json() for m, h in self.head_importance.items()},
+            "head_roles": {m: r.to_json() for m, r in self.head_roles.items()},
+            "inducing_coverage": jsonable(dict(self.inducing_coverage)),
+            "single_slot": self.single_slot.to_json(),
+            "evaluation": None if self.evaluation is None else self.evaluation.to_json(),
+            "split": None if self.split is None else [r.to_json() for r in self.split],
+            "causal": None if self.causal is None else self.causal.to_json(),
+            "training_log": jsonable(list(self.training_log)),
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Results:
+        return cls(
+            meta=Meta.from_json(d["meta"]),
+            equations=tuple(EquationRecord.from_json(eq) for eq in d["equations"]),
+            tiers=TierTables.from_json(d["tiers"]),
+            claims=tuple(ClaimResult.from_json(c) for c in d["claims"]),
+            head_importance={m: HeadImportance.from_json(h) for m, h in d["head_importance"].items()},
+            head_roles={m: HeadRoles.from_json(r) for m, r in d["head_roles"].items()},
+            inducing_coverage=dict(d["inducing_coverage"]),
+            single_slot=SingleSlot.from_json(d["single_slot"]),
+            evaluation=None if d["evaluation"] is None else Evaluation.from_json(d["evaluation"]),
+            split=None if d["split"] is None else tuple(SplitRow.from_json(r) for r in d["split"]),
+            causal=None if d["causal"] is None else CausalResults.from_json(d["causal"]),
+            training_log=tuple(d["training_log"]),
+        )
+
