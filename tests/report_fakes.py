@@ -38,7 +38,7 @@ from physdocs.results.causal import (
     Patching,
     PatchShare,
 )
-from physdocs.results.equations import Entropy, ModelRecord, PadMass, ReceivedByType, Trajectory, grid
+from physdocs.results.equations import Entropy, ModelRecord, PadMass, ReceivedByType, Trajectory, tuples
 from physdocs.trajectory import TrajectoryStats
 from tests.evaluation_fakes import evaluation_json  # noqa: F401 - the fakes' one import point
 
@@ -84,8 +84,8 @@ def _trajectory(tokens: list[str], rng: np.random.Generator) -> tuple[Trajectory
     conf = rng.uniform(0.2, 1.0, size=(len(rows), width))
     conf[0] = np.nan
     traj = Trajectory(
-        tokens=grid(rows),
-        confidence=grid([[finite(c, 5) for c in r] for r in conf]),
+        tokens=tuples(rows),
+        confidence=tuples([[finite(c, 5) for c in r] for r in conf]),
         final=tuple(final),
         flicker_rate=0.0,
         # what physdocs.trajectory.trajectory_stats gives these rows: formula tokens from step 1
@@ -101,7 +101,7 @@ def _model_record(value: float, offset: int, trajectory: Trajectory) -> ModelRec
     shares = {"binary": value}
     return ModelRecord(
         entropy={c: Entropy(value + offset, value / 2) for c in COMPONENTS},
-        head_entropy={c: grid([[value] * 4] * 4) for c in COMPONENTS},
+        head_entropy={c: tuples([[value] * 4] * 4) for c in COMPONENTS},
         received_by_type={c: ReceivedByType(shares, shares, {"binary": 1.0}) for c in ("diffuser.self", "decoder.self")},
         pad_mass=PadMass(0.0, 0.0), cross_z_mass=value, cross_obs_concentration=value,
         inducing_specialisation=value, inducing_coverage=value, trajectory=trajectory,
@@ -145,7 +145,7 @@ def synthetic_run(cfg: FakeAnalysisConfig, *, names: dict[str, str] | None = Non
                            failed=value / 2, difference=value / 2, within_tier=value / 3, ci_low=-value, ci_high=value,
                            p_value=value / 10, p_holm=value / 5, differs=False)
                   for label, decoder, _ in STATISTICS)
-    heads = grid([[value] * 4] * 4)
+    heads = tuples([[value] * 4] * 4)
     results = Results(
         meta=Meta(weights="physdiffuser.safetensors", weights_sha256="ab" * 32, seed=cfg.seed, n_equations=len(ids),
                   seconds={"total": value}, trained_meta={}, config=cfg.to_dict(), capture="",

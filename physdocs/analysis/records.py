@@ -30,7 +30,7 @@ from physdocs.results.equations import (
     PadMass,
     ReceivedByType,
     Trajectory,
-    grid,
+    tuples,
 )
 from physdocs.trajectory import trajectory_stats
 
@@ -131,7 +131,7 @@ def model_record(eq: Equation, maps: dict[str, np.ndarray], n: int, traj) -> Mod
     for comp, a in maps.items():
         nats, norm, head = _entropies(comp, a, n)
         entropy[comp] = Entropy(finite(nats, 5), finite(norm, 5))
-        head_entropy[comp] = grid(head)
+        head_entropy[comp] = tuples(head)
         if comp in ("diffuser.self", "decoder.self"):
             received[comp] = _received(comp, a, n, eq.tokens)
     cross = maps["diffuser.cross"][:, :, :n, :]
@@ -148,8 +148,8 @@ def model_record(eq: Equation, maps: dict[str, np.ndarray], n: int, traj) -> Mod
         inducing_specialisation=finite(M.inducing_specialisation(maps["encoder.isab1.mab1"][0]), 5),
         inducing_coverage=finite(M.argmax_coverage(maps["encoder.isab1.mab1"][0]), 5),
         trajectory=Trajectory(
-            tokens=grid(recorded["tokens"]),
-            confidence=grid(recorded["confidence"]),
+            tokens=tuples(recorded["tokens"]),
+            confidence=tuples(recorded["confidence"]),
             final=tuple(traj.tokens),
             # over the equation's positions: BOS, EOS and the PAD after it are given, never decoded
             flicker_rate=finite(M.flicker_rate(tokens[:, 1:max(traj.eos_position, 2)], MASK_ID), 5),

@@ -53,7 +53,7 @@ from physdocs.decoding.diffusion import (
 )
 from physdocs.models.checkpoint import metrics_log, sha256
 from physdocs.results.analysis import HeadImportance, HeadRoles, Meta, Results, SingleSlot
-from physdocs.results.equations import grid
+from physdocs.results.equations import tuples
 from physdocs.results.evaluation import Evaluation
 
 __all__ = ["COMPONENTS", "MODELS", "AnalysisConfig", "AnalysisError", "run_analysis"]
@@ -119,7 +119,7 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
     if cfg.head_importance:
         for m, model in (("trained", trained), ("control", control)):
             diffuser_grid, roles[m] = diffuser_head_ablation(model, inp, cfg.seed)
-            importance[m] = HeadImportance(grid(diffuser_grid), grid(decoder_head_importance(model, inp)))
+            importance[m] = HeadImportance(tuples(diffuser_grid), tuples(decoder_head_importance(model, inp)))
     timings["head_importance"] = time.perf_counter() - t1
 
     t1 = time.perf_counter()
@@ -160,7 +160,7 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
         tiers=tiers,
         claims=claims,
         head_importance=importance,
-        head_roles={m: HeadRoles(ROLE_TYPES, grid(M.role_profile(r).round(5).tolist())) for m, r in roles.items()},
+        head_roles={m: HeadRoles(ROLE_TYPES, tuples(M.role_profile(r).round(5).tolist())) for m, r in roles.items()},
         inducing_coverage={m: _mean(r.models[m].inducing_coverage for r in records) for m in MODELS},
         single_slot=SingleSlot(**single),
         evaluation=None if evaluation is None else Evaluation.from_json(evaluation),

@@ -21,7 +21,7 @@ from typing import Any
 from physdocs.analysis.schema import ClaimResult, SplitRow
 from physdocs.results import jsonable
 from physdocs.results.causal import CausalResults
-from physdocs.results.equations import EquationRecord, Grid, grid
+from physdocs.results.equations import EquationRecord, HeadGrid, tuples
 from physdocs.results.evaluation import Evaluation
 
 # ----------------------------------------------------------------- tier tables
@@ -116,15 +116,15 @@ class TierTables:
 class HeadImportance:
     """Loss increase when one head is zeroed, ``[layer][head]``, for each self-attention component."""
 
-    diffuser_self: Grid
-    decoder_self: Grid
+    diffuser_self: HeadGrid
+    decoder_self: HeadGrid
 
     def to_json(self) -> dict:
         return jsonable({"diffuser.self": self.diffuser_self, "decoder.self": self.decoder_self})
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> HeadImportance:
-        return cls(grid(d["diffuser.self"]), grid(d["decoder.self"]))
+        return cls(tuples(d["diffuser.self"]), tuples(d["decoder.self"]))
 
 
 @dataclass(frozen=True)
@@ -132,14 +132,14 @@ class HeadRoles:
     """Per diffuser head, the loss increase on masked tokens of each type: ``increase[layer][head][type]``."""
 
     types: tuple[str, ...]
-    increase: Grid
+    increase: HeadGrid
 
     def to_json(self) -> dict:
         return {"types": list(self.types), "increase": jsonable(self.increase)}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> HeadRoles:
-        return cls(tuple(d["types"]), grid(d["increase"]))
+        return cls(tuple(d["types"]), tuples(d["increase"]))
 
 
 @dataclass(frozen=True)

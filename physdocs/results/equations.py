@@ -14,13 +14,13 @@ from physdocs.benchmark import Variable
 from physdocs.results import jsonable
 from physdocs.trajectory import TrajectoryStats
 
-#: ``grid[layer][head]`` (or deeper: ``[layer][head][type]``), numbers or None.
-Grid = tuple[Any, ...]
+#: Per head, ``[layer][head]`` (or deeper: ``[layer][head][type]``): numbers or None.
+HeadGrid = tuple[Any, ...]
 
 
-def grid(values: Any) -> Any:
+def tuples(values: Any) -> Any:
     """Nested lists (or arrays' ``tolist()``) as nested tuples: a record's fields do not change."""
-    return tuple(grid(v) for v in values) if isinstance(values, list | tuple) else values
+    return tuple(tuples(v) for v in values) if isinstance(values, list | tuple) else values
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class Trajectory:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Trajectory:
-        return cls(grid(d["tokens"]), grid(d["confidence"]), tuple(d["final"]), d["flicker_rate"],
+        return cls(tuples(d["tokens"]), tuples(d["confidence"]), tuple(d["final"]), d["flicker_rate"],
                    TrajectoryStats(**{f.name: d[f.name] for f in fields(TrajectoryStats)}),
                    d["confidence_drop_rate"], tuple(d["resolution_steps"]))
 
@@ -107,7 +107,7 @@ class ModelRecord:
     """
 
     entropy: Mapping[str, Entropy]
-    head_entropy: Mapping[str, Grid]
+    head_entropy: Mapping[str, HeadGrid]
     received_by_type: Mapping[str, ReceivedByType]
     pad_mass: PadMass
     cross_z_mass: float | None
@@ -132,7 +132,7 @@ class ModelRecord:
     def from_json(cls, d: Mapping[str, Any]) -> ModelRecord:
         return cls(
             entropy={c: Entropy.from_json(e) for c, e in d["entropy"].items()},
-            head_entropy={c: grid(g) for c, g in d["head_entropy"].items()},
+            head_entropy={c: tuples(g) for c, g in d["head_entropy"].items()},
             received_by_type={c: ReceivedByType.from_json(r) for c, r in d["received_by_type"].items()},
             pad_mass=PadMass.from_json(d["pad_mass"]),
             cross_z_mass=d["cross_z_mass"],
