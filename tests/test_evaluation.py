@@ -1,6 +1,7 @@
 """Evaluation: per-equation records, the per-tier summary, first guess against refined, probes."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -253,3 +254,24 @@ def test_the_method_registry_is_whole():
         EvalConfig(baselines=("pysr",))
     args = build_parser().parse_args(["evaluate", *[a for b in methods.BASELINES for a in ("--baseline", b)]])
     assert tuple(args.baseline) == methods.BASELINES
+
+
+@pytest.mark.slow  # a whole pipeline, mkdocs build or process group: `nox -s slow`
+@pytest.mark.parametrize("eq_id", ["feynman_001", "feynman_047", "feynman_048"])
+def test_the_shipped_rows_are_reproduced_one_equation_at_a_time(eq_id):
+    """Each equation's randomness comes from its own id, so one equation re-run alone (as
+    ``--tier``/``--limit`` run it) gives the shipped evaluation's predictions exactly."""
+    import torch
+
+    from physdocs.evaluation import evaluate_equation, pipeline_row
+    from physdocs.models.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, sha256
+
+    shipped = json.loads((Path(__file__).resolve().parents[1] / "physdocs/data/evaluation.json").read_text())
+    assert shipped["meta"]["weights_sha256"] == sha256(DEFAULT_WEIGHTS), "evaluation.json is for other weights"
+    rows = {(r["model"], r["decoder"]): r for r in shipped["results"] if r["id"] == eq_id}
+    torch.set_num_threads(1)  # as the evaluation's workers run
+    model, eq, cfg = load_checkpoint(None).model, get_equation(eq_id), EvalConfig()
+    for decoder in ("ar", "diffusion"):
+        row = evaluate_equation(model, eq, decoder, cfg, "original")
+        assert row["prediction"] == rows["trained", decoder]["prediction"], decoder
+    assert pipeline_row(model, eq, cfg)["prediction"] == rows["trained", "pipeline"]["prediction"]
