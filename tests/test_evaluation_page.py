@@ -1,5 +1,6 @@
 """The evaluation page's data: budget, attribution sentences, audit tables, timing join."""
 
+from physdocs import methods as M
 from physdocs.report.evaluation_page import audit_tables, budget, comparisons, evaluation_data
 from physdocs.results.evaluation import Audit, AuditEquation, Evaluation, Meta, SummaryRow, TimingRow
 
@@ -74,9 +75,8 @@ def test_the_method_table_agrees_with_the_evaluations_credit():
     table = method_tier_rows(ev)
     cells = {(r["model"], r["decoder"], r["key"], t): c
              for r in table["rows"] for t, c in zip(table["tiers"], r["cells"], strict=True)}
-    rows = {"ar": ("trained", "ar"), "diffusion": ("trained", "diffusion"), "model alone": ("trained", "model"),
-            "Operon alone": ("baseline", "operon"), "model + Operon": ("trained", "pipeline"),
-            "gplearn": ("baseline", "gplearn")}
+    # the credit names each method by its label (earlier evaluations: a decoder by its key)
+    rows = {name: (m.model, m.decoder) for m in M.REGISTRY for name in (m.label, m.key)}
     finals = [c for c in ev.credit if c.stage == "final"]
     assert {rows[c.method] for c in finals} == {k[:2] for k in cells if k[0] != "control"}
     for c in finals:

@@ -11,16 +11,16 @@ from physdocs.benchmark import TIERS
 from physdocs.constants import R2_THRESHOLD
 from physdocs.evaluation.config import EXPOSURE_STRATA, VARIABLE_GROUPS, VARIANTS
 from physdocs.intervals import rate_with_interval
+from physdocs.methods import REGISTRY
 
 
 def credit(results: list[dict], truth_sizes: dict[str, int]) -> list[dict]:
-    """Every stage's credit at equal budget, per tier and overall, with Wilson 95% intervals:
-    the decoders' first guesses and finals, the model alone (both decoders, held-back
-    choice), Operon alone, model + Operon, and gplearn; median size against the truth's."""
-    methods = [("ar", "trained", "ar", "first"), ("ar", "trained", "ar", "final"),
-               ("diffusion", "trained", "diffusion", "first"), ("diffusion", "trained", "diffusion", "final"),
-               ("model alone", "trained", "model", "final"), ("Operon alone", "baseline", "operon", "final"),
-               ("model + Operon", "trained", "pipeline", "final"), ("gplearn", "baseline", "gplearn", "final")]
+    """Every method's credit at equal budget, per tier and overall, with Wilson 95% intervals,
+    in the registry's reading order (:mod:`physdocs.methods`): each decoder's first guess and
+    final, every other method's final; median size against the truth's. The controls are
+    left out (their rates are in the summary)."""
+    methods = [(m.label, m.model, m.decoder, stage) for m in REGISTRY if m.model != "control"
+               for stage in (("first", "final") if m.runner == "decoder" else ("final",))]
     out = []
     for label, model, decoder, stage in methods:
         mine = [r for r in results if r.get("model") == model and r["decoder"] == decoder]

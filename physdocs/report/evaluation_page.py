@@ -164,7 +164,7 @@ def credit_tables(credit: Sequence[CreditRow]) -> dict[str, Any] | None:
     sizes = [{"method": r.method, "size": r.median_size, "true": r.median_true_size}
              for r in finals if not math.isnan(r.median_size)]
     verdict = None
-    pipe, alone = by.get(("model + Operon", "final", "all")), by.get(("Operon alone", "final", "all"))
+    pipe, alone = (by.get((M.BY_KEY[k].label, "final", "all")) for k in ("pipeline", "operon"))
     if pipe and alone:
         d_exact = 100 * (pipe.exact.rate - alone.exact.rate)
         d_r2 = 100 * (pipe.r2_gt_099.rate - alone.r2_gt_099.rate)
