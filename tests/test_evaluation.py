@@ -220,17 +220,20 @@ def test_the_pipeline_and_operon_alone_share_points_budget_and_credit(tiny_weigh
 
     tiny = SearchConfig(beam_size=2, ar_samples=2, n_samples=2, restarts=1, n_seeds=2,
                         operon=OperonConfig(max_evaluations=1_000, generations=3, population_size=30))
-    cfg = EvalConfig(weights=str(tiny_weights), limit=2, workers=1, parts=("pipeline",), baselines=("operon",),
-                     search=tiny, models=("trained",))
+    cfg = EvalConfig(weights=str(tiny_weights), limit=2, workers=1, parts=("pipeline",),
+                     baselines=("operon", "operon-3x"), search=tiny, models=("trained",))
     doc = run_evaluation(cfg, progress=False)
     by = {(r["decoder"], r["id"]): r for r in doc["results"]}
-    assert {d for d, _ in by} == {"pipeline", "model", "operon"}
+    assert {d for d, _ in by} == {"pipeline", "model", "operon", "operon-3x"}
+    for eq in ("feynman_001", "feynman_002"):  # three times Operon's own evaluations, the same extra
+        extra = by[("operon", eq)]["counts"]["operon"]["max_evaluations"] - tiny.operon.max_evaluations
+        assert by[("operon-3x", eq)]["counts"]["operon"]["max_evaluations"] == 3 * tiny.operon.max_evaluations + extra
     for eq in ("feynman_001", "feynman_002"):
         assert by[("pipeline", eq)]["first"]["prediction"] == by[("model", eq)]["prediction"]
         assert by[("operon", eq)]["counts"]["operon"]["max_evaluations"] > tiny.operon.max_evaluations
         assert by[("pipeline", eq)]["true_size"] == by[("operon", eq)]["true_size"] > 0
     methods = {r["method"] for r in doc["credit"]}
-    assert {"model alone", "Operon alone", "model + Operon"} <= methods
+    assert {"model alone", "Operon alone", "Operon alone, 3× budget", "model + Operon"} <= methods
     assert {(r["tier"], r["r2_gt_099"]["n"]) for r in doc["credit"]} == {("trivial", 2), ("all", 2)}
     assert best_decoder(doc["summary"]) is None  # no ar/diffusion rows: the pipeline is not a decoder
 
@@ -248,7 +251,7 @@ def test_the_method_registry_is_whole():
     assert len({(m.model, m.decoder) for m in methods.REGISTRY}) == len(keys)
     assert len({(m.colour, m.marker) for m in methods.REGISTRY}) == len(keys)
     assert all(m.runner is None or m.runner == "decoder" or m.runner in RUNNERS for m in methods.REGISTRY)
-    assert set(methods.BASELINES) == {"operon", "gplearn"} and set(methods.DECODERS) == {"ar", "diffusion"}
+    assert set(methods.BASELINES) == {"operon", "operon-3x", "gplearn"} and set(methods.DECODERS) == {"ar", "diffusion"}
     EvalConfig(baselines=methods.BASELINES, decoders=methods.DECODERS)
     with pytest.raises(ValueError, match="baselines"):
         EvalConfig(baselines=("pysr",))

@@ -171,12 +171,22 @@ def gplearn_row(eq: Equation, cfg: EvalConfig) -> dict:
     return {"model": "baseline", "id": eq.id, "tier": eq.tier, "decoder": "gplearn", **row}
 
 
+def operon_scaled_row(eq: Equation, cfg: EvalConfig, factor: float, decoder: str) -> dict:
+    """Operon alone (:func:`pipeline_row`) with ``factor`` times Operon's evaluations and
+    generations: is the pipeline's gain only its longer run?"""
+    op = cfg.search.operon
+    op = replace(op, max_evaluations=round(op.max_evaluations * factor), generations=round(op.generations * factor))
+    return {**pipeline_row(None, eq, replace(cfg, search=replace(cfg.search, operon=op)), alone=True),
+            "decoder": decoder}
+
+
 #: The runner behind each method's ``runner`` (physdocs.methods) that runs on its own job:
 #: ``runner(trained model or None, equation, config) -> row``.
 RUNNERS = {
     "pipeline": lambda model, eq, cfg: pipeline_row(model, eq, cfg),
     "operon": lambda model, eq, cfg: pipeline_row(model, eq, cfg, alone=True),
     "gplearn": lambda model, eq, cfg: gplearn_row(eq, cfg),
+    "operon-3x": lambda model, eq, cfg: operon_scaled_row(eq, cfg, 3.0, "operon-3x"),
 }
 
 
