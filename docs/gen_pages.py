@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 import mkdocs_gen_files
 from mkdocs.exceptions import PluginError
@@ -36,6 +37,8 @@ except BuildError as exc:
     log.debug("physdocs report: the build failed", exc_info=True)
     raise PluginError(f"physdocs report: {exc}") from None
 log.info("physdocs report: %s", site.timings.summary())
+if site.timings.over_budget:  # a warning on stderr, not through mkdocs: --strict must not fail a slow machine
+    print(f"WARNING -  physdocs report: {site.timings.over_budget}", file=sys.stderr, flush=True)
 files = {**site.files, **reference_pages()}
 
 docs_dir = mkdocs_gen_files.config["docs_dir"]

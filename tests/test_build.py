@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -67,20 +68,26 @@ def test_build_small_site_then_warm_rebuild(tmp_path, weights, fake_figures, mon
     assert seed_only.timings.figures_rendered == 0 and seed_only.timings.figures_cached > 0
 
 
-def test_build_over_budget_raises_and_writes_nothing(tmp_path, weights, fake_figures):
+def test_build_over_budget_warns_and_still_caches(tmp_path, weights, fake_figures):
+    """A busy machine never fails the build: over budget, the pages are built, the analysis is
+    cached for the next build, and the warning names the slow stage and the fix."""
     ticks = iter([0.0, 212.0] + [212.0] * 10)
     cfg = fake_build_config(tmp_path, weights, budget_seconds=180.0)
-    with pytest.raises(build.BuildError, match=r"took 212 s .* over the 180 s budget.*Fix:"):
-        build.build_site(cfg, run_fn=synthetic_run, clock=lambda: next(ticks))
-    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+    site = build.build_site(cfg, run_fn=synthetic_run, clock=lambda: next(ticks))
+    assert "index.md" in site.files
+    assert re.search(r"took 212 s .* over the 180 s budget; the slow stage is the analysis", site.timings.over_budget)
+    assert "cached" in site.timings.over_budget and "PHYSDOCS_EQUATIONS" in site.timings.over_budget
+    assert build.build_site(cfg, run_fn=None).timings.cache_hit  # the next build reads what was computed
 
 
-def test_build_over_budget_in_figures(tmp_path, weights, fake_figures):
-    ticks = iter([0.0, 100.0, 100.0, 190.0] + [190.0] * 10)
+def test_build_over_budget_in_figures_names_them(tmp_path, weights, fake_figures):
+    ticks = iter([0.0, 10.0, 10.0, 190.0] + [190.0] * 10)
     cfg = fake_build_config(tmp_path, weights, budget_seconds=180.0)
-    with pytest.raises(build.BuildError, match="figure rendering 90 s"):
-        build.build_site(cfg, run_fn=synthetic_run, clock=lambda: next(ticks))
-    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+    site = build.build_site(cfg, run_fn=synthetic_run, clock=lambda: next(ticks))
+    assert "figure rendering 180 s" in site.timings.over_budget and "slow stage is figure rendering" in \
+        site.timings.over_budget
+    within = build.build_site(replace(cfg, budget_seconds=1e6), run_fn=synthetic_run)
+    assert within.timings.over_budget is None
 
 
 def test_evaluation_for_other_weights_fails(tmp_path, weights, fake_figures):
