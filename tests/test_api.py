@@ -269,3 +269,20 @@ def test_every_row_is_fitted_and_the_model_reads_disjoint_draws():
     assert result.rows_model == 100 and result.found
     doc = result.to_json()
     assert (doc["rows_fit"], doc["rows_heldback"], doc["rows_heldout"]) == (600, 200, 200)
+
+
+@pytest.mark.slow  # a whole pipeline, mkdocs build or process group: `nox -s slow`
+def test_ten_thousand_noisy_rows_give_the_law_that_fifty_rows_miss(tmp_path, capsys):
+    """y = a/(1 + b*c) with 5% noise: from the first 62 rows (50 to derive from, as before
+    every row was used) the pipeline returns another form; from all 10,000 rows, with at
+    least 7,000 fitting every constant, it returns the law."""
+    rng = np.random.default_rng(11)
+    x = rng.uniform(1, 5, (10_000, 3))
+    y = x[:, 0] / (1 + x[:, 1] * x[:, 2]) * (1 + 0.05 * rng.standard_normal(10_000))
+    law = sp.Symbol("a") / (1 + sp.Symbol("b") * sp.Symbol("c"))
+    for n, is_law in ((62, False), (10_000, True)):
+        path = write_csv(tmp_path / f"rows{n}.csv", ["a", "b", "c", "y"], np.c_[x[:n], y[:n]].tolist())
+        assert main(["derive", "--csv", str(path), "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert (sp.simplify(sp.sympify(doc["formula"]) - law) == 0) is is_law, (n, doc["formula"])
+    assert doc["rows_fit"] >= 7_000 and doc["rows_heldout"] == 2_000 and doc["found"]
