@@ -35,7 +35,7 @@ from physdocs.analysis.hooks import LayerRecorder, head_output, mean_head, zero_
 from physdocs.analysis.schema import component
 from physdocs.analysis.stats import bootstrap_ci
 from physdocs.constants import DEFAULT_SEED, R2_THRESHOLD
-from physdocs.decoding.diffusion import DiffusionConfig, diffusion_decode, mask_share
+from physdocs.decoding.diffusion import argmax_config, diffusion_decode, mask_share
 from physdocs.grammar import MASK_ID, PAD_ID, GrammarError, decode_sequence
 
 CROSS, SELF = component("diffuser.cross"), component("diffuser.self")
@@ -110,7 +110,7 @@ def decode_success(model, memory, inp: CausalInputs, steps: int, seed: int, rows
     if not idx:
         return np.zeros(0, dtype=bool)
     sub = type(memory)(memory.keys[idx], None if memory.mask is None else memory.mask[idx], memory.z[idx])
-    decoded = diffusion_decode(model, sub, DiffusionConfig(steps=steps, seed=seed))
+    decoded = diffusion_decode(model, sub, argmax_config(steps, seed))
     return np.array([inp.score(i, r.tokens) for i, r in zip(idx, decoded, strict=True)])
 
 

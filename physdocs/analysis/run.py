@@ -47,10 +47,7 @@ from physdocs.analysis.records import (
 from physdocs.analysis.schema import MODELS, AnalysisConfig
 from physdocs.analysis.split import split_rows
 from physdocs.benchmark import TIERS, load_benchmark
-from physdocs.decoding.diffusion import (
-    DiffusionConfig,
-    diffusion_decode,
-)
+from physdocs.decoding.diffusion import argmax_config, diffusion_decode
 from physdocs.models.checkpoint import metrics_log, sha256
 from physdocs.results.analysis import HeadImportance, HeadRoles, Meta, Results, SingleSlot
 from physdocs.results.equations import tuples
@@ -86,7 +83,7 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
         with torch.no_grad():
             memory = model.encode(inp.obs)
         trajectories[name] = diffusion_decode(
-            model, memory, DiffusionConfig(steps=cfg.diffusion_steps, seed=cfg.seed),
+            model, memory, argmax_config(cfg.diffusion_steps, cfg.seed),
             n_samples=1, n_vars=None)
         timings[f"capture_{name}"] = time.perf_counter() - t1
 

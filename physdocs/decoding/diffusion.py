@@ -81,6 +81,12 @@ class DiffusionConfig:
             raise ValueError(f"length_beam must be >= 1, got {self.length_beam}")
 
 
+def argmax_config(steps: int = 20, seed: int = 0) -> DiffusionConfig:
+    """The shipped sampler's single decode (derive's first canvas, the evaluation's argmax
+    row): argmax tokens at the most likely length, with revision."""
+    return DiffusionConfig(steps=steps, revise=True, seed=seed)
+
+
 @dataclass
 class DiffusionResult:
     """One decoded canvas and its refinement trajectory (row 0 = the initial canvas).
