@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-import pytest
 
 from physdocs.results.analysis import Results
 from physdocs.results.causal import Ablation, CrossCondition, Effect, HeadAblation, PatchShare
-from tests.report_fakes import HOSTILE, ROOT, FakeAnalysisConfig, evaluation_json, fake_causal, synthetic_run
+from tests.report_fakes import HOSTILE, FakeAnalysisConfig, evaluation_json, fake_causal, synthetic_run
 
 
 def test_synthetic_results_read_back_what_they_write():
@@ -44,14 +41,3 @@ def test_keys_a_model_without_decodes_lacks_are_left_out():
     assert HeadAblation(1, 2, zero=Ablation(loss, kept=Effect(0.4, 0.2, 0.6, 5)), mean=Ablation(loss)).needed
     assert "head" not in PatchShare(1, float("nan"), None, None, 0).to_json()
     assert PatchShare(1, float("nan"), None, None, 0).to_json()["value"] is None  # nan is JSON's null
-
-
-def _newest_cached_results() -> Path | None:
-    entries = sorted((ROOT / ".cache/physdocs").glob("*/results.json"), key=lambda p: p.stat().st_mtime)
-    return entries[-1] if entries else None
-
-
-@pytest.mark.skipif(_newest_cached_results() is None, reason="no cached analysis under .cache/physdocs")
-def test_the_cached_results_read_back_unchanged():
-    results = json.loads(_newest_cached_results().read_text(encoding="utf-8"))
-    assert Results.from_json(results).to_json() == results

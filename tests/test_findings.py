@@ -207,3 +207,37 @@ def test_every_finding_appears_on_its_pages():
         for page in f.pages:
             assert f.title in rendered[page], f"{f.key} missing from {page}"
         assert f.title in rendered["findings.md"]
+
+
+def _shared(ev: F.Evidence, field: str, effect: np.ndarray) -> F.Evidence:
+    """The same planted effect in the trained model and in the control."""
+    return replace(ev, trained=replace(ev.trained, **{field: getattr(ev.trained, field) + effect}),
+                   control=replace(ev.control, **{field: getattr(ev.control, field) + effect}))
+
+
+@pytest.mark.parametrize(("key", "field", "size"), [
+    ("entropy_tier_normalised", "entropy_normalised", 0.3),
+    ("observations_lower_loss", "obs_blocked_loss", 1.0),
+    ("inducing_specialisation", "inducing_specialisation", 0.2),
+])
+def test_the_paired_rule_rejects_an_effect_the_control_shares_and_accepts_a_real_one(key, field, size):
+    ev = null_evidence()
+    effect = size * ev.tier if "tier" in key else np.full(E, size)
+    shared = F.evaluate(F.BY_KEY[key], _shared(ev, field, effect), SETTINGS)
+    assert shared.outcome != "holds" and shared.diff_low < F.BY_KEY[key].min_effect, shared.verdict
+    real = F.evaluate(F.BY_KEY[key], _plant(ev, **{field: getattr(ev.trained, field) + effect}), SETTINGS)
+    assert real.outcome == "holds" and real.diff_low > F.BY_KEY[key].min_effect, real.verdict
+    assert "(paired over equations), against a minimum effect of" in real.verdict
+
+
+def test_the_control_point_value_alone_no_longer_decides():
+    """Beyond the control's point value by more than the minimum effect, but the paired interval
+    of (trained - control) does not clear it: the claim does not hold."""
+    from physdocs.analysis.claims import claim_holds
+
+    kw = dict(ci_low=0.3, ci_high=0.7, null=0.0, control_value=0.2, min_effect=0.1)
+    assert claim_holds(0.5, **kw)  # against the point value alone
+    assert not claim_holds(0.5, **kw, diff_low=0.05, diff_high=0.55)
+    assert claim_holds(0.5, **kw, diff_low=0.15, diff_high=0.55)
+    assert not claim_holds(-0.5, direction="less", **{**kw, "ci_low": -0.7, "ci_high": -0.3},
+                           diff_low=-0.55, diff_high=-0.05)

@@ -10,20 +10,24 @@ Decision rule (:func:`claim_holds`)
 -----------------------------------
 A claim **holds** iff
 
-1. it is significant in the claimed direction: for CI-tested claims (a ``null`` is given)
-   the 95% bootstrap CI lies entirely beyond the null -- above it for "greater" claims,
-   below it for "less" claims; for permutation-tested claims (no ``null``) the one-sided
-   permutation p-value is below 0.05;
-2. the estimate beats the control's estimate in the same direction (a control whose
-   statistic is undefined shows no effect, so condition 1 already covers it); and
-3. the effect is large enough to matter: the estimate exceeds the control's value (or the
-   null when the control has none) by at least the finding's declared minimum effect.
-   Significance alone lets almost any trained model pass against a near-uniform random one.
+1. it beats the control by the finding's declared minimum effect, with the control's own
+   sampling error counted: one bootstrap over equations resamples the trained and the
+   control model together (:mod:`.paired`), and the bound of the 95% interval of
+   (trained - control) on the claimed side must lie beyond the minimum effect; and
+2. it is significant in the claimed direction on its own: for CI-tested claims (a ``null``
+   is given) the 95% bootstrap CI lies entirely beyond the null; for permutation-tested
+   claims the one-sided permutation p-value is below 0.05. Where the null was the control's
+   value (a divergence, a spread across heads), condition 1 is that test.
 
-The **opposite** holds when the same three conditions hold in the other direction (e.g.
+Significance alone lets almost any trained model pass against a near-uniform random one;
+a point value of the control ignores that the control, too, is measured on a sample.
+A finding whose control is shown but not part of its rule (smoothness: a random model's
+flat confidences cannot drop) is judged against its threshold, the null, by the minimum
+effect and condition 2.
+
+The **opposite** holds when the same conditions hold in the other direction (e.g.
 entropy *falls* with tier); the verdict then names that direction. An undefined estimate
-never holds. Where a statistic is positive even for noise (a divergence, a spread across
-heads) the null is the control's value itself.
+never holds.
 """
 
 from __future__ import annotations
@@ -57,6 +61,10 @@ class Measurement:
     null: float | None = 0.0
     n_perm: int | None = None
     details: tuple[Detail, ...] = ()
+    # trained - control, resampled together over equations (:mod:`.paired`); None: not paired
+    diff: float | None = None
+    diff_low: float | None = None
+    diff_high: float | None = None
 
 
 def format_p(p: float | None, n_perm: int | None = None) -> str:
@@ -88,16 +96,25 @@ def claim_holds(
     control_value: float | None = None,
     alpha: float = ALPHA,
     min_effect: float | None = None,
+    diff_low: float | None = None,
+    diff_high: float | None = None,
 ) -> bool:
     """The decision rule of this module (see the module docstring)."""
     if not _finite(value):
         return False
-    if min_effect is not None:
+    sign = 1.0 if direction == "greater" else -1.0
+    if diff_low is not None or diff_high is not None:  # the paired rule
+        bound = diff_low if direction == "greater" else diff_high
+        if not (_finite(bound) and sign * bound > (min_effect or 0.0)):
+            return False
+        if null is None and p_value is None:
+            return True  # the paired interval is the test
+        control_value = None  # already compared, with its sampling error
+    elif min_effect is not None:
         reference = control_value if _finite(control_value) else (null if null is not None else 0.0)
         step = 1.0 if direction == "greater" else -1.0
         if step * (value - reference) < min_effect:
             return False
-    sign = 1.0 if direction == "greater" else -1.0
     if null is not None:
         bound = ci_low if direction == "greater" else ci_high
         significant = _finite(bound) and sign * (bound - null) > 0
@@ -153,11 +170,12 @@ def verdict_sentence(
 def outcome_of(m: Measurement, direction: Direction, min_effect: float, use_control: bool = True) -> str:
     """``"holds"``, ``"opposite"`` (the rule met in the other direction) or ``"does not hold"``."""
     kw = dict(ci_low=m.ci_low, ci_high=m.ci_high, p_value=m.p_value, null=m.null,
-              control_value=m.control_value if use_control else None, min_effect=min_effect)
+              control_value=m.control_value if use_control else None, min_effect=min_effect,
+              diff_low=m.diff_low if use_control else None, diff_high=m.diff_high if use_control else None)
     if claim_holds(m.value, direction=direction, **kw):
         return "holds"
     other: Direction = "less" if direction == "greater" else "greater"
-    if m.null is not None and claim_holds(m.value, direction=other, **kw):
+    if (m.null is not None or m.diff_low is not None) and claim_holds(m.value, direction=other, **kw):
         return "opposite"
     return "does not hold"
 
@@ -178,6 +196,11 @@ def judge(finding, m: Measurement) -> ClaimResult:
         p_value=m.p_value, control_name=finding.control_name, control_value=m.control_value, n=m.n,
         n_perm=m.n_perm, n_unit=m.n_unit,
     )
+    if m.diff is not None and finding.control_in_rule:
+        sentence = sentence[:-1] + (
+            f"; trained minus {finding.control_name}: {format_number(m.diff)}, {1 - ALPHA:.0%} CI "
+            f"[{format_number(m.diff_low)}, {format_number(m.diff_high)}] (paired over equations), "
+            f"against a minimum effect of {format_number(finding.min_effect)}.")
     return ClaimResult(
         key=finding.key, title=finding.title, claim=finding.claim, statistic_name=finding.statistic_name,
         value=_clean(m.value), ci_low=_clean(m.ci_low), ci_high=_clean(m.ci_high), p_value=_clean(m.p_value),
@@ -187,6 +210,7 @@ def judge(finding, m: Measurement) -> ClaimResult:
         seed_reported=finding.seed_reported, pages=tuple(finding.pages), outcome=outcome,
         verdict=f"{sentence} Tested against {finding.confound}.",
         details=tuple(Detail(d.label, _clean(d.value)) for d in m.details),
+        diff=_clean(m.diff), diff_low=_clean(m.diff_low), diff_high=_clean(m.diff_high),
     )
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from physdocs.analysis import metrics as M
+from physdocs.analysis import paired as P
 from physdocs.analysis.claims import Direction, Measurement, judge
 from physdocs.analysis.schema import ClaimResult, Detail
 from physdocs.analysis.stats import (
@@ -107,6 +108,10 @@ class Finding:
     control_name: str = "random-initialised model"
     control_in_rule: bool = True  # False: the control is shown beside the number but not part of the rule
     needs: str | None = None  # a ModelEvidence field that is None when its stage was not run
+    # The statistic on a draw of equations, for the paired interval of (trained - control)
+    # that the verdict rests on (:mod:`.paired`); None: the control is not part of the rule.
+    paired: P.Paired | None = field(default=None, repr=False)
+    paired_boot_share: float = 1.0  # of Settings.n_boot (an expensive statistic draws fewer)
 
 
 # ----------------------------------------------------------------- compute functions
@@ -257,6 +262,7 @@ REGISTRY: tuple[Finding, ...] = (
         seed_reported="inducing points 'develop specialised attention profiles' (qualitative, random weights)",
         pages=("encoder.md",),
         compute=_inducing,
+        paired=P.mean_of(lambda m: m.inducing_specialisation),
         control_name="random-initialised encoder",
     ),
     Finding(
@@ -272,6 +278,7 @@ REGISTRY: tuple[Finding, ...] = (
         seed_reported="1.778 / 2.255 / 2.327 / 2.826 / 2.909 nats by tier, +63.6% (random weights)",
         pages=("diffuser-self-attention.md", "entropy-scaling.md"),
         compute=_tier_partial(lambda m: m.entropy_nats),
+        paired=P.tier_rho(lambda m: m.entropy_nats),
     ),
     Finding(
         key="entropy_tier_normalised",
@@ -286,6 +293,7 @@ REGISTRY: tuple[Finding, ...] = (
         seed_reported="not reported (raw nats only)",
         pages=("diffuser-self-attention.md", "entropy-scaling.md"),
         compute=_tier_partial(lambda m: m.entropy_normalised),
+        paired=P.tier_rho(lambda m: m.entropy_normalised),
     ),
     Finding(
         key="head_specialisation",
@@ -301,6 +309,7 @@ REGISTRY: tuple[Finding, ...] = (
         seed_reported="'evident' (qualitative, random weights)",
         pages=("diffuser-self-attention.md",),
         compute=_head_spread,
+        paired=P.head_spread,
     ),
     Finding(
         key="head_roles",
@@ -318,6 +327,8 @@ REGISTRY: tuple[Finding, ...] = (
         seed_reported="heads 'take functional roles' (qualitative, random weights)",
         pages=("diffuser-self-attention.md",),
         compute=_head_roles,
+        paired=P.head_roles,
+        paired_boot_share=0.2,
         needs="roles",
     ),
     Finding(
@@ -333,6 +344,7 @@ REGISTRY: tuple[Finding, ...] = (
         seed_reported="operators 'show stronger cross-attention' (single memory slot: every weight is 1.0)",
         pages=("cross-attention.md",),
         compute=_token_permutation(lambda m: m.token_concentration, M.operator_difference, True),
+        paired=P.tokens(lambda m: m.token_concentration, M.operator_difference, True),
     ),
     Finding(
         key="coarse_to_fine",
@@ -348,6 +360,7 @@ REGISTRY: tuple[Finding, ...] = (
         seed_reported="'top-level operators first, then variables, then constants' (3 trajectories, random weights)",
         pages=("trajectories.md",),
         compute=_coarse_to_fine,
+        paired=P.per_equation_rho(),
     ),
     Finding(
         key="smooth_trajectories",
@@ -383,6 +396,7 @@ REGISTRY: tuple[Finding, ...] = (
                       "(random weights)",
         pages=("evidence.md",),
         compute=_token_permutation(lambda m: m.token_ratio, M.operator_margin, False),
+        paired=P.tokens(lambda m: m.token_ratio, M.operator_margin, False),
     ),
     Finding(
         key="leaf_attention_tier",
@@ -399,6 +413,7 @@ REGISTRY: tuple[Finding, ...] = (
         seed_reported="'variable and constant attention increases with complexity' (random weights)",
         pages=("evidence.md",),
         compute=_tier_partial(lambda m: m.leaf_ratio),
+        paired=P.tier_rho(lambda m: m.leaf_ratio),
     ),
 )
 
@@ -423,6 +438,7 @@ REGISTRY += (
         seed_reported="not reported (single memory slot)",
         pages=("cross-attention.md",),
         compute=_selectivity,
+        paired=P.mean_of(lambda m: m.obs_selectivity),
     ),
 )
 
@@ -442,6 +458,7 @@ REGISTRY += (
         seed_reported="not tested (the seed shows attention weights only)",
         pages=("causal.md",),
         compute=_blocked("obs_blocked_loss"),
+        paired=P.mean_of(lambda m: m.obs_blocked_loss),
         needs="obs_blocked_loss",
     ),
     Finding(
@@ -458,6 +475,7 @@ REGISTRY += (
         seed_reported="not tested (the seed shows attention weights only)",
         pages=("causal.md",),
         compute=_blocked("obs_blocked_derived"),
+        paired=P.mean_of(lambda m: m.obs_blocked_derived),
         needs="obs_blocked_derived",
     ),
 )
@@ -466,8 +484,18 @@ BY_KEY: dict[str, Finding] = {f.key: f for f in REGISTRY}
 
 
 def evaluate(finding: Finding, evidence: Evidence, settings: Settings = Settings()) -> ClaimResult:  # noqa: B008
-    """One finding measured and judged (its random draws keyed by its own key)."""
-    return judge(finding, finding.compute(evidence, replace(settings, key=finding.key)))
+    """One finding measured and judged (its random draws keyed by its own key), with the
+    paired interval of (trained - control) when the control is part of its rule."""
+    s = replace(settings, key=finding.key)
+    m = finding.compute(evidence, s)
+    if finding.paired is not None and finding.control_in_rule:
+        n_boot = max(1, round(s.n_boot * finding.paired_boot_share))
+        diff, low, high = P.paired_difference(finding.paired, evidence, n_boot=n_boot,
+                                              rng=np.random.default_rng([s.seed, zlib.crc32(finding.key.encode()), 1]))
+        # The paired interval replaces a test against the control's point value (a null set to it).
+        null_is_control = m.null is not None and m.null == m.control_value
+        m = replace(m, diff=diff, diff_low=low, diff_high=high, null=None if null_is_control else m.null)
+    return judge(finding, m)
 
 
 def available(finding: Finding, evidence: Evidence) -> bool:

@@ -191,6 +191,9 @@ class ClaimResult:
     outcome: str  # one of OUTCOMES
     verdict: str
     details: tuple[Detail, ...] = ()
+    diff: float | None = None  # trained - control, the paired interval the verdict rests on
+    diff_low: float | None = None
+    diff_high: float | None = None
 
     @property
     def holds(self) -> bool:
