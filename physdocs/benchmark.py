@@ -4,6 +4,11 @@ The data lives in ``physdocs/data/equations.toml`` (one ``[[equation]]`` table p
 equation). Loading parses every formula with :func:`physdocs.grammar.parse_infix`,
 checks it, and returns frozen :class:`Equation` objects. Any fault raises
 :class:`BenchmarkError` naming the file, the equation id, the fault and the fix.
+
+Every variable and output carries an SI unit in pint's syntax (``unit``, ``output_unit``;
+absent or ``"1"``: a pure number). Units are read when loading; that each formula is
+dimensionally consistent in them is a test (``tests/test_units.py``), not a load-time
+rule, so a custom file may hold a formula whose units do not balance.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from physdocs.constants import DEFAULT_SEED, MAX_TOKENS
 from physdocs.errors import InputError
 from physdocs.grammar import ARITY, MAX_STEPS, MAX_VARIABLES, VARIABLES, GrammarError, Node
 from physdocs.paths import BENCHMARK_FILE
+from physdocs.units import Dimension, UnitError, parse_unit
 
 TIERS: tuple[str, ...] = ("trivial", "simple", "moderate", "complex", "multi_step")
 #: Inclusive id-number range of each tier (``feynman_001`` .. ``feynman_020`` are trivial).
@@ -45,9 +51,17 @@ CHECK_SEED = DEFAULT_SEED
 
 DEFAULT_PATH = BENCHMARK_FILE
 
+#: Equations whose formula, as written, balances in no faithful choice of units (a textbook
+#: form that drops a constant, say), each with the reason; tests/test_units.py proves every
+#: other formula consistent and every one listed here inconsistent. None so far.
+DIMENSIONALLY_LOOSE: tuple[str, ...] = ()
+
 _ID = re.compile(r"feynman_(\d{3})")
 _EQUATION_KEYS = {"id", "name", "tier", "output", "formula", "variables"}
 _VARIABLE_KEYS = {"name", "meaning", "low", "high"}
+#: Optional keys; a missing unit means a pure number, so files written before units still load.
+_EQUATION_OPTIONAL = {"steps", "output_unit"}
+_VARIABLE_OPTIONAL = {"unit"}
 _STEP_KEYS = {"name", "meaning", "formula"}
 # Display names the plain sympy symbol printer would get wrong (``lam`` is ``lambda``).
 _GREEK_PREFIX = {"lam": "lambda"}
@@ -59,13 +73,15 @@ class BenchmarkError(InputError, ValueError):
 
 @dataclass(frozen=True)
 class Variable:
-    """One input quantity: display ``name``, grammar ``token`` (``x1`` ..) and its range."""
+    """One input quantity: display ``name``, grammar ``token`` (``x1`` ..), its range and SI
+    ``unit`` in pint's syntax (``""``: a pure number)."""
 
     name: str
     token: str
     meaning: str
     low: float
     high: float
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,7 +96,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Equation:
-    """A benchmark equation: flat ``tree`` plus ``step_trees`` (``(tree,)`` unless multi-step)."""
+    """A benchmark equation: flat ``tree`` plus ``step_trees`` (``(tree,)`` unless multi-step);
+    ``output_unit`` is the output's SI unit in pint's syntax (``""``: a pure number)."""
 
     id: str
     name: str
@@ -91,6 +108,7 @@ class Equation:
     steps: tuple[Step, ...]
     tree: Node
     step_trees: tuple[Node, ...]
+    output_unit: str = ""
 
     @property
     def n_variables(self) -> int:
@@ -110,6 +128,11 @@ class Equation:
     def plain_names(self) -> dict[str, str]:
         """Leaf token -> the variable's own name, for formulas written as text (``{"x1": "q1"}``)."""
         return {v.token: v.name for v in self.variables}
+
+    @property
+    def dimensions(self) -> tuple[tuple[Dimension, ...], Dimension]:
+        """The inputs' dimensions in variable order, and the output's (units checked when loading)."""
+        return tuple(parse_unit(v.unit) for v in self.variables), parse_unit(self.output_unit)
 
     @property
     def latex(self) -> str:
@@ -137,11 +160,13 @@ class Equation:
             "name": self.name,
             "tier": self.tier,
             "output": self.output,
+            "output_unit": self.output_unit,
             "formula": self.formula,
             "latex": self.latex,
             "tokens": self.tokens,
             "variables": [
-                {"name": v.name, "token": v.token, "meaning": v.meaning, "low": v.low, "high": v.high}
+                {"name": v.name, "token": v.token, "meaning": v.meaning, "low": v.low, "high": v.high,
+                 "unit": v.unit}
                 for v in self.variables
             ],
             "steps": [
@@ -290,7 +315,7 @@ def _check_identifier(name: str, what: str, where: _Where) -> None:
 
 
 def _parse_equation(table: Any, where: _Where) -> Equation:
-    keys = _EQUATION_KEYS | {"steps"}
+    keys = _EQUATION_KEYS | _EQUATION_OPTIONAL
     table = _check_keys(table, _EQUATION_KEYS, keys, "the equation", where)
     eq_id, tier = table["id"], table["tier"]
     match = _ID.fullmatch(eq_id)
@@ -305,6 +330,7 @@ def _parse_equation(table: Any, where: _Where) -> Equation:
             "renumber the equation or change its tier",
         )
     _check_identifier(table["output"], "output", where)
+    output_unit = _unit(table, "output_unit", f"output {table['output']!r}", where)
     variables = _parse_variables(table["variables"], where)
     names = {v.name: v.token for v in variables}
     tree = _parse_formula(table["formula"], names, "formula", where)
@@ -339,6 +365,7 @@ def _parse_equation(table: Any, where: _Where) -> Equation:
         steps=steps,
         tree=tree,
         step_trees=step_trees,
+        output_unit=output_unit,
     )
     _check_values(eq, where)
     n_tokens = len(eq.tokens)
@@ -352,7 +379,8 @@ def _parse_equation(table: Any, where: _Where) -> Equation:
 def _parse_variables(raw: Any, where: _Where) -> tuple[Variable, ...]:
     if not isinstance(raw, list) or not raw:
         raise where.error(
-            "variables is not a non-empty array", "list the variables as [{name, meaning, low, high}, ...]"
+            "variables is not a non-empty array",
+            "list the variables as [{name, meaning, unit, low, high}, ...]",
         )
     if len(raw) > MAX_VARIABLES:
         raise where.error(
@@ -361,7 +389,8 @@ def _parse_variables(raw: Any, where: _Where) -> tuple[Variable, ...]:
         )
     out = []
     for token, item in zip(VARIABLES, raw, strict=False):
-        item = _check_keys(item, _VARIABLE_KEYS, _VARIABLE_KEYS, f"variable {token}", where)
+        allowed = _VARIABLE_KEYS | _VARIABLE_OPTIONAL
+        item = _check_keys(item, _VARIABLE_KEYS, allowed, f"variable {token}", where)
         name = item["name"]
         _check_identifier(name, "variable", where)
         if any(v.name == name for v in out):
@@ -385,8 +414,23 @@ def _parse_variables(raw: Any, where: _Where) -> tuple[Variable, ...]:
             raise where.error(
                 f"variable {name!r} has an inverted range: low {low} > high {high}", "swap low and high"
             )
-        out.append(Variable(name=name, token=token, meaning=item["meaning"].strip(), low=low, high=high))
+        unit = _unit(item, "unit", f"variable {name!r}", where)
+        meaning = item["meaning"].strip()
+        out.append(Variable(name=name, token=token, meaning=meaning, low=low, high=high, unit=unit))
     return tuple(out)
+
+
+def _unit(table: dict, key: str, what: str, where: _Where) -> str:
+    """``table[key]`` (``""`` when absent), checked to be a unit pint reads in SI."""
+    unit = table.get(key, "")
+    fix = f'set {key} to an SI unit as pint reads it, e.g. "kg*m/s**2", "1" for a pure number'
+    if not isinstance(unit, str):
+        raise where.error(f"{what} {key} = {unit!r} is not a string", fix)
+    try:
+        parse_unit(unit, f"{what} {key}")
+    except UnitError as exc:
+        raise where.error(str(exc), fix) from None
+    return unit.strip()
 
 
 def _parse_formula(text: str, names: dict[str, str], what: str, where: _Where) -> Node:

@@ -1,0 +1,212 @@
+"""Units: reading them, checking formulas with them, dimensional analysis, and the benchmark's
+units (every formula balances, or is listed in ``DIMENSIONALLY_LOOSE`` and really does not)."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from physdocs.benchmark import (
+    DEFAULT_PATH,
+    DIMENSIONALLY_LOOSE,
+    BenchmarkError,
+    Equation,
+    get_equation,
+    load_benchmark,
+)
+from physdocs.grammar import Node, parse_infix
+from physdocs.units import (
+    DIMENSIONLESS,
+    Analysis,
+    UnitError,
+    analyse,
+    parse_unit,
+    parse_units_spec,
+    tree_dimension,
+)
+
+EQUATIONS = load_benchmark()
+IDS = [eq.id for eq in EQUATIONS]
+M, L, S, K = parse_unit("kg"), parse_unit("m"), parse_unit("s"), parse_unit("K")
+
+
+def _dim(formula: str, **units: str) -> object:
+    """The dimension of ``formula`` over variables named by ``units`` (``a="m"``)."""
+    names = {name: f"x{k}" for k, name in enumerate(units, start=1)}
+    dims = {names[name]: parse_unit(u) for name, u in units.items()}
+    return tree_dimension(parse_infix(formula, names), dims)
+
+
+# ---------------------------------------------------------------- reading units
+
+
+def test_parse_unit_derived_and_pure() -> None:
+    assert parse_unit("N") == parse_unit("kg*m/s**2") == M * L / S**2
+    assert parse_unit("J/(kg*K)") == L**2 / S**2 / K
+    assert str(parse_unit("J/(kg*K)")) == "L^2 T^-2 Θ^-1"
+    assert parse_unit("1") == parse_unit("") == parse_unit("rad") == DIMENSIONLESS
+    assert parse_unit("m**(1/2)").exps[1] == Fraction(1, 2)
+
+
+@pytest.mark.parametrize(("unit", "fault"), [("kgg", "cannot read"), ("m/", "cannot read"), ("pixel", "outside SI")])
+def test_parse_unit_error_names_the_item(unit: str, fault: str) -> None:
+    with pytest.raises(UnitError, match=fault) as info:
+        parse_unit(unit, "variable 'm'")
+    assert str(info.value).startswith("variable 'm'") and repr(unit) in str(info.value)
+
+
+def test_parse_units_spec() -> None:
+    assert parse_units_spec("m=kg, v = m/s,, p=kg*m/s") == {"m": "kg", "v": "m/s", "p": "kg*m/s"}
+    with pytest.raises(UnitError, match="not NAME=UNIT"):
+        parse_units_spec("m kg")
+    with pytest.raises(UnitError, match="--units: v"):
+        parse_units_spec("m=kg, v=furlongs_per_fortnightt")
+
+
+# ---------------------------------------------------------------- checking formulas
+
+
+def test_tree_dimension_consistent() -> None:
+    assert _dim("m*c**2", m="kg", c="m/s") == parse_unit("J")
+    assert _dim("v0*t + 1/2*a*t**2", v0="m/s", t="s", a="m/s**2") == L
+    assert _dim("exp(-t/(R*C))", t="s", R="ohm", C="F") == DIMENSIONLESS
+    assert _dim("(3*pi**2*n)**(2/3)", n="1/m**3") == L**-2
+
+
+def test_tree_dimension_sqrt_halves() -> None:
+    assert _dim("sqrt(a)", a="m") == L ** Fraction(1, 2)
+    assert _dim("sqrt(L/g)", L="m", g="m/s**2") == S
+
+
+@pytest.mark.parametrize(
+    ("formula", "units"),
+    [("a + t", {"a": "m", "t": "s"}), ("exp(a)", {"a": "m"}), ("sin(a)*t", {"a": "m", "t": "s"}),
+     ("a**t", {"a": "m", "t": "1"}), ("t**a", {"t": "1", "a": "m"})],
+)
+def test_tree_dimension_inconsistent(formula: str, units: dict[str, str]) -> None:
+    assert _dim(formula, **units) is None
+
+
+def test_tree_dimension_fitted_exponent() -> None:
+    power = Node("pow", (Node("x1"), Node("C")))
+    assert tree_dimension(power, {"x1": L}, [0.5]) == L ** Fraction(1, 2)
+    assert tree_dimension(power, {"x1": L}, [3.0]) == L**3
+    assert tree_dimension(power, {"x1": L}, [math.sqrt(2)]) is None  # irrational exponent
+    assert tree_dimension(power, {"x1": DIMENSIONLESS}, [math.sqrt(2)]) == DIMENSIONLESS
+    # No fitted value (NaN) or an overflowed one: not checkable, so not consistent.
+    assert tree_dimension(power, {"x1": L}) is None
+    assert tree_dimension(power, {"x1": L}, [math.inf]) is None
+
+
+def test_tree_dimension_steps_refer_back() -> None:
+    steps = [parse_infix("p*c", {"p": "x1", "c": "x2"}), parse_infix("sqrt(s1**2 + s1**2)", {"s1": "s1"})]
+    dims = {"x1": parse_unit("kg*m/s"), "x2": parse_unit("m/s")}
+    assert tree_dimension(steps, dims) == parse_unit("J")
+
+
+# ---------------------------------------------------------------- dimensional analysis
+
+
+def test_analyse_coulomb() -> None:
+    """F = q1 q2 / (4 pi eps r^2): F over q1^2/(eps r^2) is a pure number of the one group q1/q2."""
+    inputs = [parse_unit(u) for u in ("C", "C", "F/m", "m")]
+    result = analyse(inputs, parse_unit("N"))
+    assert result == Analysis(monomial=(Fraction(2), Fraction(0), Fraction(-1), Fraction(-2)),
+                              groups=((1, -1, 0, 0),))
+    x = np.random.default_rng(0).uniform(1, 5, size=(50, 4))
+    y = x[:, 0] * x[:, 1] / (4 * np.pi * x[:, 2] * x[:, 3] ** 2)
+    groups, reduced = result.transform(x, y)
+    np.testing.assert_allclose(groups[:, 0], x[:, 0] / x[:, 1])
+    np.testing.assert_allclose(reduced, 1 / (4 * np.pi * groups[:, 0]))
+
+
+def test_analyse_impossible_target() -> None:
+    assert analyse([L, S], M) is None
+
+
+# ---------------------------------------------------------------- the benchmark's units
+
+
+def _dims(eq: Equation) -> dict[str, object]:
+    inputs, _ = eq.dimensions
+    return {v.token: d for v, d in zip(eq.variables, inputs, strict=True)}
+
+
+def test_every_benchmark_quantity_has_a_unit_key() -> None:
+    """The packaged file states every unit (a missing one would silently mean a pure number)."""
+    tables = tomllib.loads(DEFAULT_PATH.read_text(encoding="utf-8"))["equation"]
+    assert len(tables) == 120
+    for table in tables:
+        assert "output_unit" in table, table["id"]
+        assert all("unit" in v for v in table["variables"]), table["id"]
+
+
+@pytest.mark.parametrize("eq", [e for e in EQUATIONS if e.id not in DIMENSIONALLY_LOOSE],
+                         ids=[i for i in IDS if i not in DIMENSIONALLY_LOOSE])
+def test_benchmark_formula_dimensionally_consistent(eq: Equation) -> None:
+    _, output = eq.dimensions
+    assert tree_dimension(eq.step_trees, _dims(eq)) == output
+    assert tree_dimension(eq.tree, _dims(eq)) == output
+
+
+def test_dimensionally_loose_list_is_current() -> None:
+    """Every listed equation exists and really does not balance, so the list cannot go stale."""
+    assert len(set(DIMENSIONALLY_LOOSE)) == len(DIMENSIONALLY_LOOSE)
+    for eq_id in DIMENSIONALLY_LOOSE:
+        eq = get_equation(eq_id)
+        assert tree_dimension(eq.step_trees, _dims(eq)) != eq.dimensions[1], eq_id
+
+
+def test_equation_dimensions_and_dict() -> None:
+    eq = get_equation("feynman_046")
+    assert eq.output_unit == "N" and [v.unit for v in eq.variables] == ["C", "C", "F/m", "m"]
+    assert eq.dimensions == ((parse_unit("C"),) * 2 + (parse_unit("F/m"), L), parse_unit("N"))
+    d = eq.to_dict()
+    assert d["output_unit"] == "N" and d["variables"][2]["unit"] == "F/m"
+
+
+# ---------------------------------------------------------------- units in a custom file
+
+
+def _toml(m_unit: str = 'unit = "kg", ', output_unit: str = 'output_unit = "N"\n') -> str:
+    return (
+        '[[equation]]\nid = "feynman_002"\nname = "Test"\ntier = "trivial"\noutput = "F"\n'
+        f'{output_unit}formula = "m*a"\nvariables = [\n'
+        f'  {{ name = "m", meaning = "mass", {m_unit}low = 1.0, high = 5.0 }},\n'
+        '  { name = "a", meaning = "acceleration", unit = "m/s**2", low = 1.0, high = 5.0 },\n]\n'
+    )
+
+
+def _load(tmp_path: Path, text: str) -> tuple[Equation, ...]:
+    path = tmp_path / "bench.toml"
+    path.write_text(text)
+    return load_benchmark(path)
+
+
+def test_custom_file_units(tmp_path: Path) -> None:
+    (eq,) = _load(tmp_path, _toml())
+    assert eq.output_unit == "N" and eq.variables[0].unit == "kg"
+    assert tree_dimension(eq.tree, _dims(eq)) == eq.dimensions[1]
+    # A file without units still loads: its quantities are pure numbers.
+    (eq,) = _load(tmp_path, _toml(m_unit="", output_unit=""))
+    assert eq.output_unit == eq.variables[0].unit == "" and eq.dimensions[1] == DIMENSIONLESS
+
+
+@pytest.mark.parametrize(
+    ("m_unit", "output_unit", "fragments"),
+    [('unit = "kgg", ', 'output_unit = "N"\n', ("variable 'm' unit", "'kgg'", "set unit to")),
+     ('unit = 1, ', 'output_unit = "N"\n', ("variable 'm' unit = 1 is not a string", "set unit to")),
+     ('unit = "kg", ', 'output_unit = "Nm/"\n', ("output 'F' output_unit", "'Nm/'", "set output_unit to"))],
+)
+def test_error_malformed_unit(tmp_path: Path, m_unit: str, output_unit: str, fragments: tuple[str, ...]) -> None:
+    with pytest.raises(BenchmarkError) as info:
+        _load(tmp_path, _toml(m_unit, output_unit))
+    message = str(info.value)
+    assert "bench.toml" in message and "feynman_002" in message and "Fix:" in message
+    for fragment in fragments:
+        assert fragment in message
