@@ -40,6 +40,7 @@ import csv
 import math
 import re
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,7 @@ class UserResult:
     alternatives: list[dict] = field(default_factory=list)  # other forms that fit as well (front members)
     found: bool = False  # held-out R^2 >= FOUND_R2 and a formula of the columns, not a constant
     verdict: str = ""  # one line: why nothing was found (empty when found)
+    units: dict | None = None  # with units: groups found, which search was chosen, candidates rejected
 
     def to_json(self) -> dict[str, Any]:
         def num(v: float | None) -> float | None:
@@ -101,7 +103,7 @@ class UserResult:
             "decoder": self.decoder, "seconds": round(self.seconds, 3),
             "status": self.derivation.status, "note": self.derivation.note,
             "front": self.front, "warnings": self.warnings, "alternatives": self.alternatives,
-            "found": self.found, "verdict": self.verdict,
+            "found": self.found, "verdict": self.verdict, "units": self.units,
         }
 
 
@@ -159,16 +161,21 @@ def derive(
     where: str = "the data",
     budget: float = 1.0,
     progress=None,
+    units: Mapping[str, str] | None = None,
 ) -> UserResult:
     """Derive ``y = f(x)`` from measurements at any magnitude (1e-30 .. 1e30); see the module doc.
 
     ``names`` are the columns' names (default ``x1 ..``); they name the variables in
     ``formula`` and ``latex``. ``decoder`` defaults to the pipeline (``"ar"`` or
     ``"diffusion"``: one decoder alone). ``budget`` multiplies every count of the pipeline's
-    budget (0.5: about half the time); ``progress`` receives one line per stage. Raises
+    budget (0.5: about half the time); ``progress`` receives one line per stage. ``units``:
+    ``{name: unit}`` for every column and the target (pint syntax, ``"1"`` for a pure
+    number); then no formula with other units than the target's is chosen, and dimensional
+    analysis runs first (:mod:`physdocs.decoding.dimensional`). Raises
     :class:`UserDataError` for input that cannot be used.
     """
 
+    from physdocs.decoding.dimensional import UnitsError, search_with_units
     from physdocs.decoding.search import SearchConfig, search
 
     t0 = time.perf_counter()
@@ -198,8 +205,18 @@ def derive(
             raise UserDataError(f"{where}: {wide[[w is not None for w in wide].index(True)]}: decoder "
                                 f"{decoder!r} alone cannot read it; use the pipeline, or take its logarithm")
         alone = {"use_model": False}
-    searched = search(_model(weights), xa[rest], ya[rest], cfg=SearchConfig().scaled(budget), seed=seed,
-                      names=symbols, progress=progress, scaling=scaling, **alone)
+    dims = _dimensions(units, names, target, where) if units is not None else None
+    try:
+        if dims is None:
+            searched = search(_model(weights), xa[rest], ya[rest], cfg=SearchConfig().scaled(budget), seed=seed,
+                              names=symbols, progress=progress, scaling=scaling, **alone)
+        else:
+            searched = search_with_units(
+                _model(weights), xa[rest], ya[rest], inputs=dims[0], target=dims[1], target_name=target,
+                cfg=SearchConfig().scaled(budget), seed=seed, names=symbols, progress=progress, scaling=scaling,
+                **alone)
+    except UnitsError as exc:
+        raise UserDataError(f"{where}: {exc}") from None
     result, front = searched.derivation, searched.front
     r2_held = None
     formula, latex, uses_columns = "(no usable formula)", "", False
@@ -216,7 +233,26 @@ def derive(
         decoder=decoder, seconds=time.perf_counter() - t0, derivation=result, front=front,
         warnings=notes + narrow_columns(xa, names), alternatives=alternatives(front) if found else [],
         found=found, verdict=why,
+        units=None if dims is None else {**searched.counts["units"], "rejected": searched.counts["inconsistent"]},
     )
+
+
+def _dimensions(units: Mapping[str, str], names: Sequence[str], target: str, where: str):
+    """The columns' and the target's dimensions from ``{name: unit}``; every one must be given."""
+    from physdocs.units import UnitError, parse_unit
+
+    missing = [n for n in (*names, target) if n not in units]
+    unknown = sorted(set(units) - {*names, target})
+    if missing or unknown:
+        raise UserDataError(
+            f"{where}: units are needed for every column and the target ({'missing: ' + ', '.join(missing) if missing else ''}"
+            f"{'; ' if missing and unknown else ''}{'not a column: ' + ', '.join(unknown) if unknown else ''}); "
+            "give each as NAME=UNIT, 1 for a pure number")
+    try:
+        return tuple(parse_unit(units[n], f"{where}: unit of {n!r}") for n in names), \
+            parse_unit(units[target], f"{where}: unit of {target!r}")
+    except UnitError as exc:
+        raise UserDataError(str(exc)) from None
 
 
 def verdict(r2_heldout: float | None, uses_columns: bool, n_heldout: int) -> tuple[bool, str]:

@@ -52,13 +52,16 @@ def _load_model(weights: str | None):
 
 def _derive_csv(args) -> None:
     from physdocs.api import UserDataError, derive, read_csv
+    from physdocs.units import UnitError, parse_units_spec
 
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
     try:
         x, y, names, target = read_csv(args.csv, args.target, columns)
+        units = parse_units_spec(args.units) if args.units else None
         result = derive(x, y, names=names, target=target, decoder=args.decoder, weights=args.weights,
-                        seed=args.seed, where=str(args.csv), budget=args.budget, progress=_progress(args))
-    except UserDataError as exc:
+                        seed=args.seed, where=str(args.csv), budget=args.budget, progress=_progress(args),
+                        units=units)
+    except (UserDataError, UnitError) as exc:
         raise UserError(str(exc)) from exc
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
@@ -265,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--csv", help="a CSV file with a header row: derive the target from the other columns")
     d.add_argument("--target", help="the CSV column to derive (default: the last)")
     d.add_argument("--columns", help="comma-separated input columns (default: all but the target)")
+    d.add_argument("--units", help='units of every column and the target, e.g. "m=kg, v=m/s, p=kg*m/s" '
+                   "(1 for a pure number): no formula with other units is chosen, and dimensional analysis runs")
     d.add_argument("--decoder", choices=("pipeline", "diffusion", "ar"),
                    help="default: the pipeline (both decoders seed Operon); ar or diffusion: one decoder alone")
     d.add_argument("--budget", type=float, default=1.0,

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -286,3 +287,34 @@ def test_ten_thousand_noisy_rows_give_the_law_that_fifty_rows_miss(tmp_path, cap
         doc = json.loads(capsys.readouterr().out)
         assert (sp.simplify(sp.sympify(doc["formula"]) - law) == 0) is is_law, (n, doc["formula"])
     assert doc["rows_fit"] >= 7_000 and doc["rows_heldout"] == 2_000 and doc["found"]
+
+
+@pytest.mark.parametrize(("units", "match"), [
+    ("q1=C, q2=C, F=N", r"units are needed for every column and the target \(missing: eps, r\)"),
+    ("q1=C, q2=C, eps=F/m, r=m, F=N, z=s", "not a column: z"),
+    ("q1=C, q2=C, eps=F/m, r=blorp, F=N", r"--units: r: cannot read the unit .blorp."),
+    ("q1 C, q2=C", "is not NAME=UNIT"),
+    ("q1=C, q2=C, eps=C, r=C, F=kg", "no product of powers of the columns has the units of 'F'"),
+])
+def test_units_that_cannot_be_used_are_one_clear_line(tmp_path, capsys, units, match):
+    rng = np.random.default_rng(9)
+    x = rng.uniform(1, 5, (60, 4))
+    rows = np.c_[x, x[:, 0] * x[:, 1] / (x[:, 2] * x[:, 3] ** 2)].tolist()
+    path = write_csv(tmp_path / "coulomb.csv", ["q1", "q2", "eps", "r", "F"], rows)
+    assert main(["derive", "--csv", str(path), "--units", units, "--budget", "0.1"]) == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+@pytest.mark.slow  # a whole pipeline, mkdocs build or process group: `nox -s slow`
+def test_coulomb_with_units_is_derived_through_its_dimensionless_group(tmp_path, capsys):
+    """Four columns, one dimensionless group (q1/q2): the law comes back, in the units given."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(1, 5, (250, 4))
+    rows = np.c_[x, x[:, 0] * x[:, 1] / (4 * np.pi * x[:, 2] * x[:, 3] ** 2)].tolist()
+    path = write_csv(tmp_path / "coulomb.csv", ["q1", "q2", "eps", "r", "F"], rows)
+    assert main(["derive", "--csv", str(path), "--units", "q1=C, q2=C, eps=F/m, r=m, F=N", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    q1, q2, eps, r = sp.symbols("q1 q2 eps r")
+    ratio = sp.simplify(sp.sympify(doc["formula"]) / (q1 * q2 / (eps * r**2)))
+    assert ratio.is_number and abs(float(ratio) - 1 / (4 * np.pi)) < 1e-5
+    assert doc["found"] and doc["units"]["groups"] == 1 and doc["units"]["rejected"] >= 0

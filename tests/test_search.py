@@ -127,3 +127,23 @@ def test_constants_snap_to_simple_numbers_when_the_held_back_fit_holds():
     w_consts = (1.7, 0.37)
     cand = Candidate("wrong", wrong, w_consts, tree_size(wrong), 0.0, 0.9)
     assert snap_constants(cand, x[fit], y[fit], x[held], y[held], np.random.default_rng(0)) is None
+
+
+def test_with_units_an_inconsistent_formula_is_never_chosen_even_when_it_fits_better():
+    """y = a*b + 0.3*a**2 with a in metres and b in seconds: the formula that fits, a*b + C*a**2,
+    adds m*s to m**2. Without units it is chosen; with units it is rejected, and the
+    consistent a*b is chosen in its place."""
+    from physdocs.decoding.search import Units, search
+    from physdocs.grammar import parse_infix
+    from physdocs.units import parse_unit
+
+    rng = np.random.default_rng(5)
+    x = rng.uniform(1, 5, (120, 2))
+    y = x[:, 0] * x[:, 1] + 0.3 * x[:, 0] ** 2
+    names = {"a": "x1", "b": "x2"}
+    proposals = [("fits", (parse_infix("a*b + C*a**2", names),)), ("consistent", (parse_infix("a*b", names),))]
+    kw = dict(use_model=False, use_operon=False, proposals=proposals)
+    assert search(None, x, y, **kw).chosen.source == "proposal fits"
+    units = Units({"x1": parse_unit("m"), "x2": parse_unit("s")}, parse_unit("m*s"))
+    found = search(None, x, y, units=units, **kw)
+    assert found.chosen.source == "proposal consistent" and found.counts["inconsistent"] >= 1

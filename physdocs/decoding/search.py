@@ -39,6 +39,7 @@ from physdocs.decoding.symbolic import steps_to_sympy
 from physdocs.grammar import GrammarError, Node, decode_sequence, encode_sequence, flatten
 from physdocs.observations import N_POINTS
 from physdocs.results import finite
+from physdocs.units import Dimension, tree_dimension
 
 #: Trees larger than this keep their token sequence as their canonical key, and are not simplified.
 KEY_MAX_SIZE = 40
@@ -90,6 +91,22 @@ class SearchConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class NoCandidateError(RuntimeError):
+    """No candidate survived: every one failed on the data (or had the wrong units)."""
+
+
+@dataclass(frozen=True)
+class Units:
+    """The columns' dimensions by token (``x1 ..``) and the target's: the search keeps only
+    candidates with the target's dimension (:func:`physdocs.units.tree_dimension`)."""
+
+    columns: Mapping[str, Dimension]
+    target: Dimension
+
+    def consistent(self, steps: Sequence[Node], constants: Sequence[float]) -> bool:
+        return tree_dimension(tuple(steps), self.columns, constants) == self.target
 
 
 @dataclass(frozen=True)
@@ -153,6 +170,7 @@ class SearchResult:
     # Every stage that proposed the chosen canonical form ("ar", "diffusion", "operon", ...).
     proposed_by: tuple[str, ...] = ()
     model_only_proposed_by: tuple[str, ...] = ()
+    heldback: np.ndarray | None = field(default=None, repr=False)  # the rows the choice was made on
 
     def to_json(self) -> dict[str, Any]:
         return {"formula": None if self.derivation.expression is None else str(self.derivation.expression),
@@ -184,6 +202,7 @@ def search(
     text_names: Mapping[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
     scaling: Scaling | None = None,
+    units: Units | None = None,
 ) -> SearchResult:
     """Derive ``y [n] = f(x [n, k])`` with the pipeline (see the module doc).
 
@@ -194,6 +213,8 @@ def search(
     ``proposals``: ``(label, steps)`` formulas of the caller's (a hypothesis to test), fitted,
     seeded and chosen among like the model's candidates. ``scaling``: the caller's choice of
     powers of two (default: chosen here from these rows, as training scales them).
+    ``units``: the columns' and the target's dimensions; a candidate whose dimension is not
+    the target's is never added to the pool, so never chosen (``counts["inconsistent"]``).
     """
     start = time.perf_counter()
     text_names = text_names if text_names is not None else names
@@ -222,11 +243,17 @@ def search(
 
     refit_rng = np.random.default_rng([seed, 21])
 
+    if units is not None:
+        counts["inconsistent"] = 0
+
     def add(source: str, steps: tuple[Node, ...], constants: tuple[float, ...], r2_fit: float | None = None,
             by: Sequence[str] | None = None, refit: bool = False) -> None:
         try:
             key = canonical_key(steps)
         except (GrammarError, TypeError, ValueError, RecursionError):
+            return
+        if units is not None and not units.consistent(steps, constants):
+            counts["inconsistent"] += 1
             return
         credit = proposers.setdefault(key, [])
         for who in by or (source.split()[0],):
@@ -286,7 +313,8 @@ def search(
             add(f"operon {i}", (tree,), consts, refit=len(rows) < len(fit))
         say(f"operon: {stats['generations']} generations, {stats['seeds_placed']} seeds, front of {len(front)}")
     if not pool:
-        raise RuntimeError("no usable candidate: every decoder candidate and Operon formula failed on the data")
+        raise NoCandidateError("no usable candidate: every decoder candidate and Operon formula failed on the data"
+                               + (" or had other units than the target" if units is not None else ""))
     # Simple numbers where the data allow them: the best few candidates with their constants
     # snapped (0, or p/q * pi**e), each snap kept only if the held-back fit holds.
     ranked = sorted(pool, key=lambda c: (choice_score(c.r2_heldout, c.size, cfg.size_penalty), c.size, c.source))
@@ -305,7 +333,7 @@ def search(
         model_only_size = best.size
     return SearchResult(_finish(chosen, xs[used], ys[used], scaling, names, text_names, rng, start), chosen,
                         _front(pool, scaling, cfg.size_penalty, text_names), counts, time.perf_counter() - start, model_only,
-                        model_only_size, scaling=scaling, proposed_by=tuple(proposers[key_of[chosen.source]]),
+                        model_only_size, scaling=scaling, proposed_by=tuple(proposers[key_of[chosen.source]]), heldback=held,
                         model_only_proposed_by=tuple(proposers[key_of[best.source]]) if model_only else ())
 
 
