@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from physdocs.results.analysis import Results
+from physdocs.results.analysis import LogRecord, Results
 from physdocs.results.causal import Ablation, CrossCondition, Effect, HeadAblation, PatchShare
 from tests.report_fakes import HOSTILE, FakeAnalysisConfig, evaluation_json, fake_causal, synthetic_run
 
@@ -26,6 +26,38 @@ def test_records_read_by_attribute():
         "entropy"]["diffuser.self"]["nats"]
     assert eq.models["trained"].trajectory.stats.first_equation_step == 1
     assert typed.causal == fake_causal(0.123456, 2)
+
+
+def test_queries_find_rows_by_their_keys():
+    """The report asks the records, not dicts it builds: each query gives the row or None."""
+    results, _ = synthetic_run(FakeAnalysisConfig())
+    typed = Results.from_json(results)
+    row = typed.tiers.entropy_row("diffuser.self", "trivial", "uniform")
+    assert row is not None and (row.component, row.tier, row.model) == ("diffuser.self", "trivial", "uniform")
+    assert typed.tiers.entropy_row("diffuser.self", "complex", "trained") is None
+    share = typed.tiers.token_type_row("decoder.self", "trivial", "binary", "control")
+    assert share is not None and share.model == "control"
+    assert typed.tiers.token_type_row("encoder.pma", "trivial", "binary", "control") is None
+    assert typed.meta.seed_entropy("trivial") == 1.778 and typed.meta.seed_entropy("complex") is None
+    assert typed.head_roles_of("trained") is None  # the run measured none
+    model = typed.causal.models["control"]
+    assert model.head(1, 1) is model.heads[0] and model.head(2, 1) is None
+    assert model.patching.layer_share(1) is model.patching.layers[0] and model.patching.layer_share(9) is None
+    record = typed.equation("feynman_001").models["trained"]
+    assert record.entropy_of("diffuser.self") is record.entropy["diffuser.self"]
+    assert record.entropy_of("no.component") is None
+    assert Results.from_json(results).to_json() == results  # the indexes are no part of the JSON
+
+
+def test_the_training_log_reads_as_typed_lines_and_is_written_as_it_was():
+    results, _ = synthetic_run(FakeAnalysisConfig())
+    log = [{"kind": "train", "step": 25, "samples_per_s": 100.0, "lr": 1e-4},
+           {"kind": "val", "step": 50, "elapsed": 60.0, "ar_gap": 0.5, "leg": "refine"}]
+    typed = Results.from_json({**results, "training_log": log})
+    assert [(r.kind, r.step, r.samples_per_s, r.ar_gap) for r in typed.log] == [
+        ("train", 25, 100.0, None), ("val", 50, None, 0.5)]
+    assert typed.log[1] == LogRecord("val", 50, elapsed=60.0, ar_gap=0.5)
+    assert typed.to_json()["training_log"] == log  # keys the report does not read are kept
 
 
 def test_keys_a_model_without_decodes_lacks_are_left_out():

@@ -15,7 +15,7 @@ def test_comparisons_say_which_decoder_leads_and_name_control_parity():
             srow("control", "diffusion", "trivial", 0.0, 0.0),
             srow("trained", "diffusion", "complex", 0.0, 0.0), srow("trained", "ar", "complex", 0.25, 0.25),
             srow("control", "diffusion", "complex", 0.0, 0.0), srow("baseline", "gplearn", "complex", 0.5, 0.5)]
-    trivial, complex_ = comparisons(rows)
+    trivial, complex_ = comparisons(Evaluation(Meta("ab" * 32), summary=tuple(rows)))
     assert "100%" in trivial and "first guess 50%" in trivial and "at least as accurate as" in trivial
     assert "no better than the control" not in trivial
     assert "less accurate than" in complex_ and "no better than the control" in complex_
@@ -50,13 +50,14 @@ def test_timing_is_joined_into_the_rows():
 
 def test_training_summary_reads_the_log():
     from physdocs.report.evaluation_page import training_summary
+    from physdocs.results.analysis import LogRecord
 
     log = [{"kind": "train", "step": 25, "samples_per_s": 100.0},
            {"kind": "val", "step": 250, "elapsed": 60.0, "ar_token_acc": 0.4, "diff_real_token_acc": 0.1,
             "ar_gap": 0.1, "diff_gap": 0.05},
            {"kind": "val", "step": 500, "elapsed": 120.0, "ar_token_acc": 0.5, "diff_real_token_acc": 0.2,
             "ar_gap": 0.5, "diff_gap": 0.3}]
-    lines = training_summary(log)
+    lines = training_summary([LogRecord.from_json(r) for r in log])
     assert "500 steps in 2 minutes" in lines[0] and "0.400 (step 250) to 0.500" in lines[1]
     assert "both decoders read their data" in lines[2]
     assert training_summary([]) == []

@@ -43,3 +43,35 @@ def test_missing_blocks_read_as_none_or_empty():
     assert ev.results == () and ev.credit == () and ev.grid is None and ev.variants is None
     assert ev.meta == Meta("ab" * 32) and not ev.meta.config
     assert Rate.of([True, False, True, True]) == Rate(n=4, k=3, rate=0.75, low=0.3006, high=0.9544)
+
+
+def test_queries_find_rows_by_their_keys():
+    """The report asks the records, not dicts it builds: each query gives the row or None."""
+    ev = Evaluation.from_json(json.loads(EVALUATION_FILE.read_text(encoding="utf-8")))
+    s = ev.summary[0]
+    assert ev.summary_row(s.model, s.decoder, s.tier) is s and ev.summary_row(s.model, s.decoder, "none") is None
+    t = ev.timing[-1]
+    assert ev.timing_row(t.model, t.decoder, t.tier) is t
+    c = ev.credit[0]
+    assert ev.credit_row(c.method, c.stage, c.tier) is c and ev.credit_row("no method", "final", "all") is None
+    rows = ev.rows_of("feynman_001")
+    assert rows and all(r.id == "feynman_001" for r in rows) and ev.rows_of("feynman_777") == ()
+    assert ev.result("feynman_001", rows[0].model, rows[0].decoder) is rows[0]
+    v = ev.variants.summary[0]
+    assert ev.variants.cell(v.decoder, v.variant, v.by, v.group) is v and ev.variants.cell("x", "y", "z", "w") is None
+    assert ev.to_json() == json.loads(EVALUATION_FILE.read_text(encoding="utf-8"))  # the indexes are no part of it
+
+
+def test_outcomes_count_each_method_per_tier_and_over_all():
+    rows = (row(tier="trivial", exact=True, r2_test=1.0), row(id="b", tier="simple", r2_test=0.999),
+            row(id="c", tier="simple", variant="shifted", r2_test=1.0))
+    ev = Evaluation(Meta("ab" * 32), results=rows)
+    assert [(o.tier, o.exact.k, o.r2_gt_099.k, o.r2_gt_099.n) for o in ev.outcomes] == [
+        ("trivial", 1, 1, 1), ("all", 1, 2, 2), ("simple", 0, 1, 1)]  # the shifted copy is not counted
+    assert ev.outcome("trained", "ar", "all") is ev.outcomes[1] and ev.outcome("control", "ar", "all") is None
+
+
+def test_the_budget_reads_the_config_a_missing_key_as_none():
+    meta = Meta("ab" * 32, config={"n_samples": 48, "baselines": ["gplearn"], "decoders": ["ar"]})
+    assert meta.budget.n_samples == 48 and meta.budget.baselines == ("gplearn",) and meta.budget.refine is None
+    assert Meta("ab" * 32).budget.beam_size is None

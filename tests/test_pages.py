@@ -95,12 +95,13 @@ def test_evaluation_tables_when_evaluated():
 
 def test_the_credit_verdict_says_when_the_model_adds_nothing():
     from physdocs.report.evaluation_page import credit_tables
-    from physdocs.results.evaluation import CreditRow, Rate
+    from physdocs.results.evaluation import CreditRow, Evaluation, Meta, Rate
 
-    same = [CreditRow(m, "final", "all", n=3, r2_gt_099=Rate.of([True] * 3), exact=Rate.of([True, False, False]),
-                      median_size=7.0, median_true_size=5.0)
-            for m in ("Operon alone", "model + Operon")]
-    assert credit_tables(same)["verdict"].startswith("The model adds nothing over Operon alone")
+    same = tuple(CreditRow(m, "final", "all", n=3, r2_gt_099=Rate.of([True] * 3), exact=Rate.of([True, False, False]),
+                           median_size=7.0, median_true_size=5.0)
+                 for m in ("Operon alone", "model + Operon"))
+    verdict = credit_tables(Evaluation(Meta("ab" * 32), credit=same))["verdict"]
+    assert verdict.startswith("The model adds nothing over Operon alone")
 
 
 def test_trajectory_token_grid_keeps_the_steps_that_change_and_marks_new_tokens():

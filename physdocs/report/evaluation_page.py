@@ -19,7 +19,8 @@ from physdocs import methods as M
 from physdocs.benchmark import TIERS
 from physdocs.constants import R2_THRESHOLD
 from physdocs.report.render import MISSING, pct
-from physdocs.results.evaluation import Audit, CreditRow, Evaluation, Grid, Meta, Rate, SummaryRow, Variants
+from physdocs.results.analysis import LogRecord
+from physdocs.results.evaluation import Audit, Evaluation, Grid, Meta, Rate, Variants
 
 _ORDER = {t: i for i, t in enumerate((*TIERS, "all"))}
 #: The configuration's counts the budget section shows as they are.
@@ -32,10 +33,9 @@ def _pct(x: float | None) -> str:
 
 def _rows(evaluation: Evaluation) -> list[dict]:
     """Summary rows with their timing joined in (timing is kept apart in the JSON)."""
-    timing = {(t.model, t.decoder, t.tier): t for t in evaluation.timing}
     out = []
     for r in evaluation.summary:
-        t = timing.get((r.model, r.decoder, r.tier))
+        t = evaluation.timing_row(r.model, r.decoder, r.tier)
         out.append({**asdict(r), "mean_seconds": t.mean_seconds if t else None,
                     "max_seconds": t.max_seconds if t else None})
     return out
@@ -43,22 +43,21 @@ def _rows(evaluation: Evaluation) -> list[dict]:
 
 def budget(meta: Meta) -> dict[str, Any]:
     """The decoding budget of the evaluation, from its config (counts, not seconds)."""
-    cfg = {k: meta.config.get(k) for k in (*_BUDGET, "refine", "gp", "baselines")}
-    refine = cfg["refine"] or None
+    b = meta.budget
+    refine = b.refine or None
     return {
-        **{k: cfg[k] for k in _BUDGET},
+        **{k: getattr(b, k) for k in _BUDGET},
         "refine": refine,
         "refine_budget": None if not refine else refine["rounds"] * refine["parents"] * refine["proposals"],
-        "gp": cfg["gp"] if "gplearn" in (cfg["baselines"] or ()) else None,
+        "gp": b.gp if "gplearn" in (b.baselines or ()) else None,
     }
 
 
-def comparisons(summary: Sequence[SummaryRow]) -> list[str]:
+def comparisons(evaluation: Evaluation) -> list[str]:
     """One computed sentence per tier: trained decoders against each other and the control."""
-    by = {(r.model, r.decoder, r.tier): r for r in summary}
     out = []
     for tier in (*TIERS, "all"):
-        diff, ar, ctrl, gp = (by.get((model, decoder, tier)) for model, decoder in (
+        diff, ar, ctrl, gp = (evaluation.summary_row(model, decoder, tier) for model, decoder in (
             ("trained", "diffusion"), ("trained", "ar"), ("control", "diffusion"), ("baseline", "gplearn")))
         if diff is None or ar is None:
             continue
@@ -110,13 +109,12 @@ def generalisation_tables(variants: Variants | None) -> dict[str, Any] | None:
     summary = variants.summary
     decoders = sorted({r.decoder for r in summary})
     present = [v for v in ("original", "shifted", "noisy") if any(r.variant == v for r in summary)]
-    by = {(r.decoder, r.variant, r.by, r.group): r for r in summary}
 
     def table(kind: str, groups: list[str]) -> list[dict]:
         rows = []
         for d in decoders:
             for g in groups:
-                cells = [by.get((d, v, kind, g)) for v in present]
+                cells = [variants.cell(d, v, kind, g) for v in present]
                 if any(cells):
                     rows.append({"decoder": d, "group": g,
                                  "cells": [rate_ci(c.r2_gt_099) if c else MISSING for c in cells],
@@ -125,16 +123,16 @@ def generalisation_tables(variants: Variants | None) -> dict[str, Any] | None:
 
     sentences = []
     for d in decoders:
-        base = by.get((d, "original", "all", "all"))
+        base = variants.cell(d, "original", "all", "all")
         for v in present[1:]:
-            other = by.get((d, v, "all", "all"))
+            other = variants.cell(d, v, "all", "all")
             if base and other:
                 gap = 100 * (other.r2_gt_099.rate - base.r2_gt_099.rate)
                 sentences.append(
                     f"{d}: {v} {_pct(other.r2_gt_099.rate)} against {_pct(base.r2_gt_099.rate)} on the "
                     f"own boxes, {gap:+.0f} points: {rate_ci(other.r2_gt_099)} against "
                     f"{rate_ci(base.r2_gt_099)}.")
-    tiers = [t for t in (*TIERS,) if any(k[2] == "tier" and k[3] == t for k in by)]
+    tiers = [t for t in TIERS if any(r.by == "tier" and r.group == t for r in summary)]
     return {
         "variants": present,
         "overall": table("all", ["all"]),
@@ -145,26 +143,26 @@ def generalisation_tables(variants: Variants | None) -> dict[str, Any] | None:
     }
 
 
-def credit_tables(credit: Sequence[CreditRow]) -> dict[str, Any] | None:
+def credit_tables(evaluation: Evaluation) -> dict[str, Any] | None:
     """Every stage's credit (method x tier, R^2 > 0.99 and exact with intervals, sizes) and
     the computed verdict on what the model adds to Operon."""
+    credit = evaluation.credit
     if not credit:
         return None
     tiers = [t for t in (*TIERS, "all") if any(r.tier == t for r in credit)]
     methods = list(dict.fromkeys((r.method, r.stage) for r in credit))
-    by = {(r.method, r.stage, r.tier): r for r in credit}
     rows = []
     for method, stage in methods:
         label = f"{method}, first guess" if stage == "first" else method
+        found = [evaluation.credit_row(method, stage, t) for t in tiers]
         for metric in ("exact", "r2_gt_099"):
-            cells = [rate_ci(getattr(by[(method, stage, t)], metric)) if (method, stage, t) in by else MISSING
-                     for t in tiers]
+            cells = [rate_ci(getattr(r, metric)) if r else MISSING for r in found]
             rows.append({"method": label, "metric": "exact" if metric == "exact" else f"R² > {R2_THRESHOLD}", "cells": cells})
-    finals = [by[(m, "final", "all")] for m, st in methods if st == "final" and (m, "final", "all") in by]
+    finals = [r for m, stage in methods if stage == "final" and (r := evaluation.credit_row(m, "final", "all"))]
     sizes = [{"method": r.method, "size": r.median_size, "true": r.median_true_size}
              for r in finals if not math.isnan(r.median_size)]
     verdict = None
-    pipe, alone = (by.get((M.BY_KEY[k].label, "final", "all")) for k in ("pipeline", "operon"))
+    pipe, alone = (evaluation.credit_row(M.BY_KEY[k].label, "final", "all") for k in ("pipeline", "operon"))
     if pipe and alone:
         d_exact = 100 * (pipe.exact.rate - alone.exact.rate)
         d_r2 = 100 * (pipe.r2_gt_099.rate - alone.r2_gt_099.rate)
@@ -206,38 +204,39 @@ def evaluation_data(evaluation: Evaluation | None) -> dict[str, Any] | None:
         "weights": meta.weights,
         "best_decoder": meta.best_decoder,
         "budget": budget(meta),
-        "comparisons": comparisons(evaluation.summary),
+        "comparisons": comparisons(evaluation),
         "synthetic": [{"decoder": r.decoder, "split": r.split, "n": r.n, "r2_ci": rate_ci(r.r2_interval),
                        "exact_ci": rate_ci(r.exact_interval)}
                       for r in (evaluation.synthetic.summary if evaluation.synthetic else ())],
         "audit": audit_tables(evaluation.audit),
         "generalisation": generalisation_tables(evaluation.variants),
-        "credit": credit_tables(evaluation.credit),
+        "credit": credit_tables(evaluation),
         "has_grid": bool(evaluation.grid and evaluation.grid.results),
     }
 
 
-def training_summary(log: list[Mapping[str, Any]]) -> list[str]:
+def training_summary(log: Sequence[LogRecord]) -> list[str]:
     """What the training log says, as computed sentences (empty without a log)."""
-    train = [r for r in log if r.get("kind") == "train"]
-    val = [r for r in log if r.get("kind") == "val"]
+    train = [r for r in log if r.kind == "train"]
+    val = [r for r in log if r.kind == "val"]
     if not train or not val:
         return []
     last, first = val[-1], val[0]
-    rates = [r["samples_per_s"] for r in train if r.get("samples_per_s")]
-    out = [f"Training ran {last['step']} steps in {last['elapsed'] / 60:.0f} minutes, at a median "
+    rates = [r.samples_per_s for r in train if r.samples_per_s]
+    out = [f"Training ran {last.step} steps in {last.elapsed / 60:.0f} minutes, at a median "
            f"{float(np.median(rates)):.0f} samples per second." if rates else
-           f"Training ran {last['step']} steps."]
+           f"Training ran {last.step} steps."]
     acc = [(k, label) for k, label in (("ar_token_acc", "AR next-token accuracy"),
                                        ("diff_real_token_acc", "diffusion accuracy on masked real tokens"))
-           if k in last and k in first]
+           if getattr(last, k) is not None and getattr(first, k) is not None]
     if acc:
         out.append("On the fixed validation set, " + "; ".join(
-            f"{label} went from {first[k]:.3f} (step {first['step']}) to {last[k]:.3f}" for k, label in acc) + ".")
-    if "ar_gap" in last and "diff_gap" in last:
+            f"{label} went from {getattr(first, k):.3f} (step {first.step}) to {getattr(last, k):.3f}"
+            for k, label in acc) + ".")
+    if last.ar_gap is not None and last.diff_gap is not None:
         out.append(f"At the end, swapping in another equation's observations raises the AR loss by "
-                   f"{last['ar_gap']:.3f} nats and the diffusion loss on real tokens by {last['diff_gap']:.3f} nats: "
-                   + ("both decoders read their data." if min(last["ar_gap"], last["diff_gap"]) > 0
+                   f"{last.ar_gap:.3f} nats and the diffusion loss on real tokens by {last.diff_gap:.3f} nats: "
+                   + ("both decoders read their data." if min(last.ar_gap, last.diff_gap) > 0
                       else "at least one decoder does not use its data."))
     return out
 
@@ -255,45 +254,29 @@ def method_label(model: str, decoder: str) -> str:
     return M.label(model, decoder)
 
 
-def overall_cells(table: Mapping[str, Any]) -> dict[tuple[str, str, str], tuple[Rate, str]]:
-    """The "all" column of :func:`method_tier_rows`: ``(model, decoder, measure key) -> (cell, text)``."""
-    if "all" not in table["tiers"]:
-        return {}
-    col = table["tiers"].index("all")
-    return {(r["model"], r["decoder"], r["key"]): (r["cells"][col], r["text"][col]) for r in table["rows"]}
-
-
-def _flags(evaluation: Evaluation) -> dict[tuple[str, str, str], dict[str, list[bool]]]:
-    """Per (model, decoder, tier and "all"): the equations' exact and R² > 0.99 outcomes."""
-    out: dict[tuple[str, str, str], dict[str, list[bool]]] = {}
-    for r in evaluation.results:
-        if not r.original:
-            continue
-        for tier in (r.tier, "all"):
-            cell = out.setdefault((r.model, r.decoder, tier), {"exact": [], "r2_gt_099": []})
-            cell["exact"].append(r.exact)
-            cell["r2_gt_099"].append(r.derived)
-    return out
+def method_pairs(evaluation: Evaluation) -> list[tuple[str, str]]:
+    """The evaluated (model, decoder) pairs in :data:`METHODS` order, any other after them by name."""
+    order = list(METHODS)
+    return sorted({(o.model, o.decoder) for o in evaluation.outcomes},
+                  key=lambda p: (order.index(p) if p in METHODS else len(order), p))
 
 
 def method_tier_rows(evaluation: Evaluation) -> dict[str, Any] | None:
     """Each method's exact and R² > 0.99 share per tier, with Wilson 95% intervals and counts.
 
-    Computed from the per-equation results, so every cell is ``k/n`` of real outcomes (the
-    evaluation's own credit table has no control model).
+    Counted from the per-equation results (:attr:`Evaluation.outcomes`), so every cell is
+    ``k/n`` of real outcomes (the evaluation's own credit table has no control model).
     ``rows``: ``{"method", "model", "decoder", "measure", "key", "cells": [Rate or None per
     tier], "text": [str]}``, methods in :data:`METHODS` order.
     """
-    flags = _flags(evaluation)
-    if not flags:
+    if not evaluation.outcomes:
         return None
-    tiers = [t for t in (*TIERS, "all") if any(k[2] == t for k in flags)]
-    pairs = sorted({k[:2] for k in flags}, key=lambda p: (list(METHODS).index(p) if p in METHODS else len(METHODS), p))
+    tiers = [t for t in (*TIERS, "all") if any(o.tier == t for o in evaluation.outcomes)]
     rows = []
     for measure, label in MEASURES:
-        for model, decoder in pairs:
-            cells = [Rate.of(flags[(model, decoder, t)][measure]) if (model, decoder, t) in flags else None
-                     for t in tiers]
+        for model, decoder in method_pairs(evaluation):
+            found = [evaluation.outcome(model, decoder, t) for t in tiers]
+            cells = [getattr(o, measure) if o else None for o in found]
             rows.append({"method": method_label(model, decoder), "model": model, "decoder": decoder,
                          "measure": label, "key": measure, "cells": cells,
                          "text": [rate_ci(c) if c else MISSING for c in cells]})

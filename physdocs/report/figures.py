@@ -173,7 +173,7 @@ def extra_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[Figur
     log = list(results.training_log)
     if log:
         jobs.append(FigureJob(TRAINING_PATH, P.training_curves, {"records": log}))
-    if any(r.get("kind") == "val" and "ar_loss_shuffled" in r for r in log):
+    if any(r.kind == "val" and r.ar_loss_shuffled is not None for r in results.log):
         jobs.append(FigureJob(DATA_DEPENDENCE_PATH, A.data_dependence, {"records": log}))
     evaluation = results.evaluation
     table = method_tier_rows(evaluation) if evaluation else None

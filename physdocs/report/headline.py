@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from physdocs.analysis.schema import ClaimResult
 from physdocs.methods import REGISTRY
-from physdocs.report.evaluation_page import method_tier_rows, overall_cells
+from physdocs.report.evaluation_page import method_pairs
 from physdocs.results.evaluation import Evaluation, Rate
 
 #: The methods the accuracy sentence names, in its order: (model, decoder, how it is called).
@@ -27,15 +27,15 @@ def _share(cell: Rate) -> str:
 
 def accuracy_sentence(evaluation: Evaluation | None) -> str | None:
     """How often each method derives the equation (held-out R² > 0.99), and how often exactly."""
-    table = method_tier_rows(evaluation) if evaluation else None
-    cells = {key: cell for key, (cell, _) in overall_cells(table).items()} if table else {}
-    if not cells:
+    pairs = method_pairs(evaluation) if evaluation else []
+    if not pairs:
         return None
     parts = []
     for model, decoder, name in ACCURACY_METHODS:
-        r2, exact = cells.get((model, decoder, "r2_gt_099")), cells.get((model, decoder, "exact"))
-        if r2 is None or exact is None:
+        overall = evaluation.outcome(model, decoder, "all")
+        if overall is None:
             continue
+        r2, exact = overall.r2_gt_099, overall.exact
         if not parts:
             parts.append(f"{name} derives {_share(r2)} of them at held-out R² > 0.99 and recovers "
                          f"{_share(exact)} exactly")
@@ -43,7 +43,7 @@ def accuracy_sentence(evaluation: Evaluation | None) -> str | None:
             parts.append(f"{name} {_share(r2)} and {_share(exact)}")
     if not parts:
         return None
-    n = next(iter(cells.values())).n
+    n = evaluation.outcome(*pairs[0], "all").exact.n  # the first method's, in reading order
     return (f"Given {n} benchmark equations' data, " + parts[0]
             + ("; " + "; ".join(parts[1:]) if len(parts) > 1 else "")
             + " (95% Wilson intervals).")

@@ -30,8 +30,9 @@ from physdocs.report.evaluation_page import (
     evaluation_data,
     grid_summary,
     method_label,
+    method_pairs,
     method_tier_rows,
-    overall_cells,
+    rate_ci,
     stage_rows,
     training_metadata,
     training_summary,
@@ -63,29 +64,27 @@ def claims_for(results: Results, page: str) -> list[ClaimResult]:
 
 def entropy_table(results: Results, component: str) -> dict[str, Any]:
     """Rows per tier for one component: trained, control and uniform entries, and the seed's value."""
-    rows = {(r.tier, r.model): r for r in results.tiers.entropy if r.component == component}
-    seed = results.meta.seed_entropy_by_tier if component == "diffuser.self" else {}
+    tables, meta = results.tiers, results.meta
+    has_seed = component == "diffuser.self" and bool(meta.seed_entropy_by_tier)
     out = []
     for tier in tiers_present(results):
         out.append(
             {
                 "tier": tier,
-                "trained": rows.get((tier, "trained")),
-                "control": rows.get((tier, "control")),
-                "uniform": rows.get((tier, "uniform")),
-                "seed": seed.get(tier),
+                **{m: tables.entropy_row(component, tier, m) for m in ("trained", "control", "uniform")},
+                "seed": meta.seed_entropy(tier) if has_seed else None,
             }
         )
-    return {"component": component, "name": COMPONENT_NAMES[component], "rows": out, "has_seed": bool(seed)}
+    return {"component": component, "name": COMPONENT_NAMES[component], "rows": out, "has_seed": has_seed}
 
 
 def token_type_table(results: Results, component: str) -> dict[str, Any]:
     """Rows per (tier, type) for one self-attention component: trained and control side by side."""
-    rows = {(r.tier, r.type, r.model): r for r in results.tiers.token_type if r.component == component}
+    tables = results.tiers
     out = []
     for tier in tiers_present(results):
         for typ in TOKEN_TYPES:
-            trained, control = rows.get((tier, typ, "trained")), rows.get((tier, typ, "control"))
+            trained, control = (tables.token_type_row(component, tier, typ, m) for m in ("trained", "control"))
             if trained is None and control is None:
                 continue
             out.append({"tier": tier, "type": typ, "trained": trained, "control": control})
@@ -121,13 +120,10 @@ def common(results: Results) -> dict[str, Any]:
 # ----------------------------------------------------------------- evaluation
 
 
-def evaluation_by_equation(results: Results) -> dict[str, list[ResultRow]]:
-    """Evaluation rows per equation id; a prediction's LaTeX is dropped when page math cannot hold it."""
-    out: dict[str, list[ResultRow]] = {}
-    for row in results.evaluation.results if results.evaluation else ():
-        row = replace(row, latex=row.latex if row.latex and tex_ok(row.latex) else None)
-        out.setdefault(row.id, []).append(row)
-    return out
+def evaluation_rows(results: Results, eq_id: str) -> list[ResultRow]:
+    """One equation's evaluation rows; a prediction's LaTeX is dropped when page math cannot hold it."""
+    rows = results.evaluation.rows_of(eq_id) if results.evaluation else ()
+    return [replace(r, latex=r.latex if r.latex and tex_ok(r.latex) else None) for r in rows]
 
 
 # ----------------------------------------------------------------- page data
@@ -136,13 +132,12 @@ def evaluation_by_equation(results: Results) -> dict[str, list[ResultRow]]:
 def overall_accuracy(results: Results) -> list[dict[str, Any]]:
     """Each method over the whole benchmark: exact and R² > 0.99 with intervals, and mean seconds."""
     evaluation = results.evaluation
-    cells = overall_cells(method_tier_rows(evaluation)) if evaluation else {}
-    if not cells:
-        return []
-    seconds = {(t.model, t.decoder): t.mean_seconds for t in evaluation.timing if t.tier == "all"}
-    return [{"method": method_label(m, d), "exact": text, "r2": cells[(m, d, "r2_gt_099")][1],
-             "seconds": seconds.get((m, d))}
-            for (m, d, key), (_, text) in cells.items() if key == "exact" and (m, d, "r2_gt_099") in cells]
+    out = []
+    for m, d in method_pairs(evaluation) if evaluation else ():
+        overall, timing = evaluation.outcome(m, d, "all"), evaluation.timing_row(m, d, "all")
+        out.append({"method": method_label(m, d), "exact": rate_ci(overall.exact), "r2": rate_ci(overall.r2_gt_099),
+                    "seconds": timing.mean_seconds if timing else None})
+    return out
 
 
 def index_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
@@ -164,7 +159,7 @@ def encoder_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
 
 def head_role_rows(results: Results, model: str = "trained") -> dict[str, Any] | None:
     """The trained diffuser's loss increase per token type when one head is removed, per head."""
-    roles = results.head_roles.get(model)
+    roles = results.head_roles_of(model)
     if roles is None:
         return None
     rows = [{"layer": layer + 1, "head": head + 1, "values": values}
@@ -337,9 +332,7 @@ def causal_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
     if causal is None:
         return {**common(results), "causal": None}
     trained, control = causal.models["trained"], causal.models["control"]
-    c_layers = {r.layer: r for r in control.patching.layers}
-    c_heads = {(r.layer, r.head): r for r in control.heads}
-    heads = [(r, c_heads.get((r.layer, r.head))) for r in trained.heads]
+    heads = [(r, control.head(r.layer, r.head)) for r in trained.heads]
     ranked = sorted(trained.patching.heads, key=lambda h: -(h.value if h.value is not None else -1))
     return {
         **common(results),
@@ -349,7 +342,7 @@ def causal_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
         "claims": claims_for(results, "causal.md"),
         "cross": [("trained", trained.cross), ("control", control.cross)],
         "patching": trained.patching,
-        "patching_layers": [(r, c_layers.get(r.layer)) for r in trained.patching.layers],
+        "patching_layers": [(r, control.patching.layer_share(r.layer)) for r in trained.patching.layers],
         "top_heads": ranked[:3],
         "heads": heads,
         "needed_heads": [r for r in trained.heads if r.needed],
@@ -372,7 +365,7 @@ def evaluation_page_data(results: Results, figures: Collection[str]) -> dict[str
         "stages": stage_rows(results.evaluation) if results.evaluation else [],
         "grid_summary": grid_summary(results.evaluation.grid if results.evaluation else None),
         "n_log_records": len(results.training_log),
-        "training_summary": training_summary(results.training_log),
+        "training_summary": training_summary(results.log),
     }
 
 
@@ -381,7 +374,7 @@ INDEX_METHODS = tuple((m.model, m.decoder) for m in REGISTRY if m.index)
 
 
 def equations_index_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
-    evaluated = evaluation_by_equation(results)
+    evaluation = results.evaluation
     rows = []
     for eq in results.equations:
         rows.append(
@@ -392,15 +385,15 @@ def equations_index_data(results: Results, figures: Collection[str]) -> dict[str
                 "latex": eq.latex,
                 "n_tokens": len(eq.tokens),
                 "entropy": eq.models["trained"].entropy["diffuser.self"],
-                "evaluation": sorted(evaluated.get(eq.id, []), key=lambda r: (r.model, r.decoder)),
+                "evaluation": sorted(evaluation_rows(results, eq.id), key=lambda r: (r.model, r.decoder)),
             }
         )
-    present = sorted({(r.model, r.decoder) for rs in evaluated.values() for r in rs})
+    present = sorted({(r.model, r.decoder) for r in evaluation.results}) if evaluation else []
     # the index shows the methods a reader compares first; every method is on each equation's page
     decoders = [d for d in INDEX_METHODS if d in present] or present
     for row in rows:
-        by = {(r.model, r.decoder): r.r2_test for r in row["evaluation"]}
-        row["r2"] = [by.get(d) for d in decoders]
+        found = [evaluation.result(row["id"], *d) for d in decoders]
+        row["r2"] = [r.r2_test if r else None for r in found]
     return {**common(results), "rows": rows, "decoders": [method_label(*d) for d in decoders],
             "evaluated": bool(decoders), "more_methods": len(present) > len(decoders)}
 
@@ -447,13 +440,13 @@ def equation_data(
     """
     models = eq.models
     entropy = [
-        {"component": c, "name": name, **{m: models[m].entropy.get(c) for m in MODELS}}
+        {"component": c, "name": name, **{m: models[m].entropy_of(c) for m in MODELS}}
         for c, name in COMPONENT_NAMES.items()
         if any(c in models[m].entropy for m in MODELS)
     ]
     order = {pair: i for i, pair in enumerate(METHODS)}
     evaluated = sorted(
-        evaluation_by_equation(results).get(eq.id, []),
+        evaluation_rows(results, eq.id),
         key=lambda r: (order.get((r.model, r.decoder), len(order)), r.model, r.decoder),
     )
     return {

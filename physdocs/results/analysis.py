@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 from typing import Any
 
 from physdocs.analysis.schema import ClaimResult, SplitRow
@@ -93,11 +94,30 @@ class KeysRow:
 
 @dataclass(frozen=True)
 class TierTables:
-    """The per-tier tables: entropy per component, attention by token type, key masses."""
+    """The per-tier tables: entropy per component, attention by token type, key masses.
+
+    Its queries look a row up by its keys (None: no such row) through indexes built on first use.
+    """
 
     entropy: tuple[EntropyRow, ...]
     token_type: tuple[TokenTypeRow, ...]
     keys: tuple[KeysRow, ...]
+
+    @cached_property
+    def _entropy(self) -> dict[tuple[str, str, str], EntropyRow]:
+        return {(r.component, r.tier, r.model): r for r in self.entropy}
+
+    @cached_property
+    def _token_type(self) -> dict[tuple[str, str, str, str], TokenTypeRow]:
+        return {(r.component, r.tier, r.type, r.model): r for r in self.token_type}
+
+    def entropy_row(self, component: str, tier: str, model: str) -> EntropyRow | None:
+        """One component's entropy over one tier for one model (or "uniform")."""
+        return self._entropy.get((component, tier, model))
+
+    def token_type_row(self, component: str, tier: str, token_type: str, model: str) -> TokenTypeRow | None:
+        """The attention one token type receives in one component over one tier, for one model."""
+        return self._token_type.get((component, tier, token_type, model))
 
     def to_json(self) -> dict:
         return {"entropy": [r.to_json() for r in self.entropy], "token_type": [r.to_json() for r in self.token_type],
@@ -178,12 +198,39 @@ class Meta:
     capture: str
     seed_entropy_by_tier: Mapping[str, float]
 
+    def seed_entropy(self, tier: str) -> float | None:
+        """The seed's reported diffuser self-attention entropy over ``tier``, or None when it has none."""
+        return self.seed_entropy_by_tier.get(tier)
+
     def to_json(self) -> dict:
         return jsonable({f.name: getattr(self, f.name) for f in fields(self)})
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Meta:
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One line of the training log as the report reads it (a key the line lacks is None).
+
+    The log itself stays as training wrote it (``Results.training_log``, which the plots take);
+    this is the typed view of the keys the report's sentences and figure choice read.
+    """
+
+    kind: str | None = None  # "train" or "val"
+    step: int | None = None
+    elapsed: float | None = None  # seconds since training started
+    samples_per_s: float | None = None
+    ar_token_acc: float | None = None
+    diff_real_token_acc: float | None = None
+    ar_gap: float | None = None  # loss increase with another equation's observations (nats)
+    diff_gap: float | None = None
+    ar_loss_shuffled: float | None = None
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> LogRecord:
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
 @dataclass(frozen=True)
@@ -211,6 +258,15 @@ class Results:
     def equation(self, eq_id: str) -> EquationRecord | None:
         """The record of ``eq_id``, or None when the run did not analyse it."""
         return next((eq for eq in self.equations if eq.id == eq_id), None)
+
+    def head_roles_of(self, model: str) -> HeadRoles | None:
+        """One model's head roles, or None when the run did not measure them."""
+        return self.head_roles.get(model)
+
+    @cached_property
+    def log(self) -> tuple[LogRecord, ...]:
+        """The training log's lines as :class:`LogRecord`, parsed once."""
+        return tuple(LogRecord.from_json(r) for r in self.training_log)
 
     def to_json(self) -> dict:
         return {

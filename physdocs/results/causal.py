@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 from physdocs.results import jsonable
@@ -92,6 +93,14 @@ class Patching:
     layers: tuple[PatchShare, ...]
     heads: tuple[PatchShare, ...]
 
+    @cached_property
+    def _layers(self) -> dict[int, PatchShare]:
+        return {r.layer: r for r in self.layers}
+
+    def layer_share(self, layer: int) -> PatchShare | None:
+        """The share one layer's cross-attention carries, or None when it was not patched."""
+        return self._layers.get(layer)
+
     def to_json(self) -> dict:
         return {"n_pairs": self.n_pairs, "level": self.level, "total_move": jsonable(self.total_move),
                 "layers": [r.to_json() for r in self.layers], "heads": [r.to_json() for r in self.heads]}
@@ -150,6 +159,14 @@ class CausalModel:
     cross: tuple[CrossCondition, ...]
     patching: Patching
     heads: tuple[HeadAblation, ...]
+
+    @cached_property
+    def _heads(self) -> dict[tuple[int, int], HeadAblation]:
+        return {(r.layer, r.head): r for r in self.heads}
+
+    def head(self, layer: int, head: int) -> HeadAblation | None:
+        """The ablation of one head (numbered from 1), or None when it was not ablated."""
+        return self._heads.get((layer, head))
 
     def to_json(self) -> dict:
         return {"derived_clean": self.derived_clean, "n_equations": self.n_equations,

@@ -116,6 +116,10 @@ class ModelRecord:
     inducing_coverage: float | None
     trajectory: Trajectory
 
+    def entropy_of(self, component: str) -> Entropy | None:
+        """One component's entropy, or None when the model has no such component."""
+        return self.entropy.get(component)
+
     def to_json(self) -> dict:
         return {
             "entropy": {c: e.to_json() for c, e in self.entropy.items()},
