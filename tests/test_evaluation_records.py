@@ -49,7 +49,8 @@ def test_queries_find_rows_by_their_keys():
     """The report asks the records, not dicts it builds: each query gives the row or None."""
     ev = Evaluation.from_json(json.loads(EVALUATION_FILE.read_text(encoding="utf-8")))
     s = ev.summary[0]
-    assert ev.summary_row(s.model, s.decoder, s.tier) is s and ev.summary_row(s.model, s.decoder, "none") is None
+    assert ev.summary_row(s.model, s.decoder, s.tier) is s
+    assert ev.summary_row(s.model, s.decoder, "none") is None
     t = ev.timing[-1]
     assert ev.timing_row(t.model, t.decoder, t.tier) is t
     c = ev.credit[0]
@@ -58,8 +59,10 @@ def test_queries_find_rows_by_their_keys():
     assert rows and all(r.id == "feynman_001" for r in rows) and ev.rows_of("feynman_777") == ()
     assert ev.result("feynman_001", rows[0].model, rows[0].decoder) is rows[0]
     v = ev.variants.summary[0]
-    assert ev.variants.cell(v.decoder, v.variant, v.by, v.group) is v and ev.variants.cell("x", "y", "z", "w") is None
-    assert ev.to_json() == json.loads(EVALUATION_FILE.read_text(encoding="utf-8"))  # the indexes are no part of it
+    assert ev.variants.cell(v.decoder, v.variant, v.by, v.group) is v
+    assert ev.variants.cell("x", "y", "z", "w") is None
+    # the indexes are no part of the JSON
+    assert ev.to_json() == json.loads(EVALUATION_FILE.read_text(encoding="utf-8"))
 
 
 def test_outcomes_count_each_method_per_tier_and_over_all():

@@ -97,8 +97,8 @@ def test_the_credit_verdict_says_when_the_model_adds_nothing():
     from physdocs.report.evaluation_page import credit_tables
     from physdocs.results.evaluation import CreditRow, Evaluation, Meta, Rate
 
-    same = tuple(CreditRow(m, "final", "all", n=3, r2_gt_099=Rate.of([True] * 3), exact=Rate.of([True, False, False]),
-                           median_size=7.0, median_true_size=5.0)
+    same = tuple(CreditRow(m, "final", "all", n=3, r2_gt_099=Rate.of([True] * 3),
+                           exact=Rate.of([True, False, False]), median_size=7.0, median_true_size=5.0)
                  for m in ("Operon alone", "model + Operon"))
     verdict = credit_tables(Evaluation(Meta("ab" * 32), credit=same))["verdict"]
     assert verdict.startswith("The model adds nothing over Operon alone")

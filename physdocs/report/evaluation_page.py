@@ -158,7 +158,8 @@ def credit_tables(evaluation: Evaluation) -> dict[str, Any] | None:
         for metric in ("exact", "r2_gt_099"):
             cells = [rate_ci(getattr(r, metric)) if r else MISSING for r in found]
             rows.append({"method": label, "metric": "exact" if metric == "exact" else f"R² > {R2_THRESHOLD}", "cells": cells})
-    finals = [r for m, stage in methods if stage == "final" and (r := evaluation.credit_row(m, "final", "all"))]
+    finals = [r for m, stage in methods
+              if stage == "final" and (r := evaluation.credit_row(m, "final", "all")) is not None]
     sizes = [{"method": r.method, "size": r.median_size, "true": r.median_true_size}
              for r in finals if not math.isnan(r.median_size)]
     verdict = None

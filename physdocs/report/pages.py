@@ -135,8 +135,8 @@ def overall_accuracy(results: Results) -> list[dict[str, Any]]:
     out = []
     for m, d in method_pairs(evaluation) if evaluation else ():
         overall, timing = evaluation.outcome(m, d, "all"), evaluation.timing_row(m, d, "all")
-        out.append({"method": method_label(m, d), "exact": rate_ci(overall.exact), "r2": rate_ci(overall.r2_gt_099),
-                    "seconds": timing.mean_seconds if timing else None})
+        out.append({"method": method_label(m, d), "exact": rate_ci(overall.exact),
+                    "r2": rate_ci(overall.r2_gt_099), "seconds": timing.mean_seconds if timing else None})
     return out
 
 

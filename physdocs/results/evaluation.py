@@ -34,15 +34,14 @@ from physdocs.results.evaluation_rows import (
 )
 
 __all__ = [
-    "Audit", "AuditEquation", "Budget", "ConfusionTable", "CreditRow", "Evaluation", "Grid", "GridRow", "Guess",
-    "Meta", "Outcome", "ProposerRow", "Rate", "ResultRow", "SummaryRow", "Synthetic", "SyntheticRow",
-    "SyntheticSummary", "TimingRow", "VariantSummary", "Variants",
+    "Audit", "AuditEquation", "Budget", "ConfusionTable", "CreditRow", "Evaluation", "Grid", "GridRow",
+    "Guess", "Meta", "Outcome", "ProposerRow", "Rate", "ResultRow", "SummaryRow", "Synthetic",
+    "SyntheticRow", "SyntheticSummary", "TimingRow", "VariantSummary", "Variants",
 ]
 
 
 def _index(rows: Iterable[Any], *keys: str) -> dict[tuple, Any]:
-    """``rows`` by the values of ``keys``; of two rows with one key the later wins, as in the
-    dicts the report built before it asked the records."""
+    """``rows`` by the values of ``keys`` (a document has one row per key; were there two, the later wins)."""
     return {tuple(getattr(r, k) for k in keys): r for r in rows}
 
 
