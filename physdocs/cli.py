@@ -295,9 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", help="write the results JSON here")
     v.add_argument("--no-control", action="store_true", help="skip the random-initialised control")
     v.add_argument("--limit", type=int, help="only the first N equations (per tier filter)")
-    v.add_argument("--baseline", choices=BASELINES, action="append",
-                   help="also run a baseline on the same points: gplearn (optional dependency) or Operon alone "
-                        "at the pipeline's counted budget")
+    v.add_argument("--method", "--baseline", dest="baseline", choices=BASELINES, action="append",
+                   help="also run a method on the same points (repeatable): a baseline (gplearn, an optional "
+                        "dependency; Operon alone at the pipeline's counted budget or three times it) or the "
+                        "pipeline given the benchmark's units")
     v.set_defaults(fn=_evaluate)
     r = sub.add_parser("report", help="build the report for your own equations and/or checkpoint")
     r.add_argument("--equations", help="an equations TOML file (the format of physdocs/data/equations.toml)")

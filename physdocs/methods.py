@@ -38,6 +38,9 @@ class Method:
 REGISTRY: tuple[Method, ...] = (
     Method("pipeline", "trained", "pipeline", "model + Operon",
            "the full pipeline (the model's candidates seeding the Operon search)", "#0072B2", "o", index=True, runner="pipeline"),
+    Method("pipeline-units", "trained", "pipeline-units", "model + Operon, with units",
+           "the full pipeline given every variable's units (dimension check and dimensional analysis)",
+           "#000000", "*", index=True, runner="pipeline-units"),
     Method("operon", "baseline", "operon", "Operon alone", "Operon alone", "#D55E00", "s", index=True,
            runner="operon"),
     Method("model", "trained", "model", "model alone", "the model alone (both decoders)", "#56B4E9", "D"),
@@ -54,8 +57,9 @@ REGISTRY: tuple[Method, ...] = (
 )
 BY_KEY: dict[str, Method] = {m.key: m for m in REGISTRY}
 BY_ROWS: dict[tuple[str, str], Method] = {(m.model, m.decoder): m for m in REGISTRY}
-#: The methods ``physdocs evaluate --baseline`` can add beside the model.
-BASELINES: tuple[str, ...] = tuple(m.key for m in REGISTRY if m.model == "baseline")
+#: The methods ``physdocs evaluate --method`` can add beside the decoders and the pipeline
+#: (each runs on its own job): the baselines, and variants of the pipeline.
+BASELINES: tuple[str, ...] = tuple(m.key for m in REGISTRY if m.runner not in (None, "decoder", "pipeline"))
 #: The decoders one model decodes with alone.
 DECODERS: tuple[str, ...] = tuple(dict.fromkeys(m.decoder for m in REGISTRY if m.runner == "decoder"))
 

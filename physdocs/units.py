@@ -222,7 +222,7 @@ def analyse(inputs: Sequence[Dimension], target: Dimension) -> Analysis | None:
     particular = solution.subs({p: 0 for p in params})
     groups = []
     for v in a.nullspace():
-        scale = sp.ilcm(*[sp.fraction(c)[1] for c in v])
+        scale = sp.ilcm(1, *[sp.fraction(c)[1] for c in v])
         row = [int(c * scale) for c in v]
         first = next(c for c in row if c)
         groups.append(tuple(-c for c in row) if first < 0 else tuple(row))

@@ -221,10 +221,11 @@ def test_the_pipeline_and_operon_alone_share_points_budget_and_credit(tiny_weigh
     tiny = SearchConfig(beam_size=2, ar_samples=2, n_samples=2, restarts=1, n_seeds=2,
                         operon=OperonConfig(max_evaluations=1_000, generations=3, population_size=30))
     cfg = EvalConfig(weights=str(tiny_weights), limit=2, workers=1, parts=("pipeline",),
-                     baselines=("operon", "operon-3x"), search=tiny, models=("trained",))
+                     baselines=("operon", "operon-3x", "pipeline-units"), search=tiny, models=("trained",))
     doc = run_evaluation(cfg, progress=False)
     by = {(r["decoder"], r["id"]): r for r in doc["results"]}
-    assert {d for d, _ in by} == {"pipeline", "model", "operon", "operon-3x"}
+    assert {d for d, _ in by} == {"pipeline", "model", "operon", "operon-3x", "pipeline-units"}
+    assert all("groups" in by[("pipeline-units", eq)]["counts"]["units"] for eq in ("feynman_001", "feynman_002"))
     for eq in ("feynman_001", "feynman_002"):  # three times Operon's own evaluations, the same extra
         extra = by[("operon", eq)]["counts"]["operon"]["max_evaluations"] - tiny.operon.max_evaluations
         assert by[("operon-3x", eq)]["counts"]["operon"]["max_evaluations"] == 3 * tiny.operon.max_evaluations + extra
@@ -251,7 +252,7 @@ def test_the_method_registry_is_whole():
     assert len({(m.model, m.decoder) for m in methods.REGISTRY}) == len(keys)
     assert len({(m.colour, m.marker) for m in methods.REGISTRY}) == len(keys)
     assert all(m.runner is None or m.runner == "decoder" or m.runner in RUNNERS for m in methods.REGISTRY)
-    assert set(methods.BASELINES) == {"operon", "operon-3x", "gplearn"} and set(methods.DECODERS) == {"ar", "diffusion"}
+    assert set(methods.BASELINES) == {"operon", "operon-3x", "pipeline-units", "gplearn"} and set(methods.DECODERS) == {"ar", "diffusion"}
     EvalConfig(baselines=methods.BASELINES, decoders=methods.DECODERS)
     with pytest.raises(ValueError, match="baselines"):
         EvalConfig(baselines=("pysr",))

@@ -18,6 +18,7 @@ from physdocs import probes
 from physdocs.baselines import run_gplearn
 from physdocs.benchmark import DEFAULT_PATH, Equation, load_benchmark
 from physdocs.decoding.derive import Derivation, derive, score_on
+from physdocs.decoding.dimensional import search_with_units
 from physdocs.decoding.search import named, search, tree_size
 from physdocs.evaluation.config import EvalConfig
 from physdocs.evaluation.summary import (
@@ -171,6 +172,23 @@ def gplearn_row(eq: Equation, cfg: EvalConfig) -> dict:
     return {"model": "baseline", "id": eq.id, "tier": eq.tier, "decoder": "gplearn", **row}
 
 
+def pipeline_units_row(model, eq: Equation, cfg: EvalConfig) -> dict:
+    """The pipeline given the benchmark's units (:mod:`physdocs.decoding.dimensional`), on the
+    same points, seed and budget as :func:`pipeline_row`."""
+    support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test)
+    seed = int(np.random.default_rng([cfg.seed, equation_number(eq.id), 7]).integers(2**31))
+    inputs, target = eq.dimensions
+    t0 = time.perf_counter()
+    result = search_with_units(model, support.x, support.y, inputs=inputs, target=target, target_name=eq.output,
+                               cfg=cfg.search, seed=seed, names=eq.display_names, text_names=eq.plain_names)
+    scored = score_derivation(result.derivation, test.x, test.y, eq.step_trees)
+    row = {"model": "trained", "decoder": "pipeline-units", "id": eq.id, "tier": eq.tier, "n_vars": len(eq.variables),
+           **scored, "size": result.chosen.size, "true_size": tree_size(tuple(eq.step_trees)),
+           "seconds": round(time.perf_counter() - t0, 3), "counts": result.counts,
+           "proposed_by": list(result.proposed_by)}
+    return {**row, "first": {k: row[k] for k in ("prediction", "r2_test", "exact", "source")}}
+
+
 def operon_scaled_row(eq: Equation, cfg: EvalConfig, factor: float, decoder: str) -> dict:
     """Operon alone (:func:`pipeline_row`) with ``factor`` times Operon's evaluations and
     generations: is the pipeline's gain only its longer run?"""
@@ -187,6 +205,7 @@ RUNNERS = {
     "operon": lambda model, eq, cfg: pipeline_row(model, eq, cfg, alone=True),
     "gplearn": lambda model, eq, cfg: gplearn_row(eq, cfg),
     "operon-3x": lambda model, eq, cfg: operon_scaled_row(eq, cfg, 3.0, "operon-3x"),
+    "pipeline-units": pipeline_units_row,
 }
 
 
