@@ -37,6 +37,9 @@ class OperonConfig:
     population_size: int = 500
     max_length: int = 40
     symbols: str = SYMBOLS
+    # Wall-clock seconds for the run (None: the counts alone bound it). Only for equal-time
+    # comparisons: a time limit makes the result depend on the machine.
+    max_time: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -168,6 +171,8 @@ def run_operon(
         est.individuals_[placed].Genotype = tree
         placed += 1
     est.set_params(generations=cfg.generations, max_evaluations=cfg.max_evaluations)
+    if cfg.max_time is not None:
+        est.set_params(max_time=cfg.max_time)
     with np.errstate(all="ignore"):
         est.fit(x, y)
     names = {f"X{i}": f"x{i}" for i in range(1, x.shape[1] + 1)}
