@@ -241,3 +241,27 @@ def test_the_control_point_value_alone_no_longer_decides():
     assert claim_holds(0.5, **kw, diff_low=0.15, diff_high=0.55)
     assert not claim_holds(-0.5, direction="less", **{**kw, "ci_low": -0.7, "ci_high": -0.3},
                            diff_low=-0.55, diff_high=-0.05)
+
+
+def test_coarse_to_fine_holds_token_class_fixed():
+    """Leaves sit deeper and are placed last, but within each class depth says nothing about the
+    step: with the class held fixed the finding does not hold, though position alone would."""
+    rng = np.random.default_rng(4)
+    ev = null_evidence()
+    depth, step, position, group, operator = [], [], [], [], []
+    for i, n in enumerate(ev.length):
+        op = rng.random(n) < 0.5
+        d = np.where(op, rng.integers(0, 3, n), rng.integers(2, 6, n)).astype(float)
+        s = np.where(op, rng.normal(5, 2, n), rng.normal(15, 2, n))  # leaves last, whatever their depth
+        depth += d.tolist()
+        step += s.tolist()
+        position += rng.permutation(n).astype(float).tolist()
+        group += [i] * n
+        operator += op.astype(float).tolist()
+    arrays = dict(depth=np.array(depth), step=np.array(step), position=np.array(position),
+                  step_group=np.array(group), dec_operator=np.array(operator))
+    result = F.evaluate(F.BY_KEY["coarse_to_fine"], _plant(ev, **arrays), SETTINGS)
+    assert result.outcome != "holds", result.verdict
+    by_label = {d.label: d.value for d in result.details}
+    assert by_label["mean rho(depth, step | position), token class not held fixed"] > 0.3
+    assert abs(result.value) < 0.1

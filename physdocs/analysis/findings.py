@@ -62,6 +62,7 @@ class ModelEvidence:
     roles: np.ndarray | None = None  # [E, layer + 1, head, type]: head-ablation damage and counts
     obs_blocked_loss: np.ndarray | None = None  # [E] masked-token loss increase, observation keys blocked
     obs_blocked_derived: np.ndarray | None = None  # [E] change of derived (1/0), observation keys blocked
+    dec_operator: np.ndarray | None = None  # [n_dec] 1 for an operator of the decoded canvas, else 0
 
 
 @dataclass(frozen=True)
@@ -198,19 +199,23 @@ def _token_permutation(values_of: Callable[[ModelEvidence], np.ndarray], statist
 
 
 def _coarse_to_fine(ev: Evidence, s: Settings) -> Measurement:
-    rng = s.rng()
-
-    def per_equation(m: ModelEvidence) -> np.ndarray:
-        ok = (m.depth >= 0) & (m.step >= 0)
-        rho, _ = M.within_group_partial_spearman(m.depth[ok], m.step[ok], m.position[ok], m.step_group[ok])
-        return rho
-
-    rho, rho_c = _finite(per_equation(ev.trained)), _finite(per_equation(ev.control))
+    rng, n_eq = s.rng(), len(ev.tier)
+    rho = _finite(P.coarse_to_fine_rho(ev.trained, n_eq))
+    rho_c = _finite(P.coarse_to_fine_rho(ev.control, n_eq))
     value, lo, hi = bootstrap_ci(rho, n_boot=s.n_boot, rng=rng)
     p = sign_flip_p(rho, n_perm=s.n_perm, rng=rng)
+
+    def mean(x: np.ndarray) -> float:
+        x = _finite(x)
+        return float(x.mean()) if x.size else float("nan")
+
     t = ev.trained
     ok = (t.depth >= 0) & (t.step >= 0)
     details = (
+        Detail("mean rho(depth, step | position), token class not held fixed",
+               mean(P.coarse_to_fine_rho(t, n_eq, by_class=False))),
+        Detail("mean rho(depth, step | position) among operators alone",
+               mean(P.coarse_to_fine_rho(t, n_eq, operators_only=True))),
         Detail("Spearman rho(depth, step), tokens pooled, position not held fixed",
                spearman(t.depth[ok], t.step[ok])),
         Detail("Spearman rho(position, step), tokens pooled", spearman(t.position[ok], t.step[ok])),
@@ -351,12 +356,13 @@ REGISTRY: tuple[Finding, ...] = (
         title="Refinement resolves coarse to fine",
         claim="within an equation, tokens nearer the root resolve earlier than their position predicts",
         opposite="within an equation, tokens nearer the root resolve later than their position predicts",
-        statistic_name="mean over equations of partial Spearman rho(depth, step | position)",
+        statistic_name="mean over equations of partial Spearman rho(depth, step | position, token class)",
         statistic=M.within_group_partial_spearman,
         min_effect=0.1,
         min_effect_reason=_SMALL_RHO,
-        confound=("left-to-right order: depth is correlated with the resolution step inside each equation, "
-                  "with the token's position held fixed; the p-value flips signs of whole equations"),
+        confound=("left-to-right order and token class: depth is correlated with the resolution step inside "
+                  "each equation with the token's position and whether it is an operator or a leaf held fixed "
+                  "(leaves sit deeper and are placed last); the p-value flips signs of whole equations"),
         seed_reported="'top-level operators first, then variables, then constants' (3 trajectories, random weights)",
         pages=("trajectories.md",),
         compute=_coarse_to_fine,

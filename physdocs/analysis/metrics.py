@@ -345,12 +345,12 @@ def tree_depths(prefix_tokens: Sequence[str], arity: Mapping[str, int]) -> list[
 def partial_spearman(x: ArrayLike, y: ArrayLike, covariate: ArrayLike) -> float:
     """Spearman rho of ``x`` and ``y`` with ``covariate`` held fixed (rank partial correlation).
 
-    The three are ranked; the ranks of ``x`` and ``y`` are each regressed on the rank of
+    ``covariate``: ``[n]``, or ``[n, k]`` to hold several fixed. The three are ranked; the ranks of ``x`` and ``y`` are each regressed on the rank of
     ``covariate`` and the residuals correlated. nan when fewer than 4 items or a residual
     is constant (nothing left once the covariate is accounted for).
     """
     xa, ya, za = (np.asarray(a, dtype=float) for a in (x, y, covariate))
-    if not (xa.shape == ya.shape == za.shape) or xa.ndim != 1:
+    if not (xa.shape == ya.shape == za.shape[:1]) or xa.ndim != 1 or za.ndim > 2:
         raise ValueError(f"x, y and covariate must be 1-D of equal length, got {xa.shape}, {ya.shape}, {za.shape}")
     if xa.size < 4:
         return float("nan")

@@ -78,18 +78,33 @@ def tokens(values_of: Callable[[ModelEvidence], np.ndarray], statistic: Callable
     return stat
 
 
+def coarse_to_fine_rho(m: ModelEvidence, n_eq: int, *, by_class: bool = True,
+                       operators_only: bool = False) -> np.ndarray:
+    """Per equation (``[n_eq]``, nan where undefined): rho(depth, step) within its own decode,
+    with the token's position held fixed and, ``by_class``, whether it is an operator or a
+    leaf (leaves sit deeper and are placed last, which alone would look coarse to fine).
+    ``operators_only``: among the operators alone, position held fixed."""
+    ok = (m.depth >= 0) & (m.step >= 0)
+    cls = m.dec_operator if m.dec_operator is not None else None
+    if operators_only:
+        ok &= cls == 1 if cls is not None else np.zeros_like(ok)
+    covariate = m.position[ok]
+    if by_class and cls is not None and not operators_only:
+        covariate = np.column_stack([m.position[ok], cls[ok]])
+    rho, groups = M.within_group_partial_spearman(m.depth[ok], m.step[ok], covariate, m.step_group[ok])
+    per = np.full(n_eq, np.nan)
+    per[groups.astype(int)] = rho
+    return per
+
+
 def per_equation_rho() -> Paired:
-    """Coarse to fine: the mean over drawn equations of rho(depth, step | position) within each
-    equation's own decode (computed once per model)."""
+    """Coarse to fine: the mean over drawn equations of :func:`coarse_to_fine_rho` (computed
+    once per model)."""
     memo: dict[int, tuple[object, np.ndarray]] = {}
 
     def stat(m, ev, idx, tok) -> float:
         if id(m) not in memo or memo[id(m)][0] is not m:
-            ok = (m.depth >= 0) & (m.step >= 0)
-            rho, groups = M.within_group_partial_spearman(m.depth[ok], m.step[ok], m.position[ok], m.step_group[ok])
-            per = np.full(len(ev.tier), np.nan)
-            per[groups.astype(int)] = rho
-            memo[id(m)] = (m, per)
+            memo[id(m)] = (m, coarse_to_fine_rho(m, len(ev.tier)))
         v = memo[id(m)][1][idx]
         v = v[np.isfinite(v)]
         return float(v.mean()) if v.size else float("nan")

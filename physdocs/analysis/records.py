@@ -247,7 +247,7 @@ def _evidence(records: list[EquationRecord], equations, maps_by_model, lengths, 
         groups += [i] * lengths[i]
 
     def model_evidence(m: str) -> F.ModelEvidence:
-        conc, ratio, depth, step, position, step_group = [], [], [], [], [], []
+        conc, ratio, depth, step, position, step_group, operator = [], [], [], [], [], [], []
         for i in range(len(equations)):
             n = lengths[i]
             # Concentration over the observation keys alone: the pooled z slot is reported apart.
@@ -262,6 +262,7 @@ def _evidence(records: list[EquationRecord], equations, maps_by_model, lengths, 
             step += st
             position += list(range(len(d)))
             step_group += [i] * len(d)
+            operator += [float(token_type(t) in ("binary", "unary")) for t in trajectories[m][i].tokens[:len(d)]]
         rec = [r.models[m] for r in records]
 
         def field(read) -> np.ndarray:
@@ -279,6 +280,7 @@ def _evidence(records: list[EquationRecord], equations, maps_by_model, lengths, 
             depth=np.array(depth, dtype=float), step=np.array(step, dtype=float),
             position=np.array(position, dtype=float), step_group=np.array(step_group),
             drop_rate=field(lambda r: r.trajectory.confidence_drop_rate),
+            dec_operator=np.array(operator, dtype=float),
             roles=roles.get(m) if roles else None,
             obs_blocked_loss=None if causal is None else causal["models"][m]["per_equation"]["obs_blocked_loss"],
             obs_blocked_derived=None if causal is None else causal["models"][m]["per_equation"]["obs_blocked_derived"],

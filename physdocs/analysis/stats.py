@@ -233,10 +233,12 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
 
 
 def rank_residuals(y: ArrayLike, covariate: ArrayLike) -> FloatArray:
-    """The ranks of ``y`` minus their least-squares line on the ranks of ``covariate``."""
+    """The ranks of ``y`` minus their least-squares fit on the ranks of ``covariate`` (``[n]``,
+    or ``[n, k]``: several covariates held fixed at once)."""
     ry = rankdata(np.asarray(y, dtype=float)).astype(float)
-    rz = rankdata(np.asarray(covariate, dtype=float)).astype(float)
-    design = np.column_stack([np.ones_like(rz), rz])
+    z = np.asarray(covariate, dtype=float)
+    rz = np.column_stack([rankdata(c) for c in (z[:, None] if z.ndim == 1 else z).T]).astype(float)
+    design = np.column_stack([np.ones(len(ry)), rz])
     coef, *_ = np.linalg.lstsq(design, ry, rcond=None)
     return ry - design @ coef
 
