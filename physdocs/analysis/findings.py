@@ -63,6 +63,10 @@ class ModelEvidence:
     obs_blocked_loss: np.ndarray | None = None  # [E] masked-token loss increase, observation keys blocked
     obs_blocked_derived: np.ndarray | None = None  # [E] change of derived (1/0), observation keys blocked
     dec_operator: np.ndarray | None = None  # [n_dec] 1 for an operator of the decoded canvas, else 0
+    # (value, low, high) of the two blocked effects as the causal tests estimated them, so the
+    # finding and the causal page show one interval; None: bootstrapped here
+    obs_blocked_loss_ci: tuple[float, float, float] | None = None
+    obs_blocked_derived_ci: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -237,7 +241,11 @@ def _blocked(field_name: str) -> Callable:
 
     def compute(ev: Evidence, s: Settings) -> Measurement:
         d = _finite(getattr(ev.trained, field_name))
-        value, lo, hi = bootstrap_ci(d, n_boot=s.n_boot, rng=s.rng())
+        shown = getattr(ev.trained, field_name + "_ci")
+        if shown is not None:  # the causal page's own estimate: one interval for one statistic
+            value, lo, hi = shown
+        else:
+            value, lo, hi = bootstrap_ci(d, n_boot=s.n_boot, rng=s.rng())
         c = _finite(getattr(ev.control, field_name))
         return Measurement(value, lo, hi, None, float(c.mean()) if c.size else float("nan"), d.size)
 

@@ -284,6 +284,8 @@ def _evidence(records: list[EquationRecord], equations, maps_by_model, lengths, 
             roles=roles.get(m) if roles else None,
             obs_blocked_loss=None if causal is None else causal["models"][m]["per_equation"]["obs_blocked_loss"],
             obs_blocked_derived=None if causal is None else causal["models"][m]["per_equation"]["obs_blocked_derived"],
+            obs_blocked_loss_ci=_shown(causal, m, "loss"),
+            obs_blocked_derived_ci=_shown(causal, m, "success"),
         )
 
     return F.Evidence(
@@ -294,6 +296,15 @@ def _evidence(records: list[EquationRecord], equations, maps_by_model, lengths, 
         trained=model_evidence("trained"),
         control=model_evidence("control"),
     )
+
+
+def _shown(causal, model: str, measure: str) -> tuple[float, float, float] | None:
+    """The "observations blocked" effect as the causal page shows it: ``(value, low, high)``."""
+    if causal is None:
+        return None
+    row = next((r for r in causal["models"][model]["cross"] if r["condition"] == "observations blocked"), None)
+    effect = None if row is None else row.get(measure)
+    return None if effect is None else (effect["value"], effect["ci_low"], effect["ci_high"])
 
 
 def leaf_ratio(record: ModelRecord) -> float:
