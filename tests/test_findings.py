@@ -265,3 +265,32 @@ def test_coarse_to_fine_holds_token_class_fixed():
     by_label = {d.label: d.value for d in result.details}
     assert by_label["mean rho(depth, step | position), token class not held fixed"] > 0.3
     assert abs(result.value) < 0.1
+
+
+def test_head_role_draws_never_repeat_an_equation():
+    """The head-roles interval draws each equation at most once: a copy in both split halves
+    would agree with itself and inflate the split-half statistic."""
+    from physdocs.analysis.stats import distinct_bootstrap_ci
+
+    seen = []
+    distinct_bootstrap_ci(50, lambda idx: seen.append(idx) or 0.0, n_boot=100, rng=np.random.default_rng(1))
+    assert all(len(np.unique(idx)) == len(idx) for idx in seen) and min(len(i) for i in seen) < 40
+
+    # Pure noise duplicated: every equation twice. Halves that share copies replicate the noise.
+    from physdocs.analysis import metrics as M
+
+    ev = null_evidence()
+    noise = ev.trained.roles
+    doubled = np.concatenate([noise, noise])
+    inflated = M.head_role_size(doubled, seed=3)[0]
+    honest = M.head_role_size(doubled[np.unique(np.arange(len(doubled)) % len(noise))], seed=3)[0]
+    assert inflated > 1.5 * honest
+
+
+def test_reliable_roles_are_named_by_the_type_they_hurt():
+    ev = _plant_roles(null_evidence())
+    result = F.evaluate(F.BY_KEY["head_roles"], ev, SETTINGS)
+    named = [d for d in result.details if d.label.startswith("layer ")]
+    assert named and all("hurts" in d.label and d.value >= F.BY_KEY["head_roles"].min_effect for d in named)
+    assert not [d for d in F.evaluate(F.BY_KEY["head_roles"], null_evidence(), SETTINGS).details
+                if d.label.startswith("layer ")]

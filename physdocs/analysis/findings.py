@@ -23,9 +23,10 @@ import numpy as np
 from physdocs.analysis import metrics as M
 from physdocs.analysis import paired as P
 from physdocs.analysis.claims import Direction, Measurement, judge
-from physdocs.analysis.schema import ClaimResult, Detail
+from physdocs.analysis.schema import TOKEN_TYPES, ClaimResult, Detail
 from physdocs.analysis.stats import (
     bootstrap_ci,
+    distinct_bootstrap_ci,
     paired_bootstrap_ci,
     partial_permutation_p,
     permutation_test,
@@ -172,11 +173,16 @@ def _head_spread(ev: Evidence, s: Settings) -> Measurement:
 def _head_roles(ev: Evidence, s: Settings) -> Measurement:
     r, rc = np.asarray(ev.trained.roles, float), np.asarray(ev.control.roles, float)
     value, reliability = M.head_role_size(r, seed=s.seed)
-    _, lo, hi = paired_bootstrap_ci([r], lambda x: M.head_role_size(x, n_splits=4, seed=s.seed)[0],
-                                    n_boot=max(1, s.n_boot // 5), rng=s.rng())
+    # Each draw keeps an equation once: a copy in both halves would replicate itself.
+    lo, hi = distinct_bootstrap_ci(r.shape[0], lambda idx: M.head_role_size(r[idx], n_splits=4, seed=s.seed)[0],
+                                   n_boot=max(1, s.n_boot // 5), rng=s.rng())
     control, control_reliability = M.head_role_size(rc, seed=s.seed)
+    roles = M.named_roles(r, TOKEN_TYPES, min_size=BY_KEY["head_roles"].min_effect, seed=s.seed)
     details = (Detail("split-half reliability of the head-by-type damage (trained)", reliability),
-               Detail("split-half reliability of the head-by-type damage (control)", control_reliability))
+               Detail("split-half reliability of the head-by-type damage (control)", control_reliability),
+               *(Detail(f"layer {layer}, head {head}: hurts {kind} tokens most (nats per token beyond its "
+                        "average, beyond its noise over all heads and types)", excess)
+                 for layer, head, kind, excess in roles))
     return Measurement(value, lo, hi, None, control, r.shape[0], null=control, details=details)
 
 

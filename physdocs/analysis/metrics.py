@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from physdocs.analysis.stats import rank_residuals
-from physdocs.constants import DEFAULT_SEED
+from physdocs.constants import ALPHA, DEFAULT_SEED
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -503,6 +503,43 @@ def operator_margin(values: np.ndarray, labels: np.ndarray, target_label: object
     if not sel.any() or not others:
         return float("nan")
     return float(values[sel].mean() - max(others))
+
+
+def named_roles(roles: ArrayLike, types: Sequence[str], *, min_size: float, n_splits: int = 10,
+                seed: int = DEFAULT_SEED) -> list[tuple[int, int, str, float]]:
+    """The heads with a reliable role: ``(layer, head, token type, excess damage)``, 1-based.
+
+    A head's role is the token type its ablation hurts most beyond the head's own average and
+    that type's average over heads (:func:`double_centred`). Among many heads and types the
+    largest excess is large by chance, so a role is named only when its excess is at least
+    ``min_size`` and beyond its noise with every head-type cell counted (Bonferroni at
+    :data:`~physdocs.constants.ALPHA`): the noise is the spread of the halves' difference
+    over ``n_splits`` random splits of the equations, pooled over the cells.
+    """
+    from scipy.stats import norm
+
+    r = np.asarray(roles, dtype=float)
+    n = r.shape[0]
+    whole = _half_profile(r)
+    keep = np.isfinite(whole).all(0)
+    if n < 4 or keep.sum() < 2:
+        return []
+    whole = double_centred(whole[:, keep])
+    gen = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_splits):
+        order = gen.permutation(n)
+        a, b = (_half_profile(r[idx])[:, keep] for idx in (order[: n // 2], order[n // 2:]))
+        if np.isfinite(a).all() and np.isfinite(b).all():
+            diffs.append((double_centred(a) - double_centred(b)) / 2)
+    if not diffs:
+        return []
+    se = float(np.sqrt(np.mean(np.square(diffs))))  # the whole's noise, pooled over cells (one cell's is unstable)
+    z = float(norm.ppf(1 - ALPHA / (2 * whole.size)))
+    best = whole.argmax(1)
+    names, n_heads = np.asarray(types)[keep], r.shape[2]
+    return [(u // n_heads + 1, u % n_heads + 1, str(names[t]), float(whole[u, t]))
+            for u, t in enumerate(best) if whole[u, t] >= max(min_size, z * se)]
 
 
 def role_profile(roles: ArrayLike) -> FloatArray:
