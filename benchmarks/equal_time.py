@@ -80,24 +80,31 @@ def main() -> None:
     cfg = EvalConfig(seed=DEFAULT_SEED)
     model = load_checkpoint(None).model
     bench, synthetic = [], []
+
+    def save() -> dict:  # after every row, so a stopped run keeps what it measured
+        doc = {"weights_sha256": sha256(DEFAULT_WEIGHTS), "cpu_count": os.cpu_count(), "threads": 1,
+               "benchmark": {"summary": table(bench), "rows": bench},
+               "heldout_synthetic": {"summary": table(synthetic), "rows": synthetic}}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(doc, indent=1) + "\n")
+        return doc
+
     for eq in load_benchmark()[: args.limit]:
         support, test = equation_points(eq, cfg.seed, cfg.n_support, cfg.n_test)
         seed = int(np.random.default_rng([cfg.seed, equation_number(eq.id), 7]).integers(2**31))
         row = one(model, support.x, support.y, test.x, test.y, eq.step_trees, cfg, seed, eq.display_names,
                   eq.plain_names)
         bench.append({"id": eq.id, "tier": eq.tier, **row})
+        save()
         print(eq.id, {k: (v["exact"], v["seconds"]) for k, v in row.items()}, flush=True)
     for i in range(args.synthetic):
         case = probes.synthetic_case("heldout", i, cfg.seed)
         row = one(model, case.support.x, case.support.y, case.test.x, case.test.y, case.steps, cfg,
                   int(np.random.default_rng([cfg.seed, 71, 1, i, 7]).integers(2**31)))
         synthetic.append({"index": i, "skeleton": case.skeleton, **row})
+        save()
         print("heldout", i, {k: (v["exact"], v["seconds"]) for k, v in row.items()}, flush=True)
-    doc = {"weights_sha256": sha256(DEFAULT_WEIGHTS), "cpu_count": os.cpu_count(), "threads": 1,
-           "benchmark": {"summary": table(bench), "rows": bench},
-           "heldout_synthetic": {"summary": table(synthetic), "rows": synthetic}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    doc = save()
     for part in ("benchmark", "heldout_synthetic"):
         for key, t in doc[part]["summary"].items():
             print(f"{part:<18} {key:<9} R2>{R2_THRESHOLD}: {t['r2_gt_099']['rate']:.1%} "
