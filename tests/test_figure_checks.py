@@ -46,7 +46,7 @@ def test_the_jobs_cover_every_kind_of_figure(jobs):
     names = {F.plot_name(j.plot) for j in jobs}
     assert {"attention.attention_heads", "attention.encoder_maps", "trajectory.trajectory",
             "aggregate.entropy_by_tier", "aggregate.token_type_attention", "aggregate.head_importance",
-            "aggregate.training_curves", "accuracy.accuracy_by_method", "accuracy.headline",
+            "aggregate.training_curves", "accuracy.accuracy_by_method", "summary.summary_figure",
             "accuracy.capability_grid", "accuracy.data_dependence"} <= names
 
 

@@ -64,3 +64,17 @@ def test_pages_a_dirty_build_skipped_get_their_source_read():
     env = object()
     assert on_env(env, "cfg", files) is env
     assert read == ["cfg"]
+
+
+def test_the_navigation_puts_the_answers_first_and_the_developers_last():
+    import yaml
+
+    from tests.report_fakes import ROOT
+
+    nav = yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"]
+    titles = [next(iter(item)) for item in nav]
+    assert titles == ["Home", "Evaluation", "Findings", "Causal tests", "Analysis", "Equations", "Methodology",
+                      "Glossary", "For developers"]
+    developers = nav[-1]["For developers"]
+    assert developers == [{"API reference": "reference/index.md"}, {"Rebuilding the report": "rebuild.md"}]
+    assert {"Equations": ["equations/index.md"]} in nav  # the section the hook fills, by title

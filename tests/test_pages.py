@@ -52,9 +52,13 @@ def test_pages_render_expected_content():
     assert set(rendered) == expected
     index = rendered["index.md"]
     assert "reported in the seed (random weights)" in rendered["findings.md"].lower()
-    # the headline: the findings' sentences (no accuracy sentence without an evaluation)
-    headline = re.search(r"^- Of \d+ findings about the attention", index, re.M)
-    assert headline and headline.start() < index.index("## Findings")
+    # the summary answers first: the findings' sentence (no accuracy sentence without an evaluation)
+    found = re.search(r"^- \*\*What the attention analysis found\.\*\* \d+ of \d+ findings", index, re.M)
+    assert found and found.start() < index.index("## This build") and "**Does it work?**" not in index
+    # the claims table is on the findings page only; the home page links to it
+    assert "| Claim | Verdict |" in rendered["findings.md"] and "| Claim | Verdict |" not in index
+    assert "findings.md#" not in index and "(findings.md)" in index
+    assert "](glossary.md#control)" in index  # a term's first use links to the glossary
     assert "Not evaluated yet" in index and "Not evaluated yet" in rendered["evaluation.md"]
     assert "| trivial |" in rendered["entropy-scaling.md"]
     assert "1.78" in rendered["entropy-scaling.md"]  # the seed's column, from results meta
@@ -89,7 +93,8 @@ def test_evaluation_tables_when_evaluated():
     assert "<td>model + Operon</td><td>exact</td><td>67% (21–94%, 2/3)</td>" in page
     assert "0.654" in rendered["index.md"]
     assert "R², PhysDiffuser" in rendered["equations/index.md"]
-    assert "the PhysDiffuser alone derives 0% (0–66%) of them at held-out R²" in rendered["index.md"]
+    # the evaluation ran the decoders only: no sentence names the pipeline, Operon alone or the model alone
+    assert "**Does it work?**" not in rendered["index.md"] and "What each decoder contributes" not in rendered["index.md"]
     assert "\\(m c\\)" in rendered["equations/feynman_001.md"]  # maths in an HTML table cell
 
 

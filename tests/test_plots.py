@@ -294,15 +294,53 @@ def test_accuracy_by_method_draws_a_point_and_interval_per_method_and_tier():
         accuracy_by_method([], tiers)
 
 
-def test_headline_figure_shows_accuracy_and_every_verdict():
-    from physdocs.plots.accuracy import headline
+def finding_rows() -> list[dict]:
+    """Four findings: one per verdict with a paired interval, and one judged against a threshold."""
+    return [{"title": "A holds", "outcome": "holds", "diff": 0.5, "diff_low": 0.3, "diff_high": 0.7, "min_effect": 0.1},
+            {"title": "B fails", "outcome": "does not hold", "diff": 0.02, "diff_low": -0.1, "diff_high": 0.14,
+             "min_effect": 0.1},
+            {"title": "C flips", "outcome": "opposite", "diff": -0.4, "diff_low": -0.6, "diff_high": -0.2,
+             "min_effect": 0.1},
+            {"title": "D threshold", "outcome": "holds", "diff": None, "diff_low": None, "diff_high": None,
+             "min_effect": 0.0}]
 
-    claims = [{"title": "A holds", "outcome": "holds"}, {"title": "B fails", "outcome": "does not hold"},
-              {"title": "C flips", "outcome": "opposite"}]
-    fig = headline(method_rows(), (*TIERS, "all"), claims)
+
+def paired_rows() -> list[dict]:
+    return [{"tier": t, "measure": m, "n": 20, "diff": 0.1, "low": -0.05, "high": 0.25, "p": 0.2}
+            for t in (*TIERS, "all") for m in ("exact", "r2_gt_099")]
+
+
+def test_summary_figure_draws_one_row_per_finding_coloured_by_its_verdict():
+    from matplotlib.colors import to_hex
+
+    from physdocs.plots.summary import OUTCOME_LOOK, summary_figure
+    from tests.figure_checks import legend_mismatches, too_small
+
+    findings = finding_rows()
+    fig = summary_figure(findings, paired_rows())
     renders(fig)
-    texts = {t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text") and callable(a.get_text))}
-    assert {"A holds", "B fails", "C flips", "holds", "does not hold", "the opposite holds"} <= texts
+    forest, pairs = fig.axes
+    assert [t.get_text() for t in forest.get_yticklabels()] == ["A holds", "B fails", "C flips", "D threshold"]
+    # one errorbar per verdict present, at the rows (top to bottom) and in the verdict's colour,
+    # in multiples of the minimum effect
+    drawn = {c.get_label(): c for c in forest.containers}
+    assert set(drawn) == {"holds", "does not hold", "the opposite holds"}
+    for outcome, (colour, _, label) in OUTCOME_LOOK.items():
+        line = drawn[label][0]
+        assert to_hex(line.get_color()) == colour.lower()
+        rows = [i for i, f in enumerate(findings) if f["outcome"] == outcome and f["diff"] is not None]
+        assert list(line.get_ydata()) == [len(findings) - 1 - i for i in rows]
+    assert list(drawn["holds"][0].get_xdata()) == pytest.approx([5.0])
+    # the finding without a paired interval is named, in its verdict's colour, not drawn as a point
+    note = next(t for t in forest.texts if "judged against its threshold" in t.get_text())
+    assert to_hex(note.get_color()) == OUTCOME_LOOK["holds"][0].lower()
+    assert any(p.get_label() == "smaller than the minimum effect" for p in forest.patches)
+    assert len(pairs.containers) == 2 and len(pairs.get_xticklabels()) == len(TIERS) + 1
+    assert not too_small(fig) and not legend_mismatches(fig)
+    # without paired rows: the forest plot alone
+    assert len(summary_figure(findings).axes) == 1
+    with pytest.raises(ValueError, match="no findings"):
+        summary_figure([])
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,9 @@ deterministic.
 * :mod:`physdocs.plots.trajectory` -- the diffusion refinement trajectory (two panels).
 * :mod:`physdocs.plots.aggregate` -- entropy and token-type attention by tier, head
   importance, training curves, accuracy by tier, resolution order.
+* :mod:`physdocs.plots.accuracy` -- the evaluation page's figures.
+* :mod:`physdocs.plots.summary` -- the home page's figure: the findings' forest plot and the
+  pipeline against Operon alone, paired.
 * :mod:`physdocs.plots.style` -- style, colours, resolution, PNG output.
 """
 

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from physdocs.constants import ALPHA, R2_THRESHOLD
 from physdocs.methods import REGISTRY
 from physdocs.plots.style import SERIES_COLOURS, new_figure, styled
 
@@ -91,14 +90,6 @@ def capability_grid(confusion: Mapping[str, Mapping[str, Any]], title: str) -> F
 METHOD_LOOK: dict[str, tuple[str, str]] = {m.label: (m.colour, m.marker) for m in REGISTRY}
 _OTHER_LOOK = ("#333333", "*")
 
-#: Verdict colours and markers: holds, does not hold, the opposite holds.
-OUTCOME_LOOK: dict[str, tuple[str, str, str]] = {
-    "holds": ("#009E73", "o", "holds"),
-    "does not hold": ("#7F7F7F", "X", "does not hold"),
-    "opposite": ("#D55E00", "D", "the opposite holds"),
-}
-
-
 def _accuracy_panel(ax, rows: Sequence[Row], tiers: Sequence[str], measure: str) -> list[str]:
     """Each method's share per tier as a point with its Wilson interval; returns the methods drawn."""
     sel = [r for r in rows if r["measure"] == measure]
@@ -146,37 +137,4 @@ def accuracy_by_method(rows: Sequence[Row], tiers: Sequence[str]) -> Figure:
         _accuracy_panel(ax, rows, tiers, measure)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=4, frameon=False)
-    return fig
-
-
-@styled
-def headline(rows: Sequence[Row], tiers: Sequence[str], claims: Sequence[Row]) -> Figure:
-    """The home page's figure: R² > 0.99 per tier and method with intervals (left), and every
-    finding's verdict (right). ``claims``: ``{"title", "outcome"}`` in registry order."""
-    measure = next((r["measure"] for r in rows if r.get("key") == "r2_gt_099"), None)
-    if measure is None or not tiers:
-        raise ValueError("headline: no R² > 0.99 rows")
-    fig = new_figure(8.8, 6.8)
-    top, bottom = fig.subfigures(2, 1, height_ratios=[3.6, 3.2])
-    ax = top.subplots()
-    drawn = _accuracy_panel(ax, [r for r in rows if not r["method"].startswith("control, AR")], tiers, measure)
-    ax.set_title(f"How often each method derives the equation (held-out R² > {R2_THRESHOLD}, "
-                 f"{1 - ALPHA:.0%} Wilson intervals)",
-                 loc="left")
-    handles, labels = ax.get_legend_handles_labels()
-    top.legend(handles, labels, loc="outside lower center", ncol=min(4, len(drawn)), frameon=False)
-    ax2 = bottom.subplots()
-    ys = np.arange(len(claims))[::-1]
-    for outcome, (colour, marker, label) in OUTCOME_LOOK.items():
-        sel = [y for y, c in zip(ys, claims, strict=True) if c["outcome"] == outcome]
-        if sel:
-            ax2.scatter([0] * len(sel), sel, color=colour, marker=marker, s=40, label=label)
-    for y, c in zip(ys, claims, strict=True):
-        ax2.text(0.04, y, c["title"], va="center", ha="left")
-    ax2.set_xlim(-0.03, 1.0)
-    ax2.set_ylim(-0.7, len(claims) - 0.3)
-    ax2.set_axis_off()
-    ax2.set_title("What the attention analysis found: each finding's verdict against its confound",
-                  loc="left")
-    ax2.legend(loc="lower right", frameon=True, framealpha=0.9)
     return fig

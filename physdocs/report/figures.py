@@ -23,7 +23,9 @@ import numpy as np
 
 from physdocs.analysis import schema as S
 from physdocs.errors import InputError
+from physdocs.methods import BY_KEY
 from physdocs.report.evaluation_page import method_tier_rows
+from physdocs.report.summary import forest_rows, paired_by_tier
 from physdocs.results.analysis import Results
 from physdocs.results.equations import EquationRecord
 
@@ -84,7 +86,7 @@ TOKEN_TYPE_PATH = f"{SEED_DIR}/token_type_attention.png"
 HEAD_IMPORTANCE_PATH = "figures/head_importance_{model}.png"
 TRAINING_PATH = "figures/training_curves.png"
 ACCURACY_PATH = "figures/accuracy_by_tier.png"
-HEADLINE_PATH = "figures/headline.png"
+SUMMARY_PATH = "figures/summary.png"
 DATA_DEPENDENCE_PATH = "figures/data_dependence.png"
 GRID_PATH = "figures/capability_grid_{decoder}.png"
 
@@ -161,12 +163,18 @@ def seed_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[Figure
 
 
 def extra_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[FigureJob]:
-    """Beyond the seed: head importance, training, accuracy (equation pages draw their maps in
-    HTML: :mod:`physdocs.report.overview`)."""
+    """Beyond the seed: the home page's summary, head importance, training, accuracy (equation
+    pages draw their maps in HTML: :mod:`physdocs.report.overview`)."""
     from physdocs import plots as P
     from physdocs.plots import accuracy as A
+    from physdocs.plots.summary import summary_figure
 
     jobs = []
+    evaluation = results.evaluation
+    if results.claims:
+        kw = {"findings": forest_rows(results.claims), "paired": paired_by_tier(evaluation),
+              "first": BY_KEY["pipeline"].label, "second": BY_KEY["operon"].label}
+        jobs.append(FigureJob(SUMMARY_PATH, summary_figure, kw))
     for model, importance in sorted(results.head_importance.items()):
         kw = {"importance": importance.to_json(), "title": f"Head importance ({model} model)"}
         jobs.append(FigureJob(HEAD_IMPORTANCE_PATH.format(model=model), P.head_importance, kw))
@@ -175,15 +183,12 @@ def extra_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[Figur
         jobs.append(FigureJob(TRAINING_PATH, P.training_curves, {"records": log}))
     if any(r.kind == "val" and r.ar_loss_shuffled is not None for r in results.log):
         jobs.append(FigureJob(DATA_DEPENDENCE_PATH, A.data_dependence, {"records": log}))
-    evaluation = results.evaluation
     table = method_tier_rows(evaluation) if evaluation else None
     if table:
         # the plots take JSON (hashed into the figure cache's key): each cell as its record's JSON
         rows = [{**{k: r[k] for k in ("method", "measure", "key")},
                  "cells": [c.to_json() if c else None for c in r["cells"]]} for r in table["rows"]]
         jobs.append(FigureJob(ACCURACY_PATH, A.accuracy_by_method, {"rows": rows, "tiers": table["tiers"]}))
-        claims = [{"title": c.title, "outcome": c.outcome} for c in results.claims]
-        jobs.append(FigureJob(HEADLINE_PATH, A.headline, {"rows": rows, "tiers": table["tiers"], "claims": claims}))
     grid = evaluation.grid if evaluation else None
     for decoder, tables in sorted((grid.confusion if grid else {}).items()):
         title = f"Capability grid, {decoder} decoder with its full budget: true shape (rows) against derived"

@@ -19,6 +19,7 @@ import jinja2
 import numpy as np
 from markupsafe import Markup, escape
 
+from physdocs import methods as M
 from physdocs.analysis import schema as S
 from physdocs.analysis.schema import ClaimResult
 from physdocs.benchmark import TIERS
@@ -37,8 +38,8 @@ from physdocs.report.evaluation_page import (
     training_metadata,
     training_summary,
 )
-from physdocs.report.headline import headline
 from physdocs.report.render import render, tex_ok
+from physdocs.report.summary import paired_by_tier, summary
 from physdocs.results.analysis import Results
 from physdocs.results.equations import EquationRecord, Trajectory
 from physdocs.results.evaluation import ResultRow
@@ -141,9 +142,11 @@ def overall_accuracy(results: Results) -> list[dict[str, Any]]:
 
 
 def index_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
-    claims = list(results.claims)
-    return {**common(results), "claims": claims, "headline": headline(results.evaluation, claims),
-            "headline_figure": _figure(F.HEADLINE_PATH, figures), "accuracy": overall_accuracy(results)}
+    """The home page: the summary's sentences and figure first; the claims table is on findings.md."""
+    return {**common(results), "n_claims": len(results.claims), "summary": summary(results.evaluation, results.claims),
+            "summary_figure": _figure(F.SUMMARY_PATH, figures),
+            "summary_paired": bool(paired_by_tier(results.evaluation)), "accuracy": overall_accuracy(results),
+            "pipeline_label": M.BY_KEY["pipeline"].label, "operon_label": M.BY_KEY["operon"].label}
 
 
 def encoder_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
