@@ -53,6 +53,7 @@ from physdocs.decoding.derive import Derivation
 from physdocs.decoding.scaling import Scaling, choose_scaling, span_note
 from physdocs.methods import DECODERS
 from physdocs.observations import N_INPUT_SLOTS
+from physdocs.results import finite
 
 MIN_ROWS = 10
 HELDOUT_SHARE = 0.2
@@ -90,12 +91,9 @@ class UserResult:
     units: dict | None = None  # with units: groups found, which search was chosen, candidates rejected
 
     def to_json(self) -> dict[str, Any]:
-        def num(v: float | None) -> float | None:
-            return None if v is None or not math.isfinite(v) else float(v)
-
         return {
             "formula": self.formula, "latex": self.latex, "target": self.target, "columns": list(self.columns),
-            "r2_fit": num(self.r2_fit), "r2_heldout": num(self.r2_heldout), "n_rows": self.n_rows,
+            "r2_fit": finite(self.r2_fit), "r2_heldout": finite(self.r2_heldout), "n_rows": self.n_rows,
             "n_dropped": self.n_dropped, "rows_fit": self.rows_fit, "rows_heldback": self.rows_heldback,
             "rows_heldout": self.rows_heldout, "rows_model": self.rows_model,
             "scale_exponents": {"columns": dict(zip(self.columns, self.scaling.x_exp, strict=True)),

@@ -38,6 +38,7 @@ from typing import Literal
 
 from physdocs.analysis.schema import ClaimResult, Detail
 from physdocs.constants import ALPHA
+from physdocs.results import finite
 
 Direction = Literal["greater", "less"]
 
@@ -203,17 +204,12 @@ def judge(finding, m: Measurement) -> ClaimResult:
             f"against a minimum effect of {format_number(finding.min_effect)}.")
     return ClaimResult(
         key=finding.key, title=finding.title, claim=finding.claim, statistic_name=finding.statistic_name,
-        value=_clean(m.value), ci_low=_clean(m.ci_low), ci_high=_clean(m.ci_high), p_value=_clean(m.p_value),
+        value=finite(m.value), ci_low=finite(m.ci_low), ci_high=finite(m.ci_high), p_value=finite(m.p_value),
         p_text="" if m.p_value is None else format_p(m.p_value, m.n_perm), n=int(m.n), n_unit=m.n_unit,
-        control_name=finding.control_name, control_value=_clean(m.control_value), confound=finding.confound,
+        control_name=finding.control_name, control_value=finite(m.control_value), confound=finding.confound,
         min_effect=finding.min_effect, min_effect_reason=finding.min_effect_reason,
         seed_reported=finding.seed_reported, pages=tuple(finding.pages), outcome=outcome,
         verdict=f"{sentence} Tested against {finding.confound}.",
-        details=tuple(Detail(d.label, _clean(d.value)) for d in m.details),
-        diff=_clean(m.diff), diff_low=_clean(m.diff_low), diff_high=_clean(m.diff_high),
+        details=tuple(Detail(d.label, finite(d.value)) for d in m.details),
+        diff=finite(m.diff), diff_low=finite(m.diff_low), diff_high=finite(m.diff_high),
     )
-
-
-def _clean(x: float | None) -> float | None:
-    """JSON-ready: nan and inf become None."""
-    return float(x) if _finite(x) else None

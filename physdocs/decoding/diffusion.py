@@ -38,6 +38,7 @@ import torch
 from physdocs.decoding.repair import unused_variables
 from physdocs.grammar import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SPECIALS, VOCAB
 from physdocs.models.system import Memory
+from physdocs.results import finite
 
 _EPS = 1e-20
 #: Tokens an equation position may hold (everything but PAD, BOS, EOS and MASK).
@@ -121,7 +122,7 @@ class DiffusionResult:
         """JSON-able dict of lists (nan -> None; tokens as strings and as ids)."""
 
         def clean(a: np.ndarray) -> list:
-            return [[None if not math.isfinite(v) else round(float(v), 6) for v in row] for row in a]
+            return [[finite(v, 6) for v in row] for row in a]
 
         return {
             "tokens": [[VOCAB[int(i)] for i in row] for row in self.trajectory_tokens],

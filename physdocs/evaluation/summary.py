@@ -12,6 +12,7 @@ from physdocs.constants import R2_THRESHOLD
 from physdocs.evaluation.config import EXPOSURE_STRATA, VARIABLE_GROUPS, VARIANTS
 from physdocs.intervals import rate_with_interval
 from physdocs.methods import REGISTRY
+from physdocs.results import finite
 
 
 def credit(results: list[dict], truth_sizes: dict[str, int]) -> list[dict]:
@@ -80,7 +81,7 @@ def summarise(results: list[dict]) -> list[dict]:
                 "first_r2_gt_099": round(float(np.mean(r2_first > R2_THRESHOLD)), 4),
                 "first_exact": round(float(np.mean([r["first"]["exact"] for r in sel])), 4),
                 "repaired": round(float(np.mean([r.get("status") == "repaired" for r in sel])), 4),
-                "median_r2": round(float(np.median(r2)), 4) if np.isfinite(np.median(r2)) else None,
+                "median_r2": finite(np.median(r2), 4),
             })
     return rows
 
