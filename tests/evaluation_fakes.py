@@ -65,3 +65,20 @@ def outcome_rows(model: str, decoder: str, exact: Sequence[bool], derived: Seque
                   r2_support=1.0, seconds=1.0, first=Guess("x1", 1.0, bool(e), "operon"))
         for i, (e, d) in enumerate(zip(exact, derived, strict=True))
     )
+
+
+def equal_time_json(sha: str, synthetic: bool = True) -> dict:
+    """An equal-time benchmark document (``benchmarks/equal_time.py``) on two equations; without
+    ``synthetic``, a run stopped before the held-out skeletons."""
+
+    def part(n: int) -> dict:
+        rate = {"n": n, "k": 1, "rate": 1 / n, "low": 0.0945, "high": 0.9055}
+        return {"summary": {key: {"r2_gt_099": rate, "exact": rate, "median_seconds": 2.5 if key == "pipeline" else 3.0}
+                            for key in ("pipeline", "operon")},
+                "rows": [{"id": f"eq_{i}", "pipeline": {"r2_test": 1.0, "exact": i == 0, "seconds": 2.5,
+                                                          "prediction": "x1"},
+                          "operon": {"r2_test": None, "exact": False, "seconds": 3.0, "prediction": None}}
+                         for i in range(n)]}
+
+    return {"weights_sha256": sha, "cpu_count": 16, "threads": 1, "benchmark": part(2),
+            "heldout_synthetic": part(2) if synthetic else {"summary": {}, "rows": []}}

@@ -192,4 +192,5 @@ def fake_weights(tmp_path) -> Path:
 
 def fake_build_config(tmp_path, weights, **kw) -> build.BuildConfig:
     analysis = FakeAnalysisConfig(weights=str(weights))
-    return build.BuildConfig(analysis=analysis, cache_dir=tmp_path / "cache", evaluation_path=None, **kw)
+    return build.BuildConfig(analysis=analysis, cache_dir=tmp_path / "cache",
+                             **{"evaluation_path": None, "equal_time_path": None, **kw})

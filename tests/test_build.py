@@ -107,6 +107,30 @@ def test_evaluation_for_other_weights_fails(tmp_path, weights, fake_figures):
     assert "Not evaluated yet" not in files["evaluation.md"]
 
 
+def test_the_equal_time_comparison_is_shown_for_the_evaluations_weights(tmp_path, weights, fake_figures):
+    """An equal-time file for the evaluation's weights is a table on the evaluation page; one for
+    other weights, or none, is said not to have been run; a changed file renders the pages again."""
+    from tests.evaluation_fakes import equal_time_json
+
+    results, _ = synthetic_run(FakeAnalysisConfig())
+    evaluation, equal_time = tmp_path / "evaluation.json", tmp_path / "equal_time.json"
+    evaluation.write_text(json.dumps(evaluation_json(results)))
+    cfg = fake_build_config(tmp_path, weights, evaluation_path=evaluation, equal_time_path=equal_time)
+    not_run = "The equal-time comparison was not run for these weights"
+    assert not_run in build.build_site(cfg, run_fn=synthetic_run).files["evaluation.md"]  # no file yet
+    equal_time.write_text(json.dumps(equal_time_json(results["meta"]["weights_sha256"])))
+    page = build.build_site(cfg, run_fn=synthetic_run).files["evaluation.md"]
+    assert "## At equal time" in page and not_run not in page
+    assert '<th colspan="3">our 2 equations</th><th colspan="3">2 held-out synthetic skeletons</th>' in page
+    equal_time.write_text(json.dumps(equal_time_json("ff" * 32)))
+    site = build.build_site(cfg, run_fn=synthetic_run)
+    assert not site.timings.pages_cached and f"{not_run}: `physdocs/data/equal_time.json` was" in \
+        site.files["evaluation.md"]
+    equal_time.write_text('{"cpu_count": 2}')
+    with pytest.raises(build.BuildError, match=r"equal_time.json is not an equal-time benchmark"):
+        build.build_site(cfg, run_fn=synthetic_run)
+
+
 def test_config_from_env():
     cfg = build.config_from_env(
         {

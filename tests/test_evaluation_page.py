@@ -83,3 +83,29 @@ def test_the_method_table_agrees_with_the_evaluations_credit():
     for c in finals:
         assert cells[(*rows[c.method], "exact", c.tier)] == c.exact
         assert cells[(*rows[c.method], "r2_gt_099", c.tier)] == c.r2_gt_099
+
+
+def test_the_equal_time_record_reads_back_what_the_benchmark_writes():
+    from physdocs.results.equal_time import EqualTime
+    from tests.evaluation_fakes import equal_time_json
+
+    for doc in (equal_time_json("ab" * 32), equal_time_json("ab" * 32, synthetic=False)):
+        record = EqualTime.from_json(doc)
+        assert record.to_json() == doc
+    assert record.benchmark.summary["pipeline"].exact.n == 2 and record.heldout_synthetic.summary == {}
+
+
+def test_the_equal_time_table_is_shown_for_the_evaluations_weights_only():
+    from physdocs.report.evaluation_page import equal_time_table
+    from physdocs.results.equal_time import EqualTime
+    from tests.evaluation_fakes import equal_time_json
+
+    ev = Evaluation(Meta("ab" * 32))
+    table = equal_time_table(EqualTime.from_json(equal_time_json("ab" * 32, synthetic=False)), ev)
+    assert table["status"] == "shown"
+    assert table["parts"] == ["our 2 equations", "no held-out synthetic skeletons"]
+    assert [r["method"] for r in table["rows"]] == [M.BY_KEY["pipeline"].label, M.BY_KEY["operon"].label]
+    assert table["rows"][0]["cells"] == ["50% (9–91%, 1/2)", "50% (9–91%, 1/2)", "2.50", "—", "—", "—"]
+    other = equal_time_table(EqualTime.from_json(equal_time_json("ff" * 32)), ev)
+    assert other == {"status": "other weights", "weights_sha256": "ff" * 32}
+    assert equal_time_table(None, ev) == {"status": "missing"}

@@ -31,10 +31,13 @@ from physdocs.report.overview import overview_html
 from physdocs.report.pages import EquationPageError, render_pages
 from physdocs.report.render import TEMPLATES_DIR
 from physdocs.results.analysis import Results
+from physdocs.results.equal_time import EqualTime
 from physdocs.results.equations import EquationRecord
 from physdocs.results.evaluation import Evaluation
 
 DEFAULT_EVALUATION = EVALUATION_FILE
+#: The equal-time benchmark (``benchmarks/equal_time.py --out``), beside the evaluation.
+DEFAULT_EQUAL_TIME = EVALUATION_FILE.parent / "equal_time.json"
 DEFAULT_BUDGET = 180.0
 
 
@@ -58,6 +61,7 @@ class BuildConfig:
     cache_dir: Path = cache.DEFAULT_CACHE_DIR
     workers: int = 2
     evaluation_path: Path | None = DEFAULT_EVALUATION
+    equal_time_path: Path | None = DEFAULT_EQUAL_TIME  # shown only for the evaluation's weights
     cache_entries: int = 3  # entries kept in cache_dir; older ones are deleted
 
 
@@ -163,6 +167,22 @@ def attach_evaluation(results: Results, evaluation_path: Path | None) -> Results
                 f"(it was made with weights {theirs[:12]}…, the analysis used {ours[:12]}…)"
             )
     return replace(results, evaluation=evaluation)
+
+
+def read_equal_time(path: Path | None) -> EqualTime | None:
+    """The equal-time benchmark at ``path`` (None when there is none: it is optional).
+
+    Raises :class:`BuildError` naming the file when it cannot be read.
+    """
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        return EqualTime.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise BuildError(
+            f"{path} is not an equal-time benchmark ({type(exc).__name__}: {exc}). Fix: run "
+            f"`python benchmarks/equal_time.py --out {path}` again, or delete the file"
+        ) from exc
 
 
 def _run_analysis(cfg: Any) -> tuple[dict, Mapping[str, Any]]:
@@ -395,6 +415,7 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
         raw, arrays = (run_fn or _run_analysis)(cfg.analysis)
     timings.analysis, timings.cache_hit = clock() - t0, cached is not None
     results = attach_evaluation(Results.from_json(raw), cfg.evaluation_path)  # read once; the pages read it
+    equal_time = read_equal_time(cfg.equal_time_path)
 
     t1 = clock()
     figures, rendered = _figures(cfg, key, results, arrays, timings)
@@ -424,8 +445,8 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
     ids = [eq.id for eq in results.equations]
     # Rendered pages are kept in the entry under a digest of everything else they depend on.
     pages_name = "pages/" + _json_digest([
-        _evaluation_json(results), sorted(figures), ids, cache.source_digest("report"), _templates_digest(),
-        overview_folder,
+        _evaluation_json(results), equal_time.to_json() if equal_time else None, sorted(figures), ids,
+        cache.source_digest("report"), _templates_digest(), overview_folder,
     ]) + ".json"
     cached_pages = cache.read_file(cfg.cache_dir, key, pages_name)
     if cached_pages is not None:
@@ -439,7 +460,8 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
         # Equation records carry their variables: the benchmark file is not read again.
         variables = {eq.id: eq.variables for eq in results.equations}
         try:
-            pages = render_pages(results, set(figures), variables, explorer=ids, overviews=overviews)
+            pages = render_pages(results, set(figures), variables, explorer=ids, overviews=overviews,
+                                 equal_time=equal_time)
         except EquationPageError as exc:
             raise BuildError(
                 f"{exc}. Fix: correct the equation's entry in the benchmark file, or leave it out "

@@ -18,8 +18,9 @@ import numpy as np
 from physdocs import methods as M
 from physdocs.benchmark import TIERS
 from physdocs.constants import R2_THRESHOLD
-from physdocs.report.render import MISSING, pct
+from physdocs.report.render import MISSING, fmt, pct
 from physdocs.results.analysis import LogRecord
+from physdocs.results.equal_time import EqualTime
 from physdocs.results.evaluation import Audit, Evaluation, Grid, Meta, Rate, Variants
 
 _ORDER = {t: i for i, t in enumerate((*TIERS, "all"))}
@@ -181,6 +182,36 @@ def credit_tables(evaluation: Evaluation) -> dict[str, Any] | None:
                           if overlap and d_exact > 0 else "."))
     # tier names shown inside an HTML table, where Markdown escapes would show literally
     return {"tiers": [t.replace("_", " ") for t in tiers], "rows": rows, "sizes": sizes, "verdict": verdict}
+
+
+#: The equal-time benchmark's parts, in the reader's order: (key, its name, ``{n}`` its equations).
+EQUAL_TIME_PARTS = (("benchmark", "our {n} equations"), ("heldout_synthetic", "{n} held-out synthetic skeletons"))
+#: Its methods, by registry key.
+EQUAL_TIME_METHODS = ("pipeline", "operon")
+
+
+def equal_time_table(equal_time: EqualTime | None, evaluation: Evaluation | None) -> dict[str, Any]:
+    """The equal-time comparison for the evaluation page: ``status`` is "shown" (``parts``, each
+    with its name, and ``rows``: per method, R² > 0.99, exact and median seconds per part),
+    "other weights" (the file was made with other weights than the evaluation's) or "missing"."""
+    if equal_time is None:
+        return {"status": "missing"}
+    if evaluation is None or equal_time.weights_sha256 != evaluation.meta.weights_sha256:
+        return {"status": "other weights", "weights_sha256": equal_time.weights_sha256}
+    parts = [(key, name, getattr(equal_time, key).summary) for key, name in EQUAL_TIME_PARTS]
+    names = []
+    for _, name, summary in parts:
+        ns = sorted({m.exact.n for m in summary.values()})
+        names.append(name.format(n="/".join(map(str, ns)) or "no"))
+    rows = []
+    for key in EQUAL_TIME_METHODS:
+        cells = []
+        for _, _, summary in parts:
+            m = summary.get(key)
+            cells += [rate_ci(m.r2_gt_099), rate_ci(m.exact), fmt(m.median_seconds)] if m else [MISSING] * 3
+        rows.append({"method": M.BY_KEY[key].label, "cells": cells})
+    return {"status": "shown", "parts": names, "rows": rows, "cpu_count": equal_time.cpu_count,
+            "threads": equal_time.threads}
 
 
 def evaluation_data(evaluation: Evaluation | None) -> dict[str, Any] | None:

@@ -28,6 +28,7 @@ from physdocs.report import explorer as X
 from physdocs.report import figures as F
 from physdocs.report.evaluation_page import (
     METHODS,
+    equal_time_table,
     evaluation_data,
     grid_summary,
     method_label,
@@ -41,6 +42,7 @@ from physdocs.report.evaluation_page import (
 from physdocs.report.render import render, tex_ok
 from physdocs.report.summary import paired_by_tier, summary
 from physdocs.results.analysis import Results
+from physdocs.results.equal_time import EqualTime
 from physdocs.results.equations import EquationRecord, Trajectory
 from physdocs.results.evaluation import ResultRow
 
@@ -352,10 +354,13 @@ def causal_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
     }
 
 
-def evaluation_page_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
+def evaluation_page_data(results: Results, figures: Collection[str],
+                         equal_time: EqualTime | None = None) -> dict[str, Any]:
+    """The evaluation page; ``equal_time`` is the equal-time benchmark, shown for the evaluation's weights."""
     return {
         **common(results),
         "evaluation": evaluation_data(results.evaluation),
+        "equal_time": equal_time_table(equal_time, results.evaluation),
         "accuracy_figure": _figure(F.ACCURACY_PATH, figures),
         "training_figure": _figure(F.TRAINING_PATH, figures),
         "data_dependence_figure": _figure(F.DATA_DEPENDENCE_PATH, figures),
@@ -494,12 +499,14 @@ def render_pages(
     env: jinja2.Environment | None = None,
     explorer: Collection[str] = (),
     overviews: Mapping[str, str] | None = None,
+    equal_time: EqualTime | None = None,
 ) -> dict[str, str]:
     """Every page: ``{site path: markdown}``.
 
     ``variables[eq_id]`` lists an equation's inputs; ``explorer`` holds the ids of the
     equations whose explorer payload the build writes (their pages embed the explorer);
-    ``overviews[eq_id]`` is an equation's attention overview block (HTML).
+    ``overviews[eq_id]`` is an equation's attention overview block (HTML); ``equal_time``
+    the equal-time benchmark (the evaluation page shows it).
     An error on one equation's page is re-raised as :class:`EquationPageError` naming it.
     """
     pages = {}
@@ -512,7 +519,9 @@ def render_pages(
             pages[equation_page(eq.id)] = render("equation.md.j2", env, **data)
         except Exception as exc:
             raise EquationPageError(eq.id, exc) from exc
-    sections = {path: render(tpl, env, **fn(results, figures)) for path, (tpl, fn) in SECTION_PAGES.items()}
+    extra = {"evaluation.md": {"equal_time": equal_time}}
+    sections = {path: render(tpl, env, **fn(results, figures, **extra.get(path, {})))
+                for path, (tpl, fn) in SECTION_PAGES.items()}
     return {**sections, **pages}
 
 
