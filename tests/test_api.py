@@ -241,12 +241,14 @@ def test_one_decoder_alone_is_the_search_with_operon_off():
 
 
 @pytest.mark.slow  # a whole pipeline, mkdocs build or process group: `nox -s slow`
-def test_a_target_over_fourteen_decades_is_derived_without_the_model_and_says_so(tmp_path, capsys):
-    """f = exp(-E/T) spanning 1e-16 .. 0.3: no scale brings it into float16, so Operon and the
-    fit derive it in float64; the output notes it (exit 0) instead of refusing the file."""
+def test_a_target_over_eighteen_decades_is_derived_without_the_model_and_says_so(tmp_path, capsys):
+    """A Boltzmann factor f = exp(-E/T) spanning more than 18 decades: no scale brings it into
+    float16, so Operon and the fit derive it in float64; the output notes it (exit 0) instead
+    of refusing the file."""
     rng = np.random.default_rng(7)
-    energy, temperature = rng.uniform(1, 6, 250), rng.uniform(0.14, 1, 250)
+    energy, temperature = rng.uniform(1, 8, 250), rng.uniform(0.15, 1, 250)
     rows = [[a, b, np.exp(-a / b)] for a, b in zip(energy, temperature, strict=True)]
+    assert np.log10(max(r[2] for r in rows) / min(r[2] for r in rows)) > 18
     path = write_csv(tmp_path / "boltzmann.csv", ["E", "T", "f"], rows)
     assert main(["derive", "--csv", str(path), "--budget", "0.25", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
