@@ -294,3 +294,11 @@ def test_reliable_roles_are_named_by_the_type_they_hurt():
     assert named and all("hurts" in d.label and d.value >= F.BY_KEY["head_roles"].min_effect for d in named)
     assert not [d for d in F.evaluate(F.BY_KEY["head_roles"], null_evidence(), SETTINGS).details
                 if d.label.startswith("layer ")]
+
+
+def test_smoothness_is_shown_over_a_threshold_sweep():
+    sweep = tuple((eps, np.full(E, 0.3 - eps)) for eps in (0.01, 0.05, 0.1, 0.2))
+    ev = _plant(null_evidence(), drop_sweep=sweep)
+    details = {d.label: d.value for d in F.evaluate(F.BY_KEY["smooth_trajectories"], ev, SETTINGS).details}
+    assert [round(details[f"mean rate of confidence drops above {eps:g} (the threshold swept)"], 2)
+            for eps in (0.01, 0.05, 0.1, 0.2)] == [0.29, 0.25, 0.2, 0.1]

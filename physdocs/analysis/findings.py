@@ -66,6 +66,7 @@ class ModelEvidence:
     dec_operator: np.ndarray | None = None  # [n_dec] 1 for an operator of the decoded canvas, else 0
     # (value, low, high) of the two blocked effects as the causal tests estimated them, so the
     # finding and the causal page show one interval; None: bootstrapped here
+    drop_sweep: tuple[tuple[float, np.ndarray], ...] | None = None  # ((eps, [E] drop rate), ...)
     obs_blocked_loss_ci: tuple[float, float, float] | None = None
     obs_blocked_derived_ci: tuple[float, float, float] | None = None
 
@@ -238,8 +239,11 @@ def _drops(ev: Evidence, s: Settings) -> Measurement:
     r = _finite(ev.trained.drop_rate)
     value, lo, hi = bootstrap_ci(r, n_boot=s.n_boot, rng=s.rng())
     c = _finite(ev.control.drop_rate)
+    details = tuple(Detail(f"mean rate of confidence drops above {eps:g} (the threshold swept)",
+                           float(_finite(rates).mean()) if _finite(rates).size else float("nan"))
+                    for eps, rates in ev.trained.drop_sweep or ())
     return Measurement(value, lo, hi, None, float(c.mean()) if c.size else None, r.size, "trajectories",
-                       null=SMOOTH_THRESHOLD)
+                       null=SMOOTH_THRESHOLD, details=details)
 
 
 def _blocked(field_name: str) -> Callable:

@@ -154,7 +154,7 @@ def model_record(eq: Equation, maps: dict[str, np.ndarray], n: int, traj) -> Mod
             # over the equation's positions: BOS, EOS and the PAD after it are given, never decoded
             flicker_rate=finite(M.flicker_rate(tokens[:, 1:max(traj.eos_position, 2)], MASK_ID), 5),
             stats=trajectory_stats(tokens),
-            confidence_drop_rate=finite(M.confidence_drop_rate(traj.confidence), 5),
+            confidence_drop_rate=finite(M.confidence_drop_rate(equation_confidence(traj)), 5),
             resolution_steps=tuple(M.resolution_steps(tokens, MASK_ID).tolist()),
         ),
     )
@@ -281,6 +281,8 @@ def _evidence(records: list[EquationRecord], equations, maps_by_model, lengths, 
             position=np.array(position, dtype=float), step_group=np.array(step_group),
             drop_rate=field(lambda r: r.trajectory.confidence_drop_rate),
             dec_operator=np.array(operator, dtype=float),
+            drop_sweep=tuple((eps, np.array([M.confidence_drop_rate(equation_confidence(trajectories[m][i]), eps)
+                                             for i in range(len(equations))])) for eps in DROP_SWEEP),
             roles=roles.get(m) if roles else None,
             obs_blocked_loss=None if causal is None else causal["models"][m]["per_equation"]["obs_blocked_loss"],
             obs_blocked_derived=None if causal is None else causal["models"][m]["per_equation"]["obs_blocked_derived"],
@@ -313,6 +315,16 @@ def leaf_ratio(record: ModelRecord) -> float:
     got = sum(rec.received.get(t, 0.0) for t in ("variable", "constant"))
     base = sum(rec.uniform.get(t, 0.0) for t in ("variable", "constant"))
     return got / base if base > 0 else float("nan")
+
+
+#: The thresholds the smoothness finding is also shown at (a drop must exceed one to count).
+DROP_SWEEP = (0.01, 0.05, 0.1, 0.2)
+
+
+def equation_confidence(traj) -> np.ndarray:
+    """``[step, position]`` confidence over the equation's own positions: BOS, EOS and the PAD
+    after it are given from the start and never decoded, so they cannot drop."""
+    return np.asarray(traj.confidence, dtype=float)[:, 1:max(traj.eos_position, 2)]
 
 
 def decoded_depth_steps(traj) -> tuple[list[int], list[int]]:
