@@ -81,17 +81,18 @@ def test_a_gain_mcnemar_establishes():
                             "derives 55% (40–69%) at")
     assert "[Operon alone](glossary.md#operon-alone) 25% (14–40%) and 25% (14–40%)" in works
     assert "the [model alone](glossary.md#model-alone) 25% (14–40%)" in works
-    assert ("the pipeline recovers 12 exactly that Operon alone misses and misses 0 that it recovers "
-            "(+30.0 points, 95% CI") in works
-    assert works.count("the gain is established at the 5% level") == 2  # exact recovery and R² > 0.99
+    assert ("Against Operon alone on the same 40 equations ([McNemar&#39;s exact test](glossary.md#mcnemar), at the "
+            "5% level): exact recovery +30.0 points (12 gained, 0 lost; 95% CI") in works
+    assert works.count("p = 0.00049), established") == 2  # exact recovery and R² > 0.99
 
 
 def test_a_gain_mcnemar_does_not_establish():
     works = str(summary(planted(3, 1), [])[0].text)
-    assert "misses 1 that it recovers (+5.0 points" in works and "p = 0.62)" in works
-    assert works.count("the gain is not established at the 5% level") == 2
-    assert "the loss is" in str(summary(planted(0, 4), [])[0].text)
-    assert ": no difference" in str(summary(planted(2, 2), [])[0].text)
+    assert "exact recovery +5.0 points (3 gained, 1 lost; 95% CI" in works
+    assert works.count("p = 0.62), not established") == 2
+    assert "exact recovery -10.0 points (0 gained, 4 lost" in str(summary(planted(0, 4), [])[0].text)
+    assert "+0.0 points (2 gained, 2 lost; 95% CI -11.0 to +11.0, p = 1), no difference" in \
+        str(summary(planted(2, 2), [])[0].text)
 
 
 def test_an_absent_method_is_left_out_not_invented():
@@ -107,7 +108,7 @@ def test_what_each_decoder_contributes_reads_the_proposers_table():
     contributes = str(summary(planted(12, 0), [])[1].text)
     assert contributes == (
         "Of the 22 equations the pipeline derives, the [PhysDiffuser](glossary.md#physdiffuser) proposed 9 "
-        "(0 that no other stage proposed), the [AR decoder](glossary.md#ar-decoder) 12 (2 alone) and "
+        "(0 that no other stage did), the [AR decoder](glossary.md#ar-decoder) 12 (2 alone) and "
         "Operon&#39;s search 15 (4 alone).")
 
 
@@ -140,9 +141,8 @@ def test_the_findings_that_hold_are_stated_with_their_effect():
     assert str(lead).startswith("2 of 4 findings about the attention hold; 2 do not, and for 1 of them the "
                                 "opposite holds ([every verdict](findings.md))")
     assert [str(line) for line in lines] == [
-        "The a effect is there (stat = 0.750, 95% CI \\[0.625, 0.875\\]; trained − control 0.500, 95% CI "
-        "\\[0.375, 0.625\\], minimum effect 0.100).",
-        "The d effect is there (stat = 0.750, 95% CI \\[0.625, 0.875\\]).",
+        "**A title**: stat 0.750 \\[0.625, 0.875\\]; trained − control 0.500 \\[0.375, 0.625\\], minimum effect 0.100.",
+        "**D title**: stat 0.750 \\[0.625, 0.875\\].",
     ]
     assert findings_summary([], Terms()) is None
     assert [r["title"] for r in forest_rows(CLAIMS)] == ["A title", "B title", "C title", "D title"]

@@ -41,8 +41,8 @@ PIPELINE, OPERON = ((M.BY_KEY[k].model, M.BY_KEY[k].decoder) for k in ("pipeline
 #: the linked name; ``{}`` is the registry's label).
 RATE_METHODS = (("pipeline", "pipeline", "the pipeline ({})"), ("operon", "operon-alone", "{}"),
                 ("model", "model-alone", "the {}"))
-#: The two measures of the paired test: (key, the row's flag, its verb, after the count).
-MEASURES = (("exact", "exact", "recovers", " exactly"), ("r2_gt_099", "derived", "derives", ""))
+#: The two measures of the paired test: (key, the row's flag).
+MEASURES = (("exact", "exact"), ("r2_gt_099", "derived"))
 #: A stage of the pipeline named in the proposers table, where the registry's label would
 #: name another method (the registry's "Operon alone" is a method, not the pipeline's search).
 STAGE_NAMES = {"operon": "Operon's search"}
@@ -227,17 +227,15 @@ def _points(x: float) -> str:
     return f"{100 * x:+.1f}"
 
 
-def paired_clause(p: Paired, verb: str, adverb: str, first: str, second: str) -> str:
-    """One measure of the paired test: the discordant counts, the difference with its interval
-    and p-value, and whether the difference is established at the report's level."""
+def paired_clause(p: Paired, what: str) -> str:
+    """One measure of the paired test: the difference with its interval, the discordant counts
+    and the p-value, and whether the difference is established at the report's level."""
     low, high = p.interval
-    text = (f"{first} {verb} {p.first_only}{adverb} that {second} misses and misses {p.second_only} that it "
-            f"{verb} ({_points(p.difference)} points, 95% CI {_points(low)} to {_points(high)}, "
-            f"p = {p.p_value:.2g})")
+    text = (f"{what} {_points(p.difference)} points ({p.first_only} gained, {p.second_only} lost; 95% CI "
+            f"{_points(low)} to {_points(high)}, p = {p.p_value:.2g})")
     if p.first_only == p.second_only:
-        return text + ": no difference"
-    change = "gain" if p.first_only > p.second_only else "loss"
-    return f"{text}: the {change} is {'' if p.established else 'not '}established at the {ALPHA:.0%} level"
+        return text + ", no difference"
+    return text + (", established" if p.established else ", not established")
 
 
 def paired_sentence(evaluation: Evaluation | None, terms: Terms) -> Markup | None:
@@ -245,11 +243,10 @@ def paired_sentence(evaluation: Evaluation | None, terms: Terms) -> Markup | Non
     found = paired(evaluation, PIPELINE, OPERON) if evaluation else None
     if found is None:
         return None
-    (exact_key, _, verb, adverb), (r2_key, _, r2_verb, _) = MEASURES
-    second = M.label(*OPERON)
-    return md(f"Paired on the same {found[exact_key].n} equations (", terms("McNemar's exact test", "mcnemar"),
-              "), ", paired_clause(found[exact_key], verb, adverb, "the pipeline", second),
-              f". At R² > {R2_THRESHOLD}, ", paired_clause(found[r2_key], r2_verb, "", "it", second), ".")
+    exact, r2 = (found[key] for key, *_ in MEASURES)
+    return md(f"Against {M.label(*OPERON)} on the same {exact.n} equations (", terms("McNemar's exact test", "mcnemar"),
+              f", at the {ALPHA:.0%} level): ", paired_clause(exact, "exact recovery"), "; ",
+              paired_clause(r2, f"R² > {R2_THRESHOLD}"), ".")
 
 
 def _stage(key: str, terms: Terms) -> Markup:
@@ -273,13 +270,9 @@ def proposers_sentence(evaluation: Evaluation | None, terms: Terms) -> Markup | 
         if i:
             parts.append(" and " if i == len(stages) - 1 else ", ")
         parts += ["" if key in STAGE_NAMES else "the ", _stage(key, terms),
-                  f" proposed {row.proposed[key]} ({row.only.get(key, 0)} that no other stage proposed)" if i == 0
+                  f" proposed {row.proposed[key]} ({row.only.get(key, 0)} that no other stage did)" if i == 0
                   else f" {row.proposed[key]} ({row.only.get(key, 0)} alone)"]
     return md(*parts, ".")
-
-
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def _lower(title: str) -> str:
@@ -288,13 +281,12 @@ def _lower(title: str) -> str:
 
 
 def finding_line(c: ClaimResult) -> Markup:
-    """A finding that holds, stated positively with its effect: the statistic and its interval,
-    then the paired trained-minus-control interval and the minimum effect it clears."""
-    text = f"{_capital(c.claim)} ({c.statistic_name} = {fmt(c.value)}, 95% CI {ci([c.ci_low, c.ci_high])}"
+    """A finding that holds, stated positively (its title) with its effect: the statistic and
+    its interval, then the paired trained-minus-control interval and the minimum effect it clears."""
+    text = f"{c.statistic_name} {fmt(c.value)} {ci([c.ci_low, c.ci_high])}"
     if c.diff is not None:
-        text += (f"; trained − control {fmt(c.diff)}, 95% CI {ci([c.diff_low, c.diff_high])}, minimum effect "
-                 f"{fmt(c.min_effect)}")
-    return md(text, ").")
+        text += f"; trained − control {fmt(c.diff)} {ci([c.diff_low, c.diff_high])}, minimum effect {fmt(c.min_effect)}"
+    return md(Markup("**"), c.title, Markup("**"), ": ", text, ".")
 
 
 def findings_summary(claims: Sequence[ClaimResult], terms: Terms) -> tuple[Markup, list[Markup]] | None:
@@ -310,7 +302,7 @@ def findings_summary(claims: Sequence[ClaimResult], terms: Terms) -> tuple[Marku
         " (", Markup(f"[every verdict]({url('findings.md')})"), "). Each is tested against a ",
         terms("random-initialised control", "control"), ": a ", terms("paired bootstrap", "paired-bootstrap"),
         " over equations of trained − control must clear the finding's ", terms("minimum effect", "minimum-effect"),
-        ". What holds:" if held else ".",
+        " (95% intervals). What holds:" if held else ".",
     ]
     return md(*lead), [finding_line(c) for c in held]
 
