@@ -5,6 +5,7 @@
   its file names, plus per-equation and aggregate figures) and rendering them.
 * :mod:`physdocs.report.render` -- the strict, escaping Jinja environment over ``templates/``.
 * :mod:`physdocs.report.pages` -- pure functions from results to page data and pages.
+* :mod:`physdocs.report.summary` -- the home page's computed summary and its paired statistics.
 * :mod:`physdocs.report.reference` -- the API reference pages.
 * :mod:`physdocs.report.explorer` -- payloads for the interactive attention explorer.
 * :mod:`physdocs.report.build` -- one build: analysis (cached), figures (cached), pages, under
