@@ -98,3 +98,8 @@ def test_patching_the_only_layer_moves_the_whole_way_to_b(one_layer_model):
     assert layer["value"] == pytest.approx(1.0, abs=1e-5)
     heads = [h["value"] for h in out["heads"]]
     assert len(heads) == 4 and not all(h == pytest.approx(1.0) for h in heads)  # one head is not the whole move
+
+
+def test_mean_ablation_replaces_a_heads_output_not_its_pattern():
+    points = {kind: point(2) for kind, point, _ in K._ABLATIONS}
+    assert points == {"zero": "diffuser.layers.2.self_attn.hook_pattern", "mean": "diffuser.layers.2.self_attn.hook_z"}

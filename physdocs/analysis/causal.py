@@ -14,7 +14,7 @@ diffuser test that, each on the trained model and on the random-initialised cont
   equation B's encoder memory; the effect is how far A's prediction at the masked
   positions moves toward B's tokens, as a share of the move that B's whole memory causes;
 * **head ablation against behaviour** (:func:`head_ablation`): each self-attention head
-  zeroed or replaced by its mean pattern (over equations and positions); measured on the
+  zeroed or its output replaced by its mean over the equations; measured on the
   masked-token loss and on derivation success of the equations the intact model derives.
 
 Effects carry 95% bootstrap CIs over equations (and mask draws, resampled with them).
@@ -243,6 +243,13 @@ def patching(model, memory, inp: CausalInputs, *, level: float, seed: int, n_boo
 # ----------------------------------------------------------------- 3. head ablation against behaviour
 
 
+#: The two head ablations: ``(name, hook point of a layer, hook)``. Zero sets the head's
+#: pattern (so its output) to 0; mean replaces the head's *output* by its mean over the
+#: batch's equations, keeping its average contribution and removing what is specific.
+_ABLATIONS = (("zero", SELF.hook_name, zero_head),
+              ("mean", lambda layer: head_output(SELF.id, layer), mean_head))
+
+
 @torch.no_grad()
 def _head_losses(model, memory, inp: CausalInputs, draw) -> dict[tuple[int, int, str], np.ndarray]:
     """Per-equation loss increase for each (layer, head, zero|mean) on one mask draw.
@@ -259,8 +266,8 @@ def _head_losses(model, memory, inp: CausalInputs, draw) -> dict[tuple[int, int,
     layers = model.diffuser.layers
     for layer in range(len(layers)):
         for head in range(layers[0].self_attn.n_heads):
-            for kind, make in (("zero", zero_head), ("mean", mean_head)):
-                with model.hooks([(SELF.hook_name(layer), make(head))]):
+            for kind, point, make in _ABLATIONS:
+                with model.hooks([(point(layer), make(head))]):
                     logits = model.diffuser.forward_from(layer, resid[layer], memory.keys, memory_mask=memory.mask,
                                                          self_mask=noisy != PAD_ID)
                 out[layer, head, kind] = (loss(logits) - base).numpy()
@@ -281,10 +288,10 @@ def head_ablation(model, memory, inp: CausalInputs, draws, clean_success: np.nda
     for layer in range(n_layers):
         for head in range(n_heads):
             row = {"layer": layer + 1, "head": head + 1}
-            for kind, make in (("zero", zero_head), ("mean", mean_head)):
+            for kind, point, make in _ABLATIONS:
                 row[kind] = {"loss": _effect(losses[layer, head, kind], n_boot, rng)}
                 if decode and derived.size:
-                    with model.hooks([(SELF.hook_name(layer), make(head))]):
+                    with model.hooks([(point(layer), make(head))]):
                         kept = decode_success(model, memory, inp, steps, seed, derived)
                     row[kind]["kept"] = _effect(kept.astype(float), n_boot, rng)
             rows.append(row)

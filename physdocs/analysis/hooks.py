@@ -35,7 +35,8 @@ def zero_head(head: int):
 
 
 def mean_head(head: int):
-    """A hook that replaces one head's pattern by its mean over the batch (equations)."""
+    """A hook that replaces one head's pattern or output ``[B, H, ...]`` by its mean over the
+    batch (equations), position by position."""
 
     def hook(x: torch.Tensor, point) -> torch.Tensor:
         out = x.clone()
