@@ -171,7 +171,8 @@ def fake_causal(value: float, n: int) -> CausalResults:
     model = CausalModel(
         derived_clean=1, n_equations=n,
         cross=tuple(CrossCondition(c, loss=effect, derived_clean=value, derived=value / 2, success=effect)
-                    for c in ("observations blocked", "z blocked", "both blocked")),
+                    for c in ("observations blocked", "z blocked", "both blocked",
+                              "observations blocked, z's weight held")),
         patching=Patching(n_pairs=n, level=0.5, total_move=value, layers=(PatchShare(1, value, value / 2, value * 2, n),),
                           heads=(PatchShare(1, value, value / 2, value * 2, n, head=1),)),
         heads=(HeadAblation(1, 1, zero=Ablation(effect, kept=effect), mean=Ablation(effect)),),

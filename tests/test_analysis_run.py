@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from physdocs.analysis import causal as K
 from physdocs.analysis.run import COMPONENTS, AnalysisConfig, AnalysisError, run_analysis
 from physdocs.results.analysis import Results
 from tests.conftest import assert_runs_clean
@@ -32,7 +33,7 @@ def test_results_are_plain_json_and_complete(analysis):
     causal = results["causal"]["models"]
     assert set(causal) == {"trained", "control"}
     for model in causal.values():
-        assert [r["condition"] for r in model["cross"]] == ["observations blocked", "z blocked", "both blocked"]
+        assert [r["condition"] for r in model["cross"]] == list(K.CONDITIONS)
         assert model["heads"] and all({"zero", "mean"} <= set(r) for r in model["heads"])
         assert "per_equation" not in model
     assert Results.from_json(results).to_json() == results  # the records write back what they read

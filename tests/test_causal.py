@@ -103,3 +103,11 @@ def test_patching_the_only_layer_moves_the_whole_way_to_b(one_layer_model):
 def test_mean_ablation_replaces_a_heads_output_not_its_pattern():
     points = {kind: point(2) for kind, point, _ in K._ABLATIONS}
     assert points == {"zero": "diffuser.layers.2.self_attn.hook_pattern", "mean": "diffuser.layers.2.self_attn.hook_z"}
+
+
+def test_a_held_weight_is_not_renormalised():
+    """Observations blocked with z's weight held: z keeps exactly its intact weight."""
+    pattern = torch.softmax(torch.randn(2, 3, 4, 6), -1)
+    held = K.block_keys(("obs",), renormalise=False)(pattern, None)
+    assert torch.equal(held[..., -1], pattern[..., -1]) and (held[..., :-1] == 0).all()
+    assert torch.allclose(K.block_keys(("obs",))(pattern, None)[..., -1], torch.ones(2, 3, 4))

@@ -40,7 +40,13 @@ from physdocs.grammar import MASK_ID, PAD_ID, GrammarError, decode_sequence
 
 CROSS, SELF = component("diffuser.cross"), component("diffuser.self")
 #: What each cross-attention condition blocks: "obs" (the observation keys), "z" (the pooled slot).
-CONDITIONS = {"observations blocked": ("obs",), "z blocked": ("z",), "both blocked": ("obs", "z")}
+#: With ``renormalise`` the other keys' weights are scaled up to fill the row; without it
+#: ("weight held") they keep their intact weight, so blocking the observations leaves z's
+#: attention mass as it was and the contrast is not an off-distribution shift onto z.
+CONDITIONS = {"observations blocked": (("obs",), True), "z blocked": (("z",), True),
+              "both blocked": (("obs", "z"), True),
+              "observations blocked, z's weight held": (("obs",), False),
+              "z blocked, the observations' weight held": (("z",), False)}
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,9 @@ class CausalInputs:
 # ----------------------------------------------------------------- hooks
 
 
-def block_keys(blocked: Sequence[str]):
-    """A cross-attention pattern hook: zero the blocked key columns, renormalise the rest."""
+def block_keys(blocked: Sequence[str], renormalise: bool = True):
+    """A cross-attention pattern hook: zero the blocked key columns and, ``renormalise``,
+    scale the rest to sum to 1 (else they keep their intact weights)."""
 
     def hook(pattern: torch.Tensor, point) -> torch.Tensor:
         keep = torch.ones(pattern.shape[-1], dtype=pattern.dtype)
@@ -66,6 +73,8 @@ def block_keys(blocked: Sequence[str]):
         if "z" in blocked:
             keep[-1] = 0
         kept = pattern * keep
+        if not renormalise:
+            return kept
         total = kept.sum(-1, keepdim=True)
         return torch.where(total > 0, kept / total.clamp_min(1e-12), kept)
 
@@ -140,8 +149,8 @@ def cross_ablation(model, memory, inp: CausalInputs, draws, clean_success: np.nd
     n_layers = len(model.diffuser.layers)
     base = masked_loss(model, memory, inp, draws)
     rows = []
-    for name, blocked in CONDITIONS.items():
-        hooks = [(CROSS.hook_name(i), block_keys(blocked)) for i in range(n_layers)]
+    for name, (blocked, renormalise) in CONDITIONS.items():
+        hooks = [(CROSS.hook_name(i), block_keys(blocked, renormalise)) for i in range(n_layers)]
         with model.hooks(hooks):
             loss = masked_loss(model, memory, inp, draws)
             success = decode_success(model, memory, inp, steps, seed) if decode else None
