@@ -34,11 +34,14 @@ import torch
 from physdocs.benchmark import load_benchmark
 from physdocs.constants import R2_THRESHOLD
 from physdocs.decoding import derive
-from physdocs.decoding.diffusion import DiffusionConfig
+from physdocs.decoding.derive import DERIVE_LENGTH_BEAM
+from physdocs.decoding.diffusion import DiffusionConfig, length_logprobs
 from physdocs.decoding.repair import validate_or_repair
+from physdocs.decoding.scaling import choose_scaling
 from physdocs.evaluation import EvalConfig, score_derivation
 from physdocs.grammar import variables_used
 from physdocs.models.checkpoint import load_checkpoint
+from physdocs.observations import encode_observations
 from physdocs.points import equation_points
 
 
@@ -55,11 +58,18 @@ def argmax_decodes(weights: str | None, steps: int, revise: bool) -> list[dict]:
         d = derive(model, support.x, support.y, decoder="diffusion", n_samples=1, diffusion=sampler, rng=rng,
                    restarts=cfg.restarts)
         stats = d.candidates[0]["trajectory_stats"]
+        # Where the length head ranks the true EOS position (0 = its first choice): the argmax
+        # canvases only try the DERIVE_LENGTH_BEAM most likely lengths.
+        scaling = choose_scaling(support.x, support.y, [v.name for v in eq.variables], eq.output)
+        with torch.inference_mode():
+            memory = model.encode(torch.from_numpy(encode_observations(*scaling.apply(support.x, support.y)))[None])
+            order = torch.argsort(length_logprobs(model, memory)[0], descending=True).tolist()
         scored = score_derivation(d, test.x, test.y, eq.step_trees)
         parsed = validate_or_repair(d.candidates[0]["tokens"])
         used = len(variables_used(parsed.steps)) if parsed.steps else 0
         rows.append({"id": eq.id, "tier": eq.tier, **stats, **scored,
                      "derived": (scored["r2_test"] or -np.inf) > R2_THRESHOLD,
+                     "length_rank": order.index(len(eq.tokens) - 1),
                      "too_few_variables": used < len(eq.variables)})
     return rows
 
@@ -91,6 +101,9 @@ def part1(rows: list[dict]) -> bool:
         tiers[r["tier"]] = tiers.get(r["tier"], 0) + 1
     print(f"  {'derived by the single decode (R2 > 0.99)':<58} {len(derived)}/{n}  {tiers}")
     print(f"  {'exact':<58} {sum(r['exact'] for r in rows)}/{n}")
+    ranks = [r["length_rank"] for r in rows]
+    cover = ", ".join(f"top {k}: {sum(x < k for x in ranks)}" for k in (1, 3, DERIVE_LENGTH_BEAM, 16))
+    print(f"  {'true length among the most likely lengths':<58} {cover} of {n}")
     return ok
 
 
