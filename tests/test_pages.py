@@ -92,10 +92,10 @@ def test_evaluation_tables_when_evaluated():
     assert "Seeding Operon with the model changes exact recovery by +33 points" in page
     assert "<td>model + Operon</td><td>exact</td><td>67% (21–94%, 2/3)</td>" in page
     assert "0.654" in rendered["index.md"]
-    assert "R², PhysDiffuser" in rendered["equations/index.md"]
+    assert '<span data-sortable="number">PhysDiffuser</span>' in rendered["equations/index.md"]
     # the evaluation ran the decoders only: no sentence names the pipeline, Operon alone or the model alone
     assert "**Does it work?**" not in rendered["index.md"] and "What each decoder contributes" not in rendered["index.md"]
-    assert "\\(m c\\)" in rendered["equations/feynman_001.md"]  # maths in an HTML table cell
+    assert "\n$$\nm c\n$$\n" in rendered["equations/feynman_001.md"]  # the answer as displayed maths
 
 
 def test_the_credit_verdict_says_when_the_model_adds_nothing():

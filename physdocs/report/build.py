@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ from physdocs.paths import EVALUATION_FILE
 from physdocs.report import cache
 from physdocs.report import explorer as X
 from physdocs.report import figures as F
+from physdocs.report.apparatus import about_from_env
 from physdocs.report.overview import overview_html
 from physdocs.report.pages import EquationPageError, render_pages
 from physdocs.report.render import TEMPLATES_DIR
@@ -443,10 +445,11 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
     overview_folder = f"overview-{cache.source_digest('report/overview.py', 'plots/pixels.py', 'plots/style.py')[:16]}"
     t3 = clock()
     ids = [eq.id for eq in results.equations]
+    about = about_from_env(os.environ)  # the home page's version, build date and citation
     # Rendered pages are kept in the entry under a digest of everything else they depend on.
     pages_name = "pages/" + _json_digest([
         _evaluation_json(results), equal_time.to_json() if equal_time else None, sorted(figures), ids,
-        cache.source_digest("report"), _templates_digest(), overview_folder,
+        cache.source_digest("report"), _templates_digest(), overview_folder, about.to_json(),
     ]) + ".json"
     cached_pages = cache.read_file(cfg.cache_dir, key, pages_name)
     if cached_pages is not None:
@@ -461,7 +464,7 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
         variables = {eq.id: eq.variables for eq in results.equations}
         try:
             pages = render_pages(results, set(figures), variables, explorer=ids, overviews=overviews,
-                                 equal_time=equal_time)
+                                 equal_time=equal_time, about=about)
         except EquationPageError as exc:
             raise BuildError(
                 f"{exc}. Fix: correct the equation's entry in the benchmark file, or leave it out "
@@ -476,7 +479,7 @@ def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], floa
 def write_mode(path: str, content: bytes | str, docs_dir: Path | str) -> str:
     """The file mode for writing ``path`` through gen-files.
 
-    ``"wb"`` for bytes; for a page that also exists hand-written in ``docs_dir`` (the home
+    ``"wb"`` for bytes; for a page that also exists hand-written in ``docs_dir`` (the methodology
     page), ``"a"``: the generated part follows the hand-written prose; else ``"w"``.
     """
     if isinstance(content, bytes):

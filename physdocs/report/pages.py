@@ -24,10 +24,11 @@ from physdocs.analysis import schema as S
 from physdocs.analysis.schema import ClaimResult
 from physdocs.benchmark import TIERS
 from physdocs.methods import REGISTRY
+from physdocs.report import answers as A
 from physdocs.report import explorer as X
 from physdocs.report import figures as F
+from physdocs.report.apparatus import About
 from physdocs.report.evaluation_page import (
-    METHODS,
     equal_time_table,
     evaluation_data,
     grid_summary,
@@ -116,7 +117,6 @@ def common(results: Results) -> dict[str, Any]:
         "weights_sha256": meta.weights_sha256,
         "seed": meta.seed,
         "tiers": tiers_present(results),
-        "capture_note": meta.capture,
     }
 
 
@@ -143,12 +143,25 @@ def overall_accuracy(results: Results) -> list[dict[str, Any]]:
     return out
 
 
-def index_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
-    """The home page: the summary's sentences and figure first; the claims table is on findings.md."""
+def index_data(results: Results, figures: Collection[str], about: About | None = None) -> dict[str, Any]:
+    """The home page: the summary's sentences and figure first; the claims table is on findings.md.
+
+    ``about``: author, version and build date, and the citation, closing the page (None: left out).
+    """
     return {**common(results), "n_claims": len(results.claims), "summary": summary(results.evaluation, results.claims),
             "summary_figure": _figure(F.SUMMARY_PATH, figures),
             "summary_paired": bool(paired_by_tier(results.evaluation)), "accuracy": overall_accuracy(results),
-            "pipeline_label": M.BY_KEY["pipeline"].label, "operon_label": M.BY_KEY["operon"].label}
+            "pipeline_label": M.BY_KEY["pipeline"].label, "operon_label": M.BY_KEY["operon"].label,
+            "about": about, "bibtex": about.bibtex() if about else None}
+
+
+def methodology_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
+    """The generated end of methodology.md (after its hand-written prose): how the maps were captured.
+
+    It is said here once, from the analysis' own note (its noise levels); every page that shows
+    a map links to it.
+    """
+    return {"capture_note": results.meta.capture}
 
 
 def encoder_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
@@ -377,12 +390,24 @@ def evaluation_page_data(results: Results, figures: Collection[str],
     }
 
 
-#: The methods whose R² the equations index shows (the rest are on each equation's page).
+#: The methods the equations index shows (the rest are on each equation's page).
 INDEX_METHODS = tuple((m.model, m.decoder) for m in REGISTRY if m.index)
 
 
+def derived_cell(row: ResultRow | None) -> dict[str, Any]:
+    """One method on one equation in the index: derived (R² above the threshold) or not, and its R²."""
+    if row is None:
+        return {"mark": None, "r2": None}
+    return {"mark": "✓" if row.derived else "✗", "r2": row.r2_test}
+
+
 def equations_index_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
+    """Every equation: tier, formula, entropy, and per main method ✓ (derived) or ✗ with its R²."""
     evaluation = results.evaluation
+    tier_order = {t: i for i, t in enumerate(TIERS)}
+    present = sorted({(r.model, r.decoder) for r in evaluation.results}) if evaluation else []
+    # the index shows the methods a reader compares first; every method is on each equation's page
+    decoders = [d for d in INDEX_METHODS if d in present] or present
     rows = []
     for eq in results.equations:
         rows.append(
@@ -390,20 +415,15 @@ def equations_index_data(results: Results, figures: Collection[str]) -> dict[str
                 "id": eq.id,
                 "name": eq.name,
                 "tier": eq.tier,
+                "tier_rank": tier_order.get(eq.tier, len(tier_order)),
                 "latex": eq.latex,
                 "n_tokens": len(eq.tokens),
                 "entropy": eq.models["trained"].entropy["diffuser.self"],
-                "evaluation": sorted(evaluation_rows(results, eq.id), key=lambda r: (r.model, r.decoder)),
+                "cells": [derived_cell(evaluation.result(eq.id, *d)) for d in decoders],
             }
         )
-    present = sorted({(r.model, r.decoder) for r in evaluation.results}) if evaluation else []
-    # the index shows the methods a reader compares first; every method is on each equation's page
-    decoders = [d for d in INDEX_METHODS if d in present] or present
-    for row in rows:
-        found = [evaluation.result(row["id"], *d) for d in decoders]
-        row["r2"] = [r.r2_test if r else None for r in found]
     return {**common(results), "rows": rows, "decoders": [method_label(*d) for d in decoders],
-            "evaluated": bool(decoders), "more_methods": len(present) > len(decoders)}
+            "evaluated": bool(decoders), "more_methods": len(present) > len(decoders), "threshold": A.THRESHOLD}
 
 
 def equation_page(eq_id: str) -> str:
@@ -441,7 +461,8 @@ def equation_data(
     explorer: bool = False,
     overview: str | None = None,
 ) -> dict[str, Any]:
-    """One equation's page: formula, variables, predictions, entropy per component, trajectories.
+    """One equation's page: formula, each method's verdicts and answer, variables, entropy per
+    component, trajectories.
 
     ``explorer``: whether the build wrote this equation's explorer payload (:func:`X.data_path`);
     ``overview``: its attention overview block (:func:`physdocs.report.overview.overview_html`).
@@ -452,20 +473,17 @@ def equation_data(
         for c, name in COMPONENT_NAMES.items()
         if any(c in models[m].entropy for m in MODELS)
     ]
-    order = {pair: i for i, pair in enumerate(METHODS)}
-    evaluated = sorted(
-        evaluation_rows(results, eq.id),
-        key=lambda r: (order.get((r.model, r.decoder), len(order)), r.model, r.decoder),
-    )
+    rows = evaluation_rows(results, eq.id)
     return {
-        "capture_note": results.meta.capture,
         "title": page_title(f"{eq.id}: {eq.name}"),
         "eq": eq,
         "tokens": list(zip(eq.tokens, eq.token_types, strict=True)),
         "variables": list(variables),
         "entropy": entropy,
         "inducing_specialisation": {m: models[m].inducing_specialisation for m in MODELS},
-        "evaluation": evaluated,
+        "answers": A.answers(rows, variables),
+        "behind": A.behind_operon(rows),
+        "threshold": A.THRESHOLD,
         "evaluated": bool(results.evaluation),
         "overview": Markup(overview) if overview else None,
         "explorer": explorer_block(eq) if explorer else None,
@@ -489,6 +507,8 @@ SECTION_PAGES = {
     "causal.md": ("causal.md.j2", causal_data),
     "evaluation.md": ("evaluation.md.j2", evaluation_page_data),
     "equations/index.md": ("equations_index.md.j2", equations_index_data),
+    # appended to docs/methodology.md by the build (physdocs.report.build.write_mode)
+    "methodology.md": ("methodology.md.j2", methodology_data),
 }
 
 
@@ -500,13 +520,15 @@ def render_pages(
     explorer: Collection[str] = (),
     overviews: Mapping[str, str] | None = None,
     equal_time: EqualTime | None = None,
+    about: About | None = None,
 ) -> dict[str, str]:
     """Every page: ``{site path: markdown}``.
 
     ``variables[eq_id]`` lists an equation's inputs; ``explorer`` holds the ids of the
     equations whose explorer payload the build writes (their pages embed the explorer);
     ``overviews[eq_id]`` is an equation's attention overview block (HTML); ``equal_time``
-    the equal-time benchmark (the evaluation page shows it).
+    the equal-time benchmark (the evaluation page shows it); ``about`` the author, version,
+    build date and citation (the home page ends with them).
     An error on one equation's page is re-raised as :class:`EquationPageError` naming it.
     """
     pages = {}
@@ -519,7 +541,7 @@ def render_pages(
             pages[equation_page(eq.id)] = render("equation.md.j2", env, **data)
         except Exception as exc:
             raise EquationPageError(eq.id, exc) from exc
-    extra = {"evaluation.md": {"equal_time": equal_time}}
+    extra = {"evaluation.md": {"equal_time": equal_time}, "index.md": {"about": about}}
     sections = {path: render(tpl, env, **fn(results, figures, **extra.get(path, {})))
                 for path, (tpl, fn) in SECTION_PAGES.items()}
     return {**sections, **pages}
