@@ -228,6 +228,17 @@ def test_mkdocs_build_strict_small(tmp_path, tiny_weights):
     # the seed's numbers (random weights) appear only labelled as such, beside each finding
     findings = (site / "findings" / "index.html").read_text()
     assert "reported in the seed (random weights)" in findings.lower()
+    # every figure on the built site opens full size: its <img> inside a link to the same PNG
+    from tests.site_checks import figure_images, unlinked_figures
+
+    built = {p.relative_to(site).as_posix(): p.read_text() for p in site.rglob("*.html")}
+    assert not {path: bad for path, html in built.items() if (bad := unlinked_figures(html))}
+    assert sum(len(figure_images(html)) for html in built.values()) >= 10
+    # the maps' capture note stands once, on methodology, where the pages' links land
+    methodology = built["methodology/index.html"]
+    assert 'id="how-these-maps-were-captured"' in methodology
+    assert 'href="../methodology/#how-these-maps-were-captured"' in built["decoder/index.html"]
+    assert "assets/tablesort.js" in built["equations/index.html"] and (site / "bibliography" / "index.html").is_file()
 
 
 def test_pages_are_rendered_again_when_a_template_changes(tmp_path, monkeypatch):
