@@ -1,0 +1,46 @@
+"""Two (or more) weights files on the same held-out synthetic skeletons, outside the evaluation's probes.
+
+Usage::
+
+    python benchmarks/weights_ab.py physdocs/weights/physdiffuser.safetensors checkpoints/refine2/physdiffuser.safetensors
+
+For each weights file and each decoder alone (the evaluation's per-decoder budget,
+``physdocs.evaluation.run_derive``), the held-out synthetic skeletons 100-149 (the
+evaluation's probes use 0-99, so a choice made here is not made on them): how many reach
+held-out R^2 > 0.99. A quick screen before a full evaluation, one CPU thread.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from physdocs import probes
+from physdocs.constants import DEFAULT_SEED, R2_THRESHOLD
+from physdocs.decoding.derive import score_on
+from physdocs.evaluation import EvalConfig, run_derive
+from physdocs.models.checkpoint import load_checkpoint
+
+INDICES = range(100, 150)
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    cfg = EvalConfig()
+    for weights in sys.argv[1:]:
+        model = load_checkpoint(Path(weights)).model
+        for decoder in ("diffusion", "ar"):
+            derived = 0
+            for i in INDICES:
+                case = probes.synthetic_case("heldout", i, DEFAULT_SEED)
+                rng = np.random.default_rng([DEFAULT_SEED, 71, 1, i, 2])
+                d = run_derive(model, case.support.x, case.support.y, decoder, cfg, rng)
+                derived += (score_on(d, case.test.x, case.test.y) or -1.0) > R2_THRESHOLD
+            print(f"{weights}  {decoder:<9} {derived} / {len(INDICES)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
