@@ -74,7 +74,7 @@ def test_the_navigation_puts_the_answers_first_and_the_developers_last():
     nav = yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"]
     titles = [next(iter(item)) for item in nav]
     assert titles == ["Home", "Evaluation", "Findings", "Causal tests", "Analysis", "Equations", "Methodology",
-                      "Glossary", "For developers"]
+                      "Glossary", "Bibliography", "For developers"]
     developers = nav[-1]["For developers"]
     assert developers == [{"API reference": "reference/index.md"}, {"Rebuilding the report": "rebuild.md"}]
     assert {"Equations": ["equations/index.md"]} in nav  # the section the hook fills, by title
