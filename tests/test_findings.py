@@ -302,3 +302,12 @@ def test_smoothness_is_shown_over_a_threshold_sweep():
     details = {d.label: d.value for d in F.evaluate(F.BY_KEY["smooth_trajectories"], ev, SETTINGS).details}
     assert [round(details[f"mean rate of confidence drops above {eps:g} (the threshold swept)"], 2)
             for eps in (0.01, 0.05, 0.1, 0.2)] == [0.29, 0.25, 0.2, 0.1]
+
+
+def test_a_control_without_a_defined_statistic_counts_as_no_effect():
+    """A random model that fixes every position in one step has no within-equation order: its
+    coarse-to-fine correlation is undefined, and the paired rule reads it as the null (0)."""
+    ev = _plant_coarse_to_fine(null_evidence())
+    flat = replace(ev.control, step=np.zeros_like(ev.control.step))
+    result = F.evaluate(F.BY_KEY["coarse_to_fine"], replace(ev, control=flat), SETTINGS)
+    assert result.outcome == "holds" and result.diff is not None and result.diff_low > 0.1, result.verdict

@@ -514,10 +514,11 @@ def evaluate(finding: Finding, evidence: Evidence, settings: Settings = Settings
     m = finding.compute(evidence, s)
     if finding.paired is not None and finding.control_in_rule:
         n_boot = max(1, round(s.n_boot * finding.paired_boot_share))
-        diff, low, high = P.paired_difference(finding.paired, evidence, n_boot=n_boot,
-                                              rng=np.random.default_rng([s.seed, zlib.crc32(finding.key.encode()), 1]))
         # The paired interval replaces a test against the control's point value (a null set to it).
         null_is_control = m.null is not None and m.null == m.control_value
+        diff, low, high = P.paired_difference(finding.paired, evidence, n_boot=n_boot,
+                                              rng=np.random.default_rng([s.seed, zlib.crc32(finding.key.encode()), 1]),
+                                              control_null=None if null_is_control else m.null)
         m = replace(m, diff=diff, diff_low=low, diff_high=high, null=None if null_is_control else m.null)
     return judge(finding, m)
 

@@ -112,17 +112,23 @@ def per_equation_rho() -> Paired:
     return stat
 
 
-def paired_difference(stat: Paired, ev: Evidence, *, n_boot: int, rng: np.random.Generator
-                      ) -> tuple[float, float, float]:
+def paired_difference(stat: Paired, ev: Evidence, *, n_boot: int, rng: np.random.Generator,
+                      control_null: float | None = None) -> tuple[float, float, float]:
     """``(trained - control, low, high)``: the point difference on all equations and its
-    ``1 - ALPHA`` percentile interval over ``n_boot`` draws shared by both models."""
+    ``1 - ALPHA`` percentile interval over ``n_boot`` draws shared by both models.
+
+    ``control_null``: the control's value where its statistic is undefined (a random model
+    that fixes every position at once has no order to correlate: it shows no effect)."""
     n_eq = len(ev.tier)
     order = np.argsort(ev.token_groups, kind="stable")
     starts = np.searchsorted(ev.token_groups[order], np.arange(n_eq + 1))
 
     def diff(idx: np.ndarray) -> float:
         tok = np.concatenate([order[starts[i]:starts[i + 1]] for i in idx]) if len(order) else order
-        return stat(ev.trained, ev, idx, tok) - stat(ev.control, ev, idx, tok)
+        control = stat(ev.control, ev, idx, tok)
+        if control_null is not None and not np.isfinite(control):
+            control = control_null
+        return stat(ev.trained, ev, idx, tok) - control
 
     point = diff(np.arange(n_eq))
     draws = np.array([diff(rng.integers(0, n_eq, n_eq)) for _ in range(n_boot)])
