@@ -7,7 +7,9 @@ back as nan only where a record's field is a float.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import fields
+from typing import Any, ClassVar
 
 
 def finite(x: float | None, digits: int | None = None) -> float | None:
@@ -34,3 +36,38 @@ def jsonable(value: Any) -> Any:
 def nan_if_none(x: float | None) -> float:
     """The reading side of :func:`finite`: a JSON null as nan, for arithmetic."""
     return math.nan if x is None else float(x)
+
+
+def _plain(value: Any) -> Any:
+    """A field's value as JSON: nested records through their own ``to_json``, nan as None."""
+    if isinstance(value, Record):
+        return value.to_json()
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return jsonable(value)
+
+
+class Record:
+    """The one ``to_json`` and ``from_json`` of every record.
+
+    ``to_json``: the fields, nested records through their own, nan as None (:func:`jsonable`).
+    ``from_json``: a key the JSON lacks leaves the field's default; ``_read`` names how a
+    field's value is read where it is not taken as it is. A JSON null stays None, except where
+    the reader is :func:`nan_if_none` (a float field: nan, for arithmetic).
+    """
+
+    _read: ClassVar[Mapping[str, Callable[[Any], Any]]] = {}
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Any:
+        kw = {}
+        for f in fields(cls):
+            if f.name in d:
+                value, read = d[f.name], cls._read.get(f.name)
+                kw[f.name] = read(value) if read and (value is not None or read is nan_if_none) else value
+        return cls(**kw)

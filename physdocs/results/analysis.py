@@ -15,12 +15,12 @@ Torch-free.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import Any
 
 from physdocs.analysis.schema import ClaimResult, SplitRow
-from physdocs.results import jsonable
+from physdocs.results import Record, jsonable
 from physdocs.results.causal import CausalResults
 from physdocs.results.equations import EquationRecord, HeadGrid, tuples
 from physdocs.results.evaluation import Evaluation
@@ -29,7 +29,7 @@ from physdocs.results.evaluation import Evaluation
 
 
 @dataclass(frozen=True)
-class EntropyRow:
+class EntropyRow(Record):
     """Mean row entropy of one component and model over a tier, with 95% bootstrap CIs.
 
     ``model`` is ``"trained"``, ``"control"`` or ``"uniform"`` (uniform attention over the same keys).
@@ -44,16 +44,12 @@ class EntropyRow:
     nats_ci: tuple[float | None, float | None]
     normalised_ci: tuple[float | None, float | None]
 
-    def to_json(self) -> dict:
-        return jsonable(asdict(self))
+    _read = {"nats_ci": tuple, "normalised_ci": tuple}
 
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> EntropyRow:
-        return cls(**{**d, "nats_ci": tuple(d["nats_ci"]), "normalised_ci": tuple(d["normalised_ci"])})
 
 
 @dataclass(frozen=True)
-class TokenTypeRow:
+class TokenTypeRow(Record):
     """Self-attention one token type receives over a tier: mean share, uniform share, their ratio."""
 
     tier: str
@@ -64,16 +60,9 @@ class TokenTypeRow:
     uniform_share: float | None
     ratio: float | None
 
-    def to_json(self) -> dict:
-        return jsonable(asdict(self))
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> TokenTypeRow:
-        return cls(**d)
-
 
 @dataclass(frozen=True)
-class KeysRow:
+class KeysRow(Record):
     """Over a tier: mass on the PAD tail (diffuser self-attention), on z and over observations (cross)."""
 
     tier: str
@@ -83,13 +72,6 @@ class KeysRow:
     pad_mass_last_layer: float | None
     z_mass: float | None
     obs_concentration: float | None
-
-    def to_json(self) -> dict:
-        return jsonable(asdict(self))
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> KeysRow:
-        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -163,21 +145,12 @@ class HeadRoles:
 
 
 @dataclass(frozen=True)
-class SingleSlot:
+class SingleSlot(Record):
     """The seed's one-slot memory re-run: how far any cross-attention weight is from 1."""
 
     max_abs_deviation_from_one: float
     n_maps: int
     n_keys: int
-
-    def to_json(self) -> dict:
-        return jsonable(asdict(self))
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> SingleSlot:
-        return cls(**d)
-
-# ----------------------------------------------------------------- the run
 
 
 @dataclass(frozen=True)

@@ -12,27 +12,20 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Any
 
-from physdocs.results import jsonable
+from physdocs.results import Record, jsonable
 
 #: Below this share of its derived equations kept, a zeroed head is one the model needs.
 NEEDED_KEPT = 0.5
 
 
 @dataclass(frozen=True)
-class Effect:
+class Effect(Record):
     """An intervention's mean effect with its 95% bootstrap CI over ``n`` equations (or pairs)."""
 
     value: float | None
     ci_low: float | None
     ci_high: float | None
     n: int
-
-    def to_json(self) -> dict:
-        return jsonable(asdict(self))
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Effect:
-        return cls(**d)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from physdocs.benchmark import Variable
-from physdocs.results import jsonable
+from physdocs.results import Record, jsonable
 from physdocs.trajectory import TrajectoryStats
 
 #: Per head, ``[layer][head]`` (or deeper: ``[layer][head][type]``): numbers or None.
@@ -24,18 +24,11 @@ def tuples(values: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class Entropy:
+class Entropy(Record):
     """One component's mean row entropy over an equation, in nats and as a share of the uniform's."""
 
     nats: float | None
     normalised: float | None
-
-    def to_json(self) -> dict:
-        return jsonable(asdict(self))
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Entropy:
-        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -55,18 +48,11 @@ class ReceivedByType:
 
 
 @dataclass(frozen=True)
-class PadMass:
+class PadMass(Record):
     """Mass the diffuser's real-token rows put on the PAD tail: all layers, and the last."""
 
     mean: float | None
     last_layer: float | None
-
-    def to_json(self) -> dict:
-        return jsonable(asdict(self))
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> PadMass:
-        return cls(**d)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,4 @@
-"""The evaluation's row records and the one ``to_json``/``from_json`` they share
-(:class:`Record`); :mod:`physdocs.results.evaluation` holds the probes and the whole document.
+"""The evaluation's row records (their one ``to_json``/``from_json``: :class:`physdocs.results.Record`); :mod:`physdocs.results.evaluation` holds the probes and the whole document.
 
 :class:`Outcome` is no part of the JSON: it is what the rows give per method and tier,
 counted once (:attr:`physdocs.results.evaluation.Evaluation.outcomes`).
@@ -9,23 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, ClassVar
+from typing import Any
 
 from physdocs.constants import R2_THRESHOLD
 from physdocs.intervals import rate_with_interval
 from physdocs.methods import label
-from physdocs.results import jsonable, nan_if_none
-
-
-def _plain(value: Any) -> Any:
-    """A field's value as JSON: nested records through their own ``to_json``, nan as None."""
-    if isinstance(value, Record):
-        return value.to_json()
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    return jsonable(value)
+from physdocs.results import Record, nan_if_none
 
 
 def many(record: type[Record]) -> Callable[[Sequence[Any]], tuple]:
@@ -35,30 +23,6 @@ def many(record: type[Record]) -> Callable[[Sequence[Any]], tuple]:
 
 def tuple_rows(rows: Sequence[Sequence[Any]]) -> tuple[tuple, ...]:
     return tuple(tuple(r) for r in rows)
-
-
-class Record:
-    """The one ``to_json`` and ``from_json`` of every record.
-
-    ``to_json``: the fields, nested records through their own, nan as None (:func:`jsonable`).
-    ``from_json``: a key the JSON lacks leaves the field's default; ``_read`` names how a
-    field's value is read where it is not taken as it is. A JSON null stays None, except where
-    the reader is :func:`nan_if_none` (a float field: nan, for arithmetic).
-    """
-
-    _read: ClassVar[Mapping[str, Callable[[Any], Any]]] = {}
-
-    def to_json(self) -> dict[str, Any]:
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Any:
-        kw = {}
-        for f in fields(cls):
-            if f.name in d:
-                value, read = d[f.name], cls._read.get(f.name)
-                kw[f.name] = read(value) if read and (value is not None or read is nan_if_none) else value
-        return cls(**kw)
 
 
 @dataclass(frozen=True)
