@@ -171,3 +171,30 @@ def test_single_slot_memory_gives_constant_cross_attention():
     for pattern in cache.values():
         assert pattern.shape[-1] == 1
         assert torch.all(pattern == 1.0)
+
+
+def test_the_pooled_length_read_starts_as_the_slot_alone_and_ignores_missing_points():
+    """``length_pool`` adds an attention read of every key with a zero output projection:
+    weights trained without it load unchanged, and a masked-out point never moves it."""
+    torch.manual_seed(2026)
+    dec = DecoderConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, max_len=24, length_head=True)
+    plain = PhysDiffuserPlus(SystemConfig(encoder=EncoderConfig(d_model=32, z_dim=64), diffuser=dec, ar=dec)).eval()
+    pooled_dec = DecoderConfig(**{**dec.__dict__, "length_pool": True})
+    pooled = PhysDiffuserPlus(SystemConfig(encoder=EncoderConfig(d_model=32, z_dim=64), diffuser=pooled_dec,
+                                           ar=dec)).eval()
+    missing, unexpected = pooled.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("diffuser.length_") for k in missing)
+    obs = batch()[0]
+    mask = torch.ones(obs.shape[:2], dtype=torch.bool)
+    mask[:, 40:] = False
+    with torch.no_grad():
+        a, b = plain.encode(obs, mask), pooled.encode(obs, mask)
+        assert torch.equal(plain.diffuser.length_logits(a.keys, a.mask), pooled.diffuser.length_logits(b.keys, b.mask))
+        torch.nn.init.normal_(pooled.diffuser.length_pool.out_proj.weight)
+        moved = pooled.diffuser.length_logits(b.keys, b.mask)
+        assert not torch.allclose(moved[:, 2:], plain.diffuser.length_logits(a.keys, a.mask)[:, 2:])
+        other = b.keys.clone()
+        other[:, 40:-1] = torch.randn_like(other[:, 40:-1])  # points the mask leaves out
+        assert torch.allclose(pooled.diffuser.length_logits(other, b.mask), moved)
+    with pytest.raises(ValueError, match="length_pool needs length_head"):
+        DecoderConfig(length_pool=True)

@@ -158,7 +158,7 @@ def length_logprobs(model: torch.nn.Module, memory: Memory) -> torch.Tensor:
     diffuser = model.diffuser
     L = model.cfg.diffuser.max_len
     if diffuser.length_head is not None:
-        logits = diffuser.length_logits(memory.keys).double().cpu()
+        logits = diffuser.length_logits(memory.keys, memory.mask).double().cpu()
     else:
         B = memory.keys.shape[0]
         canvas = torch.full((B, L), MASK_ID, dtype=torch.long, device=memory.keys.device)

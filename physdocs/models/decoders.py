@@ -100,12 +100,25 @@ class PhysDiffuser(_TokenTransformer):
             self.length_head = nn.Sequential(
                 nn.Linear(cfg.d_model, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, cfg.max_len)
             )
+        self.length_pool = None
+        if cfg.length_pool:
+            self.length_query = nn.Parameter(torch.randn(1, 1, cfg.d_model) * cfg.d_model**-0.5)
+            self.length_pool = nn.MultiheadAttention(cfg.d_model, cfg.n_heads, batch_first=True)
+            nn.init.zeros_(self.length_pool.out_proj.weight)
+            nn.init.zeros_(self.length_pool.out_proj.bias)
 
-    def length_logits(self, memory: torch.Tensor) -> torch.Tensor:
-        """Logits [B, max_len] over the EOS position, read from the pooled slot (the last key)."""
+    def length_logits(self, memory: torch.Tensor, memory_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits [B, max_len] over the EOS position, read from the pooled slot (the last key)
+        and, with ``cfg.length_pool``, from every key (``memory_mask`` [B, M]: True = a key)."""
         if self.length_head is None:
             raise ValueError("this diffuser has no length head (DecoderConfig.length_head=False)")
-        logits = self.length_head(memory[:, -1])  # (B, max_len)
+        h = memory[:, -1]  # (B, D)
+        if self.length_pool is not None:
+            query = self.length_query.expand(memory.shape[0], -1, -1)
+            pad = None if memory_mask is None else ~memory_mask.bool()
+            pooled, _ = self.length_pool(query, memory, memory, key_padding_mask=pad, need_weights=False)
+            h = h + pooled[:, 0]
+        logits = self.length_head(h)  # (B, max_len)
         # EOS stands at position 2 at the earliest: BOS, one token, EOS.
         return logits.masked_fill(torch.arange(logits.shape[1], device=logits.device) < 2, float("-inf"))
 

@@ -64,7 +64,7 @@ class PhysDiffuserPlus(HookedModule):
         mem = self.encode(obs, point_mask)
         diff_logits, diff_loss = self.diffuser(diff_tokens, mem.keys, t, memory_mask=mem.mask, targets=diff_targets)
         ar_logits, ar_loss = self.ar_decoder(ar_tokens, mem.keys, memory_mask=mem.mask, targets=ar_targets)
-        length_logits = self.diffuser.length_logits(mem.keys) if self.diffuser.length_head is not None else None
+        length_logits = self.diffuser.length_logits(mem.keys, mem.mask) if self.diffuser.length_head is not None else None
         return {"diff_logits": diff_logits, "ar_logits": ar_logits, "diff_loss": diff_loss, "ar_loss": ar_loss,
                 "length_logits": length_logits}
 

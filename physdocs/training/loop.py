@@ -218,9 +218,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progres
     elif cfg.init_weights:
         from safetensors.torch import load_file
 
-        # Weights from before the length head start it fresh; any other mismatch is an error.
+        # Weights from before the length head (or its pooled read) start it fresh; any other
+        # mismatch is an error.
         missing, unexpected = model.load_state_dict(load_file(cfg.init_weights), strict=False)
-        missing = [k for k in missing if not k.startswith("diffuser.length_head.")]
+        missing = [k for k in missing if not k.startswith(("diffuser.length_head.", "diffuser.length_query",
+                                                            "diffuser.length_pool."))]
         if missing or unexpected:
             raise ValueError(f"{cfg.init_weights} does not match the configured model: missing {missing}, "
                              f"unexpected {unexpected}; give a config with the same sizes")
