@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from physdocs.decoding.feasible import completable, fill
 from physdocs.decoding.repair import unused_variables
 from physdocs.grammar import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SPECIALS, VOCAB
 from physdocs.models.system import Memory
@@ -61,6 +62,11 @@ class DiffusionConfig:
     ``length_beam``: with ``greedy_first``, the first ``length_beam`` canvases of each memory
     row are argmax decodes at its most likely lengths, one length each (Mask-Predict's
     length candidates); the rest are sampled.
+    ``grammar``: every canvas stays completable into a valid sequence of its length (the
+    grammar the AR decoder follows, :mod:`.feasible`): a step whose kept tokens no longer fit
+    one keeps its longest run of them in rank order that does, and the last step fills the
+    remaining positions left to right with the best token that keeps the canvas completable.
+    So every canvas is an equation and none needs repair.
     ``seed``: seeds the sampler's own ``torch.Generator`` when none is passed.
     """
 
@@ -71,6 +77,7 @@ class DiffusionConfig:
     revise: bool = False
     length_temperature: float = 1.0
     length_beam: int = 1
+    grammar: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -272,6 +279,12 @@ def diffusion_decode(
                 lowest = rank[rows].argsort(dim=1, stable=True)[:, :k]  # (rows, k)
                 remask[rows[:, None], lowest] = True
         canvas = torch.where(remask, torch.full_like(pred, MASK_ID), pred)
+        if cfg.grammar:
+            canvas = _completable(canvas, rank, equation)
+            if s == T - 1:  # the schedule's last step: nothing stays masked
+                scores = torch.where(sampling[:, None, None], logits / safe_temp + g_tok, logits)
+                canvas = torch.from_numpy(fill(canvas.numpy(), scores.numpy()))
+            logp_pred = logp.gather(-1, canvas[..., None]).squeeze(-1)
 
         traj[s + 1, :, :W] = canvas
         conf[s + 1, :, :W] = torch.where(equation, logp.max(dim=-1).values.exp(), float("nan")).float()
@@ -300,6 +313,35 @@ def diffusion_decode(
         )
         for b in range(B)
     ]
+
+
+def _completable(canvas: torch.Tensor, rank: torch.Tensor, equation: torch.Tensor) -> torch.Tensor:
+    """``canvas`` [B, W], where each row that can no longer be completed keeps only its longest
+    completable run of placed tokens in ``rank`` order (highest first; a previous step's
+    canvas, which was completable, ranks ``+inf``), the rest masked again (binary search)."""
+    ids = canvas.numpy()
+    bad = np.nonzero(~completable(ids))[0]
+    if len(bad) == 0:
+        return canvas
+    sub, eq = ids[bad], equation.numpy()[bad]
+    placed = eq & (sub != MASK_ID)
+    r = np.where(placed, rank.numpy()[bad], -np.inf)
+    order = np.argsort(-r, axis=1, kind="stable")
+    place = np.empty_like(order)
+    np.put_along_axis(place, order, np.arange(order.shape[1])[None, :].repeat(len(bad), 0), axis=1)
+    lo = (placed & np.isposinf(r)).sum(1)  # a completable canvas's tokens always fit
+    hi = placed.sum(1)  # this many do not
+
+    def keep(m: np.ndarray) -> np.ndarray:
+        return np.where(eq & ~(placed & (place < m[:, None])), MASK_ID, sub)
+
+    while (hi - lo > 1).any():
+        mid = (lo + hi) // 2
+        ok = completable(keep(mid))
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+    out = canvas.clone()
+    out[torch.from_numpy(bad)] = torch.from_numpy(keep(lo))
+    return out
 
 
 # ---------------------------------------------------------------- noising (training's forward process)
