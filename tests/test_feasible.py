@@ -104,3 +104,24 @@ def test_the_grammar_sampler_writes_only_valid_sequences_where_the_plain_one_doe
             assert all((r.trajectory_tokens[-1] != MASK_ID).all() for r in results)
     assert set(statuses[True]) == {"valid"}
     assert statuses[False].count("valid") < 16  # the same untrained model, unconstrained
+
+
+def test_refill_with_the_grammar_keeps_a_completable_proposal_an_equation():
+    from physdocs.decoding.refine import refill
+
+    torch.manual_seed(2026)
+    dec = DecoderConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, max_len=24, length_head=True)
+    model = PhysDiffuserPlus(SystemConfig(encoder=EncoderConfig(d_model=32, z_dim=64), diffuser=dec, ar=dec)).eval()
+    with torch.inference_mode():
+        memory = model.encode((torch.rand(1, 50, 160) > 0.5).float())
+    parent = ["BOS", "mul", "x1", "add", "x2", "sin", "x3", "EOS"] + ["PAD"] * 16
+    rows = torch.tensor([[TOKEN_TO_ID[t] for t in parent]] * 12)
+    g = torch.Generator().manual_seed(0)
+    for r in range(12):  # three body positions masked in each proposal
+        rows[r, torch.randperm(6, generator=g)[:3] + 1] = MASK_ID
+    statuses = {}
+    for grammar in (False, True):
+        out = refill(model, memory, rows, greedy=torch.zeros(12, dtype=torch.bool), temperature=1.0,
+                     generator=torch.Generator().manual_seed(1), n_vars=3, grammar=grammar)
+        statuses[grammar] = [validate_or_repair([VOCAB[i] for i in row]).status for row in out]
+    assert set(statuses[True]) == {"valid"} and statuses[False].count("valid") < 12

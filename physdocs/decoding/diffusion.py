@@ -66,7 +66,11 @@ class DiffusionConfig:
     grammar the AR decoder follows, :mod:`.feasible`): a step whose kept tokens no longer fit
     one keeps its longest run of them in rank order that does, and the last step fills the
     remaining positions left to right with the best token that keeps the canvas completable.
-    So every canvas is an equation and none needs repair.
+    So every canvas is an equation and none needs repair. Off in derive: on held-out
+    synthetic skeletons 100-124 (the evaluation's diffusion budget, refinement with the
+    grammar too) it made 97% of candidates valid against 61%, but derived 13 of 25 at
+    R^2 > 0.99 against 15 (exact: 0 and 0). A repaired canvas's fitted ``C`` in a hole is a
+    free parameter the fit uses; a valid canvas must commit to a structure.
     ``seed``: seeds the sampler's own ``torch.Generator`` when none is passed.
     """
 

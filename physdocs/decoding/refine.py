@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from physdocs.decoding.diffusion import CONTENT_IDS, equation_positions
+from physdocs.decoding.feasible import completable, feasible_tokens
 from physdocs.decoding.repair import unused_variables
 from physdocs.grammar import EOS_ID, MASK_ID, PAD_ID, TOKEN_TO_ID, VOCAB
 from physdocs.models.system import Memory
@@ -45,6 +46,9 @@ class RefineConfig:
     temperature: float = 1.0
     length_penalty: float = 1e-3  # score = R^2 - length_penalty * tokens
     stop_r2: float = 1.0 - 1e-9
+    # Refill only with tokens that keep the proposal completable (decoding.feasible), so a
+    # proposal is an equation rather than one made so by repair.
+    grammar: bool = False
 
     def __post_init__(self) -> None:
         if min(self.rounds, self.parents, self.proposals, self.max_masked, self.restarts) < 1:
@@ -108,11 +112,14 @@ def refill(
     temperature: float,
     generator: torch.Generator,
     n_vars: int | None,
+    grammar: bool = False,
 ) -> torch.Tensor:
     """Fill every MASK of ``canvases [P, L]``, one position per row and forward pass.
 
     Each masked position draws a token (argmax where ``greedy [P]``, else a sample at
-    ``temperature``); the row fixes its most probable draw, the others stay masked.
+    ``temperature``); the row fixes its most probable draw, the others stay masked. With
+    ``grammar``, a row that can be completed draws only tokens that keep it so (a resized
+    row that cannot is filled as before, and repaired by the caller).
     """
     canvases = canvases.clone()
     P, L = canvases.shape
@@ -122,6 +129,7 @@ def refill(
     keys, mask = _keys(memory, P)
     dev = keys.device
     n_eq = equation_positions(canvases).sum(1).clamp_min(1).float()  # (P,)
+    keep_valid = torch.from_numpy(completable(canvases.numpy())) if grammar else torch.zeros(P, dtype=torch.bool)
     while True:
         masked = canvases == MASK_ID  # (P, L)
         if not bool(masked.any()):
@@ -130,6 +138,9 @@ def refill(
         logits, _ = model.diffuser(canvases.to(dev), keys, t.to(dev), memory_mask=mask)
         logits = logits.double().cpu().masked_fill(banned, -math.inf)  # (P, L, V)
         logp = logits.log_softmax(-1)
+        if bool(keep_valid.any()):
+            allowed = torch.from_numpy(feasible_tokens(canvases.numpy()))  # (P, L, V)
+            logits = logits.masked_fill(keep_valid[:, None, None] & masked[..., None] & ~allowed, -math.inf)
         u = torch.rand(logits.shape, generator=generator, dtype=torch.float64).clamp(1e-20, 1 - 1e-12)
         sampled = (logits / temperature - torch.log(-torch.log(u))).argmax(-1)  # Gumbel-max
         pick = torch.where(greedy[:, None], logits.argmax(-1), sampled)  # (P, L)
@@ -226,7 +237,7 @@ def refine(
             break
         filled = refill(
             model, memory, torch.stack(rows), greedy=torch.tensor(greedy), temperature=cfg.temperature,
-            generator=gen, n_vars=n_vars,
+            generator=gen, n_vars=n_vars, grammar=cfg.grammar,
         )
         for row, p_i in zip(filled, origin, strict=True):
             raw = tuple(VOCAB[int(i)] for i in row)
