@@ -197,10 +197,13 @@ def _tier_tables(records: list[EquationRecord], uniform: list[dict], n_boot: int
                 continue
             # Received and uniform are mean shares over the tier's equations (each sums to 1
             # over the types, absent types counting 0); ratio = received / uniform.
+            # The operators together (S.OPERATOR), as the findings group them: shares add.
             for model in MODELS:
-                for typ in S.TOKEN_TYPES:
-                    got = [records[i].models[model].received_by_type[comp].received.get(typ, 0.0) for i in idx]
-                    base = [records[i].models[model].received_by_type[comp].uniform.get(typ, 0.0) for i in idx]
+                for typ in (*S.TOKEN_TYPES, S.OPERATOR):
+                    members = S.OPERATOR_TYPES if typ == S.OPERATOR else (typ,)
+                    shares = [records[i].models[model].received_by_type[comp] for i in idx]
+                    got = [sum(r.received.get(t, 0.0) for t in members) for r in shares]
+                    base = [sum(r.uniform.get(t, 0.0) for t in members) for r in shares]
                     if not any(base):
                         continue
                     type_rows.append(TokenTypeRow(
@@ -262,7 +265,7 @@ def _evidence(records: list[EquationRecord], equations, maps_by_model, lengths, 
             step += st
             position += list(range(len(d)))
             step_group += [i] * len(d)
-            operator += [float(token_type(t) in ("binary", "unary")) for t in trajectories[m][i].tokens[:len(d)]]
+            operator += [float(token_type(t) in S.OPERATOR_TYPES) for t in trajectories[m][i].tokens[:len(d)]]
         rec = [r.models[m] for r in records]
 
         def field(read) -> np.ndarray:

@@ -83,7 +83,8 @@ def trajectory_path(eq_id: str) -> str:
 ENCODER_PATH = f"{SEED_DIR}/encoder_isab_attention.png"
 ENTROPY_PATH = f"{SEED_DIR}/attention_entropy_by_tier.png"
 TOKEN_TYPE_PATH = f"{SEED_DIR}/token_type_attention.png"
-HEAD_IMPORTANCE_PATH = "figures/head_importance_{model}.png"
+ENTROPY_PAGE = "entropy-scaling.md"  # its findings' statistics are drawn in the entropy figure
+HEAD_IMPORTANCE_PATH = "figures/head_importance.png"
 TRAINING_PATH = "figures/training_curves.png"
 ACCURACY_PATH = "figures/accuracy_by_tier.png"
 SUMMARY_PATH = "figures/summary.png"
@@ -144,8 +145,7 @@ def seed_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[Figure
                   for c in S.COMPONENTS if c.kind == "encoder"]
         induced = arrays.get(S.array_key("trained", eq.id, S.INDUCED_MAP))
         if induced is not None:
-            panels.append(("ISAB 1 induced: MAB2 @ MAB1 (observations ← observations)", induced,
-                           "observations", "observations"))
+            panels.append((S.INDUCED_NAME, induced, "observations", "observations"))
         kw = {"panels": panels, "title": _equation_title(eq, "encoder attention")}
         jobs.append(FigureJob(ENCODER_PATH, P.encoder_maps, kw))
     # the plots read JSON rows, as the figure cache keys on them
@@ -153,7 +153,8 @@ def seed_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[Figure
         FigureJob(
             ENTROPY_PATH,
             P.entropy_by_tier,
-            {"rows": [r.to_json() for r in results.tiers.entropy], "seed_reported": results.meta.seed_entropy_by_tier},
+            {"rows": [r.to_json() for r in results.tiers.entropy], "seed_reported": results.meta.seed_entropy_by_tier,
+             "verdicts": [c.to_json() for c in results.claims if ENTROPY_PAGE in c.pages]},
         )
     )
     jobs.append(
@@ -175,9 +176,11 @@ def extra_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[Figur
         kw = {"findings": forest_rows(results.claims), "paired": paired_by_tier(evaluation),
               "first": BY_KEY["pipeline"].label, "second": BY_KEY["operon"].label}
         jobs.append(FigureJob(SUMMARY_PATH, summary_figure, kw))
-    for model, importance in sorted(results.head_importance.items()):
-        kw = {"importance": importance.to_json(), "title": f"Head importance ({model} model)"}
-        jobs.append(FigureJob(HEAD_IMPORTANCE_PATH.format(model=model), P.head_importance, kw))
+    if results.head_importance:
+        # one figure, one colour scale: the control beside the trained model it is compared with
+        kw = {"importance": {m: h.to_json() for m, h in results.head_importance.items()},
+              "title": "Head importance: loss increase when one head is ablated"}
+        jobs.append(FigureJob(HEAD_IMPORTANCE_PATH, P.head_importance, kw))
     log = list(results.training_log)
     if log:
         jobs.append(FigureJob(TRAINING_PATH, P.training_curves, {"records": log}))

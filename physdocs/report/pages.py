@@ -192,7 +192,7 @@ def diffuser_self_data(results: Results, figures: Collection[str]) -> dict[str, 
         "roles": head_role_rows(results),
         "maps": seed_map_figures(results, "diffuser.self", figures),
         "entropy_figure": _figure(F.ENTROPY_PATH, figures),
-        "head_importance_figure": _figure(F.HEAD_IMPORTANCE_PATH.format(model="trained"), figures),
+        "head_importance_figure": _figure(F.HEAD_IMPORTANCE_PATH, figures),
         "table": entropy_table(results, "diffuser.self"),
         "claims": claims_for(results, "diffuser-self-attention.md"),
     }
@@ -214,8 +214,7 @@ def decoder_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
         **common(results),
         "self_maps": seed_map_figures(results, "decoder.self", figures),
         "cross_maps": seed_map_figures(results, "decoder.cross", figures),
-        "head_importance_figure": _figure(F.HEAD_IMPORTANCE_PATH.format(model="trained"), figures),
-        "control_importance_figure": _figure(F.HEAD_IMPORTANCE_PATH.format(model="control"), figures),
+        "head_importance_figure": _figure(F.HEAD_IMPORTANCE_PATH, figures),
         "tables": [entropy_table(results, c) for c in ("decoder.self", "decoder.cross")],
     }
 
