@@ -51,6 +51,8 @@ COMPONENT_NAMES = {c.id: c.name for c in S.COMPONENTS}
 ENCODER = tuple(c.id for c in S.COMPONENTS if c.kind == "encoder")
 MODELS = S.MODELS
 TOKEN_TYPES = S.TOKEN_TYPES
+#: The token-type tables' rows: each type, the operators together after the two operator types.
+TABLE_TYPES = (*S.OPERATOR_TYPES, S.OPERATOR, *(t for t in TOKEN_TYPES if t not in S.OPERATOR_TYPES))
 
 # ----------------------------------------------------------------- shared pieces
 
@@ -87,11 +89,12 @@ def token_type_table(results: Results, component: str) -> dict[str, Any]:
     tables = results.tiers
     out = []
     for tier in tiers_present(results):
-        for typ in TOKEN_TYPES:
+        for typ in TABLE_TYPES:
             trained, control = (tables.token_type_row(component, tier, typ, m) for m in ("trained", "control"))
             if trained is None and control is None:
                 continue
-            out.append({"tier": tier, "type": typ, "trained": trained, "control": control})
+            out.append({"tier": tier, "type": typ, "label": S.TYPE_LABELS[typ], "trained": trained,
+                        "control": control})
     return {"component": component, "name": COMPONENT_NAMES[component], "rows": out}
 
 
