@@ -20,7 +20,7 @@ from physdocs.analysis.stats import bootstrap_ci
 from physdocs.benchmark import TIERS, Equation
 from physdocs.errors import InputError
 from physdocs.grammar import ARITY, MASK_ID, token_type
-from physdocs.results import finite, nan_if_none
+from physdocs.results import finite, nan_if_none, significant
 from physdocs.results.analysis import EntropyRow, KeysRow, TierTables, TokenTypeRow
 from physdocs.results.causal import CausalResults
 from physdocs.results.equations import (
@@ -141,11 +141,12 @@ def model_record(eq: Equation, maps: dict[str, np.ndarray], n: int, traj) -> Mod
         entropy=entropy,
         head_entropy=head_entropy,
         received_by_type=received,
-        pad_mass=PadMass(finite(pad_mass(maps["diffuser.self"], n), 5),
-                         finite(pad_mass(maps["diffuser.self"][-1:], n), 5)),
-        cross_z_mass=finite(cross[..., -1].mean(), 5),
-        cross_obs_concentration=finite(M.observation_selectivity(cross[..., :-1]), 5),
-        inducing_specialisation=finite(M.inducing_specialisation(maps["encoder.isab1.mab1"][0]), 5),
+        # masses and divergences can be tiny (a random model's): kept to significant figures
+        pad_mass=PadMass(significant(pad_mass(maps["diffuser.self"], n)),
+                         significant(pad_mass(maps["diffuser.self"][-1:], n))),
+        cross_z_mass=significant(cross[..., -1].mean()),
+        cross_obs_concentration=significant(M.observation_selectivity(cross[..., :-1])),
+        inducing_specialisation=significant(M.inducing_specialisation(maps["encoder.isab1.mab1"][0])),
         inducing_coverage=finite(M.argmax_coverage(maps["encoder.isab1.mab1"][0]), 5),
         trajectory=Trajectory(
             tokens=tuples(recorded["tokens"]),
@@ -228,8 +229,8 @@ def _tier_tables(records: list[EquationRecord], uniform: list[dict], n_boot: int
 
 
 def _mean(values) -> float | None:
-    """Mean to 4 places, None (a record's missing value) counting as nan."""
-    return finite(np.mean([nan_if_none(v) for v in values]), 4)
+    """Mean to 4 significant figures, None (a record's missing value) counting as nan."""
+    return significant(np.mean([nan_if_none(v) for v in values]), 4)
 
 
 def causal_summary(causal: dict | None) -> CausalResults | None:

@@ -42,6 +42,13 @@ def _rows(evaluation: Evaluation) -> list[dict]:
     return out
 
 
+def untimed_note(evaluation: Evaluation, model: str, decoder: str) -> str | None:
+    """Why a method shows no seconds of its own: it ran inside another method's timed run."""
+    if (model, decoder) not in evaluation.untimed:
+        return None
+    return f"timed only within {M.BY_KEY['pipeline'].label}'s run, whose seconds it shared"
+
+
 def budget(meta: Meta) -> dict[str, Any]:
     """The decoding budget of the evaluation, from its config (counts, not seconds)."""
     b = meta.budget
@@ -223,7 +230,8 @@ def evaluation_data(evaluation: Evaluation | None) -> dict[str, Any] | None:
     for row in rows:
         groups.setdefault((row["model"], row["decoder"]), []).append(row)
     tables = [
-        {"model": m, "decoder": d, "rows": sorted(g, key=lambda r: _ORDER.get(r["tier"], len(_ORDER)))}
+        {"model": m, "decoder": d, "rows": sorted(g, key=lambda r: _ORDER.get(r["tier"], len(_ORDER))),
+         "seconds_note": untimed_note(evaluation, m, d)}
         for (m, d), g in sorted(groups.items())
     ]
     meta = evaluation.meta

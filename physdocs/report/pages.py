@@ -39,6 +39,7 @@ from physdocs.report.evaluation_page import (
     stage_rows,
     training_metadata,
     training_summary,
+    untimed_note,
 )
 from physdocs.report.render import render, tex_ok
 from physdocs.report.summary import paired_by_tier, summary
@@ -142,7 +143,8 @@ def overall_accuracy(results: Results) -> list[dict[str, Any]]:
     for m, d in method_pairs(evaluation) if evaluation else ():
         overall, timing = evaluation.outcome(m, d, "all"), evaluation.timing_row(m, d, "all")
         out.append({"method": method_label(m, d), "exact": rate_ci(overall.exact),
-                    "r2": rate_ci(overall.r2_gt_099), "seconds": timing.mean_seconds if timing else None})
+                    "r2": rate_ci(overall.r2_gt_099), "seconds": timing.mean_seconds if timing else None,
+                    "seconds_note": untimed_note(evaluation, m, d)})
     return out
 
 
@@ -483,7 +485,7 @@ def equation_data(
         "variables": list(variables),
         "entropy": entropy,
         "inducing_specialisation": {m: models[m].inducing_specialisation for m in MODELS},
-        "answers": A.answers(rows, variables),
+        "answers": A.answers(rows, variables, results.evaluation),
         "behind": A.behind_operon(rows),
         "threshold": A.THRESHOLD,
         "evaluated": bool(results.evaluation),
