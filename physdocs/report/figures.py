@@ -44,12 +44,12 @@ SEED_EQUATIONS = (
 )
 SEED_TRAJECTORIES = ("feynman_021", "feynman_048", "feynman_076")
 SEED_ENCODER_EQUATION = "feynman_046"  # Coulomb's law
-#: component -> (file-name suffix, readable name)
+#: component -> the seed's file-name suffix (its readable name is the schema's)
 SEED_MAPS = {
-    "diffuser.self": ("diffuser_self_attn", "diffuser self-attention"),
-    "diffuser.cross": ("diffuser_cross_attn", "diffuser cross-attention"),
-    "decoder.self": ("decoder_self_attn", "decoder causal self-attention"),
-    "decoder.cross": ("decoder_cross_attn", "decoder cross-attention"),
+    "diffuser.self": "diffuser_self_attn",
+    "diffuser.cross": "diffuser_cross_attn",
+    "decoder.self": "decoder_self_attn",
+    "decoder.cross": "decoder_cross_attn",
 }
 SEED_DIR = "figures/attention_maps"
 #: Fewer jobs than this render in this process: a spawned worker imports matplotlib and the
@@ -73,7 +73,7 @@ class FigureJob:
 
 
 def seed_map_path(eq_id: str, component: str) -> str:
-    return f"{SEED_DIR}/{eq_id}_{SEED_MAPS[component][0]}.png"
+    return f"{SEED_DIR}/{eq_id}_{SEED_MAPS[component]}.png"
 
 
 def trajectory_path(eq_id: str) -> str:
@@ -118,7 +118,7 @@ def plain_title(text: str) -> str:
 
 
 def _equation_title(eq: EquationRecord, what: str) -> str:
-    return plain_title(f"{eq.id} {eq.name}: {what} (trained)")
+    return plain_title(f"{eq.id} {eq.name}: {what} ({S.MODEL_LABELS['trained']})")
 
 
 def seed_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[FigureJob]:
@@ -127,7 +127,8 @@ def seed_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[Figure
 
     jobs = []
     for eq in filter(None, map(results.equation, SEED_EQUATIONS)):
-        for comp, (_, what) in SEED_MAPS.items():
+        for comp in SEED_MAPS:
+            what = S.component(comp).name
             attn = arrays[S.array_key("trained", eq.id, comp)]
             q, k = map_labels(comp, eq.tokens, attn.shape)
             kw = {"attn": attn, "query_labels": q, "key_labels": k, "title": _equation_title(eq, what)}
@@ -194,7 +195,7 @@ def extra_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[Figur
         jobs.append(FigureJob(ACCURACY_PATH, A.accuracy_by_method, {"rows": rows, "tiers": table["tiers"]}))
     grid = evaluation.grid if evaluation else None
     for decoder, tables in sorted((grid.confusion if grid else {}).items()):
-        title = f"Capability grid, {decoder} decoder with its full budget: true shape (rows) against derived"
+        title = f"Capability grid, {BY_KEY[decoder].label} with its full budget: true shape (rows) against derived"
         confusion = {k: t.to_json() for k, t in tables["final"].items()}
         jobs.append(FigureJob(GRID_PATH.format(decoder=decoder), A.capability_grid,
                               {"confusion": confusion, "title": title}))
