@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: The compared models' colours in every figure: the trained model, the random-initialised
+#: control (its decoders' rows below take the same colour) and uniform attention, the reference
+#: every attention statistic is read against.
+MODEL_COLOURS: dict[str, str] = {"trained": "#0072B2", "control": "#E69F00", "uniform": "#999999"}
+
 
 @dataclass(frozen=True)
 class Method:
@@ -50,10 +55,11 @@ REGISTRY: tuple[Method, ...] = (
     Method("operon-3x", "baseline", "operon-3x", "Operon alone, 3× budget",
            "Operon alone with three times its evaluations and generations (more time than the pipeline takes)",
            "#8C3B00", "X", runner="operon-3x"),
-    Method("gplearn", "baseline", "gplearn", "gplearn", "gplearn", "#E69F00", "P", runner="gplearn"),
+    Method("gplearn", "baseline", "gplearn", "gplearn", "gplearn", "#999933", "P", runner="gplearn"),
     Method("control-diffusion", "control", "diffusion", "control, PhysDiffuser", "the random-initialised control",
-           "#7F7F7F", "x", runner="decoder"),
-    Method("control-ar", "control", "ar", "control, AR decoder", None, "#B0B0B0", "+", runner="decoder"),
+           MODEL_COLOURS["control"], "x", runner="decoder"),
+    Method("control-ar", "control", "ar", "control, AR decoder", None, MODEL_COLOURS["control"], "+",
+           runner="decoder"),
 )
 BY_KEY: dict[str, Method] = {m.key: m for m in REGISTRY}
 BY_ROWS: dict[tuple[str, str], Method] = {(m.model, m.decoder): m for m in REGISTRY}

@@ -14,6 +14,8 @@ tests run them on every page and, to show they can fail, on pages with a defect 
   scrolling box, and every header cell (so the name, R² and verdict columns) must be
   reachable by scrolling that box; below desktop width a wide figure may scroll in its own
   box too (the attention maps of 51 keys).
+* :data:`FIRST_COLUMNS_PROBLEMS`: on a phone, a table whose first two columns (the row's name
+  and its first value) are not both in view before any sideways scroll.
 """
 
 from __future__ import annotations
@@ -112,6 +114,41 @@ LAYOUT_PROBLEMS = r"""() => {
       // on a phone, code blocks bleed to the screen's edge (Material) and a wide map may
       // scroll in its own box: only what leaves the screen, or the page, counts
       problems.push(`${name(el)} is ${Math.round(r.width)} px wide, wider than the ${Math.round(right - left)} px content column`);
+    }
+  }
+  return problems;
+}"""
+
+
+#: Tables whose first two columns are not in view without scrolling (run at phone width): the
+#: row's name and its first number must be readable as the page opens.
+FIRST_COLUMNS_PROBLEMS = r"""() => {
+  const problems = [];
+  const viewport = document.documentElement.clientWidth;
+  const column = document.querySelector('article.md-content__inner') || document.querySelector('article');
+  if (!column) return problems;
+  const visible = el => el.getClientRects().length > 0 && !el.closest('details:not([open])');
+  for (const table of column.querySelectorAll('table')) {
+    if (!visible(table)) continue;
+    const row = table.querySelector('thead tr') || table.querySelector('tr');
+    const cells = row ? [...row.children] : [];
+    if (cells.length < 2) continue;
+    // the view of the table before any scroll: the screen, cut by the table's scrolling box
+    let right = viewport;
+    for (let p = table.parentElement; p && p !== document.body; p = p.parentElement) {
+      const ox = getComputedStyle(p).overflowX;
+      if (ox === 'auto' || ox === 'scroll' || ox === 'hidden') {
+        p.scrollLeft = 0;
+        right = Math.min(right, p.getBoundingClientRect().right);
+      }
+    }
+    const second = cells[1].getBoundingClientRect();
+    if (second.right > right + 1 || cells[0].getBoundingClientRect().left < -1) {
+      const h = [...column.querySelectorAll('h1, h2, h3')]
+        .filter(x => x.compareDocumentPosition(table) & Node.DOCUMENT_POSITION_FOLLOWING).pop();
+      problems.push(`table${h ? ` under "${h.textContent.replace(/¶$/, '').trim()}"` : ''}: its second column `
+        + `${JSON.stringify(cells[1].textContent.trim())} ends at ${Math.round(second.right)} px, `
+        + `past the ${Math.round(right)} px in view`);
     }
   }
   return problems;

@@ -73,3 +73,12 @@ def test_keys_a_model_without_decodes_lacks_are_left_out():
     assert HeadAblation(1, 2, zero=Ablation(loss, kept=Effect(0.4, 0.2, 0.6, 5)), mean=Ablation(loss)).needed
     assert "head" not in PatchShare(1, float("nan"), None, None, 0).to_json()
     assert PatchShare(1, float("nan"), None, None, 0).to_json()["value"] is None  # nan is JSON's null
+
+
+def test_a_small_measure_is_kept_to_significant_figures_never_rounded_to_zero():
+    """A random model's divergence of 1.75e-6, rounded to five places, was stored (and printed) as 0."""
+    from physdocs.results import finite, significant
+
+    assert finite(1.7527e-6, 5) == 0.0  # the rounding that lost it
+    assert significant(1.7527336e-6) == 1.7527e-06 and significant(123.456789) == 123.46
+    assert significant(0.0) == 0.0 and significant(None) is None and significant(float("nan")) is None

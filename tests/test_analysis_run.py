@@ -62,6 +62,22 @@ def test_uniform_rows_in_tier_table_are_length_matched(analysis):
     assert rows and all(r["nats"] == pytest.approx(np.log(51), rel=1e-3) for r in rows)
 
 
+def test_the_operators_together_have_a_row_of_their_own(analysis):
+    """The findings group binary and unary operators: the tier table carries that group, with
+    the two types' shares added (uniform and received alike) before the ratio is taken."""
+    results, _ = analysis
+    rows = {(r["tier"], r["model"], r["component"], r["type"]): r for r in results["tiers"]["token_type"]}
+    merged = [k for k in rows if k[3] == "operator"]
+    assert merged
+    for tier, model, comp, _ in merged:
+        parts = [rows.get((tier, model, comp, t)) for t in ("binary", "unary")]
+        got = sum(p["received"] for p in parts if p)
+        base = sum(p["uniform_share"] for p in parts if p)
+        row = rows[(tier, model, comp, "operator")]
+        assert row["received"] == pytest.approx(got, abs=2e-4) and row["uniform_share"] == pytest.approx(base, abs=2e-4)
+        assert row["ratio"] == pytest.approx(got / base, rel=2e-3)
+
+
 def test_deterministic(tiny_weights, analysis):
     again, _ = run_analysis(AnalysisConfig(equation_ids=IDS, weights=str(tiny_weights), n_boot=50, n_perm=50))
     first = dict(analysis[0]["meta"])

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.page_checks import LAYOUT_PROBLEMS, RENDERING_PROBLEMS
+from tests.page_checks import FIRST_COLUMNS_PROBLEMS, LAYOUT_PROBLEMS, RENDERING_PROBLEMS
 from tests.sites import HOSTILE_NAME, ROOT, benchmark_toml, mkdocs_env, publish_build
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]  # builds a site and drives Chromium: `nox -s slow`
@@ -196,8 +196,8 @@ def crawl(site, base_url, browser) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="session")
-def phone_layout(site, base_url, browser) -> dict[str, list[str]]:
-    """Every page's layout problems at 400 px: ``{path: problems}``."""
+def phone_visit(site, base_url, browser) -> dict[str, dict]:
+    """Every page at 400 px: ``{path: {"layout": problems, "first_columns": problems, "tables": n}}``."""
     context, pg, _ = _new_page(browser, base_url, PHONE)
     out = {}
     for path in _pages(site):
@@ -205,8 +205,9 @@ def phone_layout(site, base_url, browser) -> dict[str, list[str]]:
             continue  # mkdocstrings' pages: no tables or figures of ours
         pg.goto(base_url + path, wait_until="load")
         _settle(pg)
-        out[path] = pg.evaluate(LAYOUT_PROBLEMS)
-        if out[path]:
+        out[path] = {"layout": pg.evaluate(LAYOUT_PROBLEMS), "first_columns": pg.evaluate(FIRST_COLUMNS_PROBLEMS),
+                     "tables": pg.evaluate("() => document.querySelectorAll('article table').length")}
+        if out[path]["layout"] or out[path]["first_columns"]:
             ARTIFACTS.mkdir(exist_ok=True)
             pg.screenshot(path=str(ARTIFACTS / f"phone-{path.replace('/', '_')}.png"), full_page=True)
     context.close()
@@ -415,9 +416,46 @@ def test_nothing_overflows_at_desktop_width(crawl):
     assert not {path: facts["layout"] for path, facts in crawl.items() if facts["layout"]}
 
 
-def test_at_phone_width_tables_scroll_in_their_own_box_with_every_column_reachable(phone_layout):
-    assert len(phone_layout) > 10
-    assert not {path: problems for path, problems in phone_layout.items() if problems}
+def test_at_phone_width_tables_scroll_in_their_own_box_with_every_column_reachable(phone_visit):
+    assert len(phone_visit) > 10
+    assert not {path: v["layout"] for path, v in phone_visit.items() if v["layout"]}
+
+
+def test_at_phone_width_the_first_two_columns_of_every_table_are_in_view(phone_visit):
+    """A reader on a phone sees each row's name and its first value before scrolling sideways."""
+    assert sum(v["tables"] > 0 for v in phone_visit.values()) > 5  # the check reads tables
+    assert not {path: v["first_columns"] for path, v in phone_visit.items() if v["first_columns"]}
+
+
+def test_the_first_columns_check_finds_a_name_that_pushes_the_values_off_screen(browser, base_url):
+    context, pg, _ = _new_page(browser, base_url, PHONE)
+    pg.goto(base_url + "findings/")
+    _settle(pg)
+    assert pg.evaluate(FIRST_COLUMNS_PROBLEMS) == []
+    wide = ("<table><thead><tr><th style='min-width: 380px'>a name set wider than the phone</th><th>value</th>"
+            "</tr></thead><tbody><tr><td>x</td><td>1.0</td></tr></tbody></table>")
+    pg.evaluate("html => document.querySelector('article').insertAdjacentHTML('beforeend', html)", wide)
+    found = pg.evaluate(FIRST_COLUMNS_PROBLEMS)
+    assert any('"value"' in f for f in found), found
+    context.close()
+
+
+@pytest.mark.parametrize("path", ["", "entropy-scaling/", "evaluation/"])
+def test_at_phone_width_a_tap_on_a_figure_opens_it_full_size(browser, base_url, path):
+    """A figure shrunk to the phone's column opens as its own PNG, at its drawn size."""
+    context = browser.new_context(color_scheme="light", viewport=PHONE, has_touch=True)
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    pg.goto(base_url + path)
+    _settle(pg)
+    img = pg.locator("article a > img[src$='.png']").first
+    shown = img.evaluate("i => i.getBoundingClientRect().width")
+    with pg.expect_navigation():
+        img.tap()
+    assert pg.url.endswith(".png")
+    natural = pg.evaluate("() => document.images[0].naturalWidth")
+    assert natural > 2 * shown  # drawn at 300 DPI: the full image is several screens wide
+    context.close()
 
 
 def test_the_content_column_is_as_wide_as_the_figures_are_drawn(page, base_url):

@@ -231,6 +231,9 @@ def test_the_pipeline_and_operon_alone_share_points_budget_and_credit(tiny_weigh
         assert by[("operon-3x", eq)]["counts"]["operon"]["max_evaluations"] == 3 * tiny.operon.max_evaluations + extra
     for eq in ("feynman_001", "feynman_002"):
         assert by[("pipeline", eq)]["first"]["prediction"] == by[("model", eq)]["prediction"]
+        # the model alone is timed as its own stage of the search, not given the whole run's seconds
+        stage = by[("pipeline", eq)]["counts"]["model_seconds"]
+        assert by[("model", eq)]["seconds"] == stage < by[("pipeline", eq)]["seconds"]
         assert by[("operon", eq)]["counts"]["operon"]["max_evaluations"] > tiny.operon.max_evaluations
         assert by[("pipeline", eq)]["true_size"] == by[("operon", eq)]["true_size"] > 0
     methods = {r["method"] for r in doc["credit"]}

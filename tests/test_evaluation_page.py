@@ -48,6 +48,34 @@ def test_timing_is_joined_into_the_rows():
     assert evaluation_data(None) is None
 
 
+def test_the_model_alone_shows_no_seconds_where_it_was_timed_only_within_the_pipeline():
+    """An evaluation whose pipeline rows do not count the model stage's seconds gave the model
+    alone the whole run's: no table, page or answer may show them as the model's own."""
+    from physdocs.report.answers import answers
+    from physdocs.results.evaluation import Guess, ResultRow
+
+    def run(counts):
+        rows = tuple(ResultRow(id="eq", tier="trivial", model="trained", decoder=d, prediction="x1", r2_test=1.0,
+                               exact=True, source="operon", status="ok", match_reason="", r2_support=1.0,
+                               seconds=4.05, first=Guess("x1", 1.0, True, "operon"),
+                               counts=counts if d == "pipeline" else None)
+                     for d in ("pipeline", "model"))
+        timing = tuple(TimingRow("trained", d, "all", mean_seconds=4.05, max_seconds=4.05) for d in ("pipeline", "model"))
+        summary = tuple(srow("trained", d, "all", 1.0, 1.0) for d in ("pipeline", "model"))
+        return Evaluation(Meta("ab" * 32), results=rows, summary=summary, timing=timing)
+
+    shared = run({"pool": 3})
+    assert shared.untimed == {("trained", "model")} and shared.timing_row("trained", "model", "all") is None
+    assert shared.timing_row("trained", "pipeline", "all").mean_seconds == 4.05
+    table = {t["decoder"]: t for t in evaluation_data(shared)["tables"]}
+    assert table["model"]["rows"][0]["mean_seconds"] is None and "model + Operon" in table["model"]["seconds_note"]
+    assert table["pipeline"]["rows"][0]["mean_seconds"] == 4.05 and table["pipeline"]["seconds_note"] is None
+    by = {a.key: a for a in answers(shared.results, [], shared)}
+    assert by["model"].seconds is None and "model + Operon" in by["model"].note and by["pipeline"].seconds == 4.05
+    timed = run({"pool": 3, "model_seconds": 1.2})  # a run that timed the model stage: its rows hold it
+    assert timed.untimed == frozenset() and timed.timing_row("trained", "model", "all").mean_seconds == 4.05
+
+
 def test_training_summary_reads_the_log():
     from physdocs.report.evaluation_page import training_summary
     from physdocs.results.analysis import LogRecord

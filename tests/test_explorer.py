@@ -353,6 +353,8 @@ def test_script_decodes_what_python_encodes(node, tiny, tmp_path):
       out[comp] = {{h0: Array.from(ex.matrixFor(p, "trained", comp, layer, 0)),
                    mean: Array.from(ex.matrixFor(p, "trained", comp, layer, "mean"))}};
     }}
+    const sl = p.models.trained["diffuser.self"].layers.slice(-1)[0];
+    out.top = ex.sharedTop(p, "diffuser.self", sl, 0);
     out.relative = [ex.isRelative("../data/x.json"), ex.isRelative("https://x/y.json"), ex.isRelative("//x/y.json")];
     out.csv = ex.csvCell("=cmd");
     out.format = ex.FORMAT;
@@ -366,6 +368,10 @@ def test_script_decodes_what_python_encodes(node, tiny, tmp_path):
         mats = [_matrix(p, "trained", comp, layer, h) for h in range(p["models"]["trained"][comp]["heads"])]
         np.testing.assert_allclose(np.array(got[comp]["h0"]).reshape(h0.shape), h0, atol=1e-6)
         np.testing.assert_allclose(np.array(got[comp]["mean"]).reshape(h0.shape), np.mean(mats, 0), atol=1e-6)
+    # the colour scale's top is the map's largest weight in either model: trained and control on one scale
+    layer = p["models"]["trained"]["diffuser.self"]["layers"][-1]
+    tops = {m: float(_matrix(p, m, "diffuser.self", layer, 0).max()) for m in p["models"]}
+    assert len(tops) == 2 and got["top"] == pytest.approx(max(tops.values()), abs=1e-6)
     assert got["relative"] == [True, False, False]
     assert got["csv"] == "'=cmd"
     assert got["format"] == p["format"]

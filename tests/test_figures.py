@@ -30,7 +30,7 @@ def test_figure_jobs_follow_the_seed_index():
     jobs = F.figure_jobs(Results.from_json(results), arrays, "all")
     paths = {j.path for j in jobs}
     assert not any(p.startswith("figures/equations/") for p in paths)  # drawn in HTML by the pages
-    assert "figures/head_importance_trained.png" in paths
+    assert "figures/head_importance.png" in paths
     cross = next(j for j in jobs if j.path.endswith("feynman_001_diffuser_cross_attn.png"))
     assert cross.kwargs["key_labels"][-1] == "z" and cross.kwargs["key_labels"][0] == "p1"
     assert cross.kwargs["query_labels"] == get_equation("feynman_001").tokens

@@ -230,32 +230,65 @@ def test_entropy_by_tier_without_seed():
     assert not any("reported in the seed" in t for t in legend_texts(fig))
 
 
+def test_entropy_by_tier_draws_the_statistic_its_verdicts_rest_on():
+    """Raw entropy rises with length: panel (d) draws the length-partialled statistic, the
+    control's value and the band the verdict must leave, and names the verdict."""
+    verdicts = [{"statistic_name": "partial Spearman rho(tier, entropy | length)", "outcome": "opposite",
+                 "value": -0.4, "ci_low": -0.5, "ci_high": -0.3, "control_value": 0.02, "min_effect": 0.1,
+                 "diff": -0.42, "diff_low": -0.55, "diff_high": -0.3}]
+    fig = plots.entropy_by_tier(entropy_rows(), verdicts=verdicts)
+    renders(fig)
+    verdict_ax = fig.axes[-1]
+    trained = [c for c in verdict_ax.containers if c.get_label() == "trained model"]
+    assert trained and trained[0].lines[0].get_xdata()[0] == -0.4
+    band = next(c for c in verdict_ax.containers if c.get_label() == "control ± the minimum effect")[0]
+    assert band.get_x() == pytest.approx(-0.08) and band.get_width() == pytest.approx(0.2)
+    assert "the opposite holds" in verdict_ax.get_yticklabels()[0].get_text()
+    assert len(plots.entropy_by_tier(entropy_rows()).axes) == 3  # without verdicts: no panel (d)
+
+
 def test_token_type_attention():
     rows = [
         {"tier": tier, "model": model, "component": "diffuser.self", "type": typ,
          "received": 0.3, "uniform_share": 0.25, "ratio": 1.2 if typ != "unary" or i > 1 else float("nan")}
         for i, tier in enumerate(TIERS)
         for model in ("trained", "control")
-        for typ in ("binary", "unary", "variable", "constant")
+        for typ in ("binary", "unary", "variable", "constant", "operator")
     ]  # fmt: skip
+    rows = [{**r, "ratio": 0.5} if r["model"] == "control" else r for r in rows]
     fig = plots.token_type_attention(rows)
     renders(fig)
     assert any("uniform" in t for t in legend_texts(fig))
+    # the operators as the claim groups them: one line per tier with a ratio, not a bar
+    trained = fig.axes[0]
+    lines = [ln for ln in trained.lines if ln.get_color() == "black"]
+    assert len(lines) == len(TIERS) and "operators (binary and unary together)" in legend_texts(fig)
+    assert len(trained.patches) == 4 * len(TIERS) - 2  # binary, unary, variable, constant; unary nan twice
+    # the control's panel keeps the trained panel's scale, though its bars are lower
+    assert fig.axes[1].get_ylim() == trained.get_ylim()
 
 
 @pytest.mark.parametrize(("shift", "cmap"), [(0.0, "viridis"), (3.0, "PuOr_r")])
 def test_head_importance(shift, cmap):
     values = (np.arange(16).reshape(4, 4) - shift) * 0.01  # [layer, head]; shift 3: both signs
+    control = values * 0.05  # twenty times weaker: it must look twenty times paler
     fig = plots.head_importance(
-        {"diffuser.self": values.tolist(), "decoder.cross": values.T.tolist()}, "heads"
+        {"trained": {"diffuser.self": values.tolist(), "decoder.cross": values.T.tolist()},
+         "control": {"diffuser.self": control.tolist(), "decoder.cross": control.T.tolist()}}, "heads"
     )
-    assert fig.axes[0].images[0].get_cmap().name == cmap
-    assert len(fig.axes[0].texts) == 16
+    maps = [ax for ax in fig.axes if ax.images]
+    assert len(maps) == 4 and maps[0].images[0].get_cmap().name == cmap
+    assert len(maps[0].texts) == 16
+    assert len({(ax.images[0].norm.vmin, ax.images[0].norm.vmax) for ax in maps}) == 1
+    assert "random-initialised control" in maps[2].get_title()
     if shift:  # one render is enough
         renders(fig)
 
 
 def test_training_curves():
+    from physdocs.methods import BY_KEY
+    from physdocs.results.analysis import LOG_LABELS
+
     records = [
         {"kind": "train", "step": s, "ar_loss": 3.0 / (s + 1), "diff_loss": 4.0 / (s + 1),
          "lr": 1e-3 * min(1.0, s / 10), "ar_token_acc": 0.5}
@@ -268,7 +301,12 @@ def test_training_curves():
     fig = plots.training_curves(records)
     renders(fig)
     assert fig.axes[0].get_yscale() == "log"
-    assert "ar_seq_acc" in legend_texts(fig)
+    texts = legend_texts(fig)
+    assert LOG_LABELS["ar_seq_acc"] in texts and not any("_" in t for t in texts)  # words, not log keys
+    # each decoder's lines in its method's colour, the same as in the evaluation's figures
+    colours = {ln.get_label(): ln.get_color() for ln in fig.axes[1].lines}
+    assert colours[LOG_LABELS["ar_token_acc"]] == BY_KEY["ar"].colour
+    assert colours[LOG_LABELS["diff_token_acc"]] == BY_KEY["diffusion"].colour
 
 
 def method_rows(tiers=(*TIERS, "all")) -> list[dict]:

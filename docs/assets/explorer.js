@@ -70,6 +70,21 @@
     return result;
   }
 
+  /**
+   * The top of the colour scale for (component, layer, head): the largest weight of that map
+   * in any model of the payload, so the trained model and its control are drawn on one scale
+   * and switching between them never rescales a weak map to look as strong.
+   */
+  function sharedTop(payload, comp, layer, head, cache) {
+    var top = 0;
+    Object.keys(payload.models).forEach(function (model) {
+      var m = matrixFor(payload, model, comp, layer, head, cache);
+      if (!m) return;
+      for (var i = 0; i < m.length; i++) if (m[i] > top) top = m[i];
+    });
+    return top;
+  }
+
   function fmt(w) { return w.toFixed(3); }
 
   function safeName(s) { return String(s).replace(/[^A-Za-z0-9_.-]+/g, "_").slice(0, 80); }
@@ -414,8 +429,7 @@
       this.legend.textContent = "Not included for this model.";
       return;
     }
-    var max = 0, i, j;
-    for (i = 0; i < m.length; i++) if (m[i] > max) max = m[i];
+    var max = sharedTop(this.p, st.comp, st.layer, st.head, this.cache), i, j;
     ctx.fillStyle = "#526cfe";
     ctx.fillStyle = accent;
     for (i = 0; i < g.rows; i++) {
@@ -436,7 +450,7 @@
     ctx.lineWidth = 1.5;
     ctx.strokeRect(0.75, st.query * g.ch + 0.75, g.w - 1.5, g.ch - 1.5);
     this.legend.textContent = "Rows: " + g.rows + " queries; columns: " + g.cols + " keys. Colour from 0 to the " +
-      "largest weight in the matrix (" + fmt(max) + "). Selected query outlined.";
+      "largest weight of this map in either model (" + fmt(max) + "), one scale for both. Selected query outlined.";
   };
 
   Explorer.prototype.fileStem = function () {
@@ -544,7 +558,7 @@
 
   // For tests under Node (no DOM): the pure functions.
   if (typeof module === "object" && module && module.exports) {
-    module.exports = { decodeMatrix: decodeMatrix, matrixFor: matrixFor, meanOf: meanOf, csvCell: csvCell,
+    module.exports = { decodeMatrix: decodeMatrix, matrixFor: matrixFor, meanOf: meanOf, sharedTop: sharedTop, csvCell: csvCell,
       isRelative: isRelative, FORMAT: FORMAT };
   }
 })();

@@ -22,15 +22,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from physdocs.analysis.schema import OPERATOR, OPERATOR_TYPES
 from physdocs.analysis.stats import rank_residuals
 from physdocs.constants import ALPHA, DEFAULT_SEED
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
-
-#: Token types that count as operators in the claims.
-OPERATOR_TYPES: tuple[str, ...] = ("binary", "unary")
-
 
 # --------------------------------------------------------------------------- masks, means
 
@@ -493,10 +490,10 @@ def head_spread(head_entropies: ArrayLike) -> float:
 
 def operator_label(token_type: str, merged: bool) -> str:
     """'operator' for binary/unary; otherwise the type itself, or 'other' when ``merged``."""
-    return "operator" if token_type in OPERATOR_TYPES else ("other" if merged else token_type)
+    return OPERATOR if token_type in OPERATOR_TYPES else ("other" if merged else token_type)
 
 
-def operator_margin(values: np.ndarray, labels: np.ndarray, target_label: object = "operator") -> float:
+def operator_margin(values: np.ndarray, labels: np.ndarray, target_label: object = OPERATOR) -> float:
     """Mean of the target (operator) items minus the largest mean among the other labels."""
     sel = labels == target_label
     others = [values[labels == lab].mean() for lab in np.unique(labels[~sel])]
@@ -558,7 +555,7 @@ def mean_increase(delta: ArrayLike) -> float:
     return float(d.mean()) if d.size else float("nan")
 
 
-def operator_difference(values: np.ndarray, labels: np.ndarray, target_label: object = "operator") -> float:
+def operator_difference(values: np.ndarray, labels: np.ndarray, target_label: object = OPERATOR) -> float:
     """Mean of the target (operator) items minus the mean of all others; nan if a side is empty."""
     sel = labels == target_label
     if sel.all() or not sel.any():

@@ -20,7 +20,7 @@ from physdocs.analysis.stats import bootstrap_ci
 from physdocs.benchmark import TIERS, Equation
 from physdocs.errors import InputError
 from physdocs.grammar import ARITY, MASK_ID, token_type
-from physdocs.results import finite, nan_if_none
+from physdocs.results import finite, nan_if_none, significant
 from physdocs.results.analysis import EntropyRow, KeysRow, TierTables, TokenTypeRow
 from physdocs.results.causal import CausalResults
 from physdocs.results.equations import (
@@ -141,11 +141,12 @@ def model_record(eq: Equation, maps: dict[str, np.ndarray], n: int, traj) -> Mod
         entropy=entropy,
         head_entropy=head_entropy,
         received_by_type=received,
-        pad_mass=PadMass(finite(pad_mass(maps["diffuser.self"], n), 5),
-                         finite(pad_mass(maps["diffuser.self"][-1:], n), 5)),
-        cross_z_mass=finite(cross[..., -1].mean(), 5),
-        cross_obs_concentration=finite(M.observation_selectivity(cross[..., :-1]), 5),
-        inducing_specialisation=finite(M.inducing_specialisation(maps["encoder.isab1.mab1"][0]), 5),
+        # masses and divergences can be tiny (a random model's): kept to significant figures
+        pad_mass=PadMass(significant(pad_mass(maps["diffuser.self"], n)),
+                         significant(pad_mass(maps["diffuser.self"][-1:], n))),
+        cross_z_mass=significant(cross[..., -1].mean()),
+        cross_obs_concentration=significant(M.observation_selectivity(cross[..., :-1])),
+        inducing_specialisation=significant(M.inducing_specialisation(maps["encoder.isab1.mab1"][0])),
         inducing_coverage=finite(M.argmax_coverage(maps["encoder.isab1.mab1"][0]), 5),
         trajectory=Trajectory(
             tokens=tuples(recorded["tokens"]),
@@ -197,10 +198,13 @@ def _tier_tables(records: list[EquationRecord], uniform: list[dict], n_boot: int
                 continue
             # Received and uniform are mean shares over the tier's equations (each sums to 1
             # over the types, absent types counting 0); ratio = received / uniform.
+            # The operators together (S.OPERATOR), as the findings group them: shares add.
             for model in MODELS:
-                for typ in S.TOKEN_TYPES:
-                    got = [records[i].models[model].received_by_type[comp].received.get(typ, 0.0) for i in idx]
-                    base = [records[i].models[model].received_by_type[comp].uniform.get(typ, 0.0) for i in idx]
+                for typ in (*S.TOKEN_TYPES, S.OPERATOR):
+                    members = S.OPERATOR_TYPES if typ == S.OPERATOR else (typ,)
+                    shares = [records[i].models[model].received_by_type[comp] for i in idx]
+                    got = [sum(r.received.get(t, 0.0) for t in members) for r in shares]
+                    base = [sum(r.uniform.get(t, 0.0) for t in members) for r in shares]
                     if not any(base):
                         continue
                     type_rows.append(TokenTypeRow(
@@ -225,8 +229,8 @@ def _tier_tables(records: list[EquationRecord], uniform: list[dict], n_boot: int
 
 
 def _mean(values) -> float | None:
-    """Mean to 4 places, None (a record's missing value) counting as nan."""
-    return finite(np.mean([nan_if_none(v) for v in values]), 4)
+    """Mean to 4 significant figures, None (a record's missing value) counting as nan."""
+    return significant(np.mean([nan_if_none(v) for v in values]), 4)
 
 
 def causal_summary(causal: dict | None) -> CausalResults | None:
@@ -262,7 +266,7 @@ def _evidence(records: list[EquationRecord], equations, maps_by_model, lengths, 
             step += st
             position += list(range(len(d)))
             step_group += [i] * len(d)
-            operator += [float(token_type(t) in ("binary", "unary")) for t in trajectories[m][i].tokens[:len(d)]]
+            operator += [float(token_type(t) in S.OPERATOR_TYPES) for t in trajectories[m][i].tokens[:len(d)]]
         rec = [r.models[m] for r in records]
 
         def field(read) -> np.ndarray:

@@ -17,7 +17,25 @@ from physdocs.constants import DEFAULT_SEED
 from physdocs.results import jsonable
 
 MODELS = ("trained", "control")
+#: The models, and uniform attention over the same visible keys (every statistic's reference),
+#: in the reader's words: the figures' legends and titles.
+MODEL_LABELS: dict[str, str] = {"trained": "trained model", "control": "random-initialised control",
+                                "uniform": "uniform attention"}
 TOKEN_TYPES = ("binary", "unary", "variable", "constant", "special")
+#: The types the findings call operators, and the name of the two taken together.
+OPERATOR_TYPES = ("binary", "unary")
+OPERATOR = "operator"
+#: Token types (and the operators together, MASK and PAD) in the reader's words: legends and tables.
+TYPE_LABELS: dict[str, str] = {
+    "binary": "binary operator",
+    "unary": "unary operator",
+    OPERATOR: "operators (binary and unary together)",
+    "variable": "variable",
+    "constant": "constant",
+    "special": "special (BOS, EOS, STEP)",
+    "mask": "MASK",
+    "pad": "PAD",
+}
 
 
 @dataclass(frozen=True)
@@ -90,6 +108,9 @@ def component(component_id: str) -> Component:
 #: Per-equation arrays beside the attention maps.
 TRAJECTORY_CONFIDENCE = "trajectory_confidence"
 INDUCED_MAP = "encoder.isab1.induced"
+#: The induced map's name: MAB2's weights times MAB1's, each observation reading the others
+#: through the inducing points.
+INDUCED_NAME = "encoder ISAB 1, observations ← observations through the inducing points"
 
 
 def array_key(model: str, eq_id: str, name: str, layer: int | None = None) -> str:

@@ -291,6 +291,7 @@ def search(
                     add(f"{decoder} {c['source']}{tag}", decode_sequence(c["fit_tokens"]), tuple(c["constants"]),
                         c["r2"], refit=len(rows) < len(fit))
         counts["model_distinct"] = len(pool)
+        counts["model_seconds"] = round(time.perf_counter() - start, 3)  # the model alone's time
         say(f"model: {sum(counts.get(f'{d}_candidates', 0) for d in decoders)} candidates, "
             f"{len(pool)} distinct; best held-back R^2 "
             f"{max((c.r2_heldout for c in pool), default=float('nan')):.6f}")

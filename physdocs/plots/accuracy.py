@@ -12,15 +12,16 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from physdocs.methods import REGISTRY
-from physdocs.plots.style import SERIES_COLOURS, new_figure, styled
+from physdocs.methods import BY_KEY, REGISTRY
+from physdocs.plots.style import new_figure, styled, wrapped
+from physdocs.results.analysis import LOG_LABELS
 
 Row = Mapping[str, Any]
 
-#: (title, loss on the true observations, loss on another equation's observations)
+#: (decoder's method key, loss on the true observations, loss on another equation's observations)
 _GAP_PAIRS = (
-    ("AR decoder (next-token loss)", "ar_loss", "ar_loss_shuffled"),
-    ("PhysDiffuser (masked real-token loss)", "diff_real_loss", "diff_real_loss_shuffled"),
+    ("ar", "ar_loss", "ar_loss_shuffled"),
+    ("diffusion", "diff_real_loss", "diff_real_loss_shuffled"),
 )
 
 
@@ -33,14 +34,15 @@ def data_dependence(records: Sequence[Row]) -> Figure:
     fig = new_figure(8.8, 3.6)
     axes = fig.subplots(1, 2)
     steps = np.array([r["step"] for r in val])
-    for ax, (title, true_key, wrong_key) in zip(axes, _GAP_PAIRS, strict=True):
-        ax.plot(steps, [r[true_key] for r in val], color=SERIES_COLOURS[0], marker="o", markersize=3,
+    for ax, (method, true_key, wrong_key) in zip(axes, _GAP_PAIRS, strict=True):
+        colour = BY_KEY[method].colour  # the decoder's colour; the line style tells the data apart
+        ax.plot(steps, [r[true_key] for r in val], color=colour, marker="o", markersize=3,
                 label="own observations")
-        ax.plot(steps, [r[wrong_key] for r in val], color=SERIES_COLOURS[1], marker="s", markersize=3,
+        ax.plot(steps, [r[wrong_key] for r in val], color=colour, marker="s", markersize=3,
                 linestyle="--", label="another equation's observations")
         ax.fill_between(steps, [r[true_key] for r in val], [r[wrong_key] for r in val],
-                        color=SERIES_COLOURS[1], alpha=0.15, linewidth=0)
-        ax.set_title(title)
+                        color=colour, alpha=0.15, linewidth=0)
+        ax.set_title(wrapped(LOG_LABELS[true_key], 4.0))
         ax.set_xlabel("step")
         ax.set_ylabel("validation loss (nats)")
         ax.legend(frameon=False)

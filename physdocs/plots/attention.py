@@ -19,6 +19,7 @@ from matplotlib.image import AxesImage
 from physdocs.plots.style import (
     CONTENT_WIDTH_IN,
     HEATMAP_CMAP,
+    TITLE_LINE_IN,
     check_labels,
     colorbar_axes,
     map_scale,
@@ -26,11 +27,11 @@ from physdocs.plots.style import (
     styled,
     text_inches,
     thinned_ticks,
+    wrapped,
 )
 
 _AXIS_LABEL = 0.22  # inches taken by an axis label ("key", "query")
 _TITLE = 0.25  # a panel title
-_SUPTITLE = 0.32  # the figure title
 _CBAR = 0.08 + 0.1 + 0.38  # colour bar pad + bar + its tick labels
 _NUMBERS = 0.22  # numeric tick labels (indices up to 2 digits)
 
@@ -122,9 +123,10 @@ def attention_heads(
         left=left,
         right=right,
         bottom=x_ticks + 0.05,
-        top=_TITLE + _SUPTITLE,
+        top=_TITLE,
         wgap=0.15,
         hgap=x_ticks + _TITLE,
+        title=title,
     )
     vmax = map_scale(a)
     im = None
@@ -138,7 +140,6 @@ def attention_heads(
         ax.set_title(f"head {i + 1}")
     assert im is not None
     fig.colorbar(im, cax=colorbar_axes(fig, axes[ncols - 1 :: ncols]), label="attention weight")
-    fig.suptitle(title, y=1.0 - 0.06 / fig.get_figheight(), va="top")
     return fig
 
 
@@ -157,6 +158,9 @@ def _small_multiples(
     gap = _CBAR + y_ticks + 0.15
     ncols, panel_w = _columns(len(panels), max_cols, panel_w, y_ticks + 0.1 + _CBAR + 0.1 - gap, gap)
     nrows = math.ceil(len(panels) / ncols)
+    # a title wider than its panel is broken into lines, and the space above each row grows to hold them
+    names = [wrapped(p[0], panel_w) for p in panels]
+    title_h = _TITLE + TITLE_LINE_IN * (max(t.count("\n") for t in names))
     fig, axes = panel_grid(
         nrows,
         ncols,
@@ -165,11 +169,12 @@ def _small_multiples(
         left=y_ticks + 0.1,
         right=_CBAR + 0.1,
         bottom=x_ticks + 0.05,
-        top=_TITLE + _SUPTITLE,
+        top=title_h,
         wgap=gap,
-        hgap=x_ticks + _TITLE + 0.05,
+        hgap=x_ticks + title_h + 0.05,
+        title=title,
     )
-    for ax, (name, a, q_labels, k_labels, q_name, k_name) in zip(axes, panels, strict=False):
+    for ax, name, (_, a, q_labels, k_labels, q_name, k_name) in zip(axes, names, panels, strict=False):
         im = _heatmap(ax, a, query_labels=q_labels, key_labels=k_labels, query_name=q_name, key_name=k_name)
         if q_labels is None and a.shape[0] <= 2:
             ax.set_yticks(range(a.shape[0]))
@@ -177,7 +182,6 @@ def _small_multiples(
         fig.colorbar(im, cax=colorbar_axes(fig, ax))
     for ax in axes[len(panels) :]:
         ax.set_axis_off()
-    fig.suptitle(title, y=1.0 - 0.06 / fig.get_figheight(), va="top")
     return fig
 
 

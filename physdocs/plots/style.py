@@ -9,6 +9,7 @@ so the seed's ``seaborn-v0_8-whitegrid`` style applies.
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
@@ -22,6 +23,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from physdocs.grammar import token_type
+from physdocs.methods import MODEL_COLOURS as MODEL_COLOURS  # declared with the methods, drawn here
 
 STYLE = "seaborn-v0_8-whitegrid"
 DPI_PRINT = 300  # every figure, as the seed's
@@ -47,8 +49,8 @@ TYPE_COLOURS: dict[str, str] = {
 TYPE_ORDER: tuple[str, ...] = tuple(TYPE_COLOURS)
 TYPE_CMAP = ListedColormap([TYPE_COLOURS[t] for t in TYPE_ORDER], name="token_type")
 
-#: Colours for the compared models and for categorical series (Okabe-Ito).
-MODEL_COLOURS: dict[str, str] = {"trained": "#0072B2", "control": "#E69F00", "uniform": "#999999"}
+#: Colours for categorical series that are neither a model nor a method (Okabe-Ito); the
+#: models' colours (:data:`MODEL_COLOURS`) and the methods' are declared in :mod:`physdocs.methods`.
 SERIES_COLOURS: tuple[str, ...] = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 
 TIERS: tuple[str, ...] = ("trivial", "simple", "moderate", "complex", "multi_step")
@@ -98,6 +100,33 @@ def new_figure(width: float, height: float, *, constrained: bool = True) -> Figu
     return Figure(figsize=(width, height), layout="constrained" if constrained else None)
 
 
+SUPTITLE_IN = 0.32  # a figure title's line and its margin (10 pt)
+TITLE_LINE_IN = 0.17  # each further line of a wrapped 10 pt title
+
+
+def wrapped(text: str, width_in: float, fontsize: float = 10.0) -> str:
+    """``text`` broken into lines that fit ``width_in`` inches at ``fontsize`` (see
+    :func:`text_inches`); a parenthesis that fits on its own line starts one."""
+    chars = max(8, int(width_in * 72.0 / (fontsize * 0.62)))
+    if len(text) <= chars:
+        return text
+    head, sep, tail = text.partition(" (")
+    if sep and "\n" not in text and len(head) <= chars and len(tail) + 1 <= chars:
+        return f"{head}\n({tail}"
+    return "\n".join(textwrap.wrap(text, chars, break_on_hyphens=False)) or text
+
+
+#: Prefix of an axes' gid that names the model a panel shows and the quantity it is compared on.
+COMPARED = "compared"
+
+
+def mark_compared(ax: Axes, model: str, quantity: str) -> None:
+    """Record on ``ax`` that it shows ``model``'s ``quantity`` beside other models' panels of the
+    same quantity: such panels must share one scale (checked by ``tests/figure_checks.py``).
+    The gid is metadata only: a PNG does not change."""
+    ax.set_gid(f"{COMPARED}:{quantity}:{model}")
+
+
 def text_inches(labels: Sequence[str], fontsize: float = 8.0) -> float:
     """Rough width in inches of the widest label (DejaVu Sans averages ~0.6 em a character)."""
     longest = max((len(str(s)) for s in labels), default=0)
@@ -116,16 +145,23 @@ def panel_grid(
     top: float,
     wgap: float,
     hgap: float,
+    title: str | None = None,
 ) -> tuple[Figure, list[Axes]]:
     """A figure of ``nrows x ncols`` panels placed by fixed margins (all sizes in inches).
 
     The layout is computed from the sizes alone -- no text is measured and no layout engine
     runs -- which halves render time against ``layout="constrained"`` for label-heavy maps.
-    Callers size the margins from their tick labels with :func:`text_inches`.
+    Callers size the margins from their tick labels with :func:`text_inches`. ``title`` is
+    the figure's title, broken into lines that fit its width, above ``top``.
     """
     width = left + ncols * panel_w + (ncols - 1) * wgap + right
+    text = wrapped(title, width - 0.2) if title else None
+    if text:
+        top += SUPTITLE_IN + TITLE_LINE_IN * text.count("\n")
     height = bottom + nrows * panel_h + (nrows - 1) * hgap + top
     fig = Figure(figsize=(width, height))
+    if text:
+        fig.suptitle(text, y=1.0 - 0.06 / height, va="top")
     axes = []
     for r in range(nrows):
         for c in range(ncols):

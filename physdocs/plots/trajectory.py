@@ -15,6 +15,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from physdocs.analysis.schema import TYPE_LABELS
 from physdocs.plots.style import (
     CONTENT_WIDTH_IN,
     HEATMAP_CMAP,
@@ -53,7 +54,6 @@ def _text_colour(hex_colour: str) -> str:
 
 _TEXT_COLOURS = {cat: _text_colour(c) for cat, c in TYPE_COLOURS.items()}
 _CONF_CMAP = colormaps[HEATMAP_CMAP].with_extremes(bad="#DDDDDD")  # nan: no prediction yet
-_LEGEND_NAMES = {"special": "special (BOS, EOS, STEP)", "mask": "MASK", "pad": "PAD"}
 
 
 @styled
@@ -84,7 +84,7 @@ def trajectory(tokens: Sequence[Sequence[str]], confidence: np.ndarray, title: s
     panel_w = cell_w * width
     panel_h = float(np.clip(0.14 * n_rows, 1.6, 4.0))
     fig, (ax_tok, ax_conf) = panel_grid(
-        2, 1, panel_w, panel_h, left=left, right=right, bottom=1.0, top=0.6, wgap=0.0, hgap=0.65
+        2, 1, panel_w, panel_h, left=left, right=right, bottom=1.0, top=0.28, wgap=0.0, hgap=0.65, title=title
     )
 
     ax_tok.imshow(codes, cmap=TYPE_CMAP, vmin=-0.5, vmax=len(TYPE_ORDER) - 0.5, aspect="auto")
@@ -97,7 +97,7 @@ def trajectory(tokens: Sequence[Sequence[str]], confidence: np.ndarray, title: s
                     pos, step, tok, ha="center", va="center", fontsize=fontsize, color=_TEXT_COLOURS[cat]
                 )
     shown = [c for c in TYPE_ORDER if (codes == TYPE_ORDER.index(c)).any()]  # only what is drawn
-    handles = [Patch(facecolor=TYPE_COLOURS[c], label=_LEGEND_NAMES.get(c, c)) for c in shown]
+    handles = [Patch(facecolor=TYPE_COLOURS[c], label=TYPE_LABELS.get(c, c)) for c in shown]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
     ax_tok.set_title("token identity by type (text at 0, 25, 50, 75, 100 % of steps)")
 
@@ -113,5 +113,4 @@ def trajectory(tokens: Sequence[Sequence[str]], confidence: np.ndarray, title: s
         ax.set_xticks(xpos, xlab)
         ax.set_ylabel("refinement step")
         ax.set_xlabel("position")
-    fig.suptitle(title, y=1.0 - 0.06 / fig.get_figheight(), va="top")
     return fig

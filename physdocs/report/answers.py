@@ -21,8 +21,9 @@ from typing import Any
 from physdocs import methods as M
 from physdocs.benchmark import display_name
 from physdocs.constants import R2_THRESHOLD
+from physdocs.report.evaluation_page import untimed_note
 from physdocs.report.render import fmt, tex_ok
-from physdocs.results.evaluation import ResultRow
+from physdocs.results.evaluation import Evaluation, ResultRow
 
 #: The grammar's leaf tokens (``x1``, ``x2``, ...): an answer naming one is written over tokens.
 _TOKEN = re.compile(r"x\d+")
@@ -122,8 +123,9 @@ def _sympy_names(allowed: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def answer(row: ResultRow, variables: Sequence[Any]) -> Answer:
-    """A row as its equation's page shows it: the evaluation's LaTeX, else the text read by sympy."""
+def answer(row: ResultRow, variables: Sequence[Any], untimed: str | None = None) -> Answer:
+    """A row as its equation's page shows it: the evaluation's LaTeX, else the text read by sympy.
+    ``untimed``: why the row's seconds are not its own (they are then not shown)."""
     method = M.BY_ROWS.get((row.model, row.decoder))
     latex, text, note = None, None, None
     if row.latex and tex_ok(row.latex):
@@ -134,14 +136,14 @@ def answer(row: ResultRow, variables: Sequence[Any]) -> Answer:
             text, note = row.prediction, f"shown as written: {why}"
         else:
             note = why
-    notes = "; ".join(s.rstrip(".") for s in (row.note, note) if s)
+    notes = "; ".join(s.rstrip(".") for s in (row.note, note, untimed and f"seconds {untimed}") if s)
     return Answer(
         key=method.key if method else None,
         label=row.method,
         derived=row.derived,
         exact=bool(row.exact),
         r2=row.r2_test,
-        seconds=row.seconds,
+        seconds=None if untimed else row.seconds,
         status=row.status,
         latex=latex,
         text=text,
@@ -149,11 +151,12 @@ def answer(row: ResultRow, variables: Sequence[Any]) -> Answer:
     )
 
 
-def answers(rows: Sequence[ResultRow], variables: Sequence[Any]) -> list[Answer]:
+def answers(rows: Sequence[ResultRow], variables: Sequence[Any], evaluation: Evaluation | None = None) -> list[Answer]:
     """Every evaluated method's answer on one equation, in the registry's order (others after, by name)."""
     order = {(m.model, m.decoder): i for i, m in enumerate(M.REGISTRY)}
     ranked = sorted(rows, key=lambda r: (order.get((r.model, r.decoder), len(order)), r.model, r.decoder))
-    return [answer(r, variables) for r in ranked]
+    untimed = (lambda r: untimed_note(evaluation, r.model, r.decoder)) if evaluation else (lambda r: None)
+    return [answer(r, variables, untimed(r)) for r in ranked]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from physdocs import methods as M
 from physdocs.benchmark import TIERS
 from physdocs.constants import R2_THRESHOLD
 from physdocs.report.render import MISSING, fmt, pct
-from physdocs.results.analysis import LogRecord
+from physdocs.results.analysis import LOG_LABELS, LogRecord
 from physdocs.results.equal_time import EqualTime
 from physdocs.results.evaluation import Audit, Evaluation, Grid, Meta, Rate, Variants
 
@@ -40,6 +40,13 @@ def _rows(evaluation: Evaluation) -> list[dict]:
         out.append({**asdict(r), "mean_seconds": t.mean_seconds if t else None,
                     "max_seconds": t.max_seconds if t else None})
     return out
+
+
+def untimed_note(evaluation: Evaluation, model: str, decoder: str) -> str | None:
+    """Why a method shows no seconds of its own: it ran inside another method's timed run."""
+    if (model, decoder) not in evaluation.untimed:
+        return None
+    return f"timed only within {M.BY_KEY['pipeline'].label}'s run, whose seconds it shared"
 
 
 def budget(meta: Meta) -> dict[str, Any]:
@@ -223,7 +230,8 @@ def evaluation_data(evaluation: Evaluation | None) -> dict[str, Any] | None:
     for row in rows:
         groups.setdefault((row["model"], row["decoder"]), []).append(row)
     tables = [
-        {"model": m, "decoder": d, "rows": sorted(g, key=lambda r: _ORDER.get(r["tier"], len(_ORDER)))}
+        {"model": m, "decoder": d, "rows": sorted(g, key=lambda r: _ORDER.get(r["tier"], len(_ORDER))),
+         "seconds_note": untimed_note(evaluation, m, d)}
         for (m, d), g in sorted(groups.items())
     ]
     meta = evaluation.meta
@@ -258,16 +266,16 @@ def training_summary(log: Sequence[LogRecord]) -> list[str]:
     out = [f"Training ran {last.step} steps in {last.elapsed / 60:.0f} minutes, at a median "
            f"{float(np.median(rates)):.0f} samples per second." if rates else
            f"Training ran {last.step} steps."]
-    acc = [(k, label) for k, label in (("ar_token_acc", "AR next-token accuracy"),
-                                       ("diff_real_token_acc", "diffusion accuracy on masked real tokens"))
+    acc = [(k, LOG_LABELS[k]) for k in ("ar_token_acc", "diff_real_token_acc")
            if getattr(last, k) is not None and getattr(first, k) is not None]
     if acc:
         out.append("On the fixed validation set, " + "; ".join(
             f"{label} went from {getattr(first, k):.3f} (step {first.step}) to {getattr(last, k):.3f}"
             for k, label in acc) + ".")
     if last.ar_gap is not None and last.diff_gap is not None:
-        out.append(f"At the end, swapping in another equation's observations raises the AR loss by "
-                   f"{last.ar_gap:.3f} nats and the diffusion loss on real tokens by {last.diff_gap:.3f} nats: "
+        out.append(f"At the end, swapping in another equation's observations raises the AR decoder's loss "
+                   f"by {last.ar_gap:.3f} nats and the PhysDiffuser's loss on masked equation tokens by "
+                   f"{last.diff_gap:.3f} nats: "
                    + ("both decoders read their data." if min(last.ar_gap, last.diff_gap) > 0
                       else "at least one decoder does not use its data."))
     return out
@@ -356,20 +364,6 @@ TRAINING_LABELS: dict[str, tuple[str, str]] = {
     "final": ("run", "finished (not interrupted)"),
 }
 _PHASES = {"last_val_": "validation, last", "last_": "training batch, last"}
-_QUANTITIES = {
-    "ar_loss": "AR loss (nats per token)",
-    "ar_loss_shuffled": "AR loss, another equation's observations",
-    "ar_gap": "AR loss gap from the observations (nats)",
-    "ar_token_acc": "AR next-token accuracy",
-    "ar_seq_acc": "AR whole-sequence accuracy",
-    "diff_loss": "diffusion loss (nats per masked token)",
-    "diff_real_loss": "diffusion loss on masked real tokens",
-    "diff_real_loss_shuffled": "diffusion loss on real tokens, another equation's observations",
-    "diff_gap": "diffusion loss gap from the observations (nats)",
-    "diff_token_acc": "diffusion accuracy, masked tokens",
-    "diff_real_token_acc": "diffusion accuracy, masked real tokens",
-}
-
 
 def training_metadata(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The checkpoint's training metadata as labelled rows ``{"group", "label", "key", "value"}``.
@@ -381,8 +375,8 @@ def training_metadata(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
         if key in TRAINING_LABELS:
             group, label = TRAINING_LABELS[key]
         else:
-            prefix = next((p for p in _PHASES if key.startswith(p) and key[len(p):] in _QUANTITIES), None)
-            group, label = (_PHASES[prefix], _QUANTITIES[key[len(prefix):]]) if prefix else ("other", key)
+            prefix = next((p for p in _PHASES if key.startswith(p) and key[len(p):] in LOG_LABELS), None)
+            group, label = (_PHASES[prefix], LOG_LABELS[key[len(prefix):]]) if prefix else ("other", key)
         rows.append({"group": group, "label": label, "key": key, "value": value})
     order = {g: i for i, g in enumerate(("run", "training batch, last", "validation, last", "other"))}
     return sorted(rows, key=lambda r: (order[r["group"]], r["label"]))

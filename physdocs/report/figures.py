@@ -44,12 +44,12 @@ SEED_EQUATIONS = (
 )
 SEED_TRAJECTORIES = ("feynman_021", "feynman_048", "feynman_076")
 SEED_ENCODER_EQUATION = "feynman_046"  # Coulomb's law
-#: component -> (file-name suffix, readable name)
+#: component -> the seed's file-name suffix (its readable name is the schema's)
 SEED_MAPS = {
-    "diffuser.self": ("diffuser_self_attn", "diffuser self-attention"),
-    "diffuser.cross": ("diffuser_cross_attn", "diffuser cross-attention"),
-    "decoder.self": ("decoder_self_attn", "decoder causal self-attention"),
-    "decoder.cross": ("decoder_cross_attn", "decoder cross-attention"),
+    "diffuser.self": "diffuser_self_attn",
+    "diffuser.cross": "diffuser_cross_attn",
+    "decoder.self": "decoder_self_attn",
+    "decoder.cross": "decoder_cross_attn",
 }
 SEED_DIR = "figures/attention_maps"
 #: Fewer jobs than this render in this process: a spawned worker imports matplotlib and the
@@ -73,7 +73,7 @@ class FigureJob:
 
 
 def seed_map_path(eq_id: str, component: str) -> str:
-    return f"{SEED_DIR}/{eq_id}_{SEED_MAPS[component][0]}.png"
+    return f"{SEED_DIR}/{eq_id}_{SEED_MAPS[component]}.png"
 
 
 def trajectory_path(eq_id: str) -> str:
@@ -83,7 +83,8 @@ def trajectory_path(eq_id: str) -> str:
 ENCODER_PATH = f"{SEED_DIR}/encoder_isab_attention.png"
 ENTROPY_PATH = f"{SEED_DIR}/attention_entropy_by_tier.png"
 TOKEN_TYPE_PATH = f"{SEED_DIR}/token_type_attention.png"
-HEAD_IMPORTANCE_PATH = "figures/head_importance_{model}.png"
+ENTROPY_PAGE = "entropy-scaling.md"  # its findings' statistics are drawn in the entropy figure
+HEAD_IMPORTANCE_PATH = "figures/head_importance.png"
 TRAINING_PATH = "figures/training_curves.png"
 ACCURACY_PATH = "figures/accuracy_by_tier.png"
 SUMMARY_PATH = "figures/summary.png"
@@ -117,7 +118,7 @@ def plain_title(text: str) -> str:
 
 
 def _equation_title(eq: EquationRecord, what: str) -> str:
-    return plain_title(f"{eq.id} {eq.name}: {what} (trained)")
+    return plain_title(f"{eq.id} {eq.name}: {what} ({S.MODEL_LABELS['trained']})")
 
 
 def seed_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[FigureJob]:
@@ -126,7 +127,8 @@ def seed_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[Figure
 
     jobs = []
     for eq in filter(None, map(results.equation, SEED_EQUATIONS)):
-        for comp, (_, what) in SEED_MAPS.items():
+        for comp in SEED_MAPS:
+            what = S.component(comp).name
             attn = arrays[S.array_key("trained", eq.id, comp)]
             q, k = map_labels(comp, eq.tokens, attn.shape)
             kw = {"attn": attn, "query_labels": q, "key_labels": k, "title": _equation_title(eq, what)}
@@ -144,8 +146,7 @@ def seed_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[Figure
                   for c in S.COMPONENTS if c.kind == "encoder"]
         induced = arrays.get(S.array_key("trained", eq.id, S.INDUCED_MAP))
         if induced is not None:
-            panels.append(("ISAB 1 induced: MAB2 @ MAB1 (observations ← observations)", induced,
-                           "observations", "observations"))
+            panels.append((S.INDUCED_NAME, induced, "observations", "observations"))
         kw = {"panels": panels, "title": _equation_title(eq, "encoder attention")}
         jobs.append(FigureJob(ENCODER_PATH, P.encoder_maps, kw))
     # the plots read JSON rows, as the figure cache keys on them
@@ -153,7 +154,8 @@ def seed_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[Figure
         FigureJob(
             ENTROPY_PATH,
             P.entropy_by_tier,
-            {"rows": [r.to_json() for r in results.tiers.entropy], "seed_reported": results.meta.seed_entropy_by_tier},
+            {"rows": [r.to_json() for r in results.tiers.entropy], "seed_reported": results.meta.seed_entropy_by_tier,
+             "verdicts": [c.to_json() for c in results.claims if ENTROPY_PAGE in c.pages]},
         )
     )
     jobs.append(
@@ -175,9 +177,11 @@ def extra_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[Figur
         kw = {"findings": forest_rows(results.claims), "paired": paired_by_tier(evaluation),
               "first": BY_KEY["pipeline"].label, "second": BY_KEY["operon"].label}
         jobs.append(FigureJob(SUMMARY_PATH, summary_figure, kw))
-    for model, importance in sorted(results.head_importance.items()):
-        kw = {"importance": importance.to_json(), "title": f"Head importance ({model} model)"}
-        jobs.append(FigureJob(HEAD_IMPORTANCE_PATH.format(model=model), P.head_importance, kw))
+    if results.head_importance:
+        # one figure, one colour scale: the control beside the trained model it is compared with
+        kw = {"importance": {m: h.to_json() for m, h in results.head_importance.items()},
+              "title": "Head importance: loss increase when one head is ablated"}
+        jobs.append(FigureJob(HEAD_IMPORTANCE_PATH, P.head_importance, kw))
     log = list(results.training_log)
     if log:
         jobs.append(FigureJob(TRAINING_PATH, P.training_curves, {"records": log}))
@@ -191,7 +195,7 @@ def extra_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[Figur
         jobs.append(FigureJob(ACCURACY_PATH, A.accuracy_by_method, {"rows": rows, "tiers": table["tiers"]}))
     grid = evaluation.grid if evaluation else None
     for decoder, tables in sorted((grid.confusion if grid else {}).items()):
-        title = f"Capability grid, {decoder} decoder with its full budget: true shape (rows) against derived"
+        title = f"Capability grid, {BY_KEY[decoder].label} with its full budget: true shape (rows) against derived"
         confusion = {k: t.to_json() for k, t in tables["final"].items()}
         jobs.append(FigureJob(GRID_PATH.format(decoder=decoder), A.capability_grid,
                               {"confusion": confusion, "title": title}))

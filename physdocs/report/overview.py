@@ -55,7 +55,8 @@ def overview_maps(eq: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> li
     from physdocs.plots.style import map_scale
 
     out = []
-    for comp, (_, name) in F.SEED_MAPS.items():
+    for comp in F.SEED_MAPS:
+        name = S.component(comp).name
         attn = np.asarray(arrays[S.array_key("trained", eq["id"], comp)], dtype=float)
         a = attn.mean(axis=0) if attn.ndim == 3 else attn
         if a.ndim != 2:

@@ -39,6 +39,7 @@ from physdocs.report.evaluation_page import (
     stage_rows,
     training_metadata,
     training_summary,
+    untimed_note,
 )
 from physdocs.report.render import render, tex_ok
 from physdocs.report.summary import paired_by_tier, summary
@@ -51,6 +52,8 @@ COMPONENT_NAMES = {c.id: c.name for c in S.COMPONENTS}
 ENCODER = tuple(c.id for c in S.COMPONENTS if c.kind == "encoder")
 MODELS = S.MODELS
 TOKEN_TYPES = S.TOKEN_TYPES
+#: The token-type tables' rows: each type, the operators together after the two operator types.
+TABLE_TYPES = (*S.OPERATOR_TYPES, S.OPERATOR, *(t for t in TOKEN_TYPES if t not in S.OPERATOR_TYPES))
 
 # ----------------------------------------------------------------- shared pieces
 
@@ -87,11 +90,12 @@ def token_type_table(results: Results, component: str) -> dict[str, Any]:
     tables = results.tiers
     out = []
     for tier in tiers_present(results):
-        for typ in TOKEN_TYPES:
+        for typ in TABLE_TYPES:
             trained, control = (tables.token_type_row(component, tier, typ, m) for m in ("trained", "control"))
             if trained is None and control is None:
                 continue
-            out.append({"tier": tier, "type": typ, "trained": trained, "control": control})
+            out.append({"tier": tier, "type": typ, "label": S.TYPE_LABELS[typ], "trained": trained,
+                        "control": control})
     return {"component": component, "name": COMPONENT_NAMES[component], "rows": out}
 
 
@@ -139,7 +143,8 @@ def overall_accuracy(results: Results) -> list[dict[str, Any]]:
     for m, d in method_pairs(evaluation) if evaluation else ():
         overall, timing = evaluation.outcome(m, d, "all"), evaluation.timing_row(m, d, "all")
         out.append({"method": method_label(m, d), "exact": rate_ci(overall.exact),
-                    "r2": rate_ci(overall.r2_gt_099), "seconds": timing.mean_seconds if timing else None})
+                    "r2": rate_ci(overall.r2_gt_099), "seconds": timing.mean_seconds if timing else None,
+                    "seconds_note": untimed_note(evaluation, m, d)})
     return out
 
 
@@ -192,7 +197,7 @@ def diffuser_self_data(results: Results, figures: Collection[str]) -> dict[str, 
         "roles": head_role_rows(results),
         "maps": seed_map_figures(results, "diffuser.self", figures),
         "entropy_figure": _figure(F.ENTROPY_PATH, figures),
-        "head_importance_figure": _figure(F.HEAD_IMPORTANCE_PATH.format(model="trained"), figures),
+        "head_importance_figure": _figure(F.HEAD_IMPORTANCE_PATH, figures),
         "table": entropy_table(results, "diffuser.self"),
         "claims": claims_for(results, "diffuser-self-attention.md"),
     }
@@ -214,8 +219,7 @@ def decoder_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
         **common(results),
         "self_maps": seed_map_figures(results, "decoder.self", figures),
         "cross_maps": seed_map_figures(results, "decoder.cross", figures),
-        "head_importance_figure": _figure(F.HEAD_IMPORTANCE_PATH.format(model="trained"), figures),
-        "control_importance_figure": _figure(F.HEAD_IMPORTANCE_PATH.format(model="control"), figures),
+        "head_importance_figure": _figure(F.HEAD_IMPORTANCE_PATH, figures),
         "tables": [entropy_table(results, c) for c in ("decoder.self", "decoder.cross")],
     }
 
@@ -481,7 +485,7 @@ def equation_data(
         "variables": list(variables),
         "entropy": entropy,
         "inducing_specialisation": {m: models[m].inducing_specialisation for m in MODELS},
-        "answers": A.answers(rows, variables),
+        "answers": A.answers(rows, variables, results.evaluation),
         "behind": A.behind_operon(rows),
         "threshold": A.THRESHOLD,
         "evaluated": bool(results.evaluation),

@@ -22,6 +22,18 @@ def finite(x: float | None, digits: int | None = None) -> float | None:
     return round(x, digits) if digits is not None else x
 
 
+def significant(x: float | None, figures: int = 5) -> float | None:
+    """``x`` as a float to ``figures`` significant figures; None for None, nan and inf.
+
+    For a measure that can be tiny (a random model's divergence, a mass on a few keys): rounding
+    to decimal places would store 3e-7 as 0, and the report would print a small value as none.
+    """
+    x = finite(x)
+    if x is None or x == 0:
+        return x
+    return round(x, figures - 1 - math.floor(math.log10(abs(x))))
+
+
 def jsonable(value: Any) -> Any:
     """``value`` with every non-finite float (nested in dicts, lists and tuples) as None."""
     if isinstance(value, float):

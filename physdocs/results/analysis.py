@@ -183,6 +183,27 @@ class Meta:
         return cls(**d)
 
 
+#: The training log's quantities in the reader's words: the training figures' legends and the
+#: metadata table (``last_val_ar_loss`` reads "validation, last: AR decoder loss ...").
+LOG_LABELS: dict[str, str] = {
+    "ar_loss": "AR decoder loss (nats per token)",
+    "ar_loss_shuffled": "AR decoder loss, another equation's observations",
+    "ar_gap": "AR decoder loss gap from the observations (nats)",
+    "ar_token_acc": "AR decoder next-token accuracy",
+    "ar_seq_acc": "AR decoder whole-sequence accuracy",
+    "diff_loss": "PhysDiffuser loss (nats per masked token)",
+    "diff_real_loss": "PhysDiffuser loss on masked equation tokens",
+    "diff_real_loss_shuffled": "PhysDiffuser loss on masked equation tokens, another equation's observations",
+    "diff_gap": "PhysDiffuser loss gap from the observations (nats)",
+    "diff_token_acc": "PhysDiffuser accuracy, masked tokens",
+    "diff_real_token_acc": "PhysDiffuser accuracy, masked equation tokens",
+    "diff_fix_acc": "PhysDiffuser accuracy at putting a wrong token right",
+    "length_loss": "length head loss (nats)",
+    "length_acc": "length head accuracy",
+    "lr": "learning rate",
+}
+
+
 @dataclass(frozen=True)
 class LogRecord:
     """One line of the training log as the report reads it (a key the line lacks is None).

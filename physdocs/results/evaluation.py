@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from physdocs import methods as M
 from physdocs.results import nan_if_none
 from physdocs.results.evaluation_rows import (
     CreditRow,
@@ -293,9 +294,24 @@ class Evaluation(Record):
         """The evaluation's own rates of one method over one tier ("all": the benchmark)."""
         return self._summary.get((model, decoder, tier))
 
+    @cached_property
+    def untimed(self) -> frozenset[tuple[str, str]]:
+        """``(model, decoder)`` of the methods whose rows carry another run's seconds, not their own.
+
+        The model alone is chosen inside the pipeline's search. An evaluation made before the
+        search timed its model stage (no ``model_seconds`` in the pipeline rows' counts) gave
+        the model alone the whole run's seconds: those are the pipeline's, not the model's.
+        """
+        inside = (M.BY_KEY["model"].model, M.BY_KEY["model"].decoder)
+        outer = [r for r in self.results if (r.model, r.decoder) == (M.BY_KEY["pipeline"].model,
+                                                                    M.BY_KEY["pipeline"].decoder)]
+        timed = any(r.counts and "model_seconds" in r.counts for r in outer)
+        return frozenset() if timed or not outer else frozenset({inside})
+
     def timing_row(self, model: str, decoder: str, tier: str) -> TimingRow | None:
-        """The seconds of one method over one tier ("all": the benchmark)."""
-        return self._timing.get((model, decoder, tier))
+        """The seconds of one method over one tier ("all": the benchmark); None where the method
+        was not run or not timed apart (:attr:`untimed`)."""
+        return None if (model, decoder) in self.untimed else self._timing.get((model, decoder, tier))
 
     def credit_row(self, method: str, stage: str, tier: str) -> CreditRow | None:
         """One method's credit (``method``: its label) at one stage ("first", "final") and tier."""
