@@ -375,7 +375,7 @@ def faithfulness_data(results: Results, figures: Collection[str]) -> dict[str, A
     data = {**common(results), "readout": r, "claims": claims_for(results, "faithfulness.md")}
     if r is None:
         return data
-    return {**data, "cross": RP.knockout_rows(r, "cross_attn"), "self": RP.knockout_rows(r, "self_attn"),
+    return {**data, "cross_rows": RP.knockout_rows(r, "cross_attn"), "self_rows": RP.knockout_rows(r, "self_attn"),
             "key_types": r.key_types, "favoured": RP.favoured_rows(r), "features": POINT_FEATURES,
             "labels": DECODER_LABELS}
 

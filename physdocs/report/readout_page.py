@@ -66,11 +66,14 @@ def comparison_sentence(readout: Readout) -> str | None:
     d, a = by["diffuser"], by["ar_decoder"]
     if not all(math.isfinite(x) for x in (d["gap"], a["gap"], d["late"], a["late"])):
         return None
-    wider = "diffuser" if abs(d["gap"]) > abs(a["gap"]) else "AR decoder"
+    if round(abs(d["gap"]), 2) == round(abs(a["gap"]), 2):
+        wider = "as wide in both"
+    else:
+        wider = "wider in the " + ("diffuser" if abs(d["gap"]) > abs(a["gap"]) else "AR decoder")
     return (
         f"The diffuser's masked operators come and stay on top after layer {d['operator']:.2f} on average and its "
         f"leaves after layer {d['leaf']:.2f} ({d['gap']:+.2f} layers); the AR decoder's next operators after "
         f"{a['operator']:.2f} and its leaves after {a['leaf']:.2f} ({a['gap']:+.2f}): the gap between "
-        f"operators and leaves is wider in the {wider}. Of the tokens each gets right, {d['late']:.0%} (diffuser) and "
+        f"operators and leaves is {wider}. Of the tokens each gets right, {d['late']:.0%} (diffuser) and "
         f"{a['late']:.0%} (AR decoder) come on top only at the last layer."
     )
