@@ -19,7 +19,8 @@ per-equation arrays, and :func:`readout_analysis` reduces them to the record
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -349,6 +350,19 @@ def _favoured(part: str, model_name: str, streams: Sequence[Stream], bs: Sequenc
             for f, c, lo, hi in zip(POINT_FEATURES, coef, low, high, strict=True)]
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one thread for the block. These passes are small (16 equations of at most 48
+    tokens): a second thread gains little, and on a machine whose other core is busy its
+    waiting made the stage ten times slower in CPU time (measured: 65 s against 5.6 s)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def readout_analysis(models: Mapping[str, object], obs: torch.Tensor, canvas: torch.Tensor, lengths: Sequence[int],
                      supports: Sequence, *, level: float, seed: int, n_boot: int
                      ) -> tuple[Readout, dict[str, ModelReadout]]:
@@ -359,50 +373,67 @@ def readout_analysis(models: Mapping[str, object], obs: torch.Tensor, canvas: to
     favoured-observations regression, for scale). ``supports[i]`` has equation ``i``'s
     observations (``.x`` [n, d], ``.y`` [n]) in the order the encoder read them.
     """
+    with one_thread():
+        return _readout_analysis(models, obs, canvas, lengths, supports, level=level, seed=seed, n_boot=n_boot)
+
+
+def _knockout_tables(model, part: str, bs: Sequence[Batch], base: Sequence[torch.Tensor], n_eq: int, *,
+                     full: bool, seed: int, draws: np.ndarray) -> tuple[dict, list[KnockoutRow], list[KeyTypeRow]]:
+    """Every knockout of one decoder: ``({(block, k): [E, mode] rises}, table rows, key-type
+    rows)``; ``full`` False runs only what the findings read, and makes no rows."""
+    rises, rows, type_rows = {}, [], []
+    for block, ks in (("cross_attn", K_CROSS if full else (K_CLAIM,)), ("self_attn", (K_SELF,))):
+        for k in ks:
+            runs = [FA.knockouts(model, bs, base, n_eq, block=block, mode=mode, k=k, seed=seed) for mode in MODES]
+            rises[block, k] = np.column_stack([r.rise for r in runs])
+            if not full:
+                continue
+            rows.append(KnockoutRow(part, block, k, round(runs[0].n_keys, 2), *(_estimate(r.rise, draws) for r in runs)))
+            for t, key_type in enumerate(KEY_TYPES if block == "self_attn" else ()):
+                pooled = [r.by_key_type[t] for r in runs]
+                if all(x[1] > 0 for x in pooled):
+                    type_rows.append(KeyTypeRow(part, key_type, *(float(x[0] / x[1]) for x in pooled),
+                                                weight=tuple(round(float(x[1]), 2) for x in pooled)))
+    return rises, rows, type_rows
+
+
+def _patch_tables(part: str, effects: PatchEffects, draws: np.ndarray) -> tuple[list[PatchRow], PartsRow]:
+    rows = [PatchRow(part, layer + 1, *(_estimate(getattr(effects, f)[:, layer], draws)
+                                        for f in ("layer_direct", "layer_total", "z_direct", "obs_direct")))
+            for layer in range(effects.layer_direct.shape[1])]
+    return rows, PartsRow(part, *(_estimate(getattr(effects, f), draws) for f in ("z_total", "obs_total", "all_memory")))
+
+
+def _readout_analysis(models, obs, canvas, lengths, supports, *, level, seed, n_boot):
     n_eq = len(lengths)
     draws = np.random.default_rng([seed, 28]).integers(0, n_eq, size=(n_boot, n_eq))
     partner = partners(n_eq, seed)
     features = [FA.point_features(s.x, s.y) for s in supports]
-    knock_rows, type_rows, favoured, lens_rows, patch_rows, parts_rows = [], [], [], [], [], []
+    tables: dict[str, list] = {k: [] for k in ("knockouts", "key_types", "favoured", "lens", "patching", "parts")}
     evidence = {}
     for name, model in models.items():
-        full = name == "trained"
+        full = name == "trained"  # the control runs what its findings compare with
         with torch.no_grad():
             memory = model.encode(obs).keys
         for part in DECODERS if full else ("diffuser",):
             bs = batches(part, canvas, lengths, memory, level=level, seed=seed)
             cleans = [stream(model, b) for b in bs]
             base = [token_loss(s.logits, b) for b, s in zip(bs, cleans, strict=True)]
-            favoured += _favoured(part, name, cleans, bs, features, draws)
-            rises: dict[tuple[str, int], list] = {}
-            for block, ks in (("cross_attn", K_CROSS if full else (K_CLAIM,)), ("self_attn", (K_SELF,))):
-                for k in ks:
-                    runs = [FA.knockouts(model, bs, base, n_eq, block=block, mode=mode, k=k, seed=seed) for mode in MODES]
-                    rises[block, k] = [r.rise for r in runs]
-                    if full:
-                        knock_rows.append(KnockoutRow(part, block, k, round(runs[0].n_keys, 2),
-                                                      *(_estimate(r.rise, draws) for r in runs)))
-                    if full and block == "self_attn":
-                        for t, key_type in enumerate(KEY_TYPES):
-                            w = [r.by_key_type[t] for r in runs]
-                            if all(x[1] > 0 for x in w):
-                                type_rows.append(KeyTypeRow(part, key_type, *(float(x[0] / x[1]) for x in w),
-                                                            weight=tuple(round(float(x[1]), 2) for x in w)))
+            tables["favoured"] += _favoured(part, name, cleans, bs, features, draws)
+            rises, rows, type_rows = _knockout_tables(model, part, bs, base, n_eq, full=full, seed=seed, draws=draws)
             tokens = lens(model, bs, cleans)
             effects = patch_effects(model, bs, cleans, memory, partner, parts_total=full)
             if full:
-                lens_rows += _lens_rows(part, tokens, n_eq, draws)
-                for layer in range(effects.layer_direct.shape[1]):
-                    patch_rows.append(PatchRow(part, layer + 1, *(_estimate(getattr(effects, f)[:, layer], draws) for f in
-                                                                  ("layer_direct", "layer_total", "z_direct", "obs_direct"))))
-                parts_rows.append(PartsRow(part, *(_estimate(getattr(effects, f), draws)
-                                                   for f in ("z_total", "obs_total", "all_memory"))))
+                patch_rows, parts_row = _patch_tables(part, effects, draws)
+                tables["knockouts"] += rows
+                tables["key_types"] += type_rows
+                tables["lens"] += _lens_rows(part, tokens, n_eq, draws)
+                tables["patching"] += patch_rows
+                tables["parts"].append(parts_row)
             if part == "diffuser":
                 evidence[name] = ModelReadout(
-                    knockout_cross=np.column_stack(rises["cross_attn", K_CLAIM]),
-                    knockout_self=np.column_stack(rises["self_attn", K_SELF]),
+                    knockout_cross=rises["cross_attn", K_CLAIM], knockout_self=rises["self_attn", K_SELF],
                     decision_sums=decision_sums(tokens, n_eq), indirect=indirect(effects))
-    record = Readout(level=float(level), n_equations=n_eq, k_claim=K_CLAIM, knockouts=tuple(knock_rows),
-                     key_types=tuple(type_rows), favoured=tuple(favoured), lens=tuple(lens_rows),
-                     patching=tuple(patch_rows), parts=tuple(parts_rows))
+    record = Readout(level=float(level), n_equations=n_eq, k_claim=K_CLAIM,
+                     **{k: tuple(v) for k, v in tables.items()})
     return record, evidence
