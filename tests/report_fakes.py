@@ -206,7 +206,7 @@ def fake_readout(value: float, n: int, n_layers: int = 4) -> Readout:
         return Estimate(x, x / 2, x * 2, n)
 
     knock = tuple(KnockoutRow(d, block, k, 50.0 if block == "cross_attn" else 9.0, est(3 * value), est(2 * value),
-                              est(value))
+                              est(value), (0.3, 0.2, 0.1))
                   for d in DECODERS for block, ks in (("cross_attn", K_CROSS), ("self_attn", (K_SELF,))) for k in ks)
     decided = (0.1,) + (0.0,) * (n_layers - 1) + (0.9,)
     lens = tuple(LensRow(d, t, 10, (value,) * n_layers + (0.5,), decided,

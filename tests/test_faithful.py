@@ -58,6 +58,8 @@ def test_knockouts_measure_a_loss_rise_per_equation(setup):
         base = [token_loss(logits(model, b), b) for b in bs]
     out = FA.knockouts(model, bs, base, len(IDS), block="self_attn", mode="top", k=1, seed=3)
     assert out.rise.shape == (len(IDS),) and np.isfinite(out.rise).all()
+    least = FA.knockouts(model, bs, base, len(IDS), block="self_attn", mode="bottom", k=1, seed=3)
+    assert out.weight > least.weight > 0  # the top key held more of each row's weight than the bottom one
     assert out.by_key_type is not None and out.by_key_type[:, 1].sum() > 0
     assert out.by_key_type[3, 1] == 0  # the AR decoder reads no masked keys
     cross = FA.knockouts(model, bs, base, len(IDS), block="cross_attn", mode="random", k=5, seed=3)

@@ -63,10 +63,11 @@ def knocked_out(pattern: torch.Tensor, eligible: torch.Tensor, mode: str, k: int
 def knockout(pattern: torch.Tensor, eligible: torch.Tensor, mode: str, k: int, generator: torch.Generator,
              record: list | None = None) -> torch.Tensor:
     """``pattern`` [B, H, Tq, Tk] with keys knocked out (:func:`knocked_out`) in every head and
-    each row renormalised; ``record`` collects the ``[B, Tq, Tk]`` mask."""
+    each row renormalised; ``record`` collects ``(mask [B, Tq, Tk], the weight the row lost
+    [B, Tq])``, the weight averaged over heads."""
     drop = knocked_out(pattern, eligible, mode, k, generator)
     if record is not None:
-        record.append(drop)
+        record.append((drop, (pattern.mean(1) * drop).sum(-1)))
     kept = pattern.masked_fill(drop[:, None], 0.0)
     return kept / kept.sum(-1, keepdim=True).clamp_min(1e-30)
 
@@ -92,7 +93,8 @@ class Knockouts:
     """One knockout over every equation.
 
     ``rise`` [E]: the loss rise, nats per scored token. ``n_keys``: the mean number of keys a
-    scored row could lose. ``by_key_type`` (self-attention) [type, 2]: each scored row's rise
+    scored row could lose; ``weight``: the mean weight (averaged over heads) a scored row lost,
+    over layers. ``by_key_type`` (self-attention) [type, 2]: each scored row's rise
     weighted by the share of its lost keys (over layers) of each type (:data:`KEY_TYPES`),
     pooled over equations as (weighted sum of rises, sum of weights).
     """
@@ -102,6 +104,7 @@ class Knockouts:
     k: int
     rise: np.ndarray
     n_keys: float
+    weight: float
     by_key_type: np.ndarray | None = None
 
 
@@ -116,7 +119,8 @@ def knockouts(model, bs: Sequence[Batch], base: Sequence[torch.Tensor], n_equati
     generator = torch.Generator().manual_seed(seed)
     prefix = f"{bs[0].part}.layers." if bs else ""
     current: dict[str, torch.Tensor] = {}
-    record: list[torch.Tensor] = []
+    record: list[tuple[torch.Tensor, torch.Tensor]] = []
+    lost_weight, n_lost = 0.0, 0
 
     def hook(pattern: torch.Tensor, point) -> torch.Tensor:
         return knockout(pattern, current["eligible"], mode, k, generator, record)
@@ -130,13 +134,18 @@ def knockouts(model, bs: Sequence[Batch], base: Sequence[torch.Tensor], n_equati
             rise[b.rows] = per_equation(delta, b.scored)
             n_keys += float(eligible.sum(-1)[b.scored].sum())
             n_rows += int(b.scored.sum())
+            for drop, weight in record:
+                hit = b.scored & drop.any(-1)
+                lost_weight += float(weight[hit].sum())
+                n_lost += int(hit.sum())
             if block == "self_attn":
                 types = torch.nn.functional.one_hot(_KEY_TYPE_OF_ID[b.tokens], len(KEY_TYPES)).float()  # (B, Tk, type)
-                lost = sum(torch.einsum("bqk,bkt->bqt", r.float(), types) for r in record)  # (B, Tq, type)
+                lost = sum(torch.einsum("bqk,bkt->bqt", r.float(), types) for r, _ in record)  # (B, Tq, type)
                 w = lost / lost.sum(-1, keepdim=True).clamp_min(1) * b.scored[..., None]
                 by_type[:, 0] += (w * delta[..., None]).sum((0, 1)).double().numpy()
                 by_type[:, 1] += w.sum((0, 1)).double().numpy()
-    return Knockouts(block, mode, k, rise, n_keys / max(n_rows, 1), by_type if block == "self_attn" else None)
+    return Knockouts(block, mode, k, rise, n_keys / max(n_rows, 1), lost_weight / max(n_lost, 1),
+                     by_type if block == "self_attn" else None)
 
 
 # ----------------------------------------------------------------- which observations are favoured

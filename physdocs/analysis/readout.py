@@ -388,7 +388,8 @@ def _knockout_tables(model, part: str, bs: Sequence[Batch], base: Sequence[torch
             rises[block, k] = np.column_stack([r.rise for r in runs])
             if not full:
                 continue
-            rows.append(KnockoutRow(part, block, k, round(runs[0].n_keys, 2), *(_estimate(r.rise, draws) for r in runs)))
+            rows.append(KnockoutRow(part, block, k, round(runs[0].n_keys, 2), *(_estimate(r.rise, draws) for r in runs),
+                                    weight=tuple(round(r.weight, 4) for r in runs)))
             for t, key_type in enumerate(KEY_TYPES if block == "self_attn" else ()):
                 pooled = [r.by_key_type[t] for r in runs]
                 if all(x[1] > 0 for x in pooled):

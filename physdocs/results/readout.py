@@ -61,8 +61,9 @@ class KnockoutRow(Record):
     top: Estimate
     random: Estimate
     bottom: Estimate
+    weight: tuple[float, float, float]  # the mean weight a row lost, per mode (averaged over heads and layers)
 
-    _read = {"top": Estimate.from_json, "random": Estimate.from_json, "bottom": Estimate.from_json}
+    _read = {"top": Estimate.from_json, "random": Estimate.from_json, "bottom": Estimate.from_json, "weight": tuple}
 
     @property
     def ordered(self) -> bool:
