@@ -46,7 +46,7 @@ def logit_lens(rows: Sequence[Mapping[str, Any]], decoders: Mapping[str, str]) -
             right_share = r["correct"][-1]
             ax.plot(x, np.cumsum(r["decided"]) * right_share, color=colour, linestyle="--", linewidth=1.0)
         ax.set_xticks(x, readout_labels(n))
-        ax.set_xlabel("readout (residual stream entering the next layer)")
+        ax.set_xlabel("residual stream read after layer (emb: the embedding)")
         ax.set_title(title)
         ax.set_ylim(0, 1)
         ax.legend(loc="upper left", frameon=True)
