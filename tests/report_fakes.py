@@ -39,6 +39,22 @@ from physdocs.results.causal import (
     PatchShare,
 )
 from physdocs.results.equations import Entropy, ModelRecord, PadMass, ReceivedByType, Trajectory, tuples
+from physdocs.results.readout import (
+    DECODERS,
+    K_CROSS,
+    K_SELF,
+    KEY_TYPES,
+    POINT_FEATURES,
+    READOUT_TYPES,
+    Coefficient,
+    Estimate,
+    KeyTypeRow,
+    KnockoutRow,
+    LensRow,
+    PartsRow,
+    PatchRow,
+    Readout,
+)
 from physdocs.trajectory import TrajectoryStats
 from tests.evaluation_fakes import evaluation_json  # noqa: F401 - the fakes' one import point
 
@@ -161,6 +177,7 @@ def synthetic_run(cfg: FakeAnalysisConfig, *, names: dict[str, str] | None = Non
         split=split,
         causal=fake_causal(value, len(ids)),
         training_log=(),
+        readout=fake_readout(value, len(ids)),
     )
     return results.to_json(), arrays
 
@@ -178,6 +195,34 @@ def fake_causal(value: float, n: int) -> CausalResults:
         heads=(HeadAblation(1, 1, zero=Ablation(effect, kept=effect), mean=Ablation(effect)),),
     )
     return CausalResults(levels=(0.25, 0.5, 0.75), steps=20, models={"trained": model, "control": model})
+
+
+def fake_readout(value: float, n: int, n_layers: int = 4) -> Readout:
+    """:func:`physdocs.analysis.readout.readout_analysis`'s record: the knockouts in the order
+    of the weights (top ``3 value``, random ``2 value``, bottom ``value``), operators decided a
+    layer before leaves, every other number ``value``."""
+
+    def est(x: float) -> Estimate:
+        return Estimate(x, x / 2, x * 2, n)
+
+    knock = tuple(KnockoutRow(d, block, k, 50.0 if block == "cross_attn" else 9.0, est(3 * value), est(2 * value),
+                              est(value), (0.3, 0.2, 0.1))
+                  for d in DECODERS for block, ks in (("cross_attn", K_CROSS), ("self_attn", (K_SELF,))) for k in ks)
+    decided = (0.1,) + (0.0,) * (n_layers - 1) + (0.9,)
+    lens = tuple(LensRow(d, t, 10, (value,) * n_layers + (0.5,), decided,
+                         est(2.0 if t == "operator" else 3.0)) for d in DECODERS for t in READOUT_TYPES)
+    return Readout(
+        level=0.5, n_equations=n, k_claim=K_CROSS[0], knockouts=knock,
+        key_types=tuple(KeyTypeRow(d, t, 3 * value, 2 * value, value, (1.0, 2.0, 3.0))
+                        for d in DECODERS for t in KEY_TYPES),
+        favoured=tuple(Coefficient(d, m, f, value, -value, 2 * value, n) for d, m in
+                       (("diffuser", "trained"), ("ar_decoder", "trained"), ("diffuser", "control"))
+                       for f in POINT_FEATURES),
+        lens=lens,
+        patching=tuple(PatchRow(d, layer, est(value), est(2 * value), est(value), est(value))
+                       for d in DECODERS for layer in range(1, n_layers + 1)),
+        parts=tuple(PartsRow(d, est(value), est(2 * value), est(3 * value)) for d in DECODERS),
+    )
 
 
 def fake_render(jobs, workers=2):

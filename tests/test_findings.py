@@ -24,8 +24,10 @@ E, LAYERS, HEADS, TYPES = 80, 4, 8, 5
 SETTINGS = F.Settings(n_boot=200, n_perm=200, seed=2026)
 
 
-def _model(rng: np.random.Generator, tier: np.ndarray, length: np.ndarray, types, groups, dec) -> F.ModelEvidence:
-    """Null evidence of one model: every statistic follows its confound, none the claim."""
+def _model(rng: np.random.Generator, tier: np.ndarray, length: np.ndarray, types, groups, dec,
+           extra: np.random.Generator) -> F.ModelEvidence:
+    """Null evidence of one model: every statistic follows its confound, none the claim
+    (``extra`` draws the readout's arrays, so the others' draws stay as they were)."""
     n_tok = len(types)
     depth, step, position, step_group = dec
     counts = rng.integers(2, 6, size=(E, TYPES)).astype(float)
@@ -48,7 +50,21 @@ def _model(rng: np.random.Generator, tier: np.ndarray, length: np.ndarray, types
         roles=roles,
         obs_blocked_loss=0.05 + 0.05 * rng.standard_normal(E),
         obs_blocked_derived=np.zeros(E),
+        # losing any key hurts alike, whatever its weight: the knockouts' confound
+        knockout_cross=0.2 + 0.05 * extra.standard_normal((E, 1)) + 0.02 * extra.standard_normal((E, 3)),
+        knockout_self=0.5 + 0.1 * extra.standard_normal((E, 1)) + 0.05 * extra.standard_normal((E, 3)),
+        decision_sums=_decisions(extra),
+        indirect=0.01 * extra.standard_normal(E),
     )
+
+
+def _decisions(rng: np.random.Generator, leaf_layers: tuple[int, int] = (1, 4)) -> np.ndarray:
+    """Per equation (sum, count) of decision layers of operators (drawn from layers 1..4), then
+    of leaves (drawn from ``leaf_layers``); some equations have none of a class."""
+    n_op, n_leaf = rng.integers(0, 5, E), rng.integers(0, 5, E)
+    op = [rng.integers(1, 5, n).sum() for n in n_op]
+    leaf = [rng.integers(leaf_layers[0], leaf_layers[1] + 1, n).sum() for n in n_leaf]
+    return np.column_stack([op, n_op, leaf, n_leaf]).astype(float)
 
 
 def _decoded(rng: np.random.Generator, length: np.ndarray, coarse_to_fine: bool):
@@ -74,8 +90,9 @@ def null_evidence(seed: int = 0) -> F.Evidence:
     for i, n in enumerate(length):
         types += ["special"] + list(rng.choice(["binary", "unary", "variable", "constant"], size=n - 2)) + ["special"]
         groups += [i] * n
-    trained = _model(rng, tier, length, types, groups, _decoded(rng, length, False))
-    control = _model(rng, tier, length, types, groups, _decoded(rng, length, False))
+    extra = np.random.default_rng([seed, 28])
+    trained = _model(rng, tier, length, types, groups, _decoded(rng, length, False), extra)
+    control = _model(rng, tier, length, types, groups, _decoded(rng, length, False), extra)
     return F.Evidence(tier=tier, length=length, token_types=tuple(types), token_groups=np.array(groups),
                       trained=trained, control=control)
 
@@ -122,6 +139,10 @@ PLANTED: dict[str, Callable[[F.Evidence], F.Evidence]] = {
     "observations_lower_loss": lambda ev: _plant(ev, obs_blocked_loss=ev.trained.obs_blocked_loss + 1.0),
     "observations_make_derivations": _plant_derivations,
     "observation_selectivity": lambda ev: _plant(ev, obs_selectivity=ev.trained.obs_selectivity + 0.3),
+    "faithful_cross": lambda ev: _plant(ev, knockout_cross=ev.trained.knockout_cross + [0.2, 0.1, 0.0]),
+    "faithful_self": lambda ev: _plant(ev, knockout_self=ev.trained.knockout_self + [0.6, 0.2, 0.0]),
+    "operators_decided_first": lambda ev: _plant(ev, decision_sums=_decisions(np.random.default_rng(5), (3, 4))),
+    "indirect_layers": lambda ev: _plant(ev, indirect=ev.trained.indirect + 0.3),
 }
 
 #: The null is the shared null evidence, unless a finding needs its own.
@@ -311,3 +332,22 @@ def test_a_control_without_a_defined_statistic_counts_as_no_effect():
     flat = replace(ev.control, step=np.zeros_like(ev.control.step))
     result = F.evaluate(F.BY_KEY["coarse_to_fine"], replace(ev, control=flat), SETTINGS)
     assert result.outcome == "holds" and result.diff is not None and result.diff_low > 0.1, result.verdict
+
+
+def test_knockouts_hold_only_when_both_steps_of_the_order_do():
+    """Top hurting most is not enough: random must also hurt more than bottom."""
+    ev = null_evidence()
+    half = F.evaluate(F.BY_KEY["faithful_cross"], _plant(ev, knockout_cross=ev.trained.knockout_cross + [0.3, 0.0, 0.0]),
+                      SETTINGS)
+    assert half.outcome != "holds", half.verdict
+    reversed_ = F.evaluate(F.BY_KEY["faithful_cross"], _plant(ev, knockout_cross=ev.trained.knockout_cross + [0.0, 0.1, 0.2]),
+                           SETTINGS)
+    assert reversed_.outcome == "opposite", reversed_.verdict
+
+
+def test_a_decision_gap_the_control_shares_does_not_hold():
+    ev = null_evidence()
+    both = replace(ev, trained=replace(ev.trained, decision_sums=_decisions(np.random.default_rng(5), (3, 4))),
+                   control=replace(ev.control, decision_sums=_decisions(np.random.default_rng(6), (3, 4))))
+    result = F.evaluate(F.BY_KEY["operators_decided_first"], both, SETTINGS)
+    assert result.outcome != "holds" and result.value > 0.5, result.verdict

@@ -19,7 +19,8 @@ TERMS = ("PhysDiffuser", "AR decoder", "model alone", "pipeline", "Operon alone"
          "revision", "wobble", "flicker", "z slot", "pooled memory slot", "MAB1", "MAB2", "ISAB", "PMA",
          "inducing points", "held-out", "held-back", "exact recovery", "R² > 0.99", "Wilson interval",
          "Freedman–Lane permutation", "Holm correction", "paired bootstrap", "minimum effect",
-         "random-initialised control", "seed report", "seed", "McNemar's exact test", "Newcombe interval")
+         "random-initialised control", "seed report", "seed", "McNemar's exact test", "Newcombe interval",
+         "knockout", "logit lens", "decision layer", "path patching")
 
 
 def test_every_method_of_the_registry_is_defined_by_its_label():

@@ -561,3 +561,29 @@ def operator_difference(values: np.ndarray, labels: np.ndarray, target_label: ob
     if sel.all() or not sel.any():
         return float("nan")
     return float(values[sel].mean() - values[~sel].mean())
+
+
+# --------------------------------------------------------------------------- knockouts and readout
+
+
+def faithfulness_gap(rises: ArrayLike) -> float:
+    """How faithfully attention ranks its keys: ``rises`` [E, 3] holds each equation's loss rise
+    when the top, random and bottom keys are knocked out. The smaller of the two mean gaps,
+    top - random and random - bottom: positive only when both steps of the order hold (nan
+    rows left out; nan without any)."""
+    r = np.asarray(rises, dtype=float).reshape(-1, 3)
+    r = r[np.isfinite(r).all(1)]
+    if not len(r):
+        return float("nan")
+    top, random, bottom = r.mean(0)
+    return float(min(top - random, random - bottom))
+
+
+def decision_gap(sums: ArrayLike) -> float:
+    """``sums`` [E, 4]: per equation (sum, count) of the decision layers of its operators, then
+    its leaves -> the pooled mean decision layer of leaves minus that of operators (positive:
+    operators are decided at earlier layers); nan when either class has no token."""
+    s = np.asarray(sums, dtype=float).reshape(-1, 4).sum(0)
+    if s[1] <= 0 or s[3] <= 0:
+        return float("nan")
+    return float(s[2] / s[3] - s[0] / s[1])

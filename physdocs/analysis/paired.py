@@ -40,6 +40,15 @@ def mean_of(values_of: Callable[[ModelEvidence], np.ndarray]) -> Paired:
     return stat
 
 
+def of_rows(values_of: Callable[[ModelEvidence], np.ndarray], statistic: Callable[[np.ndarray], float]) -> Paired:
+    """``statistic`` of per-equation rows (``[E, ...]``) over the drawn equations."""
+
+    def stat(m, ev, idx, tok) -> float:
+        return statistic(np.asarray(values_of(m), dtype=float)[idx])
+
+    return stat
+
+
 def tier_rho(values_of: Callable[[ModelEvidence], np.ndarray]) -> Paired:
     """Spearman rho(tier, value) with length held fixed, over the drawn equations."""
 

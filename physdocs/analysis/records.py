@@ -243,8 +243,10 @@ def causal_summary(causal: dict | None) -> CausalResults | None:
 
 
 def _evidence(records: list[EquationRecord], equations, maps_by_model, lengths, trajectories, roles,
-              causal=None) -> F.Evidence:
-    """The arrays the registered findings are computed from (:class:`~physdocs.analysis.findings.Evidence`)."""
+              causal=None, readout=None) -> F.Evidence:
+    """The arrays the registered findings are computed from (:class:`~physdocs.analysis.findings.Evidence`).
+
+    ``readout``: ``{model: ModelReadout}`` of :func:`physdocs.analysis.readout.readout_analysis`, or None."""
     types, groups = [], []
     for i, eq in enumerate(equations):
         types += [token_type(t) for t in eq.tokens]
@@ -292,6 +294,7 @@ def _evidence(records: list[EquationRecord], equations, maps_by_model, lengths, 
             obs_blocked_derived=None if causal is None else causal["models"][m]["per_equation"]["obs_blocked_derived"],
             obs_blocked_loss_ci=_shown(causal, m, "loss"),
             obs_blocked_derived_ci=_shown(causal, m, "success"),
+            **({} if readout is None else {k: getattr(readout[m], k) for k in READOUT_FIELDS}),
         )
 
     return F.Evidence(
@@ -302,6 +305,10 @@ def _evidence(records: list[EquationRecord], equations, maps_by_model, lengths, 
         trained=model_evidence("trained"),
         control=model_evidence("control"),
     )
+
+
+#: The findings' evidence from the knockouts, logit lens and path patching.
+READOUT_FIELDS = ("knockout_cross", "knockout_self", "decision_sums", "indirect")
 
 
 def _shown(causal, model: str, measure: str) -> tuple[float, float, float] | None:

@@ -29,6 +29,7 @@ from physdocs.analysis.capture import (
     diffuser_head_ablation,
     single_slot_check,
 )
+from physdocs.analysis.readout import readout_analysis
 from physdocs.analysis.records import (
     COMPONENTS,
     ROLE_TYPES,
@@ -126,9 +127,16 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
     timings["causal"] = time.perf_counter() - t1
 
     t1 = time.perf_counter()
+    readout, readout_evidence = readout_analysis(
+        {"trained": trained, "control": control}, inp.obs, inp.canvas, inp.lengths, inp.support,
+        level=cfg.noise_levels[len(cfg.noise_levels) // 2] if cfg.noise_levels else 0.5, seed=cfg.seed,
+        n_boot=cfg.n_boot)
+    timings["readout"] = time.perf_counter() - t1
+
+    t1 = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
     tiers = _tier_tables(records, uniform, cfg.n_boot, rng)
-    evidence = _evidence(records, equations, maps_by_model, inp.lengths, trajectories, roles, causal)
+    evidence = _evidence(records, equations, maps_by_model, inp.lengths, trajectories, roles, causal, readout_evidence)
     settings = F.Settings(n_boot=cfg.n_boot, n_perm=cfg.n_perm, seed=cfg.seed)
     claims = tuple(F.evaluate_all(evidence, settings))
     timings["claims"] = time.perf_counter() - t1
@@ -164,5 +172,6 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
         split=split,
         causal=causal_summary(causal),
         training_log=tuple(log),
+        readout=readout,
     )
     return results.to_json(), arrays

@@ -90,6 +90,7 @@ ACCURACY_PATH = "figures/accuracy_by_tier.png"
 SUMMARY_PATH = "figures/summary.png"
 DATA_DEPENDENCE_PATH = "figures/data_dependence.png"
 GRID_PATH = "figures/capability_grid_{decoder}.png"
+READOUT_PATH = "figures/logit_lens.png"
 
 
 def memory_labels(n_keys: int) -> list[str]:
@@ -182,6 +183,14 @@ def extra_jobs(results: Results, arrays: Mapping[str, np.ndarray]) -> list[Figur
         kw = {"importance": {m: h.to_json() for m, h in results.head_importance.items()},
               "title": "Head importance: loss increase when one head is ablated"}
         jobs.append(FigureJob(HEAD_IMPORTANCE_PATH, P.head_importance, kw))
+    if results.readout is not None and results.readout.lens:
+        from physdocs.plots.readout import logit_lens
+        from physdocs.results.readout import DECODER_LABELS
+
+        decoders = {d: f"{label} ({'masked positions' if d == 'diffuser' else 'next-token positions'})"
+                    for d, label in DECODER_LABELS.items() if any(r.decoder == d for r in results.readout.lens)}
+        jobs.append(FigureJob(READOUT_PATH, logit_lens,
+                              {"rows": [r.to_json() for r in results.readout.lens], "decoders": decoders}))
     log = list(results.training_log)
     if log:
         jobs.append(FigureJob(TRAINING_PATH, P.training_curves, {"records": log}))

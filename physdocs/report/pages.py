@@ -27,6 +27,7 @@ from physdocs.methods import REGISTRY
 from physdocs.report import answers as A
 from physdocs.report import explorer as X
 from physdocs.report import figures as F
+from physdocs.report import readout_page as RP
 from physdocs.report.apparatus import About
 from physdocs.report.evaluation_page import (
     equal_time_table,
@@ -47,6 +48,7 @@ from physdocs.results.analysis import Results
 from physdocs.results.equal_time import EqualTime
 from physdocs.results.equations import EquationRecord, Trajectory
 from physdocs.results.evaluation import ResultRow
+from physdocs.results.readout import DECODER_LABELS, POINT_FEATURES
 
 COMPONENT_NAMES = {c.id: c.name for c in S.COMPONENTS}
 ENCODER = tuple(c.id for c in S.COMPONENTS if c.kind == "encoder")
@@ -371,6 +373,28 @@ def causal_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
     }
 
 
+def faithfulness_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
+    """Knockouts of the most, randomly and least attended keys, and which observations are favoured."""
+    r = results.readout
+    data = {**common(results), "readout": r, "claims": claims_for(results, "faithfulness.md")}
+    if r is None:
+        return data
+    return {**data, "cross_rows": RP.knockout_rows(r, "cross_attn"), "self_rows": RP.knockout_rows(r, "self_attn"),
+            "key_types": r.key_types, "favoured": RP.favoured_rows(r), "features": POINT_FEATURES,
+            "labels": DECODER_LABELS}
+
+
+def readout_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
+    """The logit lens of both decoders, path patching, and where each decides."""
+    r = results.readout
+    data = {**common(results), "readout": r, "claims": claims_for(results, "readout.md")}
+    if r is None:
+        return data
+    return {**data, "figure": _figure(F.READOUT_PATH, figures), "lens": r.lens, "where": RP.where_decided(r),
+            "comparison": RP.comparison_sentence(r), "patching": r.patching, "parts": r.parts,
+            "labels": DECODER_LABELS}
+
+
 def evaluation_page_data(results: Results, figures: Collection[str],
                          equal_time: EqualTime | None = None) -> dict[str, Any]:
     """The evaluation page; ``equal_time`` is the equal-time benchmark, shown for the evaluation's weights."""
@@ -509,6 +533,8 @@ SECTION_PAGES = {
     "entropy-scaling.md": ("entropy_scaling.md.j2", entropy_scaling_data),
     "findings.md": ("findings.md.j2", findings_data),
     "causal.md": ("causal.md.j2", causal_data),
+    "faithfulness.md": ("faithfulness.md.j2", faithfulness_data),
+    "readout.md": ("readout.md.j2", readout_data),
     "evaluation.md": ("evaluation.md.j2", evaluation_page_data),
     "equations/index.md": ("equations_index.md.j2", equations_index_data),
     # appended to docs/methodology.md by the build (physdocs.report.build.write_mode)

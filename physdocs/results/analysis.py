@@ -24,6 +24,7 @@ from physdocs.results import Record, jsonable
 from physdocs.results.causal import CausalResults
 from physdocs.results.equations import EquationRecord, HeadGrid, tuples
 from physdocs.results.evaluation import Evaluation
+from physdocs.results.readout import Readout
 
 # ----------------------------------------------------------------- tier tables
 
@@ -248,6 +249,7 @@ class Results:
     split: tuple[SplitRow, ...] | None
     causal: CausalResults | None
     training_log: tuple[Mapping[str, Any], ...]
+    readout: Readout | None = None  # knockouts, logit lens, path patching; None: not run
 
     def equation(self, eq_id: str) -> EquationRecord | None:
         """The record of ``eq_id``, or None when the run did not analyse it."""
@@ -276,6 +278,7 @@ class Results:
             "split": None if self.split is None else [r.to_json() for r in self.split],
             "causal": None if self.causal is None else self.causal.to_json(),
             "training_log": jsonable(list(self.training_log)),
+            "readout": None if self.readout is None else self.readout.to_json(),
         }
 
     @classmethod
@@ -293,5 +296,6 @@ class Results:
             split=None if d["split"] is None else tuple(SplitRow.from_json(r) for r in d["split"]),
             causal=None if d["causal"] is None else CausalResults.from_json(d["causal"]),
             training_log=tuple(d["training_log"]),
+            readout=None if d.get("readout") is None else Readout.from_json(d["readout"]),
         )
 
