@@ -70,7 +70,7 @@ def _forest(ax, findings: Sequence[Row]) -> None:
     ax.set_yticks(ys, [f["title"] for f in findings])
     ax.set_ylim(-0.6, len(findings) - 0.4)
     ax.set_xlim(low - pad, high + pad)
-    ax.set_xlabel("trained − control, in multiples of the finding's minimum effect (95% paired bootstrap)")
+    ax.set_xlabel("trained − control, in multiples of the finding's minimum effect\n(95% paired bootstrap)")
     ax.grid(axis="y", visible=False)
     ax.set_title("Each attention finding: the effect its verdict rests on", loc="left")
 
