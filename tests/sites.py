@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -41,6 +42,8 @@ def mkdocs_env(tmp: Path, **physdocs: str) -> dict[str, str]:
         "SOURCE_DATE_EPOCH": EPOCH,
         "PHYSDOCS_WORKERS": "1",
     }
+    if os.environ.get("PYTHONPATH"):  # the build imports the package the tests import
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     env.update({f"PHYSDOCS_{k.upper()}": str(v) for k, v in physdocs.items()})
     return env
 

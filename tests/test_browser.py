@@ -440,7 +440,7 @@ def test_the_first_columns_check_finds_a_name_that_pushes_the_values_off_screen(
     context.close()
 
 
-@pytest.mark.parametrize("path", ["", "entropy-scaling/", "evaluation/"])
+@pytest.mark.parametrize("path", ["", "entropy-scaling/", "encoder/"])
 def test_at_phone_width_a_tap_on_a_figure_opens_it_full_size(browser, base_url, path):
     """A figure shrunk to the phone's column opens as its own PNG, at its drawn size."""
     context = browser.new_context(color_scheme="light", viewport=PHONE, has_touch=True)

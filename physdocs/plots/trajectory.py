@@ -26,11 +26,14 @@ from physdocs.plots.style import (
     colorbar_axes,
     panel_grid,
     styled,
+    text_inches,
     thinned_ticks,
     type_category,
 )
 
 MILESTONES: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+_LEGEND_HANDLE = 0.55  # inches a legend entry takes beside its text: patch, gaps, column spacing
+_LEGEND_ROW = 0.2  # inches a row of the legend (8 pt) takes
 
 
 def milestone_steps(n_steps: int) -> list[int]:
@@ -83,8 +86,15 @@ def trajectory(tokens: Sequence[Sequence[str]], confidence: np.ndarray, title: s
     cell_w = float(min(0.55, (CONTENT_WIDTH_IN - left - right) / width))
     panel_w = cell_w * width
     panel_h = float(np.clip(0.14 * n_rows, 1.6, 4.0))
+    # the legend names only what is drawn, in as many columns as the figure's width holds
+    shown = [c for c in TYPE_ORDER if (codes == TYPE_ORDER.index(c)).any()]
+    labels = [TYPE_LABELS.get(c, c) for c in shown]
+    entry = _LEGEND_HANDLE + text_inches(labels)
+    ncol = max(1, min(len(shown), int((left + panel_w + right - 0.2) // entry)))
+    legend_rows = -(-len(shown) // ncol)
     fig, (ax_tok, ax_conf) = panel_grid(
-        2, 1, panel_w, panel_h, left=left, right=right, bottom=1.0, top=0.28, wgap=0.0, hgap=0.65, title=title
+        2, 1, panel_w, panel_h, left=left, right=right, bottom=0.8 + _LEGEND_ROW * legend_rows, top=0.28,
+        wgap=0.0, hgap=0.65, title=title,
     )
 
     ax_tok.imshow(codes, cmap=TYPE_CMAP, vmin=-0.5, vmax=len(TYPE_ORDER) - 0.5, aspect="auto")
@@ -96,9 +106,8 @@ def trajectory(tokens: Sequence[Sequence[str]], confidence: np.ndarray, title: s
                 ax_tok.text(
                     pos, step, tok, ha="center", va="center", fontsize=fontsize, color=_TEXT_COLOURS[cat]
                 )
-    shown = [c for c in TYPE_ORDER if (codes == TYPE_ORDER.index(c)).any()]  # only what is drawn
-    handles = [Patch(facecolor=TYPE_COLOURS[c], label=TYPE_LABELS.get(c, c)) for c in shown]
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
+    handles = [Patch(facecolor=TYPE_COLOURS[c], label=label) for c, label in zip(shown, labels, strict=True)]
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False)
     ax_tok.set_title("token identity by type (text at 0, 25, 50, 75, 100 % of steps)")
 
     im = ax_conf.imshow(conf, cmap=_CONF_CMAP, vmin=0.0, vmax=1.0, aspect="auto")
