@@ -44,6 +44,36 @@ def test_seeds_reach_operon_unchanged(text):
     np.testing.assert_allclose(predict(best[0], x, best[1]), y, rtol=1e-6)
 
 
+@pytest.mark.parametrize("text", ["x1*x2/x3**2", "exp(-x1/x2)*sqrt(x3) + 1"])
+def test_operon_through_its_core_api_gives_the_scikit_learn_wrappers_front(text):
+    """The engine built here is the wrapper's, setting for setting: the same seeds, budget and
+    seed give the same population, the same front and the same counters."""
+    pytest.importorskip("sklearn")
+    from pyoperon.sklearn import SymbolicRegressor
+
+    from physdocs.decoding.operon import _drop_tiny_offset, _sympy_of
+    from physdocs.grammar import encode_sequence
+
+    x = points(70, seed=4)
+    y = predict(parse_infix(text, NAMES), x, ()) * (1 + 0.01 * np.random.default_rng(5).standard_normal(70))
+    seeds = [to_infix(parse_infix("x1*x2", NAMES), ()), "bogus((("]
+    cfg = OperonConfig(max_evaluations=6_000, generations=12, population_size=80)
+    front, stats = run_operon(x, y, seeds, cfg, seed=77)
+    common = dict(allowed_symbols=cfg.symbols, objectives=["r2", "length"], population_size=cfg.population_size,
+                  n_threads=1, random_state=77, max_length=cfg.max_length)
+    est = SymbolicRegressor(**common, max_evaluations=cfg.population_size, generations=1, warm_start=True)
+    est.fit(x, y)
+    est.individuals_[0].Genotype = __import__("pyoperon").InfixParser.Parse(
+        seeds[0], {name: h for h, name in est.variables_.items()})
+    est.set_params(generations=cfg.generations, max_evaluations=cfg.max_evaluations)
+    est.fit(x, y)
+    want = [from_sympy(_drop_tiny_offset(_sympy_of(m["tree"], est.variables_), 1e-6 * np.std(y)),
+                       {f"X{i}": f"x{i}" for i in (1, 2, 3)}) for m in est.pareto_front_]
+    assert [(encode_sequence((t,)), c) for t, c in front] == [(encode_sequence((t,)), c) for t, c in want]
+    assert stats == {"generations": est.stats_["generations"], "seeds_placed": 1, "seeds_rejected": 1,
+                     "front_size": len(est.pareto_front_)}
+
+
 def test_a_derivation_is_written_for_operon_with_each_constant_once():
     from physdocs.grammar import decode_sequence
 
