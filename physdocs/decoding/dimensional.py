@@ -156,6 +156,7 @@ _FUNCTIONS = tuple(
     for t in ("exp(A)", "1/(exp(A) - 1)", "1/(exp(A) + 1)", "(exp(A) - 1)/(exp(A) + 1)")
 ) + (
     Shape("exp(C*{u}**2)", _rate_starts(2)),
+    Shape("exp(C/{u}**2)", _rate_starts(-2)),
     Shape("(C + log({u}))", lambda u: ((0.0,),)),
     *(Shape(t, _wave_starts) for t in ("sin(C*{u})", "cos(C*{u})", "sin(C*{u})**2")),
 )
