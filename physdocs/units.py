@@ -220,11 +220,44 @@ def analyse(inputs: Sequence[Dimension], target: Dimension) -> Analysis | None:
     except ValueError:  # inconsistent: no monomial has the target's units
         return None
     particular = solution.subs({p: 0 for p in params})
-    groups = []
+    basis = []
     for v in a.nullspace():
         scale = sp.ilcm(1, *[sp.fraction(c)[1] for c in v])
-        row = [int(c * scale) for c in v]
-        first = next(c for c in row if c)
-        groups.append(tuple(-c for c in row) if first < 0 else tuple(row))
+        basis.append(tuple(int(c * scale) for c in v))
     return Analysis(tuple(Fraction(int(sp.fraction(p)[0]), int(sp.fraction(p)[1])) for p in particular),
-                    tuple(groups))
+                    simplest_groups(basis))
+
+
+def _oriented(row: Sequence[int]) -> tuple[int, ...]:
+    """``row`` over the gcd of its exponents, its first nonzero exponent positive."""
+    g = math.gcd(*row)
+    first = next(c for c in row if c)
+    return tuple((c // g) * (1 if first > 0 else -1) for c in row)
+
+
+def simplest_groups(basis: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], ...]:
+    """The simplest dimensionless groups spanning the same space as ``basis``.
+
+    A nullspace basis depends on the columns' order: for n = n0 exp(-m g x / (k_B T)) sympy
+    gives ``n0 x^3`` and ``n0 k_B^3 T^3 / (m g)^3``, and the law's group ``m g x / (k_B T)``
+    is not among them. Any independent set of groups serves Buckingham's theorem, so the
+    simplest are taken: integer combinations of the basis (coefficients up to 2, or 1 beyond
+    four groups), each divided by its exponents' gcd, chosen greedily by fewest columns,
+    then smallest total exponent, while they stay independent.
+    """
+    if not basis:
+        return ()
+    rows = np.array(basis, dtype=np.int64)  # [groups, inputs]
+    d = len(rows)
+    reach = 2 if d <= 4 else 1
+    grid = np.array(np.meshgrid(*[np.arange(-reach, reach + 1)] * d, indexing="ij")).reshape(d, -1).T
+    combos = grid[np.any(grid != 0, axis=1)] @ rows  # [combinations, inputs]
+    candidates = sorted({_oriented(c.tolist()) for c in combos if np.any(c)},
+                        key=lambda r: (sum(1 for e in r if e), sum(abs(e) for e in r), [-abs(e) for e in r], r))
+    chosen: list[tuple[int, ...]] = []
+    for row in candidates:
+        if np.linalg.matrix_rank(np.array([*chosen, row], dtype=np.float64)) == len(chosen) + 1:
+            chosen.append(row)
+            if len(chosen) == d:
+                break
+    return tuple(chosen)

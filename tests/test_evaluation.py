@@ -282,3 +282,4 @@ def test_the_shipped_rows_are_reproduced_one_equation_at_a_time(eq_id):
         row = evaluate_equation(model, eq, decoder, cfg, "original")
         assert row["prediction"] == rows["trained", decoder]["prediction"], decoder
     assert pipeline_row(model, eq, cfg)["prediction"] == rows["trained", "pipeline"]["prediction"]
+    assert pipeline_row(model, eq, cfg, alone=True)["prediction"] == rows["baseline", "operon"]["prediction"]

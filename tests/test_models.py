@@ -125,6 +125,37 @@ def test_manual_attention_matches_fused_sdpa():
         torch.testing.assert_close(manual, fused, rtol=1e-5, atol=1e-6)
 
 
+def test_one_memory_row_shared_by_a_batch_gives_the_repeated_memorys_logits(model):
+    """Decoding many canvases against one memory passes it once ([1, M, D]); its keys and
+    values are projected once, and every logit equals that of the memory repeated, bit for
+    bit (one thread, as the evaluation runs), through the fused and the manual attention."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    obs, diff, t, tok = batch(B=1)
+    point_mask = torch.ones(1, 50, dtype=torch.bool)
+    point_mask[0, 40:] = False
+    memory = model.encode(obs, point_mask)
+    B = 6
+    diff, tok, t = diff.expand(B, -1).clone(), tok.expand(B, -1).clone(), torch.linspace(0.1, 0.9, B)
+    diff[1:, 3] = MASK_ID
+    tok[2:, 5] = 7
+    keys, mask = memory.keys.expand(B, -1, -1).contiguous(), memory.mask.expand(B, -1).contiguous()
+    for manual in (False, True):
+        for m in model.modules():
+            if isinstance(m, Attention):
+                m.force_manual = manual
+        assert torch.equal(model.diffuser(diff, memory.keys, t, memory_mask=memory.mask)[0],
+                           model.diffuser(diff, keys, t, memory_mask=mask)[0])
+        assert torch.equal(model.ar_decoder(tok, memory.keys, memory_mask=memory.mask)[0],
+                           model.ar_decoder(tok, keys, memory_mask=mask)[0])
+    for m in model.modules():
+        if isinstance(m, Attention):
+            m.force_manual = False
+    torch.set_num_threads(threads)
+    with pytest.raises(ValueError, match="context batch 2"):
+        model.ar_decoder(tok, keys[:2], memory_mask=mask[:2])
+
+
 def test_hooks_are_removed_after_an_exception(model):
     obs, diff, t, tok = batch()
 

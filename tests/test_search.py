@@ -9,7 +9,8 @@ import sympy as sp
 from physdocs.decoding.constants import predict
 from physdocs.decoding.from_sympy import from_sympy
 from physdocs.decoding.operon import OperonConfig, run_operon, to_infix
-from physdocs.decoding.search import SearchConfig, canonical_key, choice_score, search, tree_size
+from physdocs.decoding.search import Proposal, SearchConfig, canonical_key, choice_score, search, tree_size
+from physdocs.decoding.symbolic import steps_to_sympy
 from physdocs.grammar import parse_infix
 
 NAMES = {"x1": "x1", "x2": "x2", "x3": "x3"}
@@ -44,6 +45,36 @@ def test_seeds_reach_operon_unchanged(text):
     np.testing.assert_allclose(predict(best[0], x, best[1]), y, rtol=1e-6)
 
 
+@pytest.mark.parametrize("text", ["x1*x2/x3**2", "exp(-x1/x2)*sqrt(x3) + 1"])
+def test_operon_through_its_core_api_gives_the_scikit_learn_wrappers_front(text):
+    """The engine built here is the wrapper's, setting for setting: the same seeds, budget and
+    seed give the same population, the same front and the same counters."""
+    pytest.importorskip("sklearn")
+    from pyoperon.sklearn import SymbolicRegressor
+
+    from physdocs.decoding.operon import _drop_tiny_offset, _sympy_of
+    from physdocs.grammar import encode_sequence
+
+    x = points(70, seed=4)
+    y = predict(parse_infix(text, NAMES), x, ()) * (1 + 0.01 * np.random.default_rng(5).standard_normal(70))
+    seeds = [to_infix(parse_infix("x1*x2", NAMES), ()), "bogus((("]
+    cfg = OperonConfig(max_evaluations=6_000, generations=12, population_size=80)
+    front, stats = run_operon(x, y, seeds, cfg, seed=77)
+    common = dict(allowed_symbols=cfg.symbols, objectives=["r2", "length"], population_size=cfg.population_size,
+                  n_threads=1, random_state=77, max_length=cfg.max_length)
+    est = SymbolicRegressor(**common, max_evaluations=cfg.population_size, generations=1, warm_start=True)
+    est.fit(x, y)
+    est.individuals_[0].Genotype = __import__("pyoperon").InfixParser.Parse(
+        seeds[0], {name: h for h, name in est.variables_.items()})
+    est.set_params(generations=cfg.generations, max_evaluations=cfg.max_evaluations)
+    est.fit(x, y)
+    want = [from_sympy(_drop_tiny_offset(_sympy_of(m["tree"], est.variables_), 1e-6 * np.std(y)),
+                       {f"X{i}": f"x{i}" for i in (1, 2, 3)}) for m in est.pareto_front_]
+    assert [(encode_sequence((t,)), c) for t, c in front] == [(encode_sequence((t,)), c) for t, c in want]
+    assert stats == {"generations": est.stats_["generations"], "seeds_placed": 1, "seeds_rejected": 1,
+                     "front_size": len(est.pareto_front_)}
+
+
 def test_a_derivation_is_written_for_operon_with_each_constant_once():
     from physdocs.grammar import decode_sequence
 
@@ -61,7 +92,7 @@ def test_a_seed_that_is_the_law_comes_back_as_the_answer():
     cfg = SearchConfig(operon=TINY)
     alone = search(None, x, y, cfg=cfg, use_model=False)
     assert alone.chosen.r2_heldout < 0.999  # Operon alone does not find it at this budget
-    seeded = search(None, x, y, cfg=cfg, use_model=False, proposals=[("law", [law])])
+    seeded = search(None, x, y, cfg=cfg, use_model=False, proposals=[Proposal("law", (law,))])
     assert seeded.chosen.r2_heldout > 1 - 1e-9
     expr = seeded.derivation.expression
     assert sp.simplify(expr - sp.sympify("x1*sin(x2)/x3**2", locals={n: sp.Symbol(n, positive=True)
@@ -75,7 +106,7 @@ def test_the_size_penalty_prefers_the_law_to_a_longer_fit_and_a_wrong_penalty_lo
     y = x[:, 0] * x[:, 1] * (1 + 0.01 * rng.standard_normal(80))
     law = parse_infix("x1*x2", NAMES)
     longer = parse_infix("x1*x2 + C*x3**4*x1 - C*sin(x2*x3)*x1**2 + C*x3", NAMES)
-    proposals = [("law", [law]), ("longer", [longer])]
+    proposals = [Proposal("law", (law,)), Proposal("longer", (longer,))]
     good = search(None, x, y, cfg=SearchConfig(operon=TINY), use_model=False, use_operon=False, proposals=proposals)
     assert good.chosen.source == "proposal law"
     # Without a size penalty the choice is held-back R^2 alone, and here the longer formula's
@@ -141,9 +172,48 @@ def test_with_units_an_inconsistent_formula_is_never_chosen_even_when_it_fits_be
     x = rng.uniform(1, 5, (120, 2))
     y = x[:, 0] * x[:, 1] + 0.3 * x[:, 0] ** 2
     names = {"a": "x1", "b": "x2"}
-    proposals = [("fits", (parse_infix("a*b + C*a**2", names),)), ("consistent", (parse_infix("a*b", names),))]
+    proposals = [Proposal("fits", (parse_infix("a*b + C*a**2", names),)),
+                 Proposal("consistent", (parse_infix("a*b", names),))]
     kw = dict(use_model=False, use_operon=False, proposals=proposals)
     assert search(None, x, y, **kw).chosen.source == "proposal fits"
     units = Units({"x1": parse_unit("m"), "x2": parse_unit("s")}, parse_unit("m*s"))
     found = search(None, x, y, units=units, **kw)
     assert found.chosen.source == "proposal consistent" and found.counts["inconsistent"] >= 1
+
+
+def test_with_units_a_standard_shape_of_one_group_gives_the_law_exactly():
+    """m = m0 / sqrt(1 - v^2/c^2): one group, v/c. Operon at a tiny budget, without the model,
+    does not write the law; the shapes fitted to the group do, with its numbers exact."""
+    from physdocs.decoding.dimensional import search_with_units
+    from physdocs.units import parse_unit
+
+    rng = np.random.default_rng(7)
+    m0, c = rng.uniform(1, 5, 90), rng.uniform(3, 5, 90)
+    v = c * rng.uniform(0.1, 0.8, 90)
+    x, y = np.c_[m0, v, c], m0 / np.sqrt(1 - v**2 / c**2)
+    names = {"x1": "m0", "x2": "v", "x3": "c"}
+    kw = dict(cfg=SearchConfig(operon=TINY), seed=2026, names=names, use_model=False)
+    alone = search(None, x, y, **kw)
+    found = search_with_units(None, x, y, inputs=[parse_unit(u) for u in ("kg", "m/s", "m/s")],
+                              target=parse_unit("kg"), target_name="m", **kw)
+    m0_, v_, c_ = (sp.Symbol(n) for n in ("m0", "v", "c"))
+    law = m0_ / sp.sqrt(1 - v_**2 / c_**2)
+    assert sp.simplify(alone.derivation.expression - law) != 0
+    assert sp.simplify(found.derivation.expression - law) == 0 and not found.derivation.constants
+    assert found.counts["units"]["chosen"] == "dimensionless groups"
+
+
+def test_polish_writes_the_numbers_that_scaling_split_exactly():
+    """sqrt(x1^2 - pi^2) fitted on data scaled by 4 reads 4*sqrt(-0.61685 + 0.0625*x1**2): merged
+    and snapped on the data's own scale, it has no fitted number left."""
+    from physdocs.decoding.dimensional import polish
+
+    x = np.random.default_rng(2).uniform(4, 8, (60, 1))
+    y = np.sqrt(x[:, 0] ** 2 - np.pi**2)
+    steps = (parse_infix("C*sqrt(C + C*x1**2)", NAMES),)
+    constants = (4.0, -np.pi**2 / 16, 0.0625)
+    np.testing.assert_allclose(predict(steps, x, constants), y, rtol=1e-12)
+    tree, consts = polish(steps, constants, x, y, np.arange(40), np.arange(40, 60), seed=1)
+    assert consts == ()
+    x1 = sp.Symbol("x1", positive=True)
+    assert sp.simplify(steps_to_sympy(tree) - sp.sqrt(x1**2 - sp.pi**2)) == 0

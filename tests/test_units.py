@@ -125,6 +125,21 @@ def test_analyse_coulomb() -> None:
     np.testing.assert_allclose(reduced, 1 / (4 * np.pi * groups[:, 0]))
 
 
+def test_the_simplest_groups_are_chosen_whatever_the_columns_order() -> None:
+    """n = n0 exp(-m g x / (k_B T)): a nullspace basis gives n0 x^3 and n0 (k_B T / (m g))^3,
+    and the law's group m g x / (k_B T) is a cube root of their ratio, so no function of
+    those two writes the law simply. The simplest groups are n0 x^3 and m g x / (k_B T)."""
+    units = {"n0": "1/m**3", "m": "kg", "g": "m/s**2", "x": "m", "k_B": "J/K", "T": "K"}
+    result = analyse([parse_unit(u) for u in units.values()], parse_unit("1/m**3"))
+    assert result is not None and result.monomial == (1, 0, 0, 0, 0, 0)
+    assert set(result.groups) == {(1, 0, 0, 3, 0, 0), (0, 1, 1, 1, -1, -1)}
+    for group in result.groups:  # dimensionless, and in lowest terms
+        product = DIMENSIONLESS
+        for unit, e in zip(units.values(), group, strict=True):
+            product = product * parse_unit(unit) ** e
+        assert product == DIMENSIONLESS and math.gcd(*group) == 1
+
+
 def test_analyse_impossible_target() -> None:
     assert analyse([L, S], M) is None
 

@@ -1,7 +1,8 @@
 """Greedy and beam-search decoding for the autoregressive decoder.
 
 No KV cache: each step re-runs the decoder on the whole prefix (at most 48 tokens), with
-all beams batched into one forward. Sequences hold at most ``max_len`` tokens, BOS and
+all beams batched into one forward; a single memory row's keys and values are projected
+once per layer for the whole batch. Sequences hold at most ``max_len`` tokens, BOS and
 EOS included (the training canvas length).
 
 ``constrained=True`` masks the next-token distribution with :func:`repair.allowed_next`,
@@ -55,8 +56,10 @@ def _next_logprobs(model, memory: Memory, prefixes: list[list[int]], rows: torch
     """[A, V] log-probabilities of the next token; ``rows [A]`` picks each prefix's memory row."""
     dev = memory.keys.device
     toks = torch.tensor(prefixes, dtype=torch.long, device=dev)  # (A, T)
-    keys = memory.keys[rows.to(dev)]  # (A, M, D)
-    mask = None if memory.mask is None else memory.mask[rows.to(dev)]
+    keys, mask = memory.keys, memory.mask  # one memory row is shared by every prefix (projected once)
+    if memory.keys.shape[0] > 1:
+        keys = memory.keys[rows.to(dev)]  # (A, M, D)
+        mask = None if memory.mask is None else memory.mask[rows.to(dev)]
     logits, _ = model.ar_decoder(toks, keys, memory_mask=mask)  # (A, T, V)
     return logits[:, -1].double().log_softmax(dim=-1).cpu()  # (A, V)
 

@@ -240,8 +240,10 @@ def diffusion_decode(
     canvas[:, 0] = BOS_ID
     canvas.scatter_(1, eos[:, None], EOS_ID)
 
-    keys = memory.keys.repeat_interleave(n_samples, dim=0)  # (B, M, D)
-    mem_mask = None if memory.mask is None else memory.mask.repeat_interleave(n_samples, dim=0)
+    keys, mem_mask = memory.keys, memory.mask  # one memory row is shared by its canvases (projected once)
+    if B0 > 1:
+        keys = memory.keys.repeat_interleave(n_samples, dim=0)  # (B, M, D)
+        mem_mask = None if memory.mask is None else memory.mask.repeat_interleave(n_samples, dim=0)
     traj = torch.full((T + 1, B, L), PAD_ID, dtype=torch.long)
     conf = torch.full((T + 1, B, L), float("nan"), dtype=torch.float32)
     chosen = torch.full((T + 1, B, L), float("nan"), dtype=torch.float32)

@@ -7,26 +7,42 @@ Given the columns' and the target's units (:mod:`physdocs.units`), :func:`search
    law when the inputs form no dimensionless group);
 2. when the inputs form fewer dimensionless groups than there are inputs, runs the pipeline
    again on ``(groups, y / monomial)`` -- the same law in fewer variables, as AI Feynman
-   does first -- and writes its answer back as ``monomial * f(groups)``;
+   does first -- and writes its answer back as ``monomial * f(groups)``. Beside the
+   model's and Operon's candidates, that search fits the shapes a dimensionless function
+   of physics takes (:func:`shape_proposals`): a power of each group times one standard
+   function of one group (``(1 + a g^k)^p``, ``exp``, ``1/(exp - 1)``, ``log``, ``sin``, ...);
 3. keeps the better of the two on the first search's held-back rows, by the same score
-   (held-back R^2 and size) the search chooses with. Neither ever sees the rows ``derive``
-   holds out for the reported R^2.
+   (held-back R^2 and the size of the formula as written over the columns) the search
+   chooses with. Neither ever sees the rows ``derive`` holds out for the reported R^2.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import numpy as np
 
-from physdocs.decoding.constants import predict, r2_score
+from physdocs.decoding.constants import fit_constants, predict, r2_score
 from physdocs.decoding.derive import Derivation, render
+from physdocs.decoding.from_sympy import integer
 from physdocs.decoding.scaling import ScalingError, choose_scaling, tidy
-from physdocs.decoding.search import SearchConfig, SearchResult, Units, choice_score, named, search
-from physdocs.grammar import Node
+from physdocs.decoding.search import (
+    Candidate,
+    Proposal,
+    SearchConfig,
+    SearchResult,
+    Units,
+    choice_score,
+    named,
+    search,
+    snap_constants,
+    split_rows,
+    tree_size,
+)
+from physdocs.grammar import GrammarError, Node, parse_infix
 from physdocs.units import Analysis, Dimension, analyse
 
 
@@ -34,20 +50,12 @@ class UnitsError(ValueError):
     """Units that no formula can satisfy; the message names the target and the fix."""
 
 
-def _int(k: int) -> Node:
-    """A positive integer as a tree of the grammar's digits 1..9."""
-    if k <= 9:
-        return Node(str(k))
-    q, r = divmod(k, 9)
-    tree = Node("mul", (Node("9"), _int(q)))
-    return Node("add", (tree, Node(str(r)))) if r else tree
-
-
 def _power(token: str, e: Fraction) -> Node:
     base = Node(token)
     k = abs(e)
     if k != 1:
-        exponent = _int(k.numerator) if k.denominator == 1 else Node("div", (_int(k.numerator), _int(k.denominator)))
+        exponent = integer(k.numerator) if k.denominator == 1 else Node("div", (integer(k.numerator),
+                                                                              integer(k.denominator)))
         base = Node("pow", (base, exponent))
     return base
 
@@ -81,6 +89,211 @@ def lift(steps: Sequence[Node], analysis: Analysis, tokens: Sequence[str]) -> tu
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class Shape:
+    """A standard function of one dimensionless group ``{u}`` (infix over ``{u}`` and ``C``).
+
+    ``starts(u) -> guesses``: where its inner constants start, from the values ``u`` the
+    argument takes (the search fits from each guess and keeps the best fit).
+    """
+
+    template: str
+    starts: Callable[[np.ndarray], tuple[tuple[float, ...], ...]]
+
+
+def _span(w: np.ndarray, share: float = 1.0) -> float:
+    """``1 / max|w|`` (``share``: a quantile instead), the scale that brings ``C*w`` near 1."""
+    with np.errstate(all="ignore"):
+        m = float(np.quantile(np.abs(w[np.isfinite(w)]), share)) if np.isfinite(w).any() else 1.0
+    return 1.0 / m if m > 0 and math.isfinite(m) else 1.0
+
+
+def _binomial_starts(k: int, offset: bool):
+    def starts(u: np.ndarray) -> tuple[tuple[float, ...], ...]:
+        with np.errstate(all="ignore"):
+            q = _span(u ** float(k))
+        # 1 + C*u^k from 1/2 to 1 (1/(1 - v/c), sqrt(1 - v^2/c^2)) or from 1 to 2 (sqrt(1 + p^2/(mc)^2))
+        return tuple((c, 0.0) if offset else (c,) for c in (-0.5 * q, q))
+    return starts
+
+
+def _rate_starts(k: int):
+    def starts(u: np.ndarray) -> tuple[tuple[float, ...], ...]:
+        with np.errstate(all="ignore"):
+            q = _span(u ** float(k), 0.5)
+        return ((q,), (-q,))
+    return starts
+
+
+def _wave_starts(u: np.ndarray) -> tuple[tuple[float, ...], ...]:
+    q = _span(u, 0.5)
+    return ((0.5 * q,), (q,), (2 * q,))
+
+
+#: ``(1 + a g^k)^p`` for p = 1, -1, 1/2, -1/2, 2, -2 and k = 1, 2, -1, -2 (a group's orientation,
+#: v/c or c/v, is the basis' choice, not the law's): Lorentz factors, lens and Doppler
+#: formulas, resonances; those with p != 1 also shifted by a constant (gamma - 1).
+_ORIENTED = ((1, "{u}"), (2, "{u}**2"), (-1, "1/{u}"), (-2, "1/{u}**2"))
+_BINOMIALS = tuple(
+    Shape(t.replace("B", f"(1 + C*{u})") + (" + C" if offset else ""), _binomial_starts(k, offset))
+    for offset in (False, True) for k, u in _ORIENTED
+    for t in ("B", "1/B", "sqrtB", "1/sqrtB", "B**2", "1/B**2") if not (offset and t == "B"))
+def _ratio_starts(k: int):
+    def starts(u: np.ndarray) -> tuple[tuple[float, ...], ...]:
+        with np.errstate(all="ignore"):
+            q = _span(u ** float(k))
+        return ((-0.5 * q, 0.5 * q), (0.5 * q, -0.5 * q))  # (1 - x)/(1 + x) and its inverse
+    return starts
+
+
+#: ``((1 + a g^k) / (1 + b g^k))^p`` for p = 1, 1/2, -1/2 and k = 1, 2, -1, -2: relativistic
+#: Doppler shifts, velocity ratios, bilinear responses.
+_RATIOS = tuple(Shape(t.replace("R", f"((1 + C*{u})/(1 + C*{u}))"), _ratio_starts(k))
+                for k, u in _ORIENTED for t in ("R", "sqrtR", "1/sqrtR"))
+#: Growth and decay, Bose-Einstein, Fermi-Dirac and tanh occupations, Gaussians, logarithms, waves.
+_FUNCTIONS = tuple(
+    Shape(t.replace("A", a), _rate_starts(k)) for k, a in ((1, "C*{u}"), (-1, "C/{u}"))
+    for t in ("exp(A)", "1/(exp(A) - 1)", "1/(exp(A) + 1)", "(exp(A) - 1)/(exp(A) + 1)")
+) + (
+    Shape("exp(C*{u}**2)", _rate_starts(2)),
+    Shape("exp(C/{u}**2)", _rate_starts(-2)),
+    Shape("(C + log({u}))", lambda u: ((0.0,),)),
+    *(Shape(t, _wave_starts) for t in ("sin(C*{u})", "cos(C*{u})", "sin(C*{u})**2")),
+)
+#: The standard one-group shapes :func:`shape_proposals` fits.
+SHAPES = _BINOMIALS + _RATIOS + _FUNCTIONS
+#: Shapes are proposed when there are at most this many groups (their power prefactors are
+#: fitted exponents: one constant per group).
+MAX_SHAPE_GROUPS = 3
+
+
+#: Shape fits screened with this many BFGS iterations per first guess...
+SCREEN_ITERATIONS = 20
+#: ...and the best this many shapes are proposed to the search (fitted there in full).
+SHAPES_PROPOSED = 12
+
+
+#: With two groups, the best this many shapes of each group are also multiplied together
+#: (a law separable in its groups: exp(-b t/(2m)) cos(omega t)).
+SHAPES_MULTIPLIED = 5
+
+
+def shape_proposals(groups: np.ndarray, y: np.ndarray, fit: np.ndarray) -> list[Proposal]:
+    """The best-fitting of ``prod_i g_i**C * s(u)`` over the shapes ``s`` (:data:`SHAPES`) and
+    arguments ``u``: each group, and with two groups their product and ratio too (a group of
+    groups), and products ``s(g_1) * t(g_2)`` of each group's best shapes.
+
+    ``groups [n, k]``, ``y [n]``: the groups and the target over the monomial as the search
+    reads them (scaled); ``fit``: its fitting rows. Every shape is fitted briefly from each
+    first guess (:data:`SCREEN_ITERATIONS`, an overall factor in closed form) on those rows;
+    the :data:`SHAPES_PROPOSED` best go to the search, which fits them in full from there,
+    places the best among Operon's seeds and snaps their constants. The prefactor's
+    exponents start at 0; they absorb the monomial's arbitrary choice (m c^2 or p c).
+    """
+    k = groups.shape[1]
+    if not 1 <= k <= MAX_SHAPE_GROUPS:
+        return []
+    tokens = [f"x{j}" for j in range(1, k + 1)]
+    names = {t: t for t in tokens}
+    with np.errstate(all="ignore"):
+        arguments = [(t, groups[:, j]) for j, t in enumerate(tokens)]
+        if k == 2:
+            arguments += [("(x1*x2)", groups[:, 0] * groups[:, 1]), ("(x1/x2)", groups[:, 0] / groups[:, 1])]
+    prefactor = "*".join(f"{t}**C" for t in tokens)
+    rng = np.random.default_rng(0)  # unused: every fit starts from a given guess
+
+    def screen(text: str, guesses) -> tuple[float, Node, tuple[float, ...]] | None:
+        """The brief fit's loss, the tree and its constants (the overall factor left out)."""
+        tree = parse_infix(f"{prefactor}*{text}", names)
+        fits = [fit_constants(tree, groups[fit], y[fit], restarts=1, rng=rng, maxiter=SCREEN_ITERATIONS,
+                              scale_last=True, start=(0.0,) * k + g) for g in guesses]
+        best = min(fits, key=lambda f: f.loss)
+        return (best.loss, tree, best.constants[1:]) if best.success else None
+
+    screened: list[tuple[float, str, Node, tuple[float, ...]]] = []
+    singles: dict[str, list[tuple[float, Shape, tuple[float, ...]]]] = {t: [] for t in tokens}
+    for arg, u in arguments:
+        for shape in SHAPES:
+            inner = shape.template.count("C")  # an argument written twice (tanh) starts twice alike
+            found = screen(f"({shape.template.format(u=arg)})",
+                           [g + g[:1] * (inner - len(g)) for g in shape.starts(u[fit])])
+            if found is not None:
+                screened.append((found[0], f"{shape.template.format(u='g')} of {arg}", found[1], found[2]))
+                if arg in singles:
+                    singles[arg].append((found[0], shape, found[2][k:]))
+    if k == 2:
+        best = [sorted(singles[t], key=lambda s: s[0])[:SHAPES_MULTIPLIED] for t in tokens]
+        for _, a, inner_a in best[0]:
+            for _, b, inner_b in best[1]:
+                found = screen(f"({a.template.format(u='x1')})*({b.template.format(u='x2')})", [inner_a + inner_b])
+                if found is not None:
+                    label = f"{a.template.format(u='g1')} times {b.template.format(u='g2')}"
+                    screened.append((found[0], label, found[1], found[2]))
+    ranked = sorted(screened, key=lambda s: (s[0], s[1]))[:SHAPES_PROPOSED]
+    return [Proposal(f"shape {label}", (tree,), (constants,)) for _, label, tree, constants in ranked]
+
+
+#: A form with a larger denominator is read from a fitted constant only this close to it
+#: (relative): what a refit on exact data reaches, far closer than such forms lie to each other.
+EXACT_RTOL = 5e-7
+#: The largest denominator of such a form (3/(20 pi), 1/(32 pi^2)); simple forms keep 12.
+EXACT_DEN = 64
+#: Formulas above this many nodes are not polished (sympy must stay quick on them).
+POLISH_MAX_SIZE = 60
+
+
+def exact_numbers(value: float) -> list:
+    """What :func:`polish` tries for a constant, in order: 0; 1 with its sign (one of two
+    constants that only act together); the simplest ``p/q * pi**e`` within 5%; one with a
+    denominator up to :data:`EXACT_DEN` within :data:`EXACT_RTOL`; the square root of a
+    fraction (sqrt(3)) within it."""
+    import sympy as sp
+
+    from physdocs.decoding.symbolic import round_constant
+
+    sign = 1 if value > 0 else -1
+    square = Fraction(value * value).limit_denominator(EXACT_DEN)
+    root = None
+    if square and abs(math.sqrt(square) - abs(value)) <= EXACT_RTOL * abs(value):
+        root = sign * sp.sqrt(sp.Rational(square.numerator, square.denominator))
+    return [sp.Integer(0), sp.Integer(sign), round_constant(value, rtol=0.05),
+            round_constant(value, EXACT_RTOL, max_den=EXACT_DEN), root]
+
+
+def polish(steps: Sequence[Node], constants: Sequence[float], x: np.ndarray, y: np.ndarray, fit: np.ndarray,
+           held: np.ndarray, seed: int) -> tuple[tuple[Node, ...], tuple[float, ...]] | None:
+    """The formula with its numbers written exactly where the data determine them, or None.
+
+    With units every constant is a pure number, so on the data's own scale (the columns, or
+    the dimensionless groups) the constants are the law's: sympy first merges the powers of
+    two that scaling wrote into the formula with the fitted numbers (``4*sqrt(-0.61685 +
+    0.0625*g**2)``), then each constant is snapped (:func:`exact_numbers`, the others refitted
+    on ``fit`` rows) and kept when the fit on the ``held`` rows holds
+    (:func:`.search.snap_constants`).
+    """
+    import sympy as sp
+
+    from physdocs.decoding.from_sympy import UnsupportedExpression, from_sympy
+    from physdocs.decoding.symbolic import steps_to_sympy, tame_constants
+
+    if not constants or tree_size(tuple(steps)) > POLISH_MAX_SIZE or not tame_constants(steps):
+        return None
+    tokens = {f"x{i}": f"x{i}" for i in range(1, x.shape[1] + 1)}
+    try:  # no wall-clock limit (the answer must not depend on the machine): the size bound keeps sympy quick
+        expr = steps_to_sympy(tuple(steps), constants)
+        merged = sp.expand_power_base(sp.powsimp(expr, force=True), force=True)
+        tree, consts = from_sympy(merged, tokens)  # the fitted numbers, merged: each a C
+    except (UnsupportedExpression, GrammarError, TypeError, ValueError, RecursionError):
+        return None
+    with np.errstate(all="ignore"):
+        cand = Candidate("polish", (tree,), consts, tree_size((tree,)), r2_score(y[fit], predict(tree, x[fit], consts)),
+                         r2_score(y[held], predict(tree, x[held], consts)))
+    snapped = snap_constants(cand, x[fit], y[fit], x[held], y[held], np.random.default_rng([seed, 23]),
+                             options=exact_numbers, max_size=POLISH_MAX_SIZE, exact=True)
+    best = snapped or cand
+    return best.steps, best.constants
+
+
 def search_with_units(
     model, x: np.ndarray, y: np.ndarray, *, inputs: Sequence[Dimension], target: Dimension, target_name: str,
     cfg: SearchConfig, seed: int, names: Mapping[str, str], progress: Callable[[str], None] | None = None,
@@ -95,46 +308,83 @@ def search_with_units(
         raise UnitsError(f"no product of powers of the columns has the units of {target_name!r} ({target}): "
                          "check the units given, or add the column a constant with units lives in")
     units = Units(dict(zip(tokens, inputs, strict=True)), target)
-    proposals = [("monomial", (monomial(analysis.monomial, tokens),))]
+    proposals = [Proposal("monomial", (monomial(analysis.monomial, tokens),))]
+    if len(analysis.groups) == len(inputs):  # every column a pure number: the shapes of the columns themselves
+        labels = [names.get(t, t) for t in tokens]
+        scaling = kw.get("scaling") or choose_scaling(x, y, labels, target_name, strict=False)
+        _, fit = split_rows(len(y), np.random.default_rng([seed, 17]), seed, cfg.holdout)
+        proposals += shape_proposals(*scaling.apply(x, y), fit)
     plain = search(model, x, y, cfg=cfg, seed=seed, names=names, progress=progress, units=units,
                    proposals=proposals, **kw)
     plain.counts["units"] = {"groups": len(analysis.groups), "chosen": "all columns"}
-    if not analysis.groups or len(analysis.groups) >= len(inputs):
-        return plain
     xr, yr = analysis.transform(x, y)
+    if not analysis.groups or len(analysis.groups) >= len(inputs):
+        return _choose(plain, None, analysis, x, y, xr, yr, cfg, seed, names, kw.get("text_names", names))
     try:
-        choose_scaling(xr, yr, [f"pi{j}" for j in range(1, len(analysis.groups) + 1)], "y/monomial")
-    except ScalingError:
-        return plain  # the groups' values are too wide for the model: the first search stands
+        scaling = choose_scaling(xr, yr, [f"pi{j}" for j in range(1, len(analysis.groups) + 1)], "y/monomial")
+    except ScalingError:  # the groups' values are too wide for the model: the first search stands
+        return _choose(plain, None, analysis, x, y, xr, yr, cfg, seed, names, kw.get("text_names", names))
     say(f"dimensional analysis: {len(inputs)} columns -> {len(analysis.groups)} dimensionless groups")
     # The same stages on the groups; the scaling and the names are the columns' and stay behind.
-    reduced = search(model, xr, yr, cfg=cfg, seed=seed, progress=progress,
+    fit = np.setdiff1d(np.arange(len(y)), plain.heldback)  # the groups' search splits the rows alike
+    reduced = search(model, xr, yr, cfg=cfg, seed=seed, progress=progress, scaling=scaling,
+                     proposals=shape_proposals(*scaling.apply(xr, yr), fit),
                      **{k: v for k, v in kw.items() if k not in ("scaling", "text_names")})
     d = reduced.derivation
     if d.steps is None:
         return plain
-    steps = lift(d.steps, analysis, tokens)
+    return _choose(plain, reduced, analysis, x, y, xr, yr, cfg, seed, names, kw.get("text_names", names))
+
+
+def _choose(plain: SearchResult, reduced: SearchResult | None, analysis: Analysis, x, y, xr, yr, cfg: SearchConfig,
+            seed: int, names, text_names) -> SearchResult:
+    """The better on the held-back rows of the first search's answer and the groups' answer
+    written over the columns, each polished (:func:`polish`) on its own scale first (the
+    polished formula stands for its own); scored as the search scores (held-back R^2 and
+    size), the size counted over the columns."""
+    tokens = [f"x{i}" for i in range(1, x.shape[1] + 1)]
     held = plain.heldback
-    size = reduced.chosen.size + sum(1 for e in analysis.monomial if e)
+    fit = np.setdiff1d(np.arange(len(y)), held)
 
-    def score(steps_, constants, size_) -> float:
+    def score(steps, constants) -> float:
         with np.errstate(all="ignore"):
-            r2 = r2_score(y[held], predict(steps_, x[held], constants))
-        return choice_score(r2 if math.isfinite(r2) else -math.inf, size_, cfg.size_penalty)
+            try:
+                r2 = r2_score(y[held], predict(steps, x[held], constants))
+            except GrammarError:
+                r2 = -math.inf
+        return choice_score(r2 if math.isfinite(r2) else -math.inf, tree_size(tuple(steps)), cfg.size_penalty)
 
-    mine = score(steps, d.constants, size)
-    theirs = score(plain.derivation.steps, plain.derivation.constants, plain.chosen.size)
-    plain.counts["units"]["reduced_score"], plain.counts["units"]["plain_score"] = round(mine, 4), round(theirs, 4)
-    if not mine < theirs:
+    d = plain.derivation
+    options = [("all columns", d.steps, d.constants, polish(d.steps, d.constants, x, y, fit, held, seed), plain)]
+    if reduced is not None:
+        r = reduced.derivation
+        polished = polish(r.steps, r.constants, xr, yr, fit, held, seed)
+        options.append(("dimensionless groups", lift(r.steps, analysis, tokens), r.constants,
+                        None if polished is None else (lift(polished[0], analysis, tokens), polished[1]), reduced))
+    scored = []  # a polished formula replaces its own: its held-back fit held, exact numbers may cost nodes
+    for label, steps, constants, polished, result in options:
+        if polished is None:
+            scored.append((score(steps, constants), label, steps, constants, False, result))
+        else:
+            scored.append((score(*polished), label, *polished, True, result))
+    units = plain.counts["units"]
+    for label in ("all columns", "dimensionless groups"):
+        mine = [round(sc[0], 4) for sc in scored if sc[1] == label]
+        if mine:
+            units[f"{label.split()[-1]}_score"] = min(mine)
+    best, label, steps, constants, polished, result = min(scored, key=lambda sc: sc[0])
+    units["chosen"], units["polished"] = label, polished
+    if result is plain and not polished:
         return plain
-    expression, latex, note = render(steps, d.constants, names)
+    expression, latex, note = render(steps, constants, names)
     if not note:
-        expression = tidy(expression)
+        expression = tidy(expression, numeric=not polished)  # a polished formula keeps sqrt(3), pi
     with np.errstate(all="ignore"):
-        r2_fit = r2_score(y, predict(steps, x, d.constants))
+        r2_fit = r2_score(y, predict(steps, x, constants))
+    seconds = plain.seconds + (reduced.seconds if reduced is not None else 0.0)
+    source = result.derivation.source if result is plain else f"groups {result.derivation.source}"
     derivation = Derivation(
-        tokens=None, raw_tokens=(), status="valid", note=note, steps=steps, expression=named(expression, kw.get(
-            "text_names", names)), latex=latex, constants=d.constants, r2_fit=r2_fit, seconds=plain.seconds +
-        reduced.seconds, decoder="pipeline", source=f"groups {d.source}")
-    plain.counts["units"]["chosen"] = "dimensionless groups"
-    return replace(plain, derivation=derivation, proposed_by=reduced.proposed_by, seconds=derivation.seconds)
+        tokens=None, raw_tokens=(), status="valid", note=note, steps=tuple(steps), expression=named(expression,
+        text_names), latex=latex, constants=tuple(constants), r2_fit=r2_fit, seconds=seconds, decoder="pipeline",
+        source=source + (", exact numbers" if polished else ""))
+    return replace(plain, derivation=derivation, proposed_by=result.proposed_by, seconds=seconds)

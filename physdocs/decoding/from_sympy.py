@@ -26,10 +26,21 @@ def _chain(op: str, items: list[Node]) -> Node:
     return out
 
 
-def from_sympy(expr, variables: Mapping[str, str]) -> tuple[Node, tuple[float, ...]]:
+def integer(k: int) -> Node:
+    """A positive integer as a tree of the grammar's digits 1..9 (``20`` is ``9*2 + 2``)."""
+    if k <= 9:
+        return Node(str(k))
+    q, r = divmod(k, 9)
+    tree = Node("mul", (Node("9"), integer(q)))
+    return Node("add", (tree, Node(str(r)))) if r else tree
+
+
+def from_sympy(expr, variables: Mapping[str, str], *, exact: bool = False) -> tuple[Node, tuple[float, ...]]:
     """``(tree, constants)`` for ``expr``; ``variables`` maps a sympy symbol's name to a token (``"X1" -> "x1"``).
 
     Constants are returned in prefix order (the order :func:`grammar.evaluate` reads them).
+    Integers above 9 and fractions of them become fitted constants, unless ``exact``: then
+    they are written in digits (:func:`integer`), so ``3/20`` stays an exact number.
     Raises :class:`UnsupportedExpression` for what the grammar has no symbol for.
     """
     import sympy as sp
@@ -38,8 +49,8 @@ def from_sympy(expr, variables: Mapping[str, str]) -> tuple[Node, tuple[float, .
 
     def number(value) -> Node:
         v = float(value)
-        if v == int(v) and str(int(v)) in INTEGERS and not isinstance(value, sp.Float):
-            return Node(str(int(v)))
+        if v == int(v) and not isinstance(value, sp.Float) and (str(int(v)) in INTEGERS or exact and v > 0):
+            return integer(int(v))
         constants.append(v)
         return Node("C")
 
@@ -55,8 +66,8 @@ def from_sympy(expr, variables: Mapping[str, str]) -> tuple[Node, tuple[float, .
                 return Node("neg", (number(-e),))
             if e.is_Rational and not e.is_Integer and not isinstance(e, sp.Float):
                 p, q = int(e.p), int(e.q)
-                if str(abs(p)) in INTEGERS and str(q) in INTEGERS:
-                    frac = Node("div", (Node(str(abs(p))), Node(str(q))))
+                if str(abs(p)) in INTEGERS and str(q) in INTEGERS or exact:
+                    frac = Node("div", (integer(abs(p)), integer(q)))
                     return frac if p > 0 else Node("neg", (frac,))
             if not e.is_finite:
                 raise UnsupportedExpression(f"non-finite number {e}")

@@ -10,11 +10,16 @@ description length on the training points, prefers long trees).
 Writing seeds for Operon's parser: ``^``/``**`` and a bare unary minus are avoided (the
 parser misreads ``**`` and crashes on ``-X1``), so integer powers become products or
 ``square``, other powers ``exp(k * log(b))``, and ``-a`` becomes ``((-1) * a)``.
+
+Operon is driven through its core API (:class:`_Engine`) with the settings of its
+scikit-learn wrapper, which would cost a derive over a second of start-up importing
+scikit-learn; a test checks that both give the same front.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -141,6 +146,124 @@ def _drop_tiny_offset(expr, below: float):
     return expr
 
 
+#: Operon's mutation operators, each with weight 1, in the order its scikit-learn wrapper adds them.
+MUTATIONS = ("onepoint", "multipoint", "discretepoint", "changevar", "changefunc", "insertsubtree",
+             "replacesubtree", "removesubtree")
+
+
+class _Engine:
+    """One NSGA-II run of Operon on ``(x, y)``, built from its core API.
+
+    These are the settings of ``pyoperon.sklearn.SymbolicRegressor`` with our
+    :class:`OperonConfig` (objectives r2 and length, btc initialisation, tournaments of 5,
+    subtree crossover, the eight mutations, keep-best reinsertion), assembled here so a
+    derive need not import scikit-learn (over a second of start-up). The same seed gives
+    the wrapper's front exactly (``tests/test_search.py``).
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, cfg: OperonConfig, seed: int, *, generations: int,
+                 max_evaluations: int):
+        import pyoperon as op
+
+        self.op, self.seed = op, seed
+        self.y = np.ascontiguousarray(y, dtype=np.float64)
+        self.data = np.asfortranarray(np.column_stack((x, self.y)))  # the dataset reads this buffer: kept
+        self.ds = op.Dataset(self.data)
+        target = max(self.ds.Variables, key=lambda v: v.Index)
+        self.variables = {v.Hash: v.Name for v in sorted(self.ds.Variables, key=lambda v: v.Index)
+                          if v.Hash != target.Hash}  # hash -> "X1" ..
+        inputs = list(self.variables)
+        self.range = op.Range(0, self.ds.Rows)
+        problem = op.Problem(self.ds)
+        problem.TrainingRange, problem.TestRange = self.range, op.Range(self.ds.Rows - 1, self.ds.Rows)
+        problem.Target, problem.InputHashes = target, inputs
+        primitives = 0
+        for s in cfg.symbols.split(","):
+            primitives |= int(getattr(op.NodeType, s.strip().capitalize()))
+        problem.ConfigurePrimitiveSet(primitives)
+        pset = problem.PrimitiveSet
+        creator = op.BalancedTreeCreator(pset, inputs, 0.0)
+        coeff_init = op.NormalCoefficientInitializer()
+        coeff_init.ParameterizeDistribution(0, 1)
+        self.dtable = op.DispatchTable()
+        optimizer = op.LMOptimizer(self.dtable, problem, 0, 0)  # no local iterations, as the wrapper's default
+        r2_metric = op.R2()
+        r2 = op.Evaluator(problem, self.dtable, r2_metric, True)
+        length = op.LengthEvaluator(problem)
+        evaluator = op.MultiEvaluator(problem)
+        for e in (r2, length):
+            e.Budget = max_evaluations
+            evaluator.Add(e)
+        evaluator.Budget = max_evaluations
+        comparison = op.CrowdedComparison()
+        female, male = op.TournamentSelector(comparison), op.TournamentSelector(comparison)
+        female.TournamentSize = male.TournamentSize = 5
+        reinserter = op.KeepBestReinserter(comparison)
+        crossover = op.SubtreeCrossover(0.9, 10, cfg.max_length)  # internal-node probability, max depth, length
+        mutations = [self._mutation(name, inputs, pset, creator, coeff_init, cfg.max_length) for name in MUTATIONS]
+        mutation = op.MultiMutation()
+        for m in mutations:
+            mutation.Add(m, 1.0)
+        coeff_optimizer = op.CoefficientOptimizer(optimizer)
+        generator = op.BasicOffspringGenerator(evaluator, crossover, mutation, female, male, coeff_optimizer)
+        initializer = op.UniformLengthTreeInitializer(creator)
+        initializer.ParameterizeDistribution(pset.FunctionArityLimits()[0] + 1, min(10, cfg.max_length))
+        initializer.MinDepth, initializer.MaxDepth = 1, 1000
+        config = op.GeneticAlgorithmConfig(
+            generations=generations, max_evaluations=max_evaluations, local_iterations=0,
+            population_size=cfg.population_size, pool_size=cfg.population_size, p_crossover=1.0, p_mutation=0.25,
+            p_local=1.0, p_lamarck=1.0, epsilon=1e-5, seed=seed,
+            max_time=cfg.max_time if cfg.max_time is not None else sys.maxsize)
+        sorter = op.RankSorter()
+        self.gp = op.NSGA2Algorithm(config, problem, initializer, coeff_init, generator, reinserter, sorter)
+        # Operon holds these by pointer: they live as long as the engine.
+        self._keep = (problem, pset, creator, coeff_init, optimizer, r2_metric, r2, length, sorter, evaluator, comparison, female, male,
+                      reinserter, crossover, mutations, mutation, coeff_optimizer, generator, initializer, config)
+
+    def _mutation(self, name, inputs, pset, creator, coeff_init, max_length):
+        op = self.op
+        if name in ("onepoint", "multipoint"):
+            m = op.NormalOnePointMutation() if name == "onepoint" else op.NormalMultiPointMutation()
+            m.ParameterizeDistribution(0, 1)
+            return m
+        if name == "discretepoint":
+            m = op.DiscretePointMutation()
+            for c in op.Math.Constants:
+                m.Add(c, 1.0)
+            return m
+        if name == "changevar":
+            return op.ChangeVariableMutation(inputs)
+        if name == "changefunc":
+            return op.ChangeFunctionMutation(pset)
+        if name == "insertsubtree":
+            return op.InsertSubtreeMutation(creator, coeff_init, 10, max_length)
+        if name == "replacesubtree":
+            return op.ReplaceSubtreeMutation(creator, coeff_init, 10, max_length)
+        return op.RemoveSubtreeMutation(pset)
+
+    def run(self, individuals=None) -> list:
+        """Evolve (from ``individuals`` when given); returns the final population."""
+        if individuals is not None:
+            self.gp.RestoreIndividuals(individuals)
+            self.gp.IsFitted = True
+        self.gp.Run(self.op.RandomGenerator(np.uint64(self.seed)), None, 1, True)
+        return list(self.gp.Individuals)
+
+    def front(self) -> list:
+        """The front's trees, each with the least-squares scale and offset Operon fits to it appended."""
+        op, out = self.op, []
+        for member in self.gp.BestFront:
+            pred = op.Evaluate(self.dtable, member.Genotype, self.ds, self.range)
+            scale, offset = op.FitLeastSquares(pred, self.y)
+            nodes = member.Genotype.Nodes
+            if scale != 1:
+                nodes += [op.Node.Constant(scale), op.Node.Mul()]
+            if offset != 0:
+                nodes += [op.Node.Constant(offset), op.Node.Add()]
+            out.append(op.Tree(nodes).UpdateNodes())
+        return out
+
+
 def run_operon(
     x: np.ndarray, y: np.ndarray, seeds: Sequence[str], cfg: OperonConfig, seed: int
 ) -> tuple[list[tuple[Node, tuple[float, ...]]], dict[str, Any]]:
@@ -152,15 +275,15 @@ def run_operon(
     """
     try:
         import pyoperon as op
-        from pyoperon.sklearn import SymbolicRegressor
     except ImportError as exc:
         raise OperonError("pyoperon is not installed: pip install pyoperon==0.6.2") from exc
-    common = dict(allowed_symbols=cfg.symbols, objectives=["r2", "length"], population_size=cfg.population_size,
-                  n_threads=1, random_state=seed, max_length=cfg.max_length)
-    est = SymbolicRegressor(**common, max_evaluations=cfg.population_size, generations=1, warm_start=True)
-    with np.errstate(all="ignore"):
-        est.fit(x, y)  # a population to place the seeds in
-    hashes = {name: h for h, name in est.variables_.items()}
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise OperonError("Operon needs finite data: drop the rows with NaN or inf")
+    with np.errstate(all="ignore"):  # a population to place the seeds in: one generation
+        population = _Engine(x, y, cfg, seed, generations=1, max_evaluations=cfg.population_size).run()
+    engine = _Engine(x, y, cfg, seed, generations=cfg.generations, max_evaluations=cfg.max_evaluations)
+    hashes = {name: h for h, name in engine.variables.items()}
     placed, rejected = 0, 0
     for text in seeds[: cfg.population_size]:
         try:
@@ -168,22 +291,20 @@ def run_operon(
         except (RuntimeError, ValueError):
             rejected += 1
             continue
-        est.individuals_[placed].Genotype = tree
+        population[placed].Genotype = tree
         placed += 1
-    est.set_params(generations=cfg.generations, max_evaluations=cfg.max_evaluations)
-    if cfg.max_time is not None:
-        est.set_params(max_time=cfg.max_time)
     with np.errstate(all="ignore"):
-        est.fit(x, y)
+        engine.run(population)
+        trees = engine.front()
     names = {f"X{i}": f"x{i}" for i in range(1, x.shape[1] + 1)}
     front: list[tuple[Node, tuple[float, ...]]] = []
     negligible = 1e-6 * (float(np.std(y)) or 1.0)
-    for member in est.pareto_front_:
+    for tree in trees:
         try:
-            expr = _drop_tiny_offset(_sympy_of(member["tree"], est.variables_), negligible)
+            expr = _drop_tiny_offset(_sympy_of(tree, engine.variables), negligible)
             front.append(from_sympy(expr, names))
         except (UnsupportedExpression, RecursionError, TypeError, ValueError):
             continue
-    stats = {"generations": int(est.stats_["generations"]), "seeds_placed": placed, "seeds_rejected": rejected,
-             "front_size": len(est.pareto_front_)}
+    stats = {"generations": int(engine.gp.Generation), "seeds_placed": placed, "seeds_rejected": rejected,
+             "front_size": len(trees)}
     return front, stats

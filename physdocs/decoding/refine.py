@@ -81,19 +81,13 @@ def canvas_of(tokens: tuple[str, ...], length: int) -> torch.Tensor | None:
     return torch.tensor(ids, dtype=torch.long)
 
 
-def _keys(memory: Memory, rows: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    keys = memory.keys.expand(rows, -1, -1)
-    mask = None if memory.mask is None else memory.mask.expand(rows, -1)
-    return keys, mask
-
-
 @torch.inference_mode()
 def leave_one_out_confidence(model, memory: Memory, canvas: torch.Tensor, positions: list[int]) -> np.ndarray:
     """Probability the diffuser gives each position's token when that position alone is masked."""
     rows = canvas.repeat(len(positions), 1)  # (P, L)
     rows[torch.arange(len(positions)), torch.tensor(positions)] = MASK_ID
     t = 1.0 / equation_positions(rows).sum(1).clamp_min(1).float()  # one of the equation's positions
-    keys, mask = _keys(memory, len(positions))
+    keys, mask = memory.keys, memory.mask  # one memory row [1, M, D], shared by every row
     dev = keys.device
     logits, _ = model.diffuser(rows.to(dev), keys, t.to(dev), memory_mask=mask)
     probs = logits.double().softmax(-1).cpu()  # (P, L, V)
@@ -126,7 +120,7 @@ def refill(
     banned = torch.ones(len(VOCAB), dtype=torch.bool)  # an equation position holds content tokens only
     banned[CONTENT_IDS] = False
     banned |= torch.from_numpy(unused_variables(n_vars))
-    keys, mask = _keys(memory, P)
+    keys, mask = memory.keys, memory.mask  # one memory row [1, M, D], shared by every row
     dev = keys.device
     n_eq = equation_positions(canvases).sum(1).clamp_min(1).float()  # (P,)
     keep_valid = torch.from_numpy(completable(canvases.numpy())) if grammar else torch.zeros(P, dtype=torch.bool)

@@ -110,6 +110,20 @@ class Units:
 
 
 @dataclass(frozen=True)
+class Proposal:
+    """A formula of the caller's (a hypothesis to test), fitted, seeded and chosen among like
+    the model's candidates; the fit adds an overall factor (profiled in closed form).
+
+    ``starts``: first guesses for its ``C`` leaves (prefix order, the factor excluded), each
+    one BFGS start; none: the search's random restarts.
+    """
+
+    label: str
+    steps: tuple[Node, ...]
+    starts: tuple[tuple[float, ...], ...] = ()
+
+
+@dataclass(frozen=True)
 class Candidate:
     """One formula on the scaled columns, fitted on the fitting rows, scored on the held-back ones."""
 
@@ -198,7 +212,7 @@ def search(
     use_model: bool = True,
     use_operon: bool = True,
     decoders: Sequence[str] = ("ar", "diffusion"),
-    proposals: Sequence[tuple[str, Sequence[Node]]] = (),
+    proposals: Sequence[Proposal] = (),
     text_names: Mapping[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
     scaling: Scaling | None = None,
@@ -210,8 +224,8 @@ def search(
     ``names``) to those in the text formulas. ``use_model=False`` is Operon
     alone, ``use_operon=False`` the model alone; both use the same split and the same choice.
     ``decoders``: which of the model's decoders propose (one of them: that decoder alone).
-    ``proposals``: ``(label, steps)`` formulas of the caller's (a hypothesis to test), fitted,
-    seeded and chosen among like the model's candidates. ``scaling``: the caller's choice of
+    ``proposals``: formulas of the caller's (:class:`Proposal`), fitted, seeded and chosen
+    among like the model's candidates. ``scaling``: the caller's choice of
     powers of two (default: chosen here from these rows, as training scales them).
     ``units``: the columns' and the target's dimensions; a candidate whose dimension is not
     the target's is never added to the pool, so never chosen (``counts["inconsistent"]``).
@@ -225,11 +239,7 @@ def search(
     labels = [(names or {}).get(f"x{i}", f"x{i}") for i in range(1, k + 1)]
     scaling = scaling if scaling is not None else choose_scaling(xa, ya, labels, "the target")
     xs, ys = scaling.apply(xa, ya)
-    order = rng.permutation(len(ya))
-    n_held = min(max(2, round(cfg.holdout * len(ya))), MAX_HELDBACK)
-    held, fit = np.sort(order[:n_held]), np.sort(order[n_held:])
-    if len(fit) > MAX_FIT_ROWS:
-        fit = np.sort(np.random.default_rng([seed, 20]).choice(fit, MAX_FIT_ROWS, replace=False))
+    held, fit = split_rows(len(ya), rng, seed, cfg.holdout)
     used = np.sort(np.concatenate([fit, held]))  # the rows the final refit reads
     draws = model_draws(fit, seed)
     counts: dict[str, Any] = {"rows_fit": int(len(fit)), "rows_heldback": int(len(held)),
@@ -295,14 +305,16 @@ def search(
         say(f"model: {sum(counts.get(f'{d}_candidates', 0) for d in decoders)} candidates, "
             f"{len(pool)} distinct; best held-back R^2 "
             f"{max((c.r2_heldout for c in pool), default=float('nan')):.6f}")
-    for label, steps in proposals:
-        steps = tuple(steps)
+    for prop in proposals:
+        steps = prop.steps
         try:
-            fit_ = fit_constants(steps, xs[fit], ys[fit], restarts=cfg.restarts, rng=rng, scale_last=True)
+            fits = [fit_constants(steps, xs[fit], ys[fit], restarts=1, rng=rng, scale_last=True, start=start)
+                    for start in prop.starts] or \
+                [fit_constants(steps, xs[fit], ys[fit], restarts=cfg.restarts, rng=rng, scale_last=True)]
         except GrammarError:
             continue
         scaled = (*steps[:-1], Node("mul", (Node("C"), steps[-1])))
-        add(f"proposal {label}", scaled, fit_.constants)
+        add(f"proposal {prop.label}", scaled, min(fits, key=lambda f: f.loss).constants)
     if use_operon:
         ranked = sorted(pool, key=lambda c: (-c.r2_fit if math.isfinite(c.r2_fit) else math.inf, c.size))
         seeds = [to_infix(c.steps, c.constants) for c in ranked[: cfg.n_seeds]]
@@ -338,6 +350,18 @@ def search(
                         model_only_proposed_by=tuple(proposers[key_of[best.source]]) if model_only else ())
 
 
+def split_rows(n: int, rng: np.random.Generator, seed: int, holdout: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(held back, fitting)`` row indices: ``holdout`` of the rows (at most
+    :data:`MAX_HELDBACK`) drawn with ``rng`` (the search's, ``default_rng([seed, 17])``) are
+    held back; the fitting rows above :data:`MAX_FIT_ROWS` are a subsample."""
+    order = rng.permutation(n)
+    n_held = min(max(2, round(holdout * n)), MAX_HELDBACK)
+    held, fit = np.sort(order[:n_held]), np.sort(order[n_held:])
+    if len(fit) > MAX_FIT_ROWS:
+        fit = np.sort(np.random.default_rng([seed, 20]).choice(fit, MAX_FIT_ROWS, replace=False))
+    return held, fit
+
+
 def model_draws(fit: np.ndarray, seed: int) -> list[np.ndarray]:
     """The rows each read of the model sees: all fitting rows when they fit in one read
     (:data:`N_POINTS`), else up to :data:`MAX_DRAWS` disjoint draws of ``N_POINTS`` rows."""
@@ -353,19 +377,33 @@ SNAP_TOLERANCE = 0.05
 MAX_SNAP_CONSTANTS = 12
 
 
-def snap_constants(cand: Candidate, x_fit, y_fit, x_held, y_held, rng) -> Candidate | None:
-    """``cand`` with constants fixed to simple numbers (0, or :func:`round_constant` at 5%),
-    one at a time, the others refitted; a snap stays when the held-back fit holds. The result
-    is simplified by sympy (``5.4*f**2/(5.4*f - 5.4*f**2/d)`` becomes ``f*d/(d - f)``) and
-    written back as a tree; None when nothing could be snapped or the result is unusable.
+def simple_numbers(value: float) -> list:
+    """What :func:`snap_constants` tries for a constant by default: 0, then the simplest
+    ``p/q * pi**e`` within 5% (:func:`round_constant`)."""
+    import sympy as sp
+
+    from physdocs.decoding.symbolic import round_constant
+
+    return [sp.Integer(0), round_constant(value, rtol=0.05)]
+
+
+def snap_constants(cand: Candidate, x_fit, y_fit, x_held, y_held, rng, *,
+                   options: Callable[[float], list] = simple_numbers, max_size: int = KEY_MAX_SIZE,
+                   exact: bool = False) -> Candidate | None:
+    """``cand`` with constants fixed to simple numbers (``options(value)``, tried in order;
+    None entries skipped), one at a time, the others refitted; a snap stays when the
+    held-back fit holds. The result is simplified by sympy (``5.4*f**2/(5.4*f -
+    5.4*f**2/d)`` becomes ``f*d/(d - f)``) and written back as a tree; None when nothing
+    could be snapped, the tree has more than ``max_size`` nodes or the result is unusable,
+    or is longer than ``cand``. ``exact``: the numbers snapped are written exactly whatever
+    nodes they take (sqrt(3), 3/20: :func:`.from_sympy.from_sympy`), and may lengthen the tree.
     """
     import sympy as sp
 
     from physdocs.decoding.from_sympy import UnsupportedExpression, from_sympy
-    from physdocs.decoding.symbolic import round_constant
 
     n = len(cand.constants)
-    if n == 0 or n > MAX_SNAP_CONSTANTS or not math.isfinite(cand.r2_heldout):
+    if n == 0 or n > MAX_SNAP_CONSTANTS or cand.size > max_size or not math.isfinite(cand.r2_heldout):
         return None
     values = np.array(cand.constants, dtype=np.float64)
     fixed: dict[int, Any] = {}
@@ -375,8 +413,7 @@ def snap_constants(cand: Candidate, x_fit, y_fit, x_held, y_held, rng) -> Candid
 
     base = held_score(values)
     for i in sorted(range(n), key=lambda j: abs(values[j])):
-        options = [sp.Integer(0), round_constant(float(values[i]), rtol=0.05)]
-        for option in options:
+        for option in options(float(values[i])):
             if option is None:
                 continue
             trial = values.copy()
@@ -390,18 +427,18 @@ def snap_constants(cand: Candidate, x_fit, y_fit, x_held, y_held, rng) -> Candid
     if not fixed:
         return None
     consts = [fixed[j] if j in fixed else sp.Float(values[j]) for j in range(n)]
-    if cand.size > KEY_MAX_SIZE:
-        return None
     try:
         plain = steps_to_sympy(cand.steps, consts)
         forms = [plain, sp.cancel(plain)]
+        if exact:  # sqrt(1/(1 - v**2)) as 1/sqrt(1 - v**2)
+            forms.append(sp.powdenest(plain, force=True))
         names = {f"x{i}": f"x{i}" for i in range(1, 10)}
-        trees = [from_sympy(f, names) for f in forms]
+        trees = [from_sympy(f, names, exact=exact) for f in forms]
     except (UnsupportedExpression, GrammarError, TypeError, ValueError, RecursionError):
         return None
     tree, tree_consts = min(trees, key=lambda t: tree_size((t[0],)))
     steps = (tree,)
-    if tree_size(steps) > cand.size:  # a simplification, never a longer formula
+    if tree_size(steps) > cand.size and not exact:  # a simplification, never a longer formula
         return None
     r2_held = _score_on(steps, tree_consts, x_held, y_held)
     if not math.isfinite(r2_held):

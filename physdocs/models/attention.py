@@ -43,15 +43,20 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         """``x`` [B, Tq, D] attends to ``context`` [B, Tk, Dc] (``x`` itself if None).
 
-        ``key_mask`` [B, Tk] is True for keys that may be attended to.
+        A ``context`` of batch 1 is shared by all ``B`` query rows: its keys and values are
+        projected once (decoding many canvases or beams against one memory), giving the
+        same numbers as a context repeated ``B`` times. ``key_mask`` [B or 1, Tk] is True
+        for keys that may be attended to.
         """
         context = x if context is None else context
         B, Tq, _ = x.shape
-        Tk = context.shape[1]
+        Bc, Tk = context.shape[:2]
+        if Bc not in (1, B):
+            raise ValueError(f"context batch {Bc} is neither 1 nor the queries' batch {B}")
         H, hd = self.n_heads, self.d_head
         q = self.q_proj(x).view(B, Tq, H, hd).transpose(1, 2)  # (B, H, Tq, hd)
-        k = self.k_proj(context).view(B, Tk, H, hd).transpose(1, 2)  # (B, H, Tk, hd)
-        v = self.v_proj(context).view(B, Tk, H, hd).transpose(1, 2)  # (B, H, Tk, hd)
+        k = self.k_proj(context).view(Bc, Tk, H, hd).transpose(1, 2).expand(B, -1, -1, -1)  # (B, H, Tk, hd)
+        v = self.v_proj(context).view(Bc, Tk, H, hd).transpose(1, 2).expand(B, -1, -1, -1)  # (B, H, Tk, hd)
         allowed = self._allowed(B, Tq, Tk, key_mask, causal, x.device)  # (B, 1, Tq, Tk) or None
         p_drop = self.dropout if self.training else 0.0
         if self.force_manual or self.hook_pattern.has_hooks:

@@ -2,7 +2,8 @@
 
 Both share one transformer layer (pre-LN): self-attention, cross-attention to the
 encoder memory, GELU feed-forward; and both follow ``forward(tokens, memory, ...,
-targets=None) -> (logits, loss)``.
+targets=None) -> (logits, loss)``. ``memory`` is ``[B, M, D]``, or ``[1, M, D]`` shared by
+all ``B`` sequences (decoding: its keys and values are then projected once).
 """
 
 from __future__ import annotations
