@@ -61,6 +61,14 @@ def head_roles(m, ev, idx, tok) -> float:
     return M.head_role_size(np.asarray(m.roles, dtype=float)[np.unique(idx)], n_splits=4, seed=DEFAULT_SEED)[0]
 
 
+def head_agreement(m, ev, idx, tok) -> float:
+    """Spearman rho across heads of the mean loss increase and the share of derivations lost
+    over the drawn equations (nan where the model's heads were not decoded)."""
+    if m.head_loss is None or m.head_derived is None:
+        return float("nan")
+    return M.head_agreement(np.asarray(m.head_loss, dtype=float)[idx], np.asarray(m.head_derived, dtype=float)[idx])
+
+
 @lru_cache(maxsize=8)
 def _labels(token_types: tuple[str, ...], merged: bool) -> np.ndarray:
     return np.array([M.operator_label(t, merged) for t in token_types])

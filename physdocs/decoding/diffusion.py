@@ -177,7 +177,7 @@ def diffusion_decode(
     *,
     n_samples: int = 1,
     generator: torch.Generator | None = None,
-    n_vars: int | None = None,
+    n_vars: int | Sequence[int] | None = None,
     lengths: Sequence[int] | None = None,
 ) -> list[DiffusionResult]:
     """Decode ``n_samples`` canvases per memory row, batched in one forward per step.
@@ -185,7 +185,7 @@ def diffusion_decode(
     ``memory`` comes from ``model.encode`` (keys ``[B, M, D]``). Returns ``B * n_samples``
     results ordered by (memory row, sample). Random numbers are drawn on the CPU from
     ``generator`` (or a fresh one seeded with ``cfg.seed``), so results do not depend on the
-    device. ``n_vars`` (the data's variable count) bans the variables beyond it.
+    device. ``n_vars`` (the data's variable count, or one per memory row) bans the variables beyond it.
     ``lengths`` (one per memory row: tokens from BOS to EOS) replaces the model's length.
     """
     was_training = model.training
@@ -238,7 +238,13 @@ def diffusion_decode(
     ratios: list[torch.Tensor] = []
     banned = torch.ones(V, dtype=torch.bool)
     banned[CONTENT_IDS] = False
-    banned |= torch.from_numpy(unused_variables(n_vars))
+    if n_vars is None or isinstance(n_vars, int):
+        banned = banned | torch.from_numpy(unused_variables(n_vars))  # (V,)
+    else:  # one count per memory row
+        if len(n_vars) != B0:
+            raise ValueError(f"n_vars must give one count per memory row ({B0}), got {len(n_vars)}")
+        rows = np.stack([unused_variables(int(k)) for k in n_vars]).repeat(n_samples, axis=0)
+        banned = (banned | torch.from_numpy(rows))[:, None, :]  # (B, 1, V)
 
     for s in range(T):
         masked = canvas == MASK_ID  # (B, W)
