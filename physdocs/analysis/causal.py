@@ -333,23 +333,24 @@ def derived_under(model, memory: Memory, inp: CausalInputs, cfg: CausalConfig, s
     ranked = logp.argsort(dim=-1, descending=True, stable=True)  # (R, L)
     gumbel = _gumbel((len(idx), cfg.samples, logp.shape[1]), gen)
     drawn = (logp[:, None, :] / max(DERIVE_SAMPLER.length_temperature, 1e-6) + gumbel).argmax(-1)  # (R, samples)
-    # (row, length) per canvas; the EOS position p gives a canvas of p + 1 tokens
-    argmax_rows = [(r, int(ranked[r, k]) + 1) for r in range(len(idx)) for k in range(cfg.argmax)]
-    sampled_rows = [(r, int(drawn[r, k]) + 1) for r in range(len(idx)) for k in range(cfg.samples)]
+    # (row, canvas index as derive orders them, length); the EOS position p gives p + 1 tokens
+    argmax_rows = [(r, k, int(ranked[r, k]) + 1) for r in range(len(idx)) for k in range(cfg.argmax)]
+    sampled_rows = [(r, cfg.argmax + k, int(drawn[r, k]) + 1) for r in range(len(idx)) for k in range(cfg.samples)]
     base = DiffusionConfig(steps=cfg.steps, revise=DERIVE_SAMPLER.revise)
     sampler = replace(base, temperature=DERIVE_SAMPLER.temperature, remask_noise=DERIVE_SAMPLER.remask_noise)
-    candidates: list[list[list[str]]] = [[] for _ in idx]
+    candidates: list[dict[int, list[str]]] = [{} for _ in idx]
     for canvases, dcfg in ((argmax_rows, base), (sampled_rows, sampler)):
-        ordered = sorted(canvases, key=lambda c: c[1])
+        ordered = sorted(canvases, key=lambda c: c[2])
         for start in range(0, len(ordered), CANVAS_BATCH):
             batch = ordered[start:start + CANVAS_BATCH]
-            b = torch.tensor([r for r, _ in batch])
+            b = torch.tensor([r for r, _, _ in batch])
             mem = Memory(sub.keys[b], None if sub.mask is None else sub.mask[b], sub.z[b])
-            decoded = diffusion_decode(model, mem, dcfg, generator=gen, n_vars=[int(inp.n_vars[idx[r]]) for r, _ in batch],
-                                       lengths=[n for _, n in batch])
-            for (r, _), res in zip(batch, decoded, strict=True):
-                candidates[r].append(res.tokens)
-    return np.array([inp.derives(i, cands) for i, cands in zip(idx, candidates, strict=True)])
+            decoded = diffusion_decode(model, mem, dcfg, generator=gen, n_vars=[int(inp.n_vars[idx[r]]) for r, _, _ in batch],
+                                       lengths=[n for _, _, n in batch])
+            for (r, k, _), res in zip(batch, decoded, strict=True):
+                candidates[r][k] = res.tokens
+    # each equation's candidates in derive's order, so ties break as the evaluation breaks them
+    return np.array([inp.derives(i, [c[k] for k in sorted(c)]) for i, c in zip(idx, candidates, strict=True)])
 
 
 def behaviour(intact: np.ndarray, changed: np.ndarray) -> Behaviour:

@@ -28,6 +28,7 @@ The schedule is followed exactly: with ``T > n`` some steps fix nothing new.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ import torch
 
 from physdocs.decoding.repair import unused_variables
 from physdocs.grammar import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SPECIALS, VOCAB
+from physdocs.models.attention import context_kept
 from physdocs.models.system import Memory
 from physdocs.results import finite
 
@@ -169,6 +171,19 @@ def length_logprobs(model: torch.nn.Module, memory: Memory) -> torch.Tensor:
     return logits.log_softmax(-1)
 
 
+def _memory_kept(decode):
+    """The sampler reads one memory tensor at every step: within a call its keys and values
+    are projected once (:func:`~physdocs.models.attention.context_kept`), with the same results."""
+
+    @functools.wraps(decode)
+    def wrapper(model, *args, **kwargs):
+        with context_kept(model.diffuser):
+            return decode(model, *args, **kwargs)
+
+    return wrapper
+
+
+@_memory_kept
 @torch.inference_mode()
 def diffusion_decode(
     model: torch.nn.Module,
