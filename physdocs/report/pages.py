@@ -358,6 +358,7 @@ def causal_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
     heads = list(trained.heads)
     reseed = trained.reseed
     decoded = [h for h in heads if h.ablation.behaviour is not None]
+    most = max(decoded, key=lambda h: (h.ablation.behaviour.lost, -h.ablation.behaviour.gained.k), default=None)
     return {
         **common(results),
         "causal": causal,
@@ -373,11 +374,13 @@ def causal_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
         "patching_layers": [(r, control.patching.layer_row(r.layer)) for r in trained.patching.layers],
         "heads": heads,
         "behaviour_significant": [h for h in decoded if below(h.ablation.behaviour.p_holm)],
-        "loss_significant": [h for h in heads if below(h.loss_p_holm)],
+        "loss_raised": [h for h in heads if below(h.loss_p_holm) and (h.ablation.loss.value or 0) > 0],
+        "loss_lowered": [h for h in heads if below(h.loss_p_holm) and (h.ablation.loss.value or 0) < 0],
+        # the head that takes away the most derivations, and the smallest unadjusted McNemar p
+        "most_lost": most,
+        "smallest_p": min((h.ablation.behaviour.p_value for h in decoded), default=None),
         "random_decoded": [h for h in heads if h.ablation.random_behaviour is not None],
         "agreement": trained.agreement,
-        # heads whose ablation changes no more derivations than re-seeding the decode does
-        "within_noise": [h for h in decoded if reseed is not None and h.ablation.behaviour.changed <= reseed.changed],
         "alpha": ALPHA,
     }
 
