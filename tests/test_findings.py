@@ -335,3 +335,11 @@ def test_a_control_without_a_defined_statistic_counts_as_no_effect():
     flat = replace(ev.control, step=np.zeros_like(ev.control.step))
     result = F.evaluate(F.BY_KEY["coarse_to_fine"], replace(ev, control=flat), SETTINGS)
     assert result.outcome == "holds" and result.diff is not None and result.diff_low > 0.1, result.verdict
+
+
+def test_a_control_without_a_statistic_gives_one_interval_not_two():
+    """The control's heads are not decoded, so its correlation is undefined: trained minus the
+    null is the statistic itself, shown with its own interval, not a second bootstrap's."""
+    result = F.evaluate(F.BY_KEY["heads_loss_behaviour"], _plant_head_agreement(null_evidence()), SETTINGS)
+    assert (result.diff, result.diff_low, result.diff_high) == (result.value, result.ci_low, result.ci_high)
+    assert result.outcome == "holds" and result.diff_low > F.BY_KEY["heads_loss_behaviour"].min_effect

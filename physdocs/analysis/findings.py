@@ -575,10 +575,16 @@ def evaluate(finding: Finding, evidence: Evidence, settings: Settings = Settings
         n_boot = max(1, round(s.n_boot * finding.paired_boot_share))
         # The paired interval replaces a test against the control's point value (a null set to it).
         null_is_control = m.null is not None and m.null == m.control_value
-        diff, low, high = P.paired_difference(finding.paired, evidence, n_boot=n_boot,
-                                              rng=np.random.default_rng([s.seed, zlib.crc32(finding.key.encode()), 1]),
-                                              control_null=None if null_is_control else m.null)
-        m = replace(m, diff=diff, diff_low=low, diff_high=high, null=None if null_is_control else m.null)
+        control_null = None if null_is_control else m.null
+        if control_null is not None and P.undefined_for_control(finding.paired, evidence):
+            # trained minus a constant: the statistic's own interval, shifted, so one number
+            # does not appear with two intervals from two bootstraps
+            diff, low, high = (None if x is None else x - control_null for x in (m.value, m.ci_low, m.ci_high))
+        else:
+            diff, low, high = P.paired_difference(
+                finding.paired, evidence, n_boot=n_boot,
+                rng=np.random.default_rng([s.seed, zlib.crc32(finding.key.encode()), 1]), control_null=control_null)
+        m = replace(m, diff=diff, diff_low=low, diff_high=high, null=control_null)
     return judge(finding, m)
 
 

@@ -120,6 +120,17 @@ def per_equation_rho() -> Paired:
     return stat
 
 
+def _all_tokens(ev: Evidence) -> np.ndarray:
+    """Every real token, grouped by equation in order (the token draw of all equations)."""
+    return np.argsort(ev.token_groups, kind="stable")
+
+
+def undefined_for_control(stat: Paired, ev: Evidence) -> bool:
+    """Whether the control's statistic is undefined on all the equations (then on any draw of
+    them): the paired difference is the trained statistic minus the finding's null."""
+    return not np.isfinite(stat(ev.control, ev, np.arange(len(ev.tier)), _all_tokens(ev)))
+
+
 def paired_difference(stat: Paired, ev: Evidence, *, n_boot: int, rng: np.random.Generator,
                       control_null: float | None = None) -> tuple[float, float, float]:
     """``(trained - control, low, high)``: the point difference on all equations and its
@@ -128,7 +139,7 @@ def paired_difference(stat: Paired, ev: Evidence, *, n_boot: int, rng: np.random
     ``control_null``: the control's value where its statistic is undefined (a random model
     that fixes every position at once has no order to correlate: it shows no effect)."""
     n_eq = len(ev.tier)
-    order = np.argsort(ev.token_groups, kind="stable")
+    order = _all_tokens(ev)
     starts = np.searchsorted(ev.token_groups[order], np.arange(n_eq + 1))
 
     def diff(idx: np.ndarray) -> float:
