@@ -1,6 +1,6 @@
 """The causal interventions' records: what ``physdocs causal`` ships in ``physdocs/data/causal.json``.
 
-:func:`physdocs.analysis.causal.causal_results` makes a :class:`CausalResults`; the command
+:func:`physdocs.analysis.causal_artifact.compute_causal` makes a :class:`CausalResults`; the command
 writes its JSON with the weights' SHA-256 and the benchmark's, and the report's analysis
 reads it back (:func:`read_causal`), checked against the weights it analyses. Torch-free.
 """
