@@ -95,3 +95,11 @@ def evaluate(session: nox.Session) -> None:
     """Evaluate on the benchmark: ``nox -s evaluate -- [physdocs evaluate options]``."""
     session.install("-e", ".")
     session.run("physdocs", "evaluate", *session.posargs)
+
+
+@nox.session
+def causal(session: nox.Session) -> None:
+    """Compute the causal page's interventions for the shipped weights into the file the build reads
+    (one CPU thread): ``nox -s causal -- [physdocs causal options]``."""
+    session.install("-e", ".")
+    session.run("physdocs", "causal", *(session.posargs or ["--json", "physdocs/data/causal.json"]))

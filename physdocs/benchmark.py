@@ -14,6 +14,7 @@ rule, so a custom file may hold a formula whose units do not balance.
 from __future__ import annotations
 
 import functools
+import hashlib
 import keyword
 import math
 import re
@@ -194,6 +195,11 @@ def display_name(name: str) -> str:
 
 
 # ---------------------------------------------------------------- loading
+
+
+def benchmark_sha256(path: str | Path | None = None) -> str:
+    """SHA-256 (hex) of a benchmark file's bytes (None: the packaged one): what results name it by."""
+    return hashlib.sha256(Path(path or DEFAULT_PATH).read_bytes()).hexdigest()
 
 
 def load_benchmark(path: str | Path | None = None, *, full: bool = False) -> tuple[Equation, ...]:

@@ -1,4 +1,4 @@
-"""``physdocs`` command line: equations, derive, train, evaluate.
+"""``physdocs`` command line: equations, derive, train, evaluate, causal, report.
 
 User errors (bad id, missing weights, bad config) exit non-zero with one line.
 """
@@ -210,6 +210,30 @@ def _evaluate(args) -> None:
     )
 
 
+def _causal(args) -> None:
+    import torch
+
+    from physdocs.analysis.causal import CausalConfig
+    from physdocs.analysis.causal_artifact import compute_causal, summary, write_causal
+    from physdocs.models.checkpoint import CheckpointError, load_checkpoint
+    from physdocs.results.causal import causal_command
+
+    torch.set_num_threads(args.threads)
+    weights = str(Path(args.weights)) if args.weights else None
+    equations = str(Path(args.equations)) if args.equations else None
+    if equations:
+        load_benchmark(equations)  # the benchmark's own validation: one line naming the fault and the fix
+    try:
+        load_checkpoint(Path(weights) if weights else None)
+    except CheckpointError as exc:
+        raise UserError(str(exc)) from exc
+    cfg = CausalConfig(weights=weights, benchmark=equations, seed=args.seed)
+    result = compute_causal(cfg, command=causal_command(weights, args.json or "FILE", equations))
+    print(summary(result))
+    if args.json:
+        print(f"causal: {write_causal(result, Path(args.json))}")
+
+
 #: The modules the report's build needs (the optional extra ``physdocs[report]``).
 REPORT_MODULES = ("mkdocs", "material", "mkdocs_gen_files", "mkdocstrings", "mkdocstrings_handlers.python")
 
@@ -245,6 +269,15 @@ def _report(args) -> None:
         cfg = EvalConfig(weights=weights, benchmark=equations, parts=("benchmark", "pipeline"),
                          search=EvalConfig().search.scaled(args.budget))
         env["PHYSDOCS_EVALUATION"] = str(cached_evaluation(cfg, Path(args.cache_dir)))
+    if (equations or weights) and not args.no_causal:
+        # The shipped interventions belong to the shipped weights and benchmark: these get their own.
+        from physdocs.analysis.causal import CausalConfig
+        from physdocs.analysis.causal_artifact import cached_causal
+
+        print("causal interventions for these weights and equations (cached; minutes for the whole benchmark)",
+              file=sys.stderr, flush=True)
+        env["PHYSDOCS_CAUSAL"] = str(cached_causal(CausalConfig(weights=weights, benchmark=equations),
+                                                   Path(args.cache_dir)))
     # In a checkout the repository's mkdocs.yml; anywhere else, the packaged site sources
     # written into a build folder under the cache directory.
     config = Path("mkdocs.yml") if Path("mkdocs.yml").is_file() else prepare_config(Path(args.cache_dir) / "site-src")
@@ -300,12 +333,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "dependency; Operon alone at the pipeline's counted budget or three times it) or the "
                         "pipeline given the benchmark's units")
     v.set_defaults(fn=_evaluate)
+    c = sub.add_parser("causal", help="compute the causal interventions the report shows (physdocs/data/causal.json)")
+    c.add_argument("--weights", help="checkpoint .safetensors (default: the shipped weights)")
+    c.add_argument("--equations", help="an equations TOML file (default: the packaged benchmark)")
+    c.add_argument("--json", help="write the artifact here (the report reads physdocs/data/causal.json)")
+    c.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    c.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the timing the docs quote)")
+    c.set_defaults(fn=_causal)
     r = sub.add_parser("report", help="build the report for your own equations and/or checkpoint")
     r.add_argument("--equations", help="an equations TOML file (the format of physdocs/data/equations.toml)")
     r.add_argument("--weights", help="a checkpoint .safetensors with its JSON sidecar")
     r.add_argument("--site-dir", default="site", help="where the site goes (default: site)")
     r.add_argument("--cache-dir", default=".cache/physdocs", help="where evaluations are cached")
     r.add_argument("--no-evaluate", action="store_true", help="skip the evaluation (pages say 'not evaluated')")
+    r.add_argument("--no-causal", action="store_true",
+                   help="skip the causal interventions for your weights or equations (the causal page says so)")
     r.add_argument("--budget", type=float, default=1.0,
                    help="multiplies the pipeline's counted budget in the evaluation (0.25: a quick report)")
     r.set_defaults(fn=_report)

@@ -29,16 +29,20 @@ from physdocs.results.analysis import (
     TokenTypeRow,
 )
 from physdocs.results.causal import (
-    Ablation,
+    Agreement,
+    Behaviour,
+    CausalMeta,
     CausalModel,
     CausalResults,
-    CrossCondition,
+    Decode,
     Effect,
     HeadAblation,
+    Intervention,
     Patching,
-    PatchShare,
+    PatchRow,
 )
 from physdocs.results.equations import Entropy, ModelRecord, PadMass, ReceivedByType, Trajectory, tuples
+from physdocs.results.evaluation_rows import Rate
 from physdocs.results.readout import (
     DECODERS,
     K_CROSS,
@@ -52,8 +56,10 @@ from physdocs.results.readout import (
     KnockoutRow,
     LensRow,
     PartsRow,
-    PatchRow,
     Readout,
+)
+from physdocs.results.readout import (
+    PatchRow as ReadoutPatchRow,
 )
 from physdocs.trajectory import TrajectoryStats
 from tests.evaluation_fakes import evaluation_json  # noqa: F401 - the fakes' one import point
@@ -183,18 +189,29 @@ def synthetic_run(cfg: FakeAnalysisConfig, *, names: dict[str, str] | None = Non
 
 
 def fake_causal(value: float, n: int) -> CausalResults:
-    """:func:`physdocs.analysis.causal.causal_results`'s record with every number ``value``."""
+    """The causal artifact's record (:mod:`physdocs.results.causal`) with every number ``value``."""
     effect = Effect(value=value, ci_low=value / 2, ci_high=value * 2, n=n)
+    rate = Rate(n=n, k=1, rate=1 / n, low=value / 2, high=value * 2)
+    behaviour = Behaviour(kept=rate, gained=rate, p_value=value, p_holm=value)
+    cross = tuple(Intervention(c, n, loss=effect, behaviour=behaviour, displacement=value, random_loss=effect,
+                               random_behaviour=behaviour)
+                  for c in ("observations blocked", "z blocked", "both blocked", "observations blocked, z's weight held",
+                            "z blocked, the observations' weight held", "observations resampled"))
+    heads = (HeadAblation("self", 1, 1, Intervention("self L1H1", n, effect, behaviour, value, effect, behaviour),
+                          loss_p=value, loss_p_holm=value),
+             HeadAblation("cross", 1, 1, Intervention("cross L1H1", n, effect, None, value, effect), loss_p=value))
     model = CausalModel(
-        derived_clean=1, n_equations=n,
-        cross=tuple(CrossCondition(c, loss=effect, derived_clean=value, derived=value / 2, success=effect)
-                    for c in ("observations blocked", "z blocked", "both blocked",
-                              "observations blocked, z's weight held")),
-        patching=Patching(n_pairs=n, level=0.5, total_move=value, layers=(PatchShare(1, value, value / 2, value * 2, n),),
-                          heads=(PatchShare(1, value, value / 2, value * 2, n, head=1),)),
-        heads=(HeadAblation(1, 1, zero=Ablation(effect, kept=effect), mean=Ablation(effect)),),
+        derived=rate, cross=cross, heads=heads,
+        patching=Patching(n_pairs=n, level=0.5, total_move=effect, layers=(PatchRow(1, effect, effect),),
+                          heads=(PatchRow(1, effect, effect, head=1),)),
+        reseed=behaviour, agreement=Agreement(value, value / 2, value * 2, n_heads=2, changed=1),
     )
-    return CausalResults(levels=(0.25, 0.5, 0.75), steps=20, models={"trained": model, "control": model})
+    meta = CausalMeta(weights="physdiffuser.safetensors", weights_sha256="ab" * 32, benchmark_sha256="cd" * 32,
+                      equations=("feynman_001", "feynman_046")[:n], seed=2026,
+                      command="physdocs causal --json physdocs/data/causal.json", seconds=value, threads=1)
+    return CausalResults(meta=meta, levels=(0.25, 0.5, 0.75),
+                         decode=Decode(argmax=3, samples=2, steps=20, restarts=2, r2_threshold=0.99),
+                         models={"trained": model, "control": model})
 
 
 def fake_readout(value: float, n: int, n_layers: int = 4) -> Readout:
@@ -219,7 +236,7 @@ def fake_readout(value: float, n: int, n_layers: int = 4) -> Readout:
                        (("diffuser", "trained"), ("ar_decoder", "trained"), ("diffuser", "control"))
                        for f in POINT_FEATURES),
         lens=lens,
-        patching=tuple(PatchRow(d, layer, est(value), est(2 * value), est(value), est(value))
+        patching=tuple(ReadoutPatchRow(d, layer, est(value), est(2 * value), est(value), est(value))
                        for d in DECODERS for layer in range(1, n_layers + 1)),
         parts=tuple(PartsRow(d, est(value), est(2 * value), est(3 * value)) for d in DECODERS),
     )

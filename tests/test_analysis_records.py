@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from physdocs.results.analysis import LogRecord, Results
-from physdocs.results.causal import Ablation, CrossCondition, Effect, HeadAblation, PatchShare
+from physdocs.results.causal import Behaviour, Effect, Intervention, PatchRow
+from physdocs.results.evaluation_rows import Rate
 from tests.report_fakes import HOSTILE, FakeAnalysisConfig, evaluation_json, fake_causal, synthetic_run
 
 
@@ -41,8 +42,10 @@ def test_queries_find_rows_by_their_keys():
     assert typed.meta.seed_entropy("trivial") == 1.778 and typed.meta.seed_entropy("complex") is None
     assert typed.head_roles_of("trained") is None  # the run measured none
     model = typed.causal.models["control"]
-    assert model.head(1, 1) is model.heads[0] and model.head(2, 1) is None
-    assert model.patching.layer_share(1) is model.patching.layers[0] and model.patching.layer_share(9) is None
+    assert model.head("self", 1, 1) is model.heads[0] and model.head("self", 2, 1) is None
+    assert model.head("cross", 1, 1) is model.heads[1]
+    assert model.condition("z blocked") is model.cross[1] and model.condition("nothing") is None
+    assert model.patching.layer_row(1) is model.patching.layers[0] and model.patching.layer_row(9) is None
     record = typed.equation("feynman_001").models["trained"]
     assert record.entropy_of("diffuser.self") is record.entropy["diffuser.self"]
     assert record.entropy_of("no.component") is None
@@ -60,19 +63,18 @@ def test_the_training_log_reads_as_typed_lines_and_is_written_as_it_was():
     assert typed.to_json()["training_log"] == log  # keys the report does not read are kept
 
 
-def test_keys_a_model_without_decodes_lacks_are_left_out():
-    """The control derives nothing intact: its rows carry no derived share and no kept share."""
+def test_an_intervention_without_decodes_reads_back_as_it_was_written():
+    """The control is not decoded for most interventions: its rows carry no behaviour."""
     loss = Effect(0.1, None, None, 3)
-    row = CrossCondition("z blocked", loss, derived_clean=0.0)
-    assert row.to_json() == {"condition": "z blocked", "loss": {"value": 0.1, "ci_low": None, "ci_high": None,
-                                                                 "n": 3}, "derived_clean": 0.0}
-    assert CrossCondition.from_json(row.to_json()) == row
-    head = HeadAblation(1, 2, zero=Ablation(loss), mean=Ablation(loss, kept=Effect(0.4, 0.2, 0.6, 5)))
-    assert "kept" not in head.to_json()["zero"] and HeadAblation.from_json(head.to_json()) == head
-    assert not head.needed  # zeroing it decodes nothing to keep
-    assert HeadAblation(1, 2, zero=Ablation(loss, kept=Effect(0.4, 0.2, 0.6, 5)), mean=Ablation(loss)).needed
-    assert "head" not in PatchShare(1, float("nan"), None, None, 0).to_json()
-    assert PatchShare(1, float("nan"), None, None, 0).to_json()["value"] is None  # nan is JSON's null
+    row = Intervention("z blocked", 3, loss)
+    assert row.to_json()["behaviour"] is None and Intervention.from_json(row.to_json()) == row
+    kept, gained = Rate.of([True, True, False]), Rate.of([False, True])
+    b = Behaviour(kept, gained, p_value=1.0)
+    assert (b.lost, b.net, b.changed) == (1, 0, 2)
+    decoded = Intervention("observations blocked", 3, loss, behaviour=b, displacement=float("nan"))
+    assert decoded.to_json()["displacement"] is None  # nan is JSON's null
+    assert Intervention.from_json(decoded.to_json()).behaviour == b
+    assert PatchRow.from_json(PatchRow(1, loss).to_json()) == PatchRow(1, loss)
 
 
 def test_a_small_measure_is_kept_to_significant_figures_never_rounded_to_zero():

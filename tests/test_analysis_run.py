@@ -14,8 +14,20 @@ IDS = ("feynman_001", "feynman_046", "feynman_101")
 
 
 @pytest.fixture(scope="module")
-def analysis(tiny_weights):
-    return run_analysis(AnalysisConfig(equation_ids=IDS, weights=str(tiny_weights), n_boot=50, n_perm=50))
+def causal_artifact(tiny_weights, tmp_path_factory):
+    """The causal interventions for the tiny weights on IDS, as `physdocs causal` ships them (quick settings)."""
+    from physdocs.analysis.causal_artifact import compute_causal, write_causal
+
+    cfg = K.CausalConfig(weights=str(tiny_weights), argmax=1, samples=1, steps=3, n_boot=20, n_perm=20,
+                         random_heads=1, levels=(0.5,))
+    return write_causal(compute_causal(cfg, equation_ids=IDS, progress=lambda line: None),
+                        tmp_path_factory.mktemp("causal") / "causal.json")
+
+
+@pytest.fixture(scope="module")
+def analysis(tiny_weights, causal_artifact):
+    return run_analysis(AnalysisConfig(equation_ids=IDS, weights=str(tiny_weights), n_boot=50, n_perm=50,
+                                       causal=str(causal_artifact)))
 
 
 def test_results_are_plain_json_and_complete(analysis):
@@ -30,12 +42,11 @@ def test_results_are_plain_json_and_complete(analysis):
     # every registered finding is computed (the tiny checkpoint runs every stage)
     assert [c["key"] for c in results["claims"]] == [f.key for f in REGISTRY]
     assert all(isinstance(c["holds"], bool) and "Tested against" in c["verdict"] for c in results["claims"])
-    causal = results["causal"]["models"]
-    assert set(causal) == {"trained", "control"}
-    for model in causal.values():
-        assert [r["condition"] for r in model["cross"]] == list(K.CONDITIONS)
-        assert model["heads"] and all({"zero", "mean"} <= set(r) for r in model["heads"])
-        assert "per_equation" not in model
+    causal = results["causal"]
+    assert set(causal["models"]) == {"trained", "control"} and causal["per_equation"] == {}  # arrays: findings only
+    for model in causal["models"].values():
+        assert [r["name"] for r in model["cross"]] == [*K.CONDITIONS, K.RESAMPLED]
+        assert len(model["heads"]) == 2 * 2 * 4  # self and cross, 2 layers x 4 heads of the tiny model
     assert Results.from_json(results).to_json() == results  # the records write back what they read
 
 
@@ -78,8 +89,9 @@ def test_the_operators_together_have_a_row_of_their_own(analysis):
         assert row["ratio"] == pytest.approx(got / base, rel=2e-3)
 
 
-def test_deterministic(tiny_weights, analysis):
-    again, _ = run_analysis(AnalysisConfig(equation_ids=IDS, weights=str(tiny_weights), n_boot=50, n_perm=50))
+def test_deterministic(tiny_weights, analysis, causal_artifact):
+    again, _ = run_analysis(AnalysisConfig(equation_ids=IDS, weights=str(tiny_weights), n_boot=50, n_perm=50,
+                                           causal=str(causal_artifact)))
     first = dict(analysis[0]["meta"])
     for doc in (first, again["meta"]):
         doc.pop("seconds")

@@ -280,3 +280,24 @@ def test_shipped_evaluation_is_only_attached_to_the_shipped_weights(tmp_path):
     own = tmp_path / "eval.json"
     cfg = config_from_env({"PHYSDOCS_WEIGHTS": "other.safetensors", "PHYSDOCS_EVALUATION": str(own)})
     assert cfg.evaluation_path == own
+
+
+def test_shipped_causal_interventions_are_only_read_for_the_shipped_weights_and_benchmark(tmp_path):
+    """The shipped artifact covers the shipped weights on the whole packaged benchmark: other
+    weights, another benchmark or a subset get the file PHYSDOCS_CAUSAL names, or none."""
+    from physdocs.analysis.schema import AnalysisConfig
+    from physdocs.report.build import DEFAULT_CAUSAL, config_from_env, with_evaluation
+
+    assert config_from_env({}).causal_path == DEFAULT_CAUSAL and DEFAULT_CAUSAL.is_file()
+    benchmark = tmp_path / "mine.toml"
+    benchmark.write_text("")
+    for env in ({"PHYSDOCS_WEIGHTS": "other.safetensors"}, {"PHYSDOCS_EQUATIONS": "feynman_001"},
+                {"PHYSDOCS_BENCHMARK": str(benchmark)}):
+        assert config_from_env(env).causal_path is None, env
+    own = tmp_path / "causal.json"
+    cfg = config_from_env({"PHYSDOCS_WEIGHTS": "other.safetensors", "PHYSDOCS_CAUSAL": str(own)})
+    assert cfg.causal_path == own
+    # a named file reaches the analysis even when missing, so the analysis names the command
+    assert with_evaluation(cfg).analysis.causal == str(own.resolve())
+    assert with_evaluation(dataclasses.replace(cfg, causal_path=None)).analysis.causal is None
+    assert AnalysisConfig().causal is None  # the analysis reads none unless the build names one

@@ -148,3 +148,19 @@ def test_a_benchmark_derivation_is_written_with_the_equations_own_names(capsys):
     predicted = next(line for line in out.splitlines() if line.startswith("predicted:"))
     assert "V = I*R" in predicted or "V = R*I" in predicted
     assert not any(f"x{i}" in out for i in range(1, 10))
+
+
+def test_report_for_other_weights_computes_their_causal_interventions(tmp_path, tiny_weights, monkeypatch):
+    """`physdocs report --weights` hands the build interventions made on those weights, or none with --no-causal."""
+    from physdocs.analysis import causal_artifact
+    from tests.sites import ROOT
+
+    made, envs = [], []
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(causal_artifact, "cached_causal", lambda cfg, cache: made.append(cfg) or tmp_path / "c.json")
+    monkeypatch.setattr(subprocess, "run", lambda cmd, env: envs.append(env) or subprocess.CompletedProcess(cmd, 0))
+    args = ["report", "--weights", str(tiny_weights), "--no-evaluate", "--site-dir", str(tmp_path / "site")]
+    assert main(args) == 0
+    assert made[0].weights == str(tiny_weights.resolve()) and envs[0]["PHYSDOCS_CAUSAL"] == str(tmp_path / "c.json")
+    assert main([*args, "--no-causal"]) == 0
+    assert len(made) == 1 and "PHYSDOCS_CAUSAL" not in envs[1]

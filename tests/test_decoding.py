@@ -41,6 +41,7 @@ from physdocs.grammar import (
 )
 from physdocs.matching import explain_match, symbolic_match
 from physdocs.models import DecoderConfig, EncoderConfig, PhysDiffuserPlus, SystemConfig
+from physdocs.models.system import Memory
 from physdocs.trajectory import TrajectoryStats, trajectory_stats
 
 torch.set_num_threads(1)
@@ -235,6 +236,31 @@ def test_diffusion_respects_n_vars(model, memory):
         model, memory, DiffusionConfig(steps=5, temperature=2.0), n_samples=4, n_vars=2
     ):
         assert not banned & set(r.tokens)
+
+
+def test_diffusion_respects_one_variable_count_per_memory_row(model, memory):
+    two = Memory(memory.keys[:1].expand(2, -1, -1).clone(), None if memory.mask is None else
+                 memory.mask[:1].expand(2, -1).clone(), memory.z[:1].expand(2, -1).clone())
+    out = diffusion_decode(model, two, DiffusionConfig(steps=5, temperature=2.0), n_samples=6, n_vars=[1, 9])
+    assert not any({f"x{i}" for i in range(2, 10)} & set(r.tokens) for r in out[:6])
+    with pytest.raises(ValueError, match="one count per memory row"):
+        diffusion_decode(model, two, DiffusionConfig(steps=2), n_vars=[1])
+
+
+def test_the_memory_kept_over_the_steps_gives_the_same_decode(model, memory, monkeypatch):
+    """The keys and values of the memory are projected once per call instead of every step."""
+    import contextlib
+
+    from physdocs.decoding import diffusion as D
+
+    cfg = DiffusionConfig(steps=6, temperature=1.0, remask_noise=4.5, seed=2)
+    kept = diffusion_decode(model, memory, cfg, n_samples=3)
+    monkeypatch.setattr(D, "context_kept", lambda module: contextlib.nullcontext())
+    fresh = diffusion_decode(model, memory, cfg, n_samples=3)
+    assert all(np.array_equal(a.trajectory_tokens, b.trajectory_tokens) and np.array_equal(a.confidence, b.confidence,
+                                                                                           equal_nan=True)
+               for a, b in zip(kept, fresh, strict=True))
+    assert all(m._kept is None for m in model.modules() if hasattr(m, "_kept"))  # nothing held after the call
 
 
 # ---------------------------------------------------------------- autoregressive

@@ -67,6 +67,16 @@ def _decisions(rng: np.random.Generator, leaf_layers: tuple[int, int] = (1, 4)) 
     return np.column_stack([op, n_op, leaf, n_leaf]).astype(float)
 
 
+def _causal(rng: np.random.Generator, model: F.ModelEvidence, decoded: bool) -> F.ModelEvidence:
+    """The causal artifact's null numbers (drawn apart, so the other fields keep their draws)."""
+    k = HEADS * LAYERS
+    return replace(
+        model, resample_loss=0.05 + 0.05 * rng.standard_normal(E),
+        head_loss=0.1 * rng.random((1, k)) + 0.05 * rng.standard_normal((E, k)),
+        # derivations lost at random, whatever the head's loss; the control is not decoded
+        head_derived=-(rng.random((E, k)) < 0.1).astype(float) if decoded else None)
+
+
 def _decoded(rng: np.random.Generator, length: np.ndarray, coarse_to_fine: bool):
     """Depth grows with position (prefix trees go deeper to the right); the step follows position,
     and with ``coarse_to_fine`` also depth at a given position."""
@@ -93,6 +103,8 @@ def null_evidence(seed: int = 0) -> F.Evidence:
     extra = np.random.default_rng([seed, 28])
     trained = _model(rng, tier, length, types, groups, _decoded(rng, length, False), extra)
     control = _model(rng, tier, length, types, groups, _decoded(rng, length, False), extra)
+    causal = np.random.default_rng([seed, 1])
+    trained, control = _causal(causal, trained, True), _causal(causal, control, False)
     return F.Evidence(tier=tier, length=length, token_types=tuple(types), token_groups=np.array(groups),
                       trained=trained, control=control)
 
@@ -123,6 +135,15 @@ def _plant_derivations(ev: F.Evidence) -> F.Evidence:
     return _plant(ev, obs_blocked_derived=lost)
 
 
+def _plant_head_agreement(ev: F.Evidence) -> F.Evidence:
+    """Heads that raise the loss more lose more derivations."""
+    rng = np.random.default_rng(5)
+    strength = np.linspace(0, 1, HEADS * LAYERS)
+    loss = strength[None, :] + 0.05 * rng.standard_normal((E, HEADS * LAYERS))
+    lost = -(rng.random((E, HEADS * LAYERS)) < 0.6 * strength[None, :]).astype(float)
+    return _plant(ev, head_loss=loss, head_derived=lost)
+
+
 PLANTED: dict[str, Callable[[F.Evidence], F.Evidence]] = {
     "inducing_specialisation": lambda ev: _plant(ev, inducing_specialisation=ev.trained.inducing_specialisation + 0.2),
     "entropy_tier_nats": lambda ev: _plant(ev, entropy_nats=ev.trained.entropy_nats + 0.5 * ev.tier),
@@ -138,6 +159,8 @@ PLANTED: dict[str, Callable[[F.Evidence], F.Evidence]] = {
     "leaf_attention_tier": lambda ev: _plant(ev, leaf_ratio=ev.trained.leaf_ratio + 0.3 * ev.tier),
     "observations_lower_loss": lambda ev: _plant(ev, obs_blocked_loss=ev.trained.obs_blocked_loss + 1.0),
     "observations_make_derivations": _plant_derivations,
+    "observations_specific": lambda ev: _plant(ev, resample_loss=ev.trained.resample_loss + 1.0),
+    "heads_loss_behaviour": _plant_head_agreement,
     "observation_selectivity": lambda ev: _plant(ev, obs_selectivity=ev.trained.obs_selectivity + 0.3),
     "faithful_cross": lambda ev: _plant(ev, knockout_cross=ev.trained.knockout_cross + [0.2, 0.1, 0.0]),
     "faithful_self": lambda ev: _plant(ev, knockout_self=ev.trained.knockout_self + [0.6, 0.2, 0.0]),
@@ -239,6 +262,7 @@ def _shared(ev: F.Evidence, field: str, effect: np.ndarray) -> F.Evidence:
 @pytest.mark.parametrize(("key", "field", "size"), [
     ("entropy_tier_normalised", "entropy_normalised", 0.3),
     ("observations_lower_loss", "obs_blocked_loss", 1.0),
+    ("observations_specific", "resample_loss", 1.0),
     ("inducing_specialisation", "inducing_specialisation", 0.2),
 ])
 def test_the_paired_rule_rejects_an_effect_the_control_shares_and_accepts_a_real_one(key, field, size):
@@ -351,3 +375,11 @@ def test_a_decision_gap_the_control_shares_does_not_hold():
                    control=replace(ev.control, decision_sums=_decisions(np.random.default_rng(6), (3, 4))))
     result = F.evaluate(F.BY_KEY["operators_decided_first"], both, SETTINGS)
     assert result.outcome != "holds" and result.value > 0.5, result.verdict
+
+
+def test_a_control_without_a_statistic_gives_one_interval_not_two():
+    """The control's heads are not decoded, so its correlation is undefined: trained minus the
+    null is the statistic itself, shown with its own interval, not a second bootstrap's."""
+    result = F.evaluate(F.BY_KEY["heads_loss_behaviour"], _plant_head_agreement(null_evidence()), SETTINGS)
+    assert (result.diff, result.diff_low, result.diff_high) == (result.value, result.ci_low, result.ci_high)
+    assert result.outcome == "holds" and result.diff_low > F.BY_KEY["heads_loss_behaviour"].min_effect

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from physdocs.benchmark import get_equation
@@ -118,3 +119,17 @@ def test_trajectory_token_grid_keeps_the_steps_that_change_and_marks_new_tokens(
     assert [r[0] for r in rows] == ["0", "1", "2"]  # one row per position
     assert rows[1][1] == '<td class="mask">·</td><td class="new">mul</td><td>mul</td>'
     assert rows[2][1].endswith('<td class="new">&lt;x&gt;</td>') and "<x>" not in html
+
+
+def test_the_causal_page_shows_the_artifact_and_says_when_there_is_none():
+    """Behaviour as kept and gained with intervals, every head, control moves in nats, the
+    command and weights it came from; without an artifact, the command that makes one."""
+    results, _ = synthetic_run(FakeAnalysisConfig())
+    typed = Results.from_json(results)
+    page = pages.render_pages(typed, figures=set())["causal.md"]
+    assert "physdocs causal --json physdocs/data/causal.json" in page and "abababababababab" in page
+    assert "| observations resampled | trained |" in page and "| self L1H1 |" in page and "| cross L1H1 |" in page
+    assert r"1/2 \[0.0617, 0.247\]" in page  # kept: k/n with its Wilson interval
+    assert "control: move (nats)" in page and "not decoded" in page  # a head without behaviour says so
+    bare = pages.render_pages(dataclasses.replace(typed, causal=None), figures=set())["causal.md"]
+    assert "physdocs causal --weights PATH --json FILE" in bare and "PHYSDOCS_CAUSAL" in bare

@@ -1,5 +1,5 @@
-"""What runs the models: the analysis inputs, attention capture through the hook points,
-head ablations and the causal interventions (torch)."""
+"""What runs the models: the analysis inputs, attention capture through the hook points and
+head ablations (torch). The causal interventions are :mod:`.causal`, shipped as an artifact."""
 
 from __future__ import annotations
 
@@ -210,20 +210,6 @@ def diffuser_head_ablation(model: PhysDiffuserPlus, inp: _Inputs, seed: int) -> 
             row.append(round(loss(ablated) - loss(base), 5))
         grid.append(row)
     return grid, roles
-
-
-def _causal(trained, control, inp: _Inputs, trajectories, cfg: AnalysisConfig) -> dict:
-    """The interventions of :mod:`.causal` on both models; per-equation arrays kept for the findings."""
-    from physdocs.analysis import causal as K
-
-    score = K.success_scorer(inp.support, inp.test, inp.scalings, seed=cfg.seed)
-    causal_inp = K.CausalInputs(inp.obs, inp.canvas, inp.lengths, score)
-    models = {"trained": trained, "control": control}
-    with torch.no_grad():
-        memories = {m: model.encode(inp.obs) for m, model in models.items()}
-    clean = {m: np.array([score(i, r.tokens) for i, r in enumerate(trajectories[m])]) for m in models}
-    return K.causal_results(models, memories, causal_inp, clean, levels=cfg.noise_levels,
-                            steps=cfg.diffusion_steps, seed=cfg.seed, n_boot=cfg.n_boot)
 
 
 def single_slot_check(inp: _Inputs, seed: int) -> dict:

@@ -62,19 +62,24 @@ class ModelEvidence:
     step_group: np.ndarray  # [n_dec] equation index
     drop_rate: np.ndarray  # [E] confidence drops above metrics.DROP_EPS per transition
     roles: np.ndarray | None = None  # [E, layer + 1, head, type]: head-ablation damage and counts
-    obs_blocked_loss: np.ndarray | None = None  # [E] masked-token loss increase, observation keys blocked
-    obs_blocked_derived: np.ndarray | None = None  # [E] change of derived (1/0), observation keys blocked
     dec_operator: np.ndarray | None = None  # [n_dec] 1 for an operator of the decoded canvas, else 0
-    # (value, low, high) of the two blocked effects as the causal tests estimated them, so the
-    # finding and the causal page show one interval; None: bootstrapped here
     drop_sweep: tuple[tuple[float, np.ndarray], ...] | None = None  # ((eps, [E] drop rate), ...)
+    # The causal artifact's per-equation numbers (None without one, nan where undefined):
+    obs_blocked_loss: np.ndarray | None = None  # [E] masked-token loss increase, observation keys blocked
+    obs_blocked_derived: np.ndarray | None = None  # [E] derived blocked minus intact (-1, 0, 1)
+    resample_loss: np.ndarray | None = None  # [E] loss increase, a partner's observation keys
+    head_loss: np.ndarray | None = None  # [E, heads] loss increase, each head's output mean-ablated
+    head_derived: np.ndarray | None = None  # [E, heads] derived ablated minus intact; None: not decoded
+    # (value, low, high) as the causal page shows it, so the finding and the page show one
+    # interval for one statistic; None: bootstrapped here
     obs_blocked_loss_ci: tuple[float, float, float] | None = None
-    obs_blocked_derived_ci: tuple[float, float, float] | None = None
     # The diffuser's knockouts, logit lens and path patching (physdocs.analysis.readout):
     knockout_cross: np.ndarray | None = None  # [E, 3] loss rise, top / random / bottom observation keys lost
     knockout_self: np.ndarray | None = None  # [E, 3] the same, one token key lost per row
     decision_sums: np.ndarray | None = None  # [E, 4] decision layers of operators, then leaves: (sum, count)
     indirect: np.ndarray | None = None  # [E] total minus direct effect, over the layers before the last
+    resample_loss_ci: tuple[float, float, float] | None = None
+    head_agreement_ci: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -257,7 +262,7 @@ def _blocked(field_name: str) -> Callable:
 
     def compute(ev: Evidence, s: Settings) -> Measurement:
         d = _finite(getattr(ev.trained, field_name))
-        shown = getattr(ev.trained, field_name + "_ci")
+        shown = getattr(ev.trained, field_name + "_ci", None)
         if shown is not None:  # the causal page's own estimate: one interval for one statistic
             value, lo, hi = shown
         else:
@@ -474,6 +479,22 @@ REGISTRY += (
 
 _CAUSAL_CONFOUND = ("the random-initialised model under the same intervention: disturbing any attention "
                     "moves a loss, so only the excess over the control counts")
+def _head_agreement(ev: Evidence, s: Settings) -> Measurement:
+    """Across heads, Spearman rho(loss increase, share of derivations lost) as the causal page
+    shows it; the control's heads are not decoded (it derives almost nothing), so its rho is
+    undefined and the paired rule reads it as the null."""
+    loss = np.asarray(ev.trained.head_loss, dtype=float)
+    if ev.trained.head_agreement_ci is not None:  # the causal page's own estimate
+        value, lo, hi = ev.trained.head_agreement_ci
+    else:
+        value, lo, hi = paired_bootstrap_ci([loss, np.asarray(ev.trained.head_derived, dtype=float)],
+                                            M.head_agreement, n_boot=s.n_boot, rng=s.rng())
+    details = (Detail("heads whose ablation changes at least one derivation",
+                      float((np.abs(np.nan_to_num(ev.trained.head_derived)) > 0).any(0).sum())),
+               Detail("heads ablated", float(loss.shape[1])))
+    return Measurement(value, lo, hi, None, None, loss.shape[0], details=details)
+
+
 REGISTRY += (
     Finding(
         key="observations_lower_loss",
@@ -496,17 +517,55 @@ REGISTRY += (
         title="Derivations need the observations",
         claim="blocking the observation keys loses derivations the intact model makes",
         opposite="blocking the observation keys adds derivations",
-        statistic_name="change of the derived share (argmax decode, held-out R² > 0.99), observation keys blocked",
+        statistic_name=("change of the derived share (the evaluation's sampler without refinement, held-out "
+                        "R² > 0.99), observation keys blocked"),
         statistic=M.mean_increase,
         min_effect=0.05,
         min_effect_reason="five equations in a hundred beyond the control's change",
         direction="less",
-        confound=_CAUSAL_CONFOUND + "; a model that derives nothing intact is counted as losing nothing",
+        confound=_CAUSAL_CONFOUND + "; a model that derives nothing intact can only gain",
         seed_reported="not tested (the seed shows attention weights only)",
         pages=("causal.md",),
         compute=_blocked("obs_blocked_derived"),
         paired=P.mean_of(lambda m: m.obs_blocked_derived),
         needs="obs_blocked_derived",
+    ),
+    Finding(
+        key="observations_specific",
+        title="Predictions read the observations of their own equation",
+        claim=("another equation's observations (same length, the equation's own z) raise the masked-token loss: "
+               "the diffuser reads what is specific to its data, not only that data is there"),
+        opposite="another equation's observations lower the masked-token loss",
+        statistic_name="mean increase of the masked-token loss (nats), observation keys resampled from a partner",
+        statistic=M.mean_increase,
+        min_effect=0.1,
+        min_effect_reason="0.1 nats per masked token (about 10% in probability) beyond the control's increase",
+        confound=(_CAUSAL_CONFOUND + "; the resampled keys are real observations of another equation, an input "
+                  "on the model's distribution, unlike blocked keys"),
+        seed_reported="not tested (the seed shows attention weights only)",
+        pages=("causal.md",),
+        compute=_blocked("resample_loss"),
+        paired=P.mean_of(lambda m: m.resample_loss),
+        needs="resample_loss",
+    ),
+    Finding(
+        key="heads_loss_behaviour",
+        title="Heads that matter for the loss matter for derivations",
+        claim=("across the diffuser's heads, the ones whose ablation raises the masked-token loss more lose more "
+               "derivations"),
+        opposite="across the diffuser's heads, the ones whose ablation raises the loss more lose fewer derivations",
+        statistic_name="Spearman rho across heads (loss increase, share of derivations lost), mean ablation",
+        statistic=M.head_agreement,
+        min_effect=0.3,
+        min_effect_reason="a moderate rank correlation (0.3): the loss ranks heads roughly as derivations do",
+        confound=("the random-initialised model, whose heads' effects on derivations are not decoded: it derives "
+                  "almost nothing, so its correlation is undefined and counts as none; the interval resamples "
+                  "equations, so a few equations cannot carry it"),
+        seed_reported="not tested (the seed shows attention weights only)",
+        pages=("causal.md",),
+        compute=_head_agreement,
+        paired=P.head_agreement,
+        needs="head_derived",
     ),
 )
 
@@ -628,10 +687,16 @@ def evaluate(finding: Finding, evidence: Evidence, settings: Settings = Settings
         n_boot = max(1, round(s.n_boot * finding.paired_boot_share))
         # The paired interval replaces a test against the control's point value (a null set to it).
         null_is_control = m.null is not None and m.null == m.control_value
-        diff, low, high = P.paired_difference(finding.paired, evidence, n_boot=n_boot,
-                                              rng=np.random.default_rng([s.seed, zlib.crc32(finding.key.encode()), 1]),
-                                              control_null=None if null_is_control else m.null)
-        m = replace(m, diff=diff, diff_low=low, diff_high=high, null=None if null_is_control else m.null)
+        control_null = None if null_is_control else m.null
+        if control_null is not None and P.undefined_for_control(finding.paired, evidence):
+            # trained minus a constant: the statistic's own interval, shifted, so one number
+            # does not appear with two intervals from two bootstraps
+            diff, low, high = (None if x is None else x - control_null for x in (m.value, m.ci_low, m.ci_high))
+        else:
+            diff, low, high = P.paired_difference(
+                finding.paired, evidence, n_boot=n_boot,
+                rng=np.random.default_rng([s.seed, zlib.crc32(finding.key.encode()), 1]), control_null=control_null)
+        m = replace(m, diff=diff, diff_low=low, diff_high=high, null=control_null)
     return judge(finding, m)
 
 

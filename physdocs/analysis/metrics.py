@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from physdocs.analysis.schema import OPERATOR, OPERATOR_TYPES
-from physdocs.analysis.stats import rank_residuals
+from physdocs.analysis.stats import rank_residuals, spearman
 from physdocs.constants import ALPHA, DEFAULT_SEED
 
 FloatArray = NDArray[np.float64]
@@ -553,6 +553,18 @@ def mean_increase(delta: ArrayLike) -> float:
     d = np.asarray(delta, dtype=float).ravel()
     d = d[np.isfinite(d)]
     return float(d.mean()) if d.size else float("nan")
+
+
+def head_agreement(head_loss: ArrayLike, head_change: ArrayLike) -> float:
+    """Across heads, Spearman rho of the mean loss increase and the share of derivations lost.
+
+    ``head_loss`` and ``head_change`` are ``[E, heads]``: per equation, the loss increase and
+    the derived change (ablated minus intact: -1 lost, 1 gained) of each head's ablation.
+    nan when either side is constant across heads (no head changes a derivation).
+    """
+    loss, change = np.asarray(head_loss, dtype=float), np.asarray(head_change, dtype=float)
+    with np.errstate(all="ignore"):
+        return spearman(np.nanmean(loss, axis=0), -np.nanmean(change, axis=0))
 
 
 def operator_difference(values: np.ndarray, labels: np.ndarray, target_label: object = OPERATOR) -> float:

@@ -70,6 +70,14 @@ def head_roles(m, ev, idx, tok) -> float:
     return M.head_role_size(np.asarray(m.roles, dtype=float)[np.unique(idx)], n_splits=4, seed=DEFAULT_SEED)[0]
 
 
+def head_agreement(m, ev, idx, tok) -> float:
+    """Spearman rho across heads of the mean loss increase and the share of derivations lost
+    over the drawn equations (nan where the model's heads were not decoded)."""
+    if m.head_loss is None or m.head_derived is None:
+        return float("nan")
+    return M.head_agreement(np.asarray(m.head_loss, dtype=float)[idx], np.asarray(m.head_derived, dtype=float)[idx])
+
+
 @lru_cache(maxsize=8)
 def _labels(token_types: tuple[str, ...], merged: bool) -> np.ndarray:
     return np.array([M.operator_label(t, merged) for t in token_types])
@@ -121,6 +129,17 @@ def per_equation_rho() -> Paired:
     return stat
 
 
+def _all_tokens(ev: Evidence) -> np.ndarray:
+    """Every real token, grouped by equation in order (the token draw of all equations)."""
+    return np.argsort(ev.token_groups, kind="stable")
+
+
+def undefined_for_control(stat: Paired, ev: Evidence) -> bool:
+    """Whether the control's statistic is undefined on all the equations (then on any draw of
+    them): the paired difference is the trained statistic minus the finding's null."""
+    return not np.isfinite(stat(ev.control, ev, np.arange(len(ev.tier)), _all_tokens(ev)))
+
+
 def paired_difference(stat: Paired, ev: Evidence, *, n_boot: int, rng: np.random.Generator,
                       control_null: float | None = None) -> tuple[float, float, float]:
     """``(trained - control, low, high)``: the point difference on all equations and its
@@ -129,7 +148,7 @@ def paired_difference(stat: Paired, ev: Evidence, *, n_boot: int, rng: np.random
     ``control_null``: the control's value where its statistic is undefined (a random model
     that fixes every position at once has no order to correlate: it shows no effect)."""
     n_eq = len(ev.tier)
-    order = np.argsort(ev.token_groups, kind="stable")
+    order = _all_tokens(ev)
     starts = np.searchsorted(ev.token_groups[order], np.arange(n_eq + 1))
 
     def diff(idx: np.ndarray) -> float:

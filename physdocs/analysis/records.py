@@ -233,17 +233,8 @@ def _mean(values) -> float | None:
     return significant(np.mean([nan_if_none(v) for v in values]), 4)
 
 
-def causal_summary(causal: dict | None) -> CausalResults | None:
-    """The causal results (:func:`physdocs.analysis.causal.causal_results`) as the record the
-    results keep: without their per-equation arrays (those feed the findings only)."""
-    if causal is None:
-        return None
-    models = {m: {k: v for k, v in r.items() if k != "per_equation"} for m, r in causal["models"].items()}
-    return CausalResults.from_json({**causal, "models": models})
-
-
 def _evidence(records: list[EquationRecord], equations, maps_by_model, lengths, trajectories, roles,
-              causal=None, readout=None) -> F.Evidence:
+              causal: CausalResults | None = None, readout=None) -> F.Evidence:
     """The arrays the registered findings are computed from (:class:`~physdocs.analysis.findings.Evidence`).
 
     ``readout``: ``{model: ModelReadout}`` of :func:`physdocs.analysis.readout.readout_analysis`, or None."""
@@ -290,10 +281,7 @@ def _evidence(records: list[EquationRecord], equations, maps_by_model, lengths, 
             drop_sweep=tuple((eps, np.array([M.confidence_drop_rate(equation_confidence(trajectories[m][i]), eps)
                                              for i in range(len(equations))])) for eps in DROP_SWEEP),
             roles=roles.get(m) if roles else None,
-            obs_blocked_loss=None if causal is None else causal["models"][m]["per_equation"]["obs_blocked_loss"],
-            obs_blocked_derived=None if causal is None else causal["models"][m]["per_equation"]["obs_blocked_derived"],
-            obs_blocked_loss_ci=_shown(causal, m, "loss"),
-            obs_blocked_derived_ci=_shown(causal, m, "success"),
+            **causal_evidence(causal, m),
             **({} if readout is None else {k: getattr(readout[m], k) for k in READOUT_FIELDS}),
         )
 
@@ -311,13 +299,41 @@ def _evidence(records: list[EquationRecord], equations, maps_by_model, lengths, 
 READOUT_FIELDS = ("knockout_cross", "knockout_self", "decision_sums", "indirect")
 
 
-def _shown(causal, model: str, measure: str) -> tuple[float, float, float] | None:
-    """The "observations blocked" effect as the causal page shows it: ``(value, low, high)``."""
-    if causal is None:
+def _array(values) -> np.ndarray | None:
+    """A shipped per-equation list (None: undefined) as floats, nan where undefined."""
+    if values is None:
         return None
-    row = next((r for r in causal["models"][model]["cross"] if r["condition"] == "observations blocked"), None)
-    effect = None if row is None else row.get(measure)
-    return None if effect is None else (effect["value"], effect["ci_low"], effect["ci_high"])
+    return np.array([[nan_if_none(v) for v in row] if isinstance(row, list) else nan_if_none(row) for row in values],
+                    dtype=float)
+
+
+def causal_evidence(causal: CausalResults | None, model: str) -> dict:
+    """The :class:`~physdocs.analysis.findings.ModelEvidence` fields the causal findings read,
+    from the shipped artifact (all None without one). Where a statistic is shown on the causal
+    page with its interval, the finding takes that estimate: one interval for one statistic."""
+    if causal is None:
+        return {}
+    per = causal.per_equation[model]
+    record = causal.models[model]
+
+    def shown(name: str) -> tuple[float, float, float] | None:
+        row = record.condition(name)
+        if row is None or row.loss.value is None:
+            return None
+        return (row.loss.value, nan_if_none(row.loss.ci_low), nan_if_none(row.loss.ci_high))
+
+    agreement = record.agreement
+    return {
+        "obs_blocked_loss": _array(per["observations blocked"]["loss"]),
+        "obs_blocked_derived": _array(per["observations blocked"]["derived"]),
+        "obs_blocked_loss_ci": shown("observations blocked"),
+        "resample_loss": _array(per["observations resampled"]["loss"]),
+        "resample_loss_ci": shown("observations resampled"),
+        "head_loss": _array(per["heads"]["loss"]),
+        "head_derived": _array(per["heads"]["derived"]),
+        "head_agreement_ci": None if agreement is None else (
+            nan_if_none(agreement.rho), nan_if_none(agreement.ci_low), nan_if_none(agreement.ci_high)),
+    }
 
 
 def leaf_ratio(record: ModelRecord) -> float:

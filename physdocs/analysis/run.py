@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,6 @@ from physdocs.analysis import metrics as M
 from physdocs.analysis import schema as S
 from physdocs.analysis.capture import (
     CAPTURE_NOTE,
-    _causal,
     _inputs,
     _load_models,
     capture,
@@ -41,16 +41,16 @@ from physdocs.analysis.records import (
     _tier_tables,
     _trim,
     _uniform_entropy,
-    causal_summary,
     equation_record,
     model_record,
 )
 from physdocs.analysis.schema import MODELS, AnalysisConfig
 from physdocs.analysis.split import split_rows
-from physdocs.benchmark import TIERS, load_benchmark
+from physdocs.benchmark import TIERS, benchmark_sha256, load_benchmark
 from physdocs.decoding.diffusion import argmax_config, diffusion_decode
 from physdocs.models.checkpoint import metrics_log, sha256
 from physdocs.results.analysis import HeadImportance, HeadRoles, Meta, Results, SingleSlot
+from physdocs.results.causal import read_causal
 from physdocs.results.equations import tuples
 from physdocs.results.evaluation import Evaluation
 
@@ -70,6 +70,13 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
             raise AnalysisError(f"unknown equation id(s) {missing}: see `physdocs equations`")
         equations = [known[i] for i in cfg.equation_ids]
     trained, control, trained_meta, weights = _load_models(cfg)
+    # The interventions are a shipped artifact (`physdocs causal`), read only for these weights:
+    # checked before any compute, so a mismatch stops the build at once, naming the command.
+    causal = None
+    if cfg.causal:
+        causal = read_causal(Path(cfg.causal), weights_sha256=sha256(Path(weights)),
+                             benchmark_sha256=benchmark_sha256(cfg.benchmark), equations=[e.id for e in equations],
+                             weights=cfg.weights, benchmark=cfg.benchmark)
     inp = _inputs(equations, cfg.seed, trained.cfg.diffuser.max_len)
     timings["inputs"] = time.perf_counter() - t0
 
@@ -120,11 +127,6 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
             importance[m] = HeadImportance(tuples(diffuser_grid), tuples(decoder_head_importance(model, inp)))
     timings["head_importance"] = time.perf_counter() - t1
 
-    t1 = time.perf_counter()
-    causal = None
-    if cfg.causal:
-        causal = _causal(trained, control, inp, trajectories, cfg)
-    timings["causal"] = time.perf_counter() - t1
 
     t1 = time.perf_counter()
     readout, readout_evidence = readout_analysis(
@@ -170,7 +172,7 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
         single_slot=SingleSlot(**single),
         evaluation=None if evaluation is None else Evaluation.from_json(evaluation),
         split=split,
-        causal=causal_summary(causal),
+        causal=None if causal is None else replace(causal, per_equation={}),  # the arrays feed the findings only
         training_log=tuple(log),
         readout=readout,
     )

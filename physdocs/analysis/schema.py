@@ -151,7 +151,7 @@ class AnalysisConfig:
     diffusion_steps: int = 20
     noise_levels: tuple[float, ...] = (0.25, 0.5, 0.75)  # teacher-forced capture of the diffuser
     head_importance: bool = True
-    causal: bool = True  # ablation and activation patching (physdocs.analysis.causal)
+    causal: str | None = None  # the causal interventions' artifact (`physdocs causal --json`); None: not shown
     training_log: str | None = None  # None: the metrics log shipped beside the weights, if any
     evaluation: str | None = None  # evaluation JSON, if any
     benchmark: str | None = None  # a benchmark TOML file; None: the packaged one

@@ -228,6 +228,17 @@ def sign_flip_p(values: ArrayLike, *, n_perm: int = 2000, rng: np.random.Generat
     return float((1 + int((perm >= observed - 1e-12).sum())) / (1 + n_perm))
 
 
+def mcnemar_p(lost: int, gained: int) -> float:
+    """Exact two-sided McNemar p-value of paired successes: of the ``lost + gained`` units that
+    changed, is one direction more common than a fair coin gives? 1.0 when none changed."""
+    from scipy.stats import binom
+
+    n = lost + gained
+    if n == 0:
+        return 1.0
+    return float(min(1.0, 2 * binom.cdf(min(lost, gained), n, 0.5)))
+
+
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     """Holm-Bonferroni adjusted p-values for one family of tests (None and nan stay None).
 

@@ -45,6 +45,11 @@ Decoder = Literal["diffusion", "ar"]
 DERIVE_LENGTH_BEAM = 8
 #: Candidates whose training R^2 agree to this many decimals count as tied (shorter wins).
 R2_TIE_DECIMALS = 9
+#: The diffusion sampler of :func:`derive` (its seed is drawn per call): argmax canvases at the
+#: :data:`DERIVE_LENGTH_BEAM` likeliest lengths, the rest sampled at temperature 1 with
+#: MaskGIT's Gumbel re-masking (tau = 4.5), all with revision.
+DERIVE_SAMPLER = DiffusionConfig(temperature=1.0, remask_noise=4.5, greedy_first=True, revise=True,
+                                 length_beam=DERIVE_LENGTH_BEAM)
 
 
 # ---------------------------------------------------------------- derive
@@ -163,10 +168,7 @@ def _decode(
 ):
     """[(source, raw tokens, extra fields, DiffusionResult | None)] per candidate."""
     if decoder == "diffusion":
-        cfg = diffusion or DiffusionConfig(
-            temperature=1.0, remask_noise=4.5, greedy_first=True, revise=True, length_beam=DERIVE_LENGTH_BEAM,
-            seed=int(rng.integers(2**31)),
-        )
+        cfg = diffusion or replace(DERIVE_SAMPLER, seed=int(rng.integers(2**31)))
         cfg = replace(cfg, greedy_first=True)
         results = diffusion_decode(model, memory, cfg, n_samples=n_samples, n_vars=n_vars)
         out = []

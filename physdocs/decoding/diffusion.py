@@ -28,6 +28,7 @@ The schedule is followed exactly: with ``T > n`` some steps fix nothing new.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ import torch
 from physdocs.decoding.feasible import completable, fill
 from physdocs.decoding.repair import unused_variables
 from physdocs.grammar import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SPECIALS, VOCAB
+from physdocs.models.attention import context_kept
 from physdocs.models.system import Memory
 from physdocs.results import finite
 
@@ -180,6 +182,19 @@ def length_logprobs(model: torch.nn.Module, memory: Memory) -> torch.Tensor:
     return logits.log_softmax(-1)
 
 
+def _memory_kept(decode):
+    """The sampler reads one memory tensor at every step: within a call its keys and values
+    are projected once (:func:`~physdocs.models.attention.context_kept`), with the same results."""
+
+    @functools.wraps(decode)
+    def wrapper(model, *args, **kwargs):
+        with context_kept(model.diffuser):
+            return decode(model, *args, **kwargs)
+
+    return wrapper
+
+
+@_memory_kept
 @torch.inference_mode()
 def diffusion_decode(
     model: torch.nn.Module,
@@ -188,7 +203,7 @@ def diffusion_decode(
     *,
     n_samples: int = 1,
     generator: torch.Generator | None = None,
-    n_vars: int | None = None,
+    n_vars: int | Sequence[int] | None = None,
     lengths: Sequence[int] | None = None,
 ) -> list[DiffusionResult]:
     """Decode ``n_samples`` canvases per memory row, batched in one forward per step.
@@ -196,7 +211,7 @@ def diffusion_decode(
     ``memory`` comes from ``model.encode`` (keys ``[B, M, D]``). Returns ``B * n_samples``
     results ordered by (memory row, sample). Random numbers are drawn on the CPU from
     ``generator`` (or a fresh one seeded with ``cfg.seed``), so results do not depend on the
-    device. ``n_vars`` (the data's variable count) bans the variables beyond it.
+    device. ``n_vars`` (the data's variable count, or one per memory row) bans the variables beyond it.
     ``lengths`` (one per memory row: tokens from BOS to EOS) replaces the model's length.
     """
     was_training = model.training
@@ -251,7 +266,13 @@ def diffusion_decode(
     ratios: list[torch.Tensor] = []
     banned = torch.ones(V, dtype=torch.bool)
     banned[CONTENT_IDS] = False
-    banned |= torch.from_numpy(unused_variables(n_vars))
+    if n_vars is None or isinstance(n_vars, int):
+        banned = banned | torch.from_numpy(unused_variables(n_vars))  # (V,)
+    else:  # one count per memory row
+        if len(n_vars) != B0:
+            raise ValueError(f"n_vars must give one count per memory row ({B0}), got {len(n_vars)}")
+        rows = np.stack([unused_variables(int(k)) for k in n_vars]).repeat(n_samples, axis=0)
+        banned = (banned | torch.from_numpy(rows))[:, None, :]  # (B, 1, V)
 
     for s in range(T):
         masked = canvas == MASK_ID  # (B, W)

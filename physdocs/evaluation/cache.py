@@ -12,16 +12,7 @@ from physdocs.evaluation.config import EvalConfig
 from physdocs.evaluation.jobs import run_evaluation
 from physdocs.evaluation.summary import format_summary
 from physdocs.models.checkpoint import DEFAULT_WEIGHTS, sha256
-
-
-def _source_digest() -> str:
-    """SHA-256 over the package's Python source: a code change invalidates cached evaluations."""
-    h = hashlib.sha256()
-    root = Path(__file__).parents[1]  # the package, not only this folder
-    for path in sorted(root.rglob("*.py")):
-        h.update(str(path.relative_to(root)).encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
+from physdocs.paths import source_sha256
 
 
 def cached_evaluation(cfg: EvalConfig, cache_dir: Path, progress: bool = True) -> Path:
@@ -32,7 +23,7 @@ def cached_evaluation(cfg: EvalConfig, cache_dir: Path, progress: bool = True) -
         "weights": sha256(weights),
         "equations": hashlib.sha256(equations.read_bytes()).hexdigest(),
         "config": {k: v for k, v in cfg.to_dict().items() if k not in ("weights", "benchmark", "workers")},
-        "source": _source_digest(),
+        "source": source_sha256(),
     }
     key = hashlib.sha256(json.dumps(key_doc, sort_keys=True, default=str).encode()).hexdigest()[:20]
     path = Path(cache_dir) / f"evaluation-{key}.json"

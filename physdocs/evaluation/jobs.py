@@ -3,7 +3,6 @@ and the document they make (:func:`run_evaluation`)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -16,7 +15,7 @@ from tqdm import tqdm
 
 from physdocs import probes
 from physdocs.baselines import run_gplearn
-from physdocs.benchmark import DEFAULT_PATH, Equation, load_benchmark
+from physdocs.benchmark import Equation, benchmark_sha256, load_benchmark
 from physdocs.decoding.derive import Derivation, derive, score_on
 from physdocs.decoding.dimensional import search_with_units
 from physdocs.decoding.search import named, search, tree_size
@@ -291,7 +290,7 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
         "meta": {
             "weights": weights.name,
             "weights_sha256": sha256(weights),
-            "benchmark_sha256": hashlib.sha256(Path(cfg.benchmark or DEFAULT_PATH).read_bytes()).hexdigest(),
+            "benchmark_sha256": benchmark_sha256(cfg.benchmark),
             "benchmark": Path(cfg.benchmark).name if cfg.benchmark else None,
             "config": cfg.to_dict(),
             "seconds_total": round(time.perf_counter() - t0, 1),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,6 +34,10 @@ class Attention(nn.Module):
         self.hook_pattern = HookPoint()
         self.hook_z = HookPoint()  # each head's output before the out projection [batch, head, query, d_head]
         self.force_manual = False
+        # While a sampler reuses one context over many steps (:func:`context_kept`): that
+        # context and its key and value projections, computed once instead of every step.
+        self._kept: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._keeping = False
 
     def forward(
         self,
@@ -55,8 +61,14 @@ class Attention(nn.Module):
             raise ValueError(f"context batch {Bc} is neither 1 nor the queries' batch {B}")
         H, hd = self.n_heads, self.d_head
         q = self.q_proj(x).view(B, Tq, H, hd).transpose(1, 2)  # (B, H, Tq, hd)
-        k = self.k_proj(context).view(Bc, Tk, H, hd).transpose(1, 2).expand(B, -1, -1, -1)  # (B, H, Tk, hd)
-        v = self.v_proj(context).view(Bc, Tk, H, hd).transpose(1, 2).expand(B, -1, -1, -1)  # (B, H, Tk, hd)
+        if self._kept is not None and self._kept[0] is context:
+            k, v = self._kept[1:]
+        else:
+            k = self.k_proj(context).view(Bc, Tk, H, hd).transpose(1, 2)  # (Bc, H, Tk, hd)
+            v = self.v_proj(context).view(Bc, Tk, H, hd).transpose(1, 2)  # (Bc, H, Tk, hd)
+            if self._keeping and context is not x:
+                self._kept = (context, k, v)
+        k, v = k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)  # (B, H, Tk, hd)
         allowed = self._allowed(B, Tq, Tk, key_mask, causal, x.device)  # (B, 1, Tq, Tk) or None
         p_drop = self.dropout if self.training else 0.0
         if self.force_manual or self.hook_pattern.has_hooks:
@@ -82,3 +94,18 @@ class Attention(nn.Module):
         if causal:
             allowed = allowed & torch.ones(Tq, Tk, dtype=torch.bool, device=device).tril()
         return allowed
+
+
+@contextmanager
+def context_kept(module: nn.Module):
+    """Within the block, each cross-attention of ``module`` projects a context it has seen
+    before only once: a sampler that reads the same memory tensor at every step (the same
+    object) skips recomputing its keys and values. The same arithmetic, so the same results."""
+    blocks = [m for m in module.modules() if isinstance(m, Attention)]
+    for m in blocks:
+        m._keeping = True
+    try:
+        yield
+    finally:
+        for m in blocks:
+            m._keeping, m._kept = False, None

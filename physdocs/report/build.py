@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from physdocs.errors import InputError, WeightsError
-from physdocs.paths import EVALUATION_FILE
+from physdocs.paths import CAUSAL_FILE, EVALUATION_FILE
 from physdocs.report import cache
 from physdocs.report import explorer as X
 from physdocs.report import figures as F
@@ -41,6 +41,8 @@ DEFAULT_EVALUATION = EVALUATION_FILE
 #: The equal-time benchmark (``benchmarks/equal_time.py --out``), beside the evaluation.
 DEFAULT_EQUAL_TIME = EVALUATION_FILE.parent / "equal_time.json"
 DEFAULT_BUDGET = 180.0
+#: The causal interventions for the shipped weights (``physdocs causal``), shown only for them.
+DEFAULT_CAUSAL = CAUSAL_FILE
 
 
 class BuildError(RuntimeError):
@@ -64,6 +66,8 @@ class BuildConfig:
     workers: int = 2
     evaluation_path: Path | None = DEFAULT_EVALUATION
     equal_time_path: Path | None = DEFAULT_EQUAL_TIME  # shown only for the evaluation's weights
+    # The causal artifact the analysis reads (checked against its weights); None: not shown.
+    causal_path: Path | None = None
     cache_entries: int = 3  # entries kept in cache_dir; older ones are deleted
 
 
@@ -72,7 +76,8 @@ class BuildConfig:
 ENV_HELP = (
     "PHYSDOCS_EQUATIONS (comma-separated ids), PHYSDOCS_BUDGET (seconds), PHYSDOCS_CACHE_DIR, "
     "PHYSDOCS_FIGURES (all|seed-only), PHYSDOCS_WEIGHTS (path), PHYSDOCS_BENCHMARK (a benchmark "
-    "TOML file instead of the packaged one), PHYSDOCS_WORKERS"
+    "TOML file instead of the packaged one), PHYSDOCS_WORKERS, PHYSDOCS_EVALUATION and PHYSDOCS_CAUSAL "
+    "(the evaluation's and the causal interventions' JSON for other weights)"
 )
 
 
@@ -119,6 +124,11 @@ def config_from_env(
     # named by PHYSDOCS_EVALUATION, or none (their pages say "not evaluated").
     evaluation = env.get("PHYSDOCS_EVALUATION", "").strip()
     evaluation_path = Path(evaluation) if evaluation else (None if "weights" in analysis_kw else DEFAULT_EVALUATION)
+    # Likewise the causal artifact: the shipped one covers the shipped weights on the whole
+    # packaged benchmark; other weights, another benchmark or a subset get PHYSDOCS_CAUSAL or none.
+    causal = env.get("PHYSDOCS_CAUSAL", "").strip()
+    own = not ({"weights", "benchmark", "equation_ids"} & set(analysis_kw))
+    causal_path = Path(causal) if causal else (DEFAULT_CAUSAL if own else None)
     return BuildConfig(
         analysis=analysis_factory(**analysis_kw),
         budget_seconds=number("PHYSDOCS_BUDGET", float, DEFAULT_BUDGET),
@@ -126,6 +136,7 @@ def config_from_env(
         cache_dir=Path(cache_dir) if cache_dir else cache.DEFAULT_CACHE_DIR,
         workers=number("PHYSDOCS_WORKERS", int, 2),
         evaluation_path=evaluation_path,
+        causal_path=causal_path,
     )
 
 
@@ -391,16 +402,21 @@ def _figures(cfg: BuildConfig, key: str, results: Results, arrays: Mapping[str, 
 
 
 def with_evaluation(cfg: BuildConfig) -> BuildConfig:
-    """The build config whose analysis reads the evaluation (when it names none and the file exists).
+    """The build config whose analysis reads the evaluation and the causal artifact (when it
+    names none and the file is given).
 
-    The analysis splits equations by what the evaluation derives (derived against failed), so
-    the evaluation is one of its inputs, and a new evaluation makes a new cache entry.
+    The analysis splits equations by what the evaluation derives (derived against failed), and
+    its causal findings read the artifact's per-equation numbers, so both are its inputs: a new
+    file makes a new cache entry. A causal artifact that is named but missing is passed on, so
+    the analysis stops with one line naming the command that makes it.
     """
     analysis = cfg.analysis
     path = cfg.evaluation_path
     if getattr(analysis, "evaluation", "") is None and path is not None and Path(path).is_file():
-        return replace(cfg, analysis=replace(analysis, evaluation=str(Path(path).resolve())))
-    return cfg
+        analysis = replace(analysis, evaluation=str(Path(path).resolve()))
+    if getattr(analysis, "causal", "") is None and cfg.causal_path is not None:
+        analysis = replace(analysis, causal=str(Path(cfg.causal_path).resolve()))
+    return replace(cfg, analysis=analysis)
 
 
 def _build_site(cfg: BuildConfig, run_fn: RunFn | None, clock: Callable[[], float]) -> SiteBuild:

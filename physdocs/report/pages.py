@@ -23,6 +23,7 @@ from physdocs import methods as M
 from physdocs.analysis import schema as S
 from physdocs.analysis.schema import ClaimResult
 from physdocs.benchmark import TIERS
+from physdocs.constants import ALPHA
 from physdocs.methods import REGISTRY
 from physdocs.report import answers as A
 from physdocs.report import explorer as X
@@ -351,25 +352,42 @@ def findings_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
 
 
 def causal_data(results: Results, figures: Collection[str]) -> dict[str, Any]:
-    """The interventions of :mod:`physdocs.analysis.causal`, trained beside control."""
+    """The interventions of the causal artifact (``physdocs causal``), trained beside control."""
     causal = results.causal
     if causal is None:
         return {**common(results), "causal": None}
     trained, control = causal.models["trained"], causal.models["control"]
-    heads = [(r, control.head(r.layer, r.head)) for r in trained.heads]
-    ranked = sorted(trained.patching.heads, key=lambda h: -(h.value if h.value is not None else -1))
+
+    def below(p: float | None) -> bool:
+        return p is not None and p < ALPHA
+
+    heads = list(trained.heads)
+    reseed = trained.reseed
+    decoded = [h for h in heads if h.ablation.behaviour is not None]
+    most = max(decoded, key=lambda h: (h.ablation.behaviour.lost, -h.ablation.behaviour.gained.k), default=None)
     return {
         **common(results),
         "causal": causal,
+        "meta": causal.meta,
+        "decode": causal.decode,
         "trained": trained,
         "control": control,
+        "reseed": reseed,
         "claims": claims_for(results, "causal.md"),
-        "cross": [("trained", trained.cross), ("control", control.cross)],
+        "cross": [(c, control.condition(c.name)) for c in trained.cross],
         "patching": trained.patching,
-        "patching_layers": [(r, control.patching.layer_share(r.layer)) for r in trained.patching.layers],
-        "top_heads": ranked[:3],
+        "control_patching": control.patching,
+        "patching_layers": [(r, control.patching.layer_row(r.layer)) for r in trained.patching.layers],
         "heads": heads,
-        "needed_heads": [r for r in trained.heads if r.needed],
+        "behaviour_significant": [h for h in decoded if below(h.ablation.behaviour.p_holm)],
+        "loss_raised": [h for h in heads if below(h.loss_p_holm) and (h.ablation.loss.value or 0) > 0],
+        "loss_lowered": [h for h in heads if below(h.loss_p_holm) and (h.ablation.loss.value or 0) < 0],
+        # the head that takes away the most derivations, and the smallest unadjusted McNemar p
+        "most_lost": most,
+        "smallest_p": min((h.ablation.behaviour.p_value for h in decoded), default=None),
+        "random_decoded": [h for h in heads if h.ablation.random_behaviour is not None],
+        "agreement": trained.agreement,
+        "alpha": ALPHA,
     }
 
 

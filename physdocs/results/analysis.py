@@ -233,8 +233,9 @@ class Results:
     """One analysis run, trained model beside the random-initialised control.
 
     ``evaluation`` is the evaluation the run was split by (or the build attached); ``split``
-    is None without one. ``causal`` is None when the config turned it
-    off; ``head_importance`` and ``head_roles`` are empty likewise.
+    is None without one. ``causal`` (the shipped interventions, without their per-equation
+    arrays) is None when the build gave none for these weights. ``head_importance`` and
+    ``head_roles`` are empty when the config turned head importance off.
     """
 
     meta: Meta
