@@ -129,10 +129,12 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
 
 
     t1 = time.perf_counter()
-    readout, readout_evidence = readout_analysis(
-        {"trained": trained, "control": control}, inp.obs, inp.canvas, inp.lengths, inp.support,
-        level=cfg.noise_levels[len(cfg.noise_levels) // 2] if cfg.noise_levels else 0.5, seed=cfg.seed,
-        n_boot=cfg.n_boot)
+    readout, readout_evidence = None, None
+    if len(inp.lengths) >= 2:  # path patching reads each equation against a partner's data
+        readout, readout_evidence = readout_analysis(
+            {"trained": trained, "control": control}, inp.obs, inp.canvas, inp.lengths, inp.support,
+            level=cfg.noise_levels[len(cfg.noise_levels) // 2] if cfg.noise_levels else 0.5, seed=cfg.seed,
+            n_boot=cfg.n_boot)
     timings["readout"] = time.perf_counter() - t1
 
     t1 = time.perf_counter()
