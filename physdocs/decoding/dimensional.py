@@ -9,26 +9,30 @@ Given the columns' and the target's units (:mod:`physdocs.units`), :func:`search
    again on ``(groups, y / monomial)`` -- the same law in fewer variables, as AI Feynman
    does first -- and writes its answer back as ``monomial * f(groups)``. Beside the
    model's and Operon's candidates, that search fits the shapes a dimensionless function
-   of physics takes (:func:`shape_proposals`): a power of each group times one standard
-   function of one group (``(1 + a g^k)^p``, ``exp``, ``1/(exp - 1)``, ``log``, ``sin``, ...);
-3. keeps the better of the two on the first search's held-back rows, by the same score
-   (held-back R^2 and the size of the formula as written over the columns) the search
-   chooses with. Neither ever sees the rows ``derive`` holds out for the reported R^2.
+   of physics takes (:func:`shape_proposals`): powers of the groups times one standard
+   function of one group (``(1 + a g^k)^p``, ratios of such binomials, ``exp``,
+   ``1/(exp - 1)``, ``log``, ``sin``, ...) or a product of two;
+3. writes both answers' numbers exactly where the data determine them (:func:`polish`),
+   and keeps the better on the first search's held-back rows, by the same score (held-back
+   R^2 and the size of the formula as written over the columns) the search chooses with.
+   Neither ever sees the rows ``derive`` holds out for the reported R^2.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import numpy as np
+from scipy.optimize import least_squares
 
-from physdocs.decoding.constants import fit_constants, predict, r2_score
+from physdocs.decoding.constants import compile_steps, predict, r2_score
 from physdocs.decoding.derive import Derivation, render
 from physdocs.decoding.from_sympy import integer
-from physdocs.decoding.scaling import ScalingError, choose_scaling, tidy
+from physdocs.decoding.scaling import ScalingError, choose_scaling, simplify_numbers, tidy
 from physdocs.decoding.search import (
     Candidate,
     Proposal,
@@ -39,6 +43,7 @@ from physdocs.decoding.search import (
     named,
     search,
     snap_constants,
+    split_roots,
     split_rows,
     tree_size,
 )
@@ -111,9 +116,10 @@ def _span(w: np.ndarray, share: float = 1.0) -> float:
 def _binomial_starts(k: int, offset: bool):
     def starts(u: np.ndarray) -> tuple[tuple[float, ...], ...]:
         with np.errstate(all="ignore"):
-            q = _span(u ** float(k))
-        # 1 + C*u^k from 1/2 to 1 (1/(1 - v/c), sqrt(1 - v^2/c^2)) or from 1 to 2 (sqrt(1 + p^2/(mc)^2))
-        return tuple((c, 0.0) if offset else (c,) for c in (-0.5 * q, q))
+            w = u ** float(k)
+        # 1 + C*u^k from 1/2 to 1 (1/(1 - v/c), sqrt(1 - v^2/c^2)), or its two terms alike at
+        # the median (sqrt(1 + (p/(mc))^2) over decades of p/(mc))
+        return tuple((c, 0.0) if offset else (c,) for c in (-0.5 * _span(w), _span(w, 0.5)))
     return starts
 
 
@@ -138,6 +144,8 @@ _BINOMIALS = tuple(
     Shape(t.replace("B", f"(1 + C*{u})") + (" + C" if offset else ""), _binomial_starts(k, offset))
     for offset in (False, True) for k, u in _ORIENTED
     for t in ("B", "1/B", "sqrtB", "1/sqrtB", "B**2", "1/B**2") if not (offset and t == "B"))
+
+
 def _ratio_starts(k: int):
     def starts(u: np.ndarray) -> tuple[tuple[float, ...], ...]:
         with np.errstate(all="ignore"):
@@ -165,28 +173,26 @@ SHAPES = _BINOMIALS + _RATIOS + _FUNCTIONS
 #: Shapes are proposed when there are at most this many groups (their power prefactors are
 #: fitted exponents: one constant per group).
 MAX_SHAPE_GROUPS = 3
-
-
-#: Shape fits screened with this many BFGS iterations per first guess...
-SCREEN_ITERATIONS = 20
+#: Shape fits are screened with about this many Jacobians per first guess...
+SCREEN_EVALUATIONS = 20
 #: ...and the best this many shapes are proposed to the search (fitted there in full).
 SHAPES_PROPOSED = 12
-
-
-#: With two groups, the best this many shapes of each group are also multiplied together
-#: (a law separable in its groups: exp(-b t/(2m)) cos(omega t)).
+#: With two groups, the best this many shapes of each group are multiplied with those of
+#: every other argument (a law separable in its groups: exp(-b t/(2m)) cos(omega t)).
 SHAPES_MULTIPLIED = 5
 
 
-def shape_proposals(groups: np.ndarray, y: np.ndarray, fit: np.ndarray) -> list[Proposal]:
+def shape_proposals(groups: np.ndarray, y: np.ndarray, fit: np.ndarray, size_penalty: float) -> list[Proposal]:
     """The best-fitting of ``prod_i g_i**C * s(u)`` over the shapes ``s`` (:data:`SHAPES`) and
-    arguments ``u``: each group, and with two groups their product and ratio too (a group of
-    groups), and products ``s(g_1) * t(g_2)`` of each group's best shapes.
+    arguments ``u``: each group, and with two groups their product, ratio and ``g1^2/g2``,
+    ``g2^2/g1`` too (groups of the groups), and products ``s(g) * t(v)`` of the best shapes of
+    a group and another argument.
 
     ``groups [n, k]``, ``y [n]``: the groups and the target over the monomial as the search
     reads them (scaled); ``fit``: its fitting rows. Every shape is fitted briefly from each
-    first guess (:data:`SCREEN_ITERATIONS`, an overall factor in closed form) on those rows;
-    the :data:`SHAPES_PROPOSED` best go to the search, which fits them in full from there,
+    first guess (:data:`SCREEN_EVALUATIONS` Jacobians, an overall factor in closed form) on
+    those rows; the :data:`SHAPES_PROPOSED` best by the search's score (``1 - R^2`` on the
+    fitting rows and ``size_penalty`` per node) go to the search, which fits them in full from there,
     places the best among Operon's seeds and snaps their constants. The prefactor's
     exponents start at 0; they absorb the monomial's arbitrary choice (m c^2 or p c).
     """
@@ -197,21 +203,46 @@ def shape_proposals(groups: np.ndarray, y: np.ndarray, fit: np.ndarray) -> list[
     names = {t: t for t in tokens}
     with np.errstate(all="ignore"):
         arguments = [(t, groups[:, j]) for j, t in enumerate(tokens)]
-        if k == 2:
-            arguments += [("(x1*x2)", groups[:, 0] * groups[:, 1]), ("(x1/x2)", groups[:, 0] / groups[:, 1])]
+        if k == 2:  # groups of the groups: a law may be simple in another basis (v w / c^2 beside v/w)
+            g1, g2 = groups[:, 0], groups[:, 1]
+            arguments += [("(x1*x2)", g1 * g2), ("(x1/x2)", g1 / g2), ("(x1**2/x2)", g1**2 / g2),
+                          ("(x2**2/x1)", g2**2 / g1)]
     prefactor = "*".join(f"{t}**C" for t in tokens)
-    rng = np.random.default_rng(0)  # unused: every fit starts from a given guess
+
+    xf, yf = groups[fit], y[fit]
+    scale = float(np.std(yf)) or 1.0
 
     def screen(text: str, guesses) -> tuple[float, Node, tuple[float, ...]] | None:
-        """The brief fit's loss, the tree and its constants (the overall factor left out)."""
+        """The brief fit's loss, the tree and its constants (the overall factor left out).
+
+        Levenberg-Marquardt on the residuals, the overall factor profiled out in closed form:
+        a least-squares problem of a few constants converges in tens of evaluations."""
         tree = parse_infix(f"{prefactor}*{text}", names)
-        fits = [fit_constants(tree, groups[fit], y[fit], restarts=1, rng=rng, maxiter=SCREEN_ITERATIONS,
-                              scale_last=True, start=(0.0,) * k + g) for g in guesses]
-        best = min(fits, key=lambda f: f.loss)
-        return (best.loss, tree, best.constants[1:]) if best.success else None
+        n = len(guesses[0]) + k
+        values = compile_steps((tree,), xf, predict(tree, xf, np.ones(n)))
+        if values is None:
+            return None
+
+        def residuals(c: np.ndarray) -> np.ndarray:
+            with np.errstate(all="ignore"):
+                v = values(c)
+                vv = float(np.dot(v, v))
+                r = (float(np.dot(v, yf)) / vv * v - yf) / scale if vv > 0 else yf / scale
+            return np.where(np.isfinite(r), r, 1e5)
+
+        best = None
+        for g in guesses:
+            start = np.array((0.0,) * k + g, dtype=np.float64)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = least_squares(residuals, start, method="lm", max_nfev=SCREEN_EVALUATIONS * (n + 1))
+            loss = float(np.mean(res.fun**2))
+            if best is None or loss < best[0]:
+                best = (loss, tuple(float(c) for c in res.x))
+        return (best[0], tree, best[1]) if best[0] < 1.0 else None
 
     screened: list[tuple[float, str, Node, tuple[float, ...]]] = []
-    singles: dict[str, list[tuple[float, Shape, tuple[float, ...]]]] = {t: [] for t in tokens}
+    singles: dict[str, list[tuple[float, Shape, tuple[float, ...]]]] = {arg: [] for arg, _ in arguments}
     for arg, u in arguments:
         for shape in SHAPES:
             inner = shape.template.count("C")  # an argument written twice (tanh) starts twice alike
@@ -219,17 +250,23 @@ def shape_proposals(groups: np.ndarray, y: np.ndarray, fit: np.ndarray) -> list[
                            [g + g[:1] * (inner - len(g)) for g in shape.starts(u[fit])])
             if found is not None:
                 screened.append((found[0], f"{shape.template.format(u='g')} of {arg}", found[1], found[2]))
-                if arg in singles:
+                if not shape.template.endswith(" + C"):  # a product's factors carry no offset of their own
                     singles[arg].append((found[0], shape, found[2][k:]))
-    if k == 2:
-        best = [sorted(singles[t], key=lambda s: s[0])[:SHAPES_MULTIPLIED] for t in tokens]
-        for _, a, inner_a in best[0]:
-            for _, b, inner_b in best[1]:
-                found = screen(f"({a.template.format(u='x1')})*({b.template.format(u='x2')})", [inner_a + inner_b])
-                if found is not None:
-                    label = f"{a.template.format(u='g1')} times {b.template.format(u='g2')}"
-                    screened.append((found[0], label, found[1], found[2]))
-    ranked = sorted(screened, key=lambda s: (s[0], s[1]))[:SHAPES_PROPOSED]
+    if k == 2:  # separable laws: a group and another argument, their best shapes multiplied
+        best = {arg: sorted(found, key=lambda s: s[0])[:SHAPES_MULTIPLIED] for arg, found in singles.items()}
+        for i, arg_a in enumerate(tokens):
+            for arg_b in list(best)[i + 1:]:
+                for _, a, inner_a in best[arg_a]:
+                    for _, b, inner_b in best[arg_b]:
+                        found = screen(f"({a.template.format(u=arg_a)})*({b.template.format(u=arg_b)})",
+                                       [inner_a + inner_b])
+                        if found is not None:
+                            label = f"{a.template.format(u='g')} of {arg_a} times {b.template.format(u='g')} of {arg_b}"
+                            screened.append((found[0], label, found[1], found[2]))
+    # As the search chooses: an exact fit of few nodes first, so many-constant products
+    # that fit anything roughly do not crowd out a single shape that is the law.
+    ranked = sorted(screened, key=lambda s: (choice_score(1 - s[0], tree_size((s[2],)), size_penalty), s[1]))
+    ranked = ranked[:SHAPES_PROPOSED]
     return [Proposal(f"shape {label}", (tree,), (constants,)) for _, label, tree, constants in ranked]
 
 
@@ -271,8 +308,6 @@ def polish(steps: Sequence[Node], constants: Sequence[float], x: np.ndarray, y: 
     on ``fit`` rows) and kept when the fit on the ``held`` rows holds
     (:func:`.search.snap_constants`).
     """
-    import sympy as sp
-
     from physdocs.decoding.from_sympy import UnsupportedExpression, from_sympy
     from physdocs.decoding.symbolic import steps_to_sympy, tame_constants
 
@@ -280,8 +315,9 @@ def polish(steps: Sequence[Node], constants: Sequence[float], x: np.ndarray, y: 
         return None
     tokens = {f"x{i}": f"x{i}" for i in range(1, x.shape[1] + 1)}
     try:  # no wall-clock limit (the answer must not depend on the machine): the size bound keeps sympy quick
-        expr = steps_to_sympy(tuple(steps), constants)
-        merged = sp.expand_power_base(sp.powsimp(expr, force=True), force=True)
+        # sympy merges the numbers as it builds (the symbols are positive: (0.25*g)**0.5 is
+        # 0.5*g**0.5); nothing is forced, so a negative radicand keeps its sign
+        merged = steps_to_sympy(tuple(steps), constants)
         tree, consts = from_sympy(merged, tokens)  # the fitted numbers, merged: each a C
     except (UnsupportedExpression, GrammarError, TypeError, ValueError, RecursionError):
         return None
@@ -291,6 +327,14 @@ def polish(steps: Sequence[Node], constants: Sequence[float], x: np.ndarray, y: 
     snapped = snap_constants(cand, x[fit], y[fit], x[held], y[held], np.random.default_rng([seed, 23]),
                              options=exact_numbers, max_size=POLISH_MAX_SIZE, exact=True)
     best = snapped or cand
+    try:  # roots of quotients as quotients of roots, when nothing was left to snap as well
+        split = from_sympy(split_roots(steps_to_sympy(best.steps, best.constants)), tokens, exact=True)
+    except (UnsupportedExpression, GrammarError, TypeError, ValueError, RecursionError):
+        return best.steps, best.constants
+    with np.errstate(all="ignore"):
+        before, after = predict(best.steps, x[held], best.constants), predict(split[0], x[held], split[1])
+    if np.all(np.isfinite(after)) and np.allclose(after, before, rtol=1e-9, atol=0):
+        return (split[0],), split[1]
     return best.steps, best.constants
 
 
@@ -313,7 +357,7 @@ def search_with_units(
         labels = [names.get(t, t) for t in tokens]
         scaling = kw.get("scaling") or choose_scaling(x, y, labels, target_name, strict=False)
         _, fit = split_rows(len(y), np.random.default_rng([seed, 17]), seed, cfg.holdout)
-        proposals += shape_proposals(*scaling.apply(x, y), fit)
+        proposals += shape_proposals(*scaling.apply(x, y), fit, cfg.size_penalty)
     plain = search(model, x, y, cfg=cfg, seed=seed, names=names, progress=progress, units=units,
                    proposals=proposals, **kw)
     plain.counts["units"] = {"groups": len(analysis.groups), "chosen": "all columns"}
@@ -328,7 +372,7 @@ def search_with_units(
     # The same stages on the groups; the scaling and the names are the columns' and stay behind.
     fit = np.setdiff1d(np.arange(len(y)), plain.heldback)  # the groups' search splits the rows alike
     reduced = search(model, xr, yr, cfg=cfg, seed=seed, progress=progress, scaling=scaling,
-                     proposals=shape_proposals(*scaling.apply(xr, yr), fit),
+                     proposals=shape_proposals(*scaling.apply(xr, yr), fit, cfg.size_penalty),
                      **{k: v for k, v in kw.items() if k not in ("scaling", "text_names")})
     d = reduced.derivation
     if d.steps is None:
@@ -377,8 +421,8 @@ def _choose(plain: SearchResult, reduced: SearchResult | None, analysis: Analysi
     if result is plain and not polished:
         return plain
     expression, latex, note = render(steps, constants, names)
-    if not note:
-        expression = tidy(expression, numeric=not polished)  # a polished formula keeps sqrt(3), pi
+    if not note:  # a polished formula keeps sqrt(3) and pi, and no sign is forced out of a root
+        expression = simplify_numbers(expression) if polished else tidy(expression)
     with np.errstate(all="ignore"):
         r2_fit = r2_score(y, predict(steps, x, constants))
     seconds = plain.seconds + (reduced.seconds if reduced is not None else 0.0)

@@ -150,11 +150,9 @@ def simplify_numbers(expr, rtol: float = 1e-6, max_den: int = 12, max_num: int =
     return expr.xreplace(swap)
 
 
-def tidy(expr, *, numeric: bool = True):
-    """Powers of two gathered into the numbers, and the numbers simplified (:func:`simplify_numbers`).
-
-    ``numeric=False`` keeps exact numbers exact (``sqrt(3)``, ``pi``) instead of evaluating them."""
+def tidy(expr):
+    """Powers of two gathered into the numbers, and the numbers simplified (:func:`simplify_numbers`)."""
     import sympy as sp
 
     out = sp.expand_power_base(sp.powsimp(expr, force=True), force=True)
-    return simplify_numbers(out.evalf() if numeric else out)
+    return simplify_numbers(out.evalf())

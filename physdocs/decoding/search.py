@@ -427,14 +427,25 @@ def snap_constants(cand: Candidate, x_fit, y_fit, x_held, y_held, rng, *,
     if not fixed:
         return None
     consts = [fixed[j] if j in fixed else sp.Float(values[j]) for j in range(n)]
+    names = {f"x{i}": f"x{i}" for i in range(1, 10)}
     try:
         plain = steps_to_sympy(cand.steps, consts)
         forms = [plain, sp.cancel(plain)]
-        if exact:  # sqrt(1/(1 - v**2)) as 1/sqrt(1 - v**2)
-            forms.append(sp.powdenest(plain, force=True))
-        names = {f"x{i}": f"x{i}" for i in range(1, 10)}
-        trees = [from_sympy(f, names, exact=exact) for f in forms]
+        if exact:  # sqrt(1/(1 - v**2)) as 1/sqrt(1 - v**2), first among equals; a form the grammar
+            forms.insert(0, split_roots(plain))  # cannot write, or not finite on the held-back rows, is passed over
+            trees = []
+            for f in forms:
+                try:
+                    tree_ = from_sympy(f, names, exact=True)
+                except (UnsupportedExpression, TypeError, ValueError, RecursionError):
+                    continue
+                if math.isfinite(_score_on((tree_[0],), tree_[1], x_held, y_held)):
+                    trees.append(tree_)
+        else:
+            trees = [from_sympy(f, names) for f in forms]
     except (UnsupportedExpression, GrammarError, TypeError, ValueError, RecursionError):
+        return None
+    if not trees:
         return None
     tree, tree_consts = min(trees, key=lambda t: tree_size((t[0],)))
     steps = (tree,)
@@ -445,6 +456,22 @@ def snap_constants(cand: Candidate, x_fit, y_fit, x_held, y_held, rng, *,
         return None
     return Candidate(f"{cand.source}, {len(fixed)} snapped", steps, tree_consts, tree_size(steps),
                      _score_on(steps, tree_consts, x_fit, y_fit), r2_held)
+
+
+def split_roots(expr):
+    """Every square root of a quotient written as a quotient of roots, a sign of the numerator
+    moved below: ``sqrt(-1/(-1 + y))`` is ``1/sqrt(1 - y)``. Where the formula is real on the
+    data the two sides agree; the caller checks that they are finite there."""
+    import sympy as sp
+
+    def split(p):
+        num, den = sp.fraction(sp.together(p.base))
+        if num.could_extract_minus_sign():  # the sign goes below: sqrt(-1/(v**2 - 1)) is 1/sqrt(1 - v**2)
+            num, den = -num, -den
+        return sp.Pow(num, p.exp) / sp.Pow(den, p.exp)
+
+    return expr.replace(lambda e: e.is_Pow and e.exp.is_Rational and e.exp.q == 2 and sp.fraction(
+        sp.together(e.base))[1] != 1, split)
 
 
 def _refit_free(steps, values: np.ndarray, free: list[int], x, y) -> np.ndarray:
