@@ -148,3 +148,15 @@ def test_a_benchmark_derivation_is_written_with_the_equations_own_names(capsys):
     predicted = next(line for line in out.splitlines() if line.startswith("predicted:"))
     assert "V = I*R" in predicted or "V = R*I" in predicted
     assert not any(f"x{i}" in out for i in range(1, 10))
+
+
+def test_derive_never_runs_more_threads_than_its_cores(monkeypatch):
+    """Pinned to one core, two threads only wait for each other: derive takes one."""
+    import os
+
+    from physdocs.cli import MAX_DERIVE_THREADS, derive_threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert derive_threads() == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert derive_threads() == MAX_DERIVE_THREADS == 2
