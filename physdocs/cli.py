@@ -107,9 +107,23 @@ def _print_front(front: list[dict]) -> None:
         print(f"         {mark}{r['size']:>5}  {r2:>12}  {r['formula']}")
 
 
+#: ``derive`` uses at most this many threads...
+MAX_DERIVE_THREADS = 2
+
+
+def derive_threads() -> int:
+    """...and never more than the cores this process may run on: two threads on one core
+    only wait for each other (the answer is the same)."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(MAX_DERIVE_THREADS, cores))
+
+
 def _derive(args) -> None:
     import torch
 
+    args.threads = args.threads or derive_threads()
     if args.csv:
         torch.set_num_threads(args.threads)
         _derive_csv(args)
@@ -310,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--weights", help="checkpoint .safetensors (default: the shipped weights)")
     d.add_argument("--json", action="store_true", help="JSON output, with the trajectory")
     d.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    d.add_argument("--threads", type=int, default=2)
+    d.add_argument("--threads", type=int, help="torch threads (default: the cores this process may use, at most 2)")
     d.set_defaults(fn=_derive)
     t = sub.add_parser("train", help="train encoder + diffuser + AR decoder (torchrun-aware)")
     t.add_argument("--config", help="JSON TrainConfig")

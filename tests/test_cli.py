@@ -164,3 +164,15 @@ def test_report_for_other_weights_computes_their_causal_interventions(tmp_path, 
     assert made[0].weights == str(tiny_weights.resolve()) and envs[0]["PHYSDOCS_CAUSAL"] == str(tmp_path / "c.json")
     assert main([*args, "--no-causal"]) == 0
     assert len(made) == 1 and "PHYSDOCS_CAUSAL" not in envs[1]
+
+
+def test_derive_never_runs_more_threads_than_its_cores(monkeypatch):
+    """Pinned to one core, two threads only wait for each other: derive takes one."""
+    import os
+
+    from physdocs.cli import MAX_DERIVE_THREADS, derive_threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert derive_threads() == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert derive_threads() == MAX_DERIVE_THREADS == 2

@@ -217,3 +217,23 @@ def test_polish_writes_the_numbers_that_scaling_split_exactly():
     assert consts == ()
     x1 = sp.Symbol("x1", positive=True)
     assert sp.simplify(steps_to_sympy(tree) - sp.sqrt(x1**2 - sp.pi**2)) == 0
+
+
+def test_exact_numbers_are_read_only_from_a_constant_that_close():
+    """sqrt(3) and 3/(20 pi) are read from their fitted values; a value 1e-4 away is not
+    given a larger denominator's form, only the simplest within 5% (which its fit checks)."""
+    from physdocs.decoding.dimensional import exact_numbers
+
+    assert sp.sqrt(3) in exact_numbers(math.sqrt(3) * (1 + 1e-9))
+    assert sp.Rational(3, 20) / sp.pi in exact_numbers(3 / (20 * math.pi))
+    options = exact_numbers(3 / (20 * math.pi) * (1 + 1e-4))
+    assert options[:2] == [0, 1] and all(o is None for o in options[3:])
+
+
+def test_a_root_of_a_quotient_becomes_a_quotient_of_roots():
+    from physdocs.decoding.search import split_roots
+
+    v = sp.Symbol("v", positive=True)
+    assert split_roots(sp.sqrt(-1 / (-1 + v**2))) == 1 / sp.sqrt(1 - v**2)
+    assert split_roots(sp.sqrt((1 - v) / (1 + v))) == sp.sqrt(1 - v) / sp.sqrt(1 + v)
+    assert split_roots(sp.sqrt(v**2 - sp.pi**2)) == sp.sqrt(v**2 - sp.pi**2)
