@@ -88,12 +88,19 @@ def test_rows_of_different_lengths_are_read_alone_and_fill_makes_valid_sequences
         fill(canvas[~ok][:1], np.zeros(canvas[~ok][:1].shape + (len(VOCAB),)))
 
 
-def test_the_grammar_sampler_writes_only_valid_sequences_where_the_plain_one_does_not():
+@pytest.fixture(scope="module")
+def untrained():
+    """A small untrained model and the memory of one random observation set."""
     torch.manual_seed(2026)
     dec = DecoderConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, max_len=24, length_head=True)
     model = PhysDiffuserPlus(SystemConfig(encoder=EncoderConfig(d_model=32, z_dim=64), diffuser=dec, ar=dec)).eval()
     with torch.inference_mode():
         memory = model.encode((torch.rand(1, 50, 160) > 0.5).float())
+    return model, memory
+
+
+def test_the_grammar_sampler_writes_only_valid_sequences_where_the_plain_one_does_not(untrained):
+    model, memory = untrained
     statuses = {}
     for grammar in (False, True):
         cfg = DiffusionConfig(steps=6, temperature=1.0, remask_noise=4.5, greedy_first=True, revise=True,
@@ -106,14 +113,10 @@ def test_the_grammar_sampler_writes_only_valid_sequences_where_the_plain_one_doe
     assert statuses[False].count("valid") < 16  # the same untrained model, unconstrained
 
 
-def test_refill_with_the_grammar_keeps_a_completable_proposal_an_equation():
+def test_refill_with_the_grammar_keeps_a_completable_proposal_an_equation(untrained):
     from physdocs.decoding.refine import refill
 
-    torch.manual_seed(2026)
-    dec = DecoderConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, max_len=24, length_head=True)
-    model = PhysDiffuserPlus(SystemConfig(encoder=EncoderConfig(d_model=32, z_dim=64), diffuser=dec, ar=dec)).eval()
-    with torch.inference_mode():
-        memory = model.encode((torch.rand(1, 50, 160) > 0.5).float())
+    model, memory = untrained
     parent = ["BOS", "mul", "x1", "add", "x2", "sin", "x3", "EOS"] + ["PAD"] * 16
     rows = torch.tensor([[TOKEN_TO_ID[t] for t in parent]] * 12)
     g = torch.Generator().manual_seed(0)
