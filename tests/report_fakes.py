@@ -17,6 +17,7 @@ from physdocs.analysis.records import equation_record
 from physdocs.analysis.schema import MODELS, SplitRow
 from physdocs.analysis.split import STATISTICS
 from physdocs.benchmark import get_equation
+from physdocs.models.config import SystemConfig
 from physdocs.report import build, pages
 from physdocs.results import finite
 from physdocs.results.analysis import (
@@ -171,7 +172,8 @@ def synthetic_run(cfg: FakeAnalysisConfig, *, names: dict[str, str] | None = Non
     results = Results(
         meta=Meta(weights="physdiffuser.safetensors", weights_sha256="ab" * 32, seed=cfg.seed, n_equations=len(ids),
                   seconds={"total": value}, trained_meta={}, config=cfg.to_dict(), capture="",
-                  seed_entropy_by_tier={"trivial": 1.778, "moderate": 2.327}),
+                  seed_entropy_by_tier={"trivial": 1.778, "moderate": 2.327},
+                  model_config=SystemConfig().to_dict()),
         equations=tuple(records),
         tiers=TierTables(entropy_rows, type_rows, keys=()),
         claims=claims,

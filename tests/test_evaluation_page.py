@@ -90,6 +90,14 @@ def test_training_summary_reads_the_log():
     assert "both decoders read their data" in lines[2]
     assert training_summary([]) == []
 
+    # Several legs: the run is named as its legs, each with its steps and minutes.
+    from physdocs.results.analysis import Leg
+    legs = (Leg("first", 0, 300, 1.0), Leg("refine", 300, 500, None))
+    lines = training_summary([LogRecord.from_json(r) for r in log], legs)
+    assert "one run in 2 legs" in lines[1]
+    assert "first, steps 0–300 (1 min); refine, steps 300–500." in lines[1]
+    assert "the last leg, refine" in lines[1]
+
 
 def test_the_method_table_agrees_with_the_evaluations_credit():
     """The method x tier table counts each method's outcomes per equation, as the evaluation's

@@ -407,3 +407,32 @@ def test_accuracy_page_figures_draw_and_refuse_empty_input():
     assert len(capability_grid(two, "grid").axes) == 2
     with pytest.raises(ValueError):
         capability_grid({}, "grid")
+
+
+def test_training_curves_show_the_legs_of_one_run():
+    import numpy as np
+
+    from physdocs.results.analysis import log_legs
+
+    def leg(name, steps, t0):
+        return [{"kind": kind, "step": s, "elapsed": t0 + s, "ar_loss": 1.0 + (s % 50) / 100, "lr": 1e-3,
+                 "ar_token_acc": 0.5, **({"leg": name} if name else {})}
+                for s in steps for kind in ("train", "val")]
+
+    records = leg(None, range(10, 110, 10), 0.0) + leg("refine", range(110, 210, 10), 5.0)
+    legs = log_legs(records)
+    assert [(x.name, x.start, x.end) for x in legs] == [("first", 0, 100), ("refine", 100, 200)]
+    assert legs[1].minutes == pytest.approx((205.0 - 100.0) / 60)
+    fig = plots.training_curves(records)
+    renders(fig)
+    loss, _, lr = fig.axes[:3]
+    assert "2 legs" in fig._suptitle.get_text()
+    # A dotted line where the second leg starts, and no curve drawn across it.
+    assert any(tuple(ln.get_xdata()) == (100, 100) for ln in lr.lines)
+    x = np.asarray(loss.lines[0].get_xdata(), dtype=float)
+    gap = int(np.flatnonzero(np.isnan(x))[0])
+    assert x[gap - 1] == 100 and x[gap + 1] == 110
+    assert {t.get_text() for t in lr.texts} == {"first", "refine"}
+    # One leg: no divider, no names.
+    one = plots.training_curves(leg(None, range(10, 110, 10), 0.0))
+    assert not one.axes[2].texts and "legs" not in one._suptitle.get_text()

@@ -164,7 +164,7 @@ def run_analysis(cfg: AnalysisConfig = AnalysisConfig()) -> tuple[dict, dict[str
                   n_equations=len(equations), seconds={k: round(v, 2) for k, v in timings.items()},
                   trained_meta=trained_meta, config=cfg.to_dict(),
                   capture=CAPTURE_NOTE.format(levels=", ".join(f"{t:g}" for t in cfg.noise_levels)),
-                  seed_entropy_by_tier=SEED_ENTROPY_BY_TIER),
+                  seed_entropy_by_tier=SEED_ENTROPY_BY_TIER, model_config=trained.cfg.to_dict()),
         equations=tuple(records),
         tiers=tiers,
         claims=claims,

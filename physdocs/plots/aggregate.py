@@ -33,7 +33,7 @@ from physdocs.plots.style import (
     wrapped,
 )
 from physdocs.plots.summary import BAND_COLOUR, OUTCOME_LOOK
-from physdocs.results.analysis import LOG_LABELS
+from physdocs.results.analysis import LOG_LABELS, log_legs
 
 Row = Mapping[str, Any]
 SEED_LABEL = "reported in the seed (random weights)"
@@ -376,6 +376,12 @@ def _log_colour(key: str) -> str:
     return BY_KEY[method].colour if method else SERIES_COLOURS[0]
 
 
+def _broken(x: np.ndarray, y: np.ndarray, cuts: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """``x``, ``y`` with a gap (nan) at each cut: a line is not drawn across a leg's restart."""
+    at = np.searchsorted(x, np.asarray(cuts, dtype=float), side="right")
+    return np.insert(x.astype(float), at, np.nan), np.insert(y.astype(float), at, np.nan)
+
+
 @styled
 def training_curves(records: Sequence[Row]) -> Figure:
     """Training log: losses (training batches and validation, log scale), validation accuracies,
@@ -390,6 +396,13 @@ def training_curves(records: Sequence[Row]) -> Figure:
     fig = new_figure(8.8, 6.4)
     (ax_loss, ax_acc), (ax_lr, ax_key) = fig.subplots(2, 2)
     ax_key.set_axis_off()
+    # The run's legs (each from the previous one's weights, a fresh optimiser and schedule):
+    # a dotted line where one starts, and no curve drawn across it.
+    legs = log_legs(records)
+    cuts = [leg.start for leg in legs[1:]]
+
+    def series(recs, key, positive=False):
+        return _broken(*_series(recs, key, positive=positive), cuts)
 
     drawn = False
     for key in ("ar_loss", "diff_loss"):
@@ -397,7 +410,7 @@ def training_curves(records: Sequence[Row]) -> Figure:
             ("training batches", train, dict(linewidth=0.8, alpha=0.6)),
             ("validation", val, dict(linewidth=1.5, marker="o", markersize=3)),
         ):
-            x, y = _series(recs, key, positive=True)
+            x, y = series(recs, key, positive=True)
             if x.size:
                 ax_loss.plot(x, y, color=_log_colour(key), label=f"{LOG_LABELS.get(key, key)}, {kind}", **style)
                 drawn = True
@@ -414,7 +427,7 @@ def training_curves(records: Sequence[Row]) -> Figure:
     drawn = False
     seen: dict[str, int] = {}
     for key in acc_keys:
-        x, y = _series(val, key)
+        x, y = series(val, key)
         if x.size:
             colour = _log_colour(key)
             n = seen[colour] = seen.get(colour, -1) + 1  # a decoder's lines differ by marker
@@ -426,14 +439,20 @@ def training_curves(records: Sequence[Row]) -> Figure:
         _no_data(ax_acc)
     ax_acc.set_title("validation accuracy")
 
-    x, y = _series(train or records, "lr")
+    x, y = series(train or records, "lr")
     if x.size:
         ax_lr.plot(x, y, color="#333333")
     else:
         _no_data(ax_lr)
-    ax_lr.set_title(LOG_LABELS["lr"])
+    ax_lr.set_title(LOG_LABELS["lr"], pad=16)  # room for the legs' names above the panel
     for ax in (ax_loss, ax_acc, ax_lr):
         ax.set_xlabel("step")
+        for cut in cuts:
+            ax.axvline(cut, color="#666666", linestyle=":", linewidth=1)
+    if len(legs) > 1:  # each leg named at the top of the learning-rate panel, in its own span
+        for leg in legs:
+            ax_lr.text((leg.start + leg.end) / 2, 1.01, leg.name, transform=ax_lr.get_xaxis_transform(),
+                       ha="center", va="bottom", color="#444444")
     # the legends in the empty panel, where they cover no line
     handles, labels = [], []
     for ax in (ax_loss, ax_acc):
@@ -442,5 +461,5 @@ def training_curves(records: Sequence[Row]) -> Figure:
         labels += lab
     if handles:
         ax_key.legend(handles, labels, loc="center left", frameon=False)
-    fig.suptitle("Training")
+    fig.suptitle("Training" if len(legs) < 2 else f"Training: one run in {len(legs)} legs")
     return fig

@@ -19,7 +19,7 @@ from physdocs import methods as M
 from physdocs.benchmark import TIERS
 from physdocs.constants import R2_THRESHOLD
 from physdocs.report.render import MISSING, fmt, pct
-from physdocs.results.analysis import LOG_LABELS, LogRecord
+from physdocs.results.analysis import LOG_LABELS, Leg, LogRecord
 from physdocs.results.equal_time import EqualTime
 from physdocs.results.evaluation import Audit, Evaluation, Grid, Meta, Rate, Variants
 
@@ -255,17 +255,25 @@ def evaluation_data(evaluation: Evaluation | None) -> dict[str, Any] | None:
     }
 
 
-def training_summary(log: Sequence[LogRecord]) -> list[str]:
-    """What the training log says, as computed sentences (empty without a log)."""
+def training_summary(log: Sequence[LogRecord], legs: Sequence[Leg] = ()) -> list[str]:
+    """What the training log says, as computed sentences (empty without a log); ``legs``
+    (:func:`~physdocs.results.analysis.log_legs`) name the run's legs when there are several."""
     train = [r for r in log if r.kind == "train"]
     val = [r for r in log if r.kind == "val"]
     if not train or not val:
         return []
     last, first = val[-1], val[0]
     rates = [r.samples_per_s for r in train if r.samples_per_s]
-    out = [f"Training ran {last.step} steps in {last.elapsed / 60:.0f} minutes, at a median "
+    out = [f"Training ran {last.step:,} steps in {last.elapsed / 60:.0f} minutes, at a median "
            f"{float(np.median(rates)):.0f} samples per second." if rates else
-           f"Training ran {last.step} steps."]
+           f"Training ran {last.step:,} steps."]
+    if len(legs) > 1:
+        out.append(f"It is one run in {len(legs)} legs, each starting from the previous leg's weights with a "
+                   "fresh optimiser and learning-rate schedule (the dotted lines in the figure): " + "; ".join(
+                       f"{leg.name!s}, steps {leg.start:,}–{leg.end:,}"
+                       + (f" ({leg.minutes:.0f} min)" if leg.minutes is not None else "") for leg in legs)
+                   + f". The shipped weights are the end of the last leg, {legs[-1].name}; the metadata "
+                   "table's steps and minutes are that leg's.")
     acc = [(k, LOG_LABELS[k]) for k in ("ar_token_acc", "diff_real_token_acc")
            if getattr(last, k) is not None and getattr(first, k) is not None]
     if acc:
@@ -352,16 +360,17 @@ def stage_rows(evaluation: Evaluation) -> list[dict[str, Any]]:
 
 #: Training metadata keys -> (group, label); a key not listed is shown under "other" as it is.
 TRAINING_LABELS: dict[str, tuple[str, str]] = {
-    "step": ("run", "optimiser steps"),
-    "samples": ("run", "training equations drawn"),
-    "minutes": ("run", "wall-clock minutes"),
+    # The sidecar is written by the leg that made the weights: its counts are that leg's.
+    "step": ("last leg", "optimiser steps"),
+    "samples": ("last leg", "training equations drawn"),
+    "minutes": ("last leg", "wall-clock minutes"),
     "parameters": ("run", "parameters (all three networks)"),
     "seed": ("run", "seed"),
     "device": ("run", "device"),
     "world_size": ("run", "processes"),
     "torch": ("run", "PyTorch"),
     "commit": ("run", "code commit"),
-    "final": ("run", "finished (not interrupted)"),
+    "final": ("last leg", "finished (not interrupted)"),
 }
 _PHASES = {"last_val_": "validation, last", "last_": "training batch, last"}
 
@@ -378,7 +387,7 @@ def training_metadata(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
             prefix = next((p for p in _PHASES if key.startswith(p) and key[len(p):] in LOG_LABELS), None)
             group, label = (_PHASES[prefix], LOG_LABELS[key[len(prefix):]]) if prefix else ("other", key)
         rows.append({"group": group, "label": label, "key": key, "value": value})
-    order = {g: i for i, g in enumerate(("run", "training batch, last", "validation, last", "other"))}
+    order = {g: i for i, g in enumerate(("run", "last leg", "training batch, last", "validation, last", "other"))}
     return sorted(rows, key=lambda r: (order[r["group"]], r["label"]))
 
 

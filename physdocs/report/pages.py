@@ -25,11 +25,13 @@ from physdocs.analysis.schema import ClaimResult
 from physdocs.benchmark import TIERS
 from physdocs.constants import ALPHA
 from physdocs.methods import REGISTRY
+from physdocs.models.config import SystemConfig
 from physdocs.report import answers as A
 from physdocs.report import explorer as X
 from physdocs.report import figures as F
 from physdocs.report import readout_page as RP
 from physdocs.report.apparatus import About
+from physdocs.report.architecture import ARCHITECTURE_PATH, Budget, architecture_svg
 from physdocs.report.evaluation_page import (
     equal_time_table,
     evaluation_data,
@@ -45,7 +47,7 @@ from physdocs.report.evaluation_page import (
 )
 from physdocs.report.render import render, tex_ok
 from physdocs.report.summary import paired_by_tier, summary
-from physdocs.results.analysis import Results
+from physdocs.results.analysis import Results, log_legs
 from physdocs.results.equal_time import EqualTime
 from physdocs.results.equations import EquationRecord, Trajectory
 from physdocs.results.evaluation import ResultRow
@@ -151,12 +153,27 @@ def overall_accuracy(results: Results) -> list[dict[str, Any]]:
     return out
 
 
+def home_architecture(results: Results) -> str | None:
+    """The architecture diagram (SVG) of the analysed weights, or None when the analysis did not
+    record their configuration."""
+    if not results.meta.model_config:
+        return None
+    evaluation = results.evaluation.meta.config if results.evaluation else None
+    return architecture_svg(SystemConfig.from_dict(dict(results.meta.model_config)),
+                            Budget.from_configs(results.meta.config, evaluation))
+
+
+def _markup(svg: str | None) -> Markup | None:
+    return None if svg is None else Markup(svg)  # built by architecture_svg, every text escaped
+
+
 def index_data(results: Results, figures: Collection[str], about: About | None = None) -> dict[str, Any]:
     """The home page: the summary's sentences and figure first; the claims table is on findings.md.
 
     ``about``: author, version and build date, and the citation, closing the page (None: left out).
     """
     return {**common(results), "n_claims": len(results.claims), "summary": summary(results.evaluation, results.claims),
+            "architecture": _markup(home_architecture(results)), "architecture_path": ARCHITECTURE_PATH,
             "summary_figure": _figure(F.SUMMARY_PATH, figures),
             "summary_paired": bool(paired_by_tier(results.evaluation)), "accuracy": overall_accuracy(results),
             "pipeline_label": M.BY_KEY["pipeline"].label, "operon_label": M.BY_KEY["operon"].label,
@@ -432,7 +449,7 @@ def evaluation_page_data(results: Results, figures: Collection[str],
         "stages": stage_rows(results.evaluation) if results.evaluation else [],
         "grid_summary": grid_summary(results.evaluation.grid if results.evaluation else None),
         "n_log_records": len(results.training_log),
-        "training_summary": training_summary(results.log),
+        "training_summary": training_summary(results.log, log_legs(results.training_log)),
     }
 
 
@@ -592,7 +609,8 @@ def render_pages(
     extra = {"evaluation.md": {"equal_time": equal_time}, "index.md": {"about": about}}
     sections = {path: render(tpl, env, **fn(results, figures, **extra.get(path, {})))
                 for path, (tpl, fn) in SECTION_PAGES.items()}
-    return {**sections, **pages}
+    drawing = home_architecture(results)  # the home page embeds it and links this file
+    return {**sections, **pages, **({ARCHITECTURE_PATH: drawing} if drawing else {})}
 
 
 class EquationPageError(RuntimeError):

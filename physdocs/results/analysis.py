@@ -14,8 +14,8 @@ Torch-free.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
@@ -171,6 +171,8 @@ class Meta:
     config: Mapping[str, Any]
     capture: str
     seed_entropy_by_tier: Mapping[str, float]
+    # The trained model's SystemConfig as a dict (the home page draws it); empty when not recorded.
+    model_config: Mapping[str, Any] = field(default_factory=dict)
 
     def seed_entropy(self, tier: str) -> float | None:
         """The seed's reported diffuser self-attention entropy over ``tier``, or None when it has none."""
@@ -222,10 +224,54 @@ class LogRecord:
     ar_gap: float | None = None  # loss increase with another equation's observations (nats)
     diff_gap: float | None = None
     ar_loss_shuffled: float | None = None
+    leg: str | None = None  # the leg of the run that wrote it (None: the run's first leg)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> LogRecord:
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+
+#: The name of a run's first leg (its records carry no ``leg``: later legs are marked when shipped).
+FIRST_LEG = "first"
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One leg of the training run: consecutive log lines with one ``leg`` mark.
+
+    A leg starts from the previous leg's weights with a fresh optimiser and schedule
+    (``physdocs train --init``); steps and seconds count on across legs, so the leg ran from
+    step ``start`` (the previous leg's end; 0 for the first) to ``end``, for ``minutes``.
+    """
+
+    name: str
+    start: int
+    end: int
+    minutes: float | None
+
+    @property
+    def steps(self) -> int:
+        return self.end - self.start
+
+
+def log_legs(records: Sequence[Mapping[str, Any]]) -> tuple[Leg, ...]:
+    """The legs of a training log (raw lines, in the order written), in order."""
+    out: list[Leg] = []
+    groups: list[tuple[str, list[Mapping[str, Any]]]] = []
+    for r in records:
+        if r.get("step") is None:
+            continue
+        name = r.get("leg") or FIRST_LEG
+        if not groups or groups[-1][0] != name:
+            groups.append((name, []))
+        groups[-1][1].append(r)
+    step, second = 0, 0.0  # where the previous leg ended: this one counts on from there
+    for name, rows in groups:
+        seconds = [r["elapsed"] for r in rows if r.get("elapsed") is not None]
+        last = max(int(r["step"]) for r in rows)
+        out.append(Leg(name, step, last, (max(seconds) - second) / 60 if seconds else None))
+        step, second = last, max(seconds) if seconds else second
+    return tuple(out)
 
 
 @dataclass(frozen=True)
