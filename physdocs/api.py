@@ -160,6 +160,7 @@ def derive(
     budget: float = 1.0,
     progress=None,
     units: Mapping[str, str] | None = None,
+    constants: Mapping[str, str] | None = None,
 ) -> UserResult:
     """Derive ``y = f(x)`` from measurements at any magnitude (1e-30 .. 1e30); see the module doc.
 
@@ -169,8 +170,10 @@ def derive(
     budget (0.5: about half the time); ``progress`` receives one line per stage. ``units``:
     ``{name: unit}`` for every column and the target (pint syntax, ``"1"`` for a pure
     number); then no formula with other units than the target's is chosen, and dimensional
-    analysis runs first (:mod:`physdocs.decoding.dimensional`). Raises
-    :class:`UserDataError` for input that cannot be used.
+    analysis runs first (:mod:`physdocs.decoding.dimensional`). ``constants``: ``{name:
+    unit}`` of physical constants the law holds that are not columns (``{"g": "m/s**2"}``);
+    fitted numbers may then carry their units. Raises :class:`UserDataError` for input that
+    cannot be used.
     """
 
     from physdocs.decoding.dimensional import UnitsError, search_with_units
@@ -204,6 +207,7 @@ def derive(
                                 f"{decoder!r} alone cannot read it; use the pipeline, or take its logarithm")
         alone = {"use_model": False}
     dims = _dimensions(units, names, target, where) if units is not None else None
+    carriers = _constants(constants, units, names, target, where)
     try:
         if dims is None:
             searched = search(_model(weights), xa[rest], ya[rest], cfg=SearchConfig().scaled(budget), seed=seed,
@@ -212,7 +216,7 @@ def derive(
             searched = search_with_units(
                 _model(weights), xa[rest], ya[rest], inputs=dims[0], target=dims[1], target_name=target,
                 cfg=SearchConfig().scaled(budget), seed=seed, names=symbols, progress=progress, scaling=scaling,
-                **alone)
+                carriers=carriers, **alone)
     except UnitsError as exc:
         raise UserDataError(f"{where}: {exc}") from None
     result, front = searched.derivation, searched.front
@@ -231,8 +235,29 @@ def derive(
         decoder=decoder, seconds=time.perf_counter() - t0, derivation=result, front=front,
         warnings=notes + narrow_columns(xa, names), alternatives=alternatives(front) if found else [],
         found=found, verdict=why,
-        units=None if dims is None else {**searched.counts["units"], "rejected": searched.counts["inconsistent"]},
+        units=None if dims is None else {**searched.counts["units"], "rejected": searched.counts["inconsistent"],
+                                         **({"constants": dict(constants)} if constants else {})},
     )
+
+
+def _constants(constants: Mapping[str, str] | None, units: Mapping[str, str] | None, names: Sequence[str],
+               target: str, where: str) -> tuple:
+    """The declared constants' dimensions (empty without any); they need units for the columns."""
+    from physdocs.units import UnitError, parse_unit
+
+    if not constants:
+        return ()
+    if units is None:
+        raise UserDataError(f"{where}: constants with units ({', '.join(constants)}) need the columns' units "
+                            "as well: give --units for every column and the target")
+    clash = sorted(set(constants) & {*names, target})
+    if clash:
+        raise UserDataError(f"{where}: {', '.join(clash)} is a column, not a constant: its units go in --units, "
+                            "and a constant is one the data do not hold")
+    try:
+        return tuple(parse_unit(u, f"{where}: unit of the constant {n!r}") for n, u in constants.items())
+    except UnitError as exc:
+        raise UserDataError(str(exc)) from None
 
 
 def _dimensions(units: Mapping[str, str], names: Sequence[str], target: str, where: str):

@@ -58,9 +58,10 @@ def _derive_csv(args) -> None:
     try:
         x, y, names, target = read_csv(args.csv, args.target, columns)
         units = parse_units_spec(args.units) if args.units else None
+        constants = parse_units_spec(", ".join(args.constant), "--constant") if args.constant else None
         result = derive(x, y, names=names, target=target, decoder=args.decoder, weights=args.weights,
                         seed=args.seed, where=str(args.csv), budget=args.budget, progress=_progress(args),
-                        units=units)
+                        units=units, constants=constants)
     except (UserDataError, UnitError) as exc:
         raise UserError(str(exc)) from exc
     if args.json:
@@ -80,6 +81,9 @@ def _derive_csv(args) -> None:
         scaled.append(f"{target} / 2^{result.scaling.y_exp}")
     print(f"scaling:   {', '.join(scaled) if scaled else 'none needed'}")
     print(f"decoder:   {result.decoder}   time: {result.seconds:.2f} s")
+    if result.units is not None:
+        carried = "".join(f"; fitted numbers may carry {n} ({u})" for n, u in (constants or {}).items())
+        print(f"units:     {result.units['rejected']} candidates rejected for their units{carried}")
     for line in result.warnings:
         print(f"warning:   {line}")
     for alt in result.alternatives:
@@ -317,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--columns", help="comma-separated input columns (default: all but the target)")
     d.add_argument("--units", help='units of every column and the target, e.g. "m=kg, v=m/s, p=kg*m/s" '
                    "(1 for a pure number): no formula with other units is chosen, and dimensional analysis runs")
+    d.add_argument("--constant", action="append", metavar="NAME=UNIT",
+                   help='a physical constant the law holds that is not a column, e.g. "g=m/s**2" (repeatable; '
+                   "with --units): fitted numbers may carry its units")
     d.add_argument("--decoder", choices=("pipeline", "diffusion", "ar"),
                    help="default: the pipeline (both decoders seed Operon); ar or diffusion: one decoder alone")
     d.add_argument("--budget", type=float, default=1.0,

@@ -6,8 +6,9 @@ vector of exponents, as exact fractions. With units:
 
 * :func:`tree_dimension` checks a formula: sums of like quantities only, functions
   (``exp``, ``log``, ``sin``, ``cos``) of pure numbers only, powers of a quantity by a
-  rational number only. Constants (``C``, ``pi``, integers) are pure numbers, so a column
-  that carries units and is constant in the data must be given as a column.
+  rational number only. Constants (``C``, ``pi``, integers) are pure numbers, unless the
+  user declares constants with units that are not in the data (``--constant "g=m/s**2"``):
+  then :func:`consistent` lets each fitted ``C`` carry a product of their powers.
 * :func:`analyse` does what AI Feynman does first (Udrescu and Tegmark 2020): the target
   divided by a monomial of the inputs with the target's units is a pure number, and it
   depends on the inputs only through dimensionless groups (Buckingham pi), of which there
@@ -113,22 +114,114 @@ def tree_dimension(steps: Node | Sequence[Node], dims: Mapping[str, Dimension],
     """The dimension of a formula over variables of dimensions ``dims`` (``x1 ..``), or None
     when it is not dimensionally consistent. ``constants`` are the ``C`` leaves' values in
     prefix order (a power's fitted exponent is read from them)."""
+    return _walk(steps, dims, constants, lambda i: DIMENSIONLESS, lambda a, b: a == b)
+
+
+def consistent(steps: Node | Sequence[Node], dims: Mapping[str, Dimension], constants: Sequence[float],
+               target: Dimension, carriers: Sequence[Dimension] = ()) -> bool:
+    """Whether a formula can have the ``target``'s dimension.
+
+    Without ``carriers`` every fitted ``C`` is a pure number (:func:`tree_dimension`). With
+    them, the dimensions of constants the user declared (``g = m/s**2``, not in the data),
+    each ``C`` may carry any product of rational powers of them: ``C*sqrt(h)`` is a speed
+    when ``C`` may be ``sqrt(2 g)``. Each ``C``'s exponents are unknowns; every sum, function
+    argument and the result give linear equations in them, and the formula is consistent
+    when those equations have a rational solution.
+    """
+    if not carriers:
+        return tree_dimension(steps, dims, constants) == target
+    seq = (steps,) if isinstance(steps, Node) else tuple(steps)
+    n_c = sum(1 for step in seq for node in _preorder(step) if node.symbol == "C")
+    m = n_c * len(carriers)
+    zero = tuple(tuple(Fraction(0) for _ in range(m)) for _ in BASE)
+
+    def carrier(i: int) -> _Affine:  # C number i: sum_j k_(i,j) * carriers[j]
+        coef = [[Fraction(0)] * m for _ in BASE]
+        for j, d in enumerate(carriers):
+            for r, e in enumerate(d.exps):
+                coef[r][i * len(carriers) + j] = e
+        return _Affine(DIMENSIONLESS, tuple(tuple(row) for row in coef))
+
+    equations: list[tuple[tuple[Fraction, ...], Fraction]] = []
+
+    def equal(a: _Affine, b: _Affine) -> bool:
+        for r in range(len(BASE)):
+            row = tuple(x - y for x, y in zip(a.coef[r], b.coef[r], strict=True))
+            rhs = b.base.exps[r] - a.base.exps[r]
+            if not any(row) and rhs:
+                return False  # a known mismatch: no C can mend it
+            if any(row):
+                equations.append((row, rhs))
+        return True
+
+    lifted = {k: _Affine(v, zero) for k, v in dims.items()}
+    out = _walk(seq, lifted, constants, carrier, equal, unit=_Affine(DIMENSIONLESS, zero))
+    if out is None or not equal(out, _Affine(target, zero)):
+        return False
+    if not equations:
+        return True
+    import sympy as sp
+
+    a = sp.Matrix([[sp.Rational(c.numerator, c.denominator) for c in row] for row, _ in equations])
+    b = sp.Matrix([sp.Rational(r.numerator, r.denominator) for _, r in equations])
+    try:
+        a.gauss_jordan_solve(b)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class _Affine:
+    """A dimension known up to the fitted constants' unknown exponents: ``base + coef @ k``."""
+
+    base: Dimension
+    coef: tuple[tuple[Fraction, ...], ...]  # [base dimension][unknown]
+
+    def __mul__(self, other: _Affine) -> _Affine:
+        return _Affine(self.base * other.base, tuple(tuple(x + y for x, y in zip(a, b, strict=True))
+                                                     for a, b in zip(self.coef, other.coef, strict=True)))
+
+    def __truediv__(self, other: _Affine) -> _Affine:
+        return _Affine(self.base / other.base, tuple(tuple(x - y for x, y in zip(a, b, strict=True))
+                                                     for a, b in zip(self.coef, other.coef, strict=True)))
+
+    def __pow__(self, k: Fraction | int) -> _Affine:
+        return _Affine(self.base ** k, tuple(tuple(x * Fraction(k) for x in row) for row in self.coef))
+
+    @property
+    def dimensionless(self) -> bool:
+        return self.base.dimensionless and not any(any(row) for row in self.coef)
+
+
+def _preorder(node: Node):
+    yield node
+    for c in node.children:
+        yield from _preorder(c)
+
+
+def _walk(steps, dims, constants, constant_dim, equal, unit=DIMENSIONLESS):
+    """A formula's dimension, or None when inconsistent: the one walk of :func:`tree_dimension`
+    (known dimensions, ``equal`` is ``==``) and :func:`consistent` (``equal`` records the
+    equations that the fitted constants' exponents must solve). ``constant_dim(i)``: the
+    ``i``-th ``C``'s dimension; ``unit``: a pure number's."""
     seq = (steps,) if isinstance(steps, Node) else tuple(steps)
     values = iter(constants)
-    refs: dict[str, Dimension] = {}
+    refs: dict = {}
+    count = iter(range(10**9))
 
-    def walk(n: Node) -> tuple[Dimension, float | None] | None:
+    def walk(n: Node):
         s = n.symbol
         if s in dims:
             return dims[s], None
         if s in refs:
             return refs[s], None
         if s == "C":
-            return DIMENSIONLESS, float(next(values, math.nan))
+            return constant_dim(next(count)), float(next(values, math.nan))
         if s == "pi":
-            return DIMENSIONLESS, math.pi
+            return unit, math.pi
         if s.isdigit():
-            return DIMENSIONLESS, float(s)
+            return unit, float(s)
         parts = [walk(c) for c in n.children]
         if any(p is None for p in parts):
             return None
@@ -138,16 +231,16 @@ def tree_dimension(steps: Node | Sequence[Node], dims: Mapping[str, Dimension],
         if s == "sqrt":
             return da ** Fraction(1, 2), None if va is None or va < 0 else math.sqrt(va)
         if s in ("exp", "log", "sin", "cos"):
-            if not da.dimensionless:
+            if not equal(da, unit):
                 return None
             value = None
             if va is not None:
                 with np.errstate(all="ignore"):
                     value = float(getattr(np, s)(va))
-            return DIMENSIONLESS, value
+            return unit, value
         db, vb = rest[0]
         if s in ("add", "sub"):
-            if da != db:
+            if not equal(da, db):
                 return None
             return da, None if va is None or vb is None else (va + vb if s == "add" else va - vb)
         if s == "mul":
@@ -155,10 +248,10 @@ def tree_dimension(steps: Node | Sequence[Node], dims: Mapping[str, Dimension],
         if s == "div":
             return da / db, None if va is None or vb is None or vb == 0 else va / vb
         if s == "pow":
-            if not db.dimensionless:
+            if not equal(db, unit):
                 return None
             if da.dimensionless:
-                return DIMENSIONLESS, None if va is None or vb is None else _power(va, vb)
+                return unit, None if va is None or vb is None else _power(va, vb)
             if vb is None or not math.isfinite(vb):  # an unfitted (NaN) or overflowed exponent
                 return None
             k = Fraction(vb).limit_denominator(12)

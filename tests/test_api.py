@@ -320,3 +320,32 @@ def test_coulomb_with_units_is_derived_through_its_dimensionless_group(tmp_path,
     ratio = sp.simplify(sp.sympify(doc["formula"]) / (q1 * q2 / (eps * r**2)))
     assert ratio.is_number and abs(float(ratio) - 1 / (4 * np.pi)) < 1e-5
     assert doc["found"] and doc["units"]["groups"] == 1 and doc["units"]["rejected"] >= 0
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["--constant", "g=m/s**2"], "constants with units .g. need the columns' units as well"),
+    (["--units", "h=m, v=m/s"], r"declare that constant \(--constant NAME=UNIT\)"),
+    (["--units", "h=m, v=m/s", "--constant", "h=m/s**2"], "h is a column, not a constant"),
+    (["--units", "h=m, v=m/s", "--constant", "g=blorp"], "--constant: g: cannot read the unit 'blorp'"),
+    (["--units", "h=m, v=m/s", "--constant", "g m/s"], r"--constant: 'g m/s' is not NAME=UNIT"),
+])
+def test_declared_constants_that_cannot_be_used_are_one_clear_line(tmp_path, capsys, args, match):
+    h = np.random.default_rng(4).uniform(1, 5, 60)
+    path = write_csv(tmp_path / "fall.csv", ["h", "v"], np.c_[h, np.sqrt(2 * 9.81 * h)].tolist())
+    assert main(["derive", "--csv", str(path), *args, "--budget", "0.1"]) == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+@pytest.mark.slow  # a whole pipeline, mkdocs build or process group: `nox -s slow`
+def test_a_constant_with_units_outside_the_data_is_declared_and_carried(tmp_path, capsys):
+    """v = sqrt(2 g h) from h alone: no monomial of h is a speed, so units refuse it, until g
+    is declared; then the fitted number carries g's units and the law comes back."""
+    h = np.random.default_rng(5).uniform(1, 5, 250)
+    path = write_csv(tmp_path / "fall.csv", ["h", "v"], np.c_[h, np.sqrt(2 * 9.81 * h)].tolist())
+    assert main(["derive", "--csv", str(path), "--units", "h=m, v=m/s", "--json"]) == 2
+    assert "no product of powers of the columns has the units of 'v'" in capsys.readouterr().err
+    assert main(["derive", "--csv", str(path), "--units", "h=m, v=m/s", "--constant", "g=m/s**2", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    ratio = sp.simplify(sp.sympify(doc["formula"]) / sp.sqrt(sp.Symbol("h")))
+    assert doc["found"] and ratio.is_number and abs(float(ratio) - np.sqrt(2 * 9.81)) < 1e-3
+    assert doc["units"]["constants"] == {"g": "m/s**2"}

@@ -25,6 +25,7 @@ from physdocs.units import (
     Analysis,
     UnitError,
     analyse,
+    consistent,
     parse_unit,
     parse_units_spec,
     tree_dimension,
@@ -107,6 +108,48 @@ def test_tree_dimension_steps_refer_back() -> None:
     steps = [parse_infix("p*c", {"p": "x1", "c": "x2"}), parse_infix("sqrt(s1**2 + s1**2)", {"s1": "s1"})]
     dims = {"x1": parse_unit("kg*m/s"), "x2": parse_unit("m/s")}
     assert tree_dimension(steps, dims) == parse_unit("J")
+
+
+def _consistent(formula: str, target: str, constants: list[float], carriers: list[str], **units: str) -> bool:
+    names = {name: f"x{k}" for k, name in enumerate(units, start=1)}
+    dims = {names[name]: parse_unit(u) for name, u in units.items()}
+    return consistent(parse_infix(formula, names), dims, constants, parse_unit(target),
+                      [parse_unit(c) for c in carriers])
+
+
+@pytest.mark.parametrize(
+    ("formula", "target", "constants", "carriers", "units", "ok"),
+    [
+        # v = sqrt(2 g h) with g not in the data: C*sqrt(h) is a speed only when C may carry g.
+        ("C*sqrt(h)", "m/s", [4.43], ["m/s**2"], {"h": "m"}, True),
+        ("C*sqrt(h)", "m/s", [4.43], [], {"h": "m"}, False),
+        ("sqrt(C*h)", "m/s", [19.6], ["m/s**2"], {"h": "m"}, True),
+        # c (a speed) cannot make sqrt(h) a speed: no power of m/s times m^(1/2) is m/s.
+        ("C*sqrt(h)", "m/s", [4.43], ["m/s"], {"h": "m"}, False),
+        # A sum still needs like terms: h + C is a length only if C is, and no power of g is.
+        ("h + C", "m", [1.0], ["m/s**2"], {"h": "m"}, False),
+        # exp(-C t) with a decay rate declared: C carries 1/s, the argument is a pure number.
+        ("exp(-C*t)", "1", [0.3], ["1/s"], {"t": "s"}, True),
+        ("exp(-C*t)", "1", [0.3], ["m"], {"t": "s"}, False),
+        # Two constants, two numbers: E = C1 * m * C2 with G and c declared -> m c^2 needs c^2.
+        ("C*m", "J", [9e16], ["m**3/(kg*s**2)", "m/s"], {"m": "kg"}, True),
+        # The same equations for every C: (C*t) and (C*h) under one sum must agree.
+        ("C*t + C*h", "m", [1.0, 1.0], ["m/s", "1/s"], {"t": "s", "h": "m"}, True),
+        ("C*t + C*h", "m", [1.0, 1.0], ["m/s**2"], {"t": "s", "h": "m"}, False),
+    ],
+)
+def test_declared_constants_may_sit_in_the_fitted_numbers(formula, target, constants, carriers, units, ok) -> None:
+    assert _consistent(formula, target, constants, carriers, **units) is ok
+
+
+def test_without_declared_constants_consistent_is_the_plain_check() -> None:
+    for formula, units, target in [("m*c**2", {"m": "kg", "c": "m/s"}, "J"), ("a + t", {"a": "m", "t": "s"}, "m"),
+                                   ("C*sqrt(L/g)", {"L": "m", "g": "m/s**2"}, "s")]:
+        names = {name: f"x{k}" for k, name in enumerate(units, start=1)}
+        dims = {names[n]: parse_unit(u) for n, u in units.items()}
+        tree = parse_infix(formula, names)
+        assert consistent(tree, dims, [1.0], parse_unit(target)) is (tree_dimension(tree, dims, [1.0])
+                                                                     == parse_unit(target))
 
 
 # ---------------------------------------------------------------- dimensional analysis

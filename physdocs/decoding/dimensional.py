@@ -48,7 +48,7 @@ from physdocs.decoding.search import (
     tree_size,
 )
 from physdocs.grammar import GrammarError, Node, parse_infix
-from physdocs.units import Analysis, Dimension, analyse
+from physdocs.units import DIMENSIONLESS, Analysis, Dimension, analyse
 
 
 class UnitsError(ValueError):
@@ -341,17 +341,28 @@ def polish(steps: Sequence[Node], constants: Sequence[float], x: np.ndarray, y: 
 def search_with_units(
     model, x: np.ndarray, y: np.ndarray, *, inputs: Sequence[Dimension], target: Dimension, target_name: str,
     cfg: SearchConfig, seed: int, names: Mapping[str, str], progress: Callable[[str], None] | None = None,
-    **kw,
+    carriers: Sequence[Dimension] = (), **kw,
 ) -> SearchResult:
     """:func:`search` with units (see the module doc). Raises :class:`UnitsError` when no
-    monomial of the inputs has the target's units."""
+    monomial of the inputs has the target's units.
+
+    ``carriers``: the dimensions of constants the user declared that are not in the data
+    (``g = m/s**2``). Fitted constants may carry products of their powers
+    (:func:`physdocs.units.consistent`); the monomial is solved over the columns and the
+    constants, and its constants' part is left to the fitted factor; the groups are the
+    columns' own (a law that depends on a group holding a constant is found by the first
+    search, over the columns).
+    """
     say = progress or (lambda _: None)
     tokens = [f"x{i}" for i in range(1, len(inputs) + 1)]
-    analysis = analyse(inputs, target)
+    analysis = analyse([*inputs, *carriers], target)
     if analysis is None:
-        raise UnitsError(f"no product of powers of the columns has the units of {target_name!r} ({target}): "
-                         "check the units given, or add the column a constant with units lives in")
-    units = Units(dict(zip(tokens, inputs, strict=True)), target)
+        raise UnitsError(f"no product of powers of the columns{' and the declared constants' if carriers else ''} "
+                         f"has the units of {target_name!r} ({target}): check the units given, add the column a "
+                         "constant with units lives in, or declare that constant (--constant NAME=UNIT)")
+    if carriers:
+        analysis = Analysis(analysis.monomial[:len(inputs)], analyse(inputs, DIMENSIONLESS).groups)
+    units = Units(dict(zip(tokens, inputs, strict=True)), target, tuple(carriers))
     proposals = [Proposal("monomial", (monomial(analysis.monomial, tokens),))]
     if len(analysis.groups) == len(inputs):  # every column a pure number: the shapes of the columns themselves
         labels = [names.get(t, t) for t in tokens]
@@ -363,11 +374,11 @@ def search_with_units(
     plain.counts["units"] = {"groups": len(analysis.groups), "chosen": "all columns"}
     xr, yr = analysis.transform(x, y)
     if not analysis.groups or len(analysis.groups) >= len(inputs):
-        return _choose(plain, None, analysis, x, y, xr, yr, cfg, seed, names, kw.get("text_names", names))
+        return _choose(plain, None, analysis, x, y, xr, yr, cfg, seed, names, kw.get("text_names", names), units)
     try:
         scaling = choose_scaling(xr, yr, [f"pi{j}" for j in range(1, len(analysis.groups) + 1)], "y/monomial")
     except ScalingError:  # the groups' values are too wide for the model: the first search stands
-        return _choose(plain, None, analysis, x, y, xr, yr, cfg, seed, names, kw.get("text_names", names))
+        return _choose(plain, None, analysis, x, y, xr, yr, cfg, seed, names, kw.get("text_names", names), units)
     say(f"dimensional analysis: {len(inputs)} columns -> {len(analysis.groups)} dimensionless groups")
     # The same stages on the groups; the scaling and the names are the columns' and stay behind.
     fit = np.setdiff1d(np.arange(len(y)), plain.heldback)  # the groups' search splits the rows alike
@@ -377,11 +388,11 @@ def search_with_units(
     d = reduced.derivation
     if d.steps is None:
         return plain
-    return _choose(plain, reduced, analysis, x, y, xr, yr, cfg, seed, names, kw.get("text_names", names))
+    return _choose(plain, reduced, analysis, x, y, xr, yr, cfg, seed, names, kw.get("text_names", names), units)
 
 
 def _choose(plain: SearchResult, reduced: SearchResult | None, analysis: Analysis, x, y, xr, yr, cfg: SearchConfig,
-            seed: int, names, text_names) -> SearchResult:
+            seed: int, names, text_names, units: Units) -> SearchResult:
     """The better on the held-back rows of the first search's answer and the groups' answer
     written over the columns, each polished (:func:`polish`) on its own scale first (the
     polished formula stands for its own); scored as the search scores (held-back R^2 and
@@ -405,6 +416,9 @@ def _choose(plain: SearchResult, reduced: SearchResult | None, analysis: Analysi
         polished = polish(r.steps, r.constants, xr, yr, fit, held, seed)
         options.append(("dimensionless groups", lift(r.steps, analysis, tokens), r.constants,
                         None if polished is None else (lift(polished[0], analysis, tokens), polished[1]), reduced))
+    if units.carriers:  # a group's answer need not carry the declared constants: checked like the search's
+        options = [o for o in options if units.consistent(o[1], o[2])
+                   and (o[3] is None or units.consistent(*o[3]))] or [(*options[0][:3], None, options[0][4])]
     scored = []  # a polished formula replaces its own: its held-back fit held, exact numbers may cost nodes
     for label, steps, constants, polished, result in options:
         if polished is None:

@@ -39,7 +39,7 @@ from physdocs.decoding.symbolic import steps_to_sympy
 from physdocs.grammar import GrammarError, Node, decode_sequence, encode_sequence, flatten
 from physdocs.observations import N_POINTS
 from physdocs.results import finite
-from physdocs.units import Dimension, tree_dimension
+from physdocs.units import Dimension, consistent
 
 #: Trees larger than this keep their token sequence as their canonical key, and are not simplified.
 KEY_MAX_SIZE = 40
@@ -100,13 +100,15 @@ class NoCandidateError(RuntimeError):
 @dataclass(frozen=True)
 class Units:
     """The columns' dimensions by token (``x1 ..``) and the target's: the search keeps only
-    candidates with the target's dimension (:func:`physdocs.units.tree_dimension`)."""
+    candidates with the target's dimension (:func:`physdocs.units.consistent`). ``carriers``:
+    the dimensions of declared constants not in the data, which fitted ``C`` may carry."""
 
     columns: Mapping[str, Dimension]
     target: Dimension
+    carriers: tuple[Dimension, ...] = ()
 
     def consistent(self, steps: Sequence[Node], constants: Sequence[float]) -> bool:
-        return tree_dimension(tuple(steps), self.columns, constants) == self.target
+        return consistent(tuple(steps), self.columns, constants, self.target, self.carriers)
 
 
 @dataclass(frozen=True)
