@@ -238,7 +238,8 @@ def fake_readout(value: float, n: int, n_layers: int = 4) -> Readout:
                        (("diffuser", "trained"), ("ar_decoder", "trained"), ("diffuser", "control"))
                        for f in POINT_FEATURES),
         lens=lens,
-        patching=tuple(ReadoutPatchRow(d, layer, est(value), est(2 * value), est(value), est(value))
+        patching=tuple(ReadoutPatchRow(d, layer, est(value), est(2 * value), est(value), est(value),
+                                       est(value / 2))
                        for d in DECODERS for layer in range(1, n_layers + 1)),
         parts=tuple(PartsRow(d, est(value), est(2 * value), est(3 * value)) for d in DECODERS),
     )

@@ -105,11 +105,15 @@ def test_patching_from_ones_own_memory_changes_nothing(setup, part):
     bs = batches(part, inp.canvas, inp.lengths, keys, level=0.5, seed=1, bucket=2)
     cleans = [R.stream(model, b) for b in bs]
     own = R.patch_effects(model, bs, cleans, keys, np.arange(len(IDS)))
-    for field in ("layer_direct", "layer_total", "z_direct", "obs_direct", "z_total", "obs_total", "all_memory"):
+    for field in ("layer_direct", "layer_total", "layer_restored", "z_direct", "obs_direct", "z_total", "obs_total",
+                  "all_memory"):
         np.testing.assert_allclose(getattr(own, field), 0.0, atol=1e-5)
     other = R.patch_effects(model, bs, cleans, keys, R.partners(len(IDS), 0))
     np.testing.assert_allclose(other.layer_direct[:, -1], other.layer_total[:, -1], atol=1e-6)
     assert np.abs(other.all_memory).max() > 0
+    # The denoising direction (a clean layer output in the partner's run) moves the loss too.
+    assert np.isfinite(other.layer_restored).all()
+    assert np.abs(other.layer_restored).max() > 0
 
 
 def test_the_analysis_makes_one_record_and_the_findings_evidence(setup):

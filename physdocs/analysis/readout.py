@@ -206,13 +206,16 @@ class PatchEffects:
     takes its value from the run on the partner's memory.
 
     ``[E, layer]``: ``layer_direct`` / ``layer_total`` (the layer's whole output), ``z_direct``
-    / ``obs_direct`` (the parts of its cross-attention output, direct). ``[E]``: ``z_total`` /
+    / ``obs_direct`` (the parts of its cross-attention output, direct); ``layer_restored``:
+    the other direction (denoising), the loss the corrupted run *loses* when that layer's
+    output takes its clean value, through the later layers. ``[E]``: ``z_total`` /
     ``obs_total`` (the part patched in every layer at once; nan when not run), ``all_memory``
     (the corrupted run itself).
     """
 
     layer_direct: np.ndarray
     layer_total: np.ndarray
+    layer_restored: np.ndarray
     z_direct: np.ndarray
     obs_direct: np.ndarray
     z_total: np.ndarray
@@ -249,11 +252,14 @@ def patch_effects(model, bs: Sequence[Batch], cleans: Sequence[Stream], memory: 
     corrupted run of equation ``i`` reads ``memory[partner[i]]`` (``memory`` [E, M, D])."""
     dec = decoder_of(model, bs[0].part)
     n_layers, n_eq = len(dec.layers), memory.shape[0]
-    out = {k: np.full((n_eq, n_layers), np.nan) for k in ("layer_direct", "layer_total", "z_direct", "obs_direct")}
+    out = {k: np.full((n_eq, n_layers), np.nan)
+           for k in ("layer_direct", "layer_total", "layer_restored", "z_direct", "obs_direct")}
     flat = {k: np.full(n_eq, np.nan) for k in ("z_total", "obs_total", "all_memory")}
     for b, clean in zip(bs, cleans, strict=True):
-        corrupt = stream(model, b.with_keys(memory[torch.from_numpy(partner[b.rows])]))
+        on_partner = b.with_keys(memory[torch.from_numpy(partner[b.rows])])
+        corrupt = stream(model, on_partner)
         base = token_loss(clean.logits, b)
+        corrupt_loss = token_loss(corrupt.logits, b)
 
         def rise(lg: torch.Tensor) -> np.ndarray:
             return per_equation(token_loss(lg, b) - base, b.scored)  # noqa: B023
@@ -265,6 +271,8 @@ def patch_effects(model, bs: Sequence[Batch], cleans: Sequence[Stream], memory: 
             swap = (corrupt.resid[layer + 1] - corrupt.resid[layer]) - (clean.resid[layer + 1] - clean.resid[layer])
             out["layer_direct"][b.rows, layer] = rise(unembed(model, b.part, final + swap))
             out["layer_total"][b.rows, layer] = rise(run_from(model, b, layer + 1, clean.resid[layer + 1] + swap))
+            restored = run_from(model, on_partner, layer + 1, corrupt.resid[layer + 1] - swap)
+            out["layer_restored"][b.rows, layer] = per_equation(corrupt_loss - token_loss(restored, b), b.scored)
             for which, mine, theirs in (("z", clean.z_heads, corrupt.z_heads), ("obs", clean.obs_heads, corrupt.obs_heads)):
                 part = in_residual(attn, theirs[layer] - mine[layer])
                 out[f"{which}_direct"][b.rows, layer] = rise(unembed(model, b.part, final + part))
@@ -400,7 +408,8 @@ def _knockout_tables(model, part: str, bs: Sequence[Batch], base: Sequence[torch
 
 def _patch_tables(part: str, effects: PatchEffects, draws: np.ndarray) -> tuple[list[PatchRow], PartsRow]:
     rows = [PatchRow(part, layer + 1, *(_estimate(getattr(effects, f)[:, layer], draws)
-                                        for f in ("layer_direct", "layer_total", "z_direct", "obs_direct")))
+                                        for f in ("layer_direct", "layer_total", "z_direct", "obs_direct",
+                                                  "layer_restored")))
             for layer in range(effects.layer_direct.shape[1])]
     return rows, PartsRow(part, *(_estimate(getattr(effects, f), draws) for f in ("z_total", "obs_total", "all_memory")))
 

@@ -131,6 +131,8 @@ class PatchRow(Record):
 
     ``*_direct``: patched into the final residual stream only (read straight through the final
     norm and unembedding); ``layer_total``: patched where it enters the next layer.
+    ``layer_restored``: the denoising direction, the loss the partner's run loses (nats)
+    when the layer's output takes the equation's own clean value, through the later layers.
     """
 
     decoder: str
@@ -139,8 +141,10 @@ class PatchRow(Record):
     layer_total: Estimate
     z_direct: Estimate
     obs_direct: Estimate
+    layer_restored: Estimate
 
-    _read = {k: Estimate.from_json for k in ("layer_direct", "layer_total", "z_direct", "obs_direct")}
+    _read = {k: Estimate.from_json for k in ("layer_direct", "layer_total", "z_direct", "obs_direct",
+                                             "layer_restored")}
 
 
 @dataclass(frozen=True)
