@@ -16,6 +16,11 @@ Each run uses a fresh, empty cache (``PHYSDOCS_CACHE_DIR`` = a temporary directo
 
 The table gives the median of the runs and every run's value. Other ``PHYSDOCS_*``
 variables (equations, weights, figures, budget) pass through.
+
+``--compare OTHER_CHECKOUT`` times another checkout side by side (for example
+``git worktree add /tmp/prev <commit>``): in each run the two trees' cold and warm builds
+alternate, each tree with its own empty cache and its own package first on ``PYTHONPATH``,
+so load on the machine falls on both alike. The serve measurements are then left out.
 """
 
 from __future__ import annotations
@@ -45,18 +50,20 @@ def mkdocs() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "mkdocs"]
 
 
-def environment(cache_dir: Path) -> dict[str, str]:
+def environment(cache_dir: Path, root: Path = ROOT) -> dict[str, str]:
     env = dict(os.environ)
     env.update(DISABLE_MKDOCS_2_WARNING="true", NO_MKDOCS_2_WARNING="1", PHYSDOCS_CACHE_DIR=str(cache_dir))
+    if root != ROOT:  # the other checkout's package, not the installed one
+        env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
     return env
 
 
-def timed_build(env: dict[str, str], site_dir: Path) -> tuple[float, str]:
+def timed_build(env: dict[str, str], site_dir: Path, root: Path = ROOT) -> tuple[float, str]:
     """Seconds for one strict build, and the report's own timing line from the log."""
     t0 = time.perf_counter()
     out = subprocess.run(
         [*mkdocs(), "build", "--strict", "--site-dir", str(site_dir)],
-        cwd=ROOT,
+        cwd=root,
         env=env,
         capture_output=True,
         text=True,
@@ -137,17 +144,32 @@ def one_run(tmp: Path, serve: bool, timeout: float) -> dict[str, tuple[float, st
     return rows
 
 
+def side_by_side(tmp: Path, other: Path) -> dict[str, tuple[float, str]]:
+    """Cold and warm builds of this checkout and ``other``, interleaved, each with its own cache."""
+    trees = {"this": ROOT, "compare": other}
+    envs = {name: environment(tmp / name / "cache", root) for name, root in trees.items()}
+    rows = {}
+    for stage, site in (("cold build (empty cache)", "site-cold"), ("warm rebuild (cached)", "site-warm")):
+        for name, root in trees.items():
+            rows[f"{name}: {stage}"] = timed_build(envs[name], tmp / name / site, root)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs, each from an empty cache (default 3)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the server")
     parser.add_argument("--no-serve", action="store_true", help="skip the mkdocs serve measurements")
+    parser.add_argument("--compare", type=Path, help="another checkout, timed side by side (no serve)")
     args = parser.parse_args()
 
     runs = []
     for i in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="physdocs-timing-") as tmp:
-            runs.append(one_run(Path(tmp), not args.no_serve, args.timeout))
+            if args.compare:
+                runs.append(side_by_side(Path(tmp), args.compare.resolve()))
+            else:
+                runs.append(one_run(Path(tmp), not args.no_serve, args.timeout))
         print(f"run {i + 1}: " + ", ".join(f"{k} {v[0]:.1f} s" for k, v in runs[-1].items()), flush=True)
 
     equations = os.environ.get("PHYSDOCS_EQUATIONS") or "all"
