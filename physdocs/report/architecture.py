@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from physdocs import methods as M
-from physdocs.models.config import SystemConfig
+
+if TYPE_CHECKING:  # physdocs.models imports torch, which a warm build never needs
+    from physdocs.models.config import SystemConfig
 
 #: Where the page links the full-size drawing.
 ARCHITECTURE_PATH = "architecture.svg"

@@ -1,4 +1,5 @@
-"""mkdocs hook: the generated equation pages join the navigation, under "Equations", by tier.
+"""mkdocs hook: the generated equation pages join the navigation, under "Equations", by tier;
+and large HTML blocks skip Markdown (:func:`on_page_markdown`, :func:`on_page_content`).
 
 The equation pages are generated at build time (one per analysed equation), so
 ``mkdocs.yml`` cannot list them. The nav names a section ``Equations`` holding the index;
@@ -18,6 +19,7 @@ from mkdocs.structure.nav import Section
 from mkdocs.utils.meta import get_data
 
 from physdocs.benchmark import TIERS
+from physdocs.report.render import PASSTHROUGH_END, PASSTHROUGH_START
 
 SECTION = "Equations"
 _PAGE = re.compile(r"^equations/(?!index\.md$)[^/]+\.md$")
@@ -91,3 +93,35 @@ def on_env(env: Any, config: Any, files: Any) -> Any:
         if file.page is not None and file.page.markdown is None:
             file.page.read_source(config)
     return env
+
+
+# ----------------------------------------------------------------- pass-through blocks
+
+_BLOCK = re.compile(re.escape(PASSTHROUGH_START) + r"\n(.*?)\n" + re.escape(PASSTHROUGH_END), re.S)
+_SLOT = "PHYSDOCSPASSTHROUGH{}"
+_held: dict[str, list[str]] = {}  # a page's blocks, from its Markdown to its HTML (one build)
+
+
+def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
+    """Cut every pass-through block (``render.passthrough``) out of the page's Markdown, leaving
+    a slot: Markdown would pass the HTML through unchanged, after scanning it."""
+    blocks: list[str] = []
+
+    def cut(m: re.Match) -> str:
+        blocks.append(m.group(1))
+        return f"\n\n{_SLOT.format(len(blocks) - 1)}\n\n"
+
+    out = _BLOCK.sub(cut, markdown)
+    if blocks:
+        _held[page.file.src_uri] = blocks
+    return out
+
+
+def on_page_content(html: str, page: Any, **_: Any) -> str:
+    """Put the page's pass-through blocks back in their slots, as they were written."""
+    for i, block in enumerate(_held.pop(page.file.src_uri, ())):
+        slot = f"<p>{_SLOT.format(i)}</p>"
+        if slot not in html:
+            raise ValueError(f"{page.file.src_uri}: the slot of pass-through block {i} is missing after Markdown")
+        html = html.replace(slot, block, 1)
+    return html

@@ -25,7 +25,6 @@ from physdocs.analysis.schema import ClaimResult
 from physdocs.benchmark import TIERS
 from physdocs.constants import ALPHA
 from physdocs.methods import REGISTRY
-from physdocs.models.config import SystemConfig
 from physdocs.report import answers as A
 from physdocs.report import explorer as X
 from physdocs.report import figures as F
@@ -158,6 +157,8 @@ def home_architecture(results: Results) -> str | None:
     record their configuration."""
     if not results.meta.model_config:
         return None
+    from physdocs.models.config import SystemConfig  # imports torch: only when pages are rendered
+
     evaluation = results.evaluation.meta.config if results.evaluation else None
     return architecture_svg(SystemConfig.from_dict(dict(results.meta.model_config)),
                             Budget.from_configs(results.meta.config, evaluation))

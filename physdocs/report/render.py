@@ -8,6 +8,7 @@ named ``<script>...`` or ``[x](javascript:...)`` shows as text. Filters that pro
 :class:`markupsafe.Markup`, which is passed through unchanged.
 
 Filters: ``fmt`` (3 significant figures), ``pct``, ``ci``, ``code``, ``html``, ``url``, ``math`` (:func:`tex`),
+``passthrough`` (:func:`passthrough`),
 ``math_html``.
 
 Large tables are written as raw HTML blocks (``<table>`` at the start of a line): Markdown
@@ -148,6 +149,17 @@ def tex(value: Any) -> Markup:
     return Markup(text.replace("|", r"\vert "))
 
 
+#: Markers around a large HTML block that Markdown would only pass through: the mkdocs hook
+#: (:mod:`physdocs.report.navhook`) cuts it out before conversion and puts it back after, so
+#: Python-Markdown's HTML scan (about 20 ms per equation page's overview) is skipped.
+PASSTHROUGH_START, PASSTHROUGH_END = "<!-- physdocs:passthrough -->", "<!-- /physdocs:passthrough -->"
+
+
+def passthrough(value: Any) -> Markup:
+    """``value`` (trusted HTML) between the pass-through markers, as its own block."""
+    return Markup(f"{PASSTHROUGH_START}\n{value}\n{PASSTHROUGH_END}")
+
+
 def _finalize(value: Any) -> Any:
     return MISSING if value is None else md_escape(value)
 
@@ -163,7 +175,8 @@ def make_environment(templates_dir: Path | str = TEMPLATES_DIR) -> jinja2.Enviro
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(fmt=fmt, pct=pct, ci=ci, code=code, html=html, url=url, math=tex, math_html=math_html)
+    env.filters.update(fmt=fmt, pct=pct, ci=ci, code=code, html=html, url=url, math=tex, math_html=math_html,
+                       passthrough=passthrough)
     return env
 
 
