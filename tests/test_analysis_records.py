@@ -59,7 +59,7 @@ def test_the_training_log_reads_as_typed_lines_and_is_written_as_it_was():
     typed = Results.from_json({**results, "training_log": log})
     assert [(r.kind, r.step, r.samples_per_s, r.ar_gap) for r in typed.log] == [
         ("train", 25, 100.0, None), ("val", 50, None, 0.5)]
-    assert typed.log[1] == LogRecord("val", 50, elapsed=60.0, ar_gap=0.5)
+    assert typed.log[1] == LogRecord("val", 50, elapsed=60.0, ar_gap=0.5, leg="refine")
     assert typed.to_json()["training_log"] == log  # keys the report does not read are kept
 
 

@@ -49,7 +49,7 @@ def test_pages_show_only_numbers_from_results():
 def test_pages_render_expected_content():
     results, _ = synthetic_run(FakeAnalysisConfig())
     rendered = pages.render_pages(Results.from_json(results), figures={F.ENTROPY_PATH})
-    expected = set(pages.SECTION_PAGES) | {"equations/feynman_001.md", "equations/feynman_046.md"}
+    expected = set(pages.SECTION_PAGES) | {"equations/feynman_001.md", "equations/feynman_046.md", "architecture.svg"}
     assert set(rendered) == expected
     index = rendered["index.md"]
     assert "reported in the seed (random weights)" in rendered["findings.md"].lower()

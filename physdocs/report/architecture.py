@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # physdocs.models imports torch, which a warm build never nee
 #: Where the page links the full-size drawing.
 ARCHITECTURE_PATH = "architecture.svg"
 #: The drawing's own size (px; the boxes span 1000 x 250 inside a margin for the strokes); the
-#: page scales it to the column.
+#: page scales it to the column. Every coordinate is a whole pixel: the page's decimals are results.
 WIDTH, HEIGHT, MARGIN = 1008, 254, 4
 #: Bits per number in the observation encoding (IEEE-754 half precision).
 BITS = 16
@@ -89,11 +89,11 @@ def boxes(system: SystemConfig, budget: Budget) -> tuple[list[Box], str]:
         Box(440, 10, 200, 110, M.BY_KEY["diffusion"].label,
             ["masked discrete diffusion", f"{dif.n_layers} layers × {dif.n_heads} heads, d = {dif.d_model}",
              *decode_dif], M.BY_KEY["diffusion"].colour),
-        Box(440, 135, 200, 105, M.BY_KEY["ar"].label,
+        Box(440, 134, 200, 106, M.BY_KEY["ar"].label,
             ["autoregressive", f"{ar.n_layers} layers × {ar.n_heads} heads, d = {ar.d_model}", *decode_ar],
             M.BY_KEY["ar"].colour),
-        Box(670, 70, 135, 110, "Constants", ["each candidate's C", "fitted by BFGS", "on the fit rows"], grey),
-        Box(835, 70, 165, 110, "Operon", ["genetic programming", *choose], M.BY_KEY["operon"].colour),
+        Box(670, 70, 136, 110, "Constants", ["each candidate's C", "fitted by BFGS", "on the fit rows"], grey),
+        Box(834, 70, 166, 110, "Operon", ["genetic programming", *choose], M.BY_KEY["operon"].colour),
     ], memory
 
 
@@ -105,13 +105,13 @@ def _text(x: float, y: float, s: str, size: int = 13, weight: str = "normal", an
 def _box(b: Box) -> str:
     cx = b.x + b.w / 2
     parts = [f'<rect x="{b.x:g}" y="{b.y:g}" width="{b.w:g}" height="{b.h:g}" rx="8" fill="#ffffff" '
-             f'stroke="{b.colour}" stroke-width="2.5"/>', _text(cx, b.y + 22, b.title, 15, "bold")]
+             f'stroke="{b.colour}" stroke-width="3"/>', _text(cx, b.y + 22, b.title, 15, "bold")]
     parts += [_text(cx, b.y + 44 + 18 * i, line) for i, line in enumerate(b.lines)]
     return "\n".join(parts)
 
 
 def _arrow(x1: float, y1: float, x2: float, y2: float) -> str:
-    return (f'<line x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" stroke="#333333" stroke-width="1.8" '
+    return (f'<line x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" stroke="#333333" stroke-width="2" '
             'marker-end="url(#arch-arrow)"/>')
 
 
@@ -122,9 +122,9 @@ def architecture_svg(system: SystemConfig, budget: Budget = Budget()) -> str:  #
     split = enc.x + enc.w + 47  # where the memory reaches both decoders
     body = [
         _arrow(obs.x + obs.w, mid, enc.x - 2, mid),
-        f'<line x1="{enc.x + enc.w:g}" y1="{mid:g}" x2="{split:g}" y2="{mid:g}" stroke="#333333" stroke-width="1.8"/>',
+        f'<line x1="{enc.x + enc.w:g}" y1="{mid:g}" x2="{split:g}" y2="{mid:g}" stroke="#333333" stroke-width="2"/>',
         f'<line x1="{split:g}" y1="{dif.y + dif.h / 2:g}" x2="{split:g}" y2="{ar.y + ar.h / 2:g}" '
-        'stroke="#333333" stroke-width="1.8"/>',
+        'stroke="#333333" stroke-width="2"/>',
         _arrow(split, dif.y + dif.h / 2, dif.x - 2, dif.y + dif.h / 2),
         _arrow(split, ar.y + ar.h / 2, ar.x - 2, ar.y + ar.h / 2),
         _text(split, enc.y - 10, "cross-attention", 12),
@@ -144,6 +144,6 @@ def architecture_svg(system: SystemConfig, budget: Budget = Budget()) -> str:  #
         f"<title>{escape(title)}</title>",
         '<defs><marker id="arch-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#333333"/></marker></defs>',
-        f'<g transform="translate({MARGIN},{MARGIN / 2:g})">', *body, "</g>",
+        f'<g transform="translate({MARGIN},{MARGIN // 2})">', *body, "</g>",
         "</svg>",
     ]) + "\n"
