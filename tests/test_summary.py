@@ -104,6 +104,17 @@ def test_an_absent_method_is_left_out_not_invented():
     assert summary(Evaluation(Meta("ab" * 32)), []) == []
 
 
+def test_the_pipeline_with_units_is_stated_when_the_evaluation_ran_it():
+    ev = planted(12, 0)
+    assert "units" not in str(summary(ev, [])[0].text)
+    with_units = Evaluation(ev.meta, results=ev.results + tuple(outcome_rows("trained", "pipeline-units",
+                                                                             [True] * 30 + [False] * 10)),
+                            proposers=ev.proposers)
+    works = str(summary(with_units, [])[0].text)
+    assert works.endswith("Given every variable&#39;s units, [the pipeline with units](glossary.md#pipeline-units) "
+                          "derives 75% (60–86%) and recovers 75% (60–86%) exactly.")
+
+
 def test_what_each_decoder_contributes_reads_the_proposers_table():
     contributes = str(summary(planted(12, 0), [])[1].text)
     assert contributes == (

@@ -2,7 +2,8 @@
 what the attention analysis found.
 
 1. **Does it work?** The pipeline's, Operon alone's and the model alone's rates with Wilson
-   intervals, and a paired test of the pipeline against Operon alone. Both read the same
+   intervals, a paired test of the pipeline against Operon alone, and the pipeline given the
+   variables' units when the evaluation ran it. Both read the same
    equations, so their intervals overlapping says little: McNemar's exact test on the
    equations one derives and the other misses says whether the gain is established.
 2. **What each decoder contributes:** the evaluation's ``proposers`` table.
@@ -224,6 +225,16 @@ def rates_sentence(evaluation: Evaluation | None, terms: Terms) -> Markup | None
     return md(*parts, " (95% ", terms("Wilson intervals", "wilson-interval"), ").")
 
 
+def units_sentence(evaluation: Evaluation | None, terms: Terms) -> Markup | None:
+    """The pipeline given every variable's units, when the evaluation ran it."""
+    m = M.BY_KEY["pipeline-units"]
+    o = evaluation.outcome(m.model, m.decoder, "all") if evaluation else None
+    if o is None:
+        return None
+    return md("Given every variable's units, ", terms("the pipeline with units", "pipeline-units"),
+              f" derives {share(o.r2_gt_099)} and recovers {share(o.exact)} exactly.")
+
+
 def _points(x: float) -> str:
     return f"{100 * x:+.1f}"
 
@@ -344,7 +355,8 @@ def summary(evaluation: Evaluation | None, claims: Sequence[ClaimResult]) -> lis
     """The home page's summary, in reading order; a part without its inputs is left out."""
     terms = Terms()
     out = []
-    works = [s for s in (rates_sentence(evaluation, terms), paired_sentence(evaluation, terms)) if s]
+    works = [s for s in (rates_sentence(evaluation, terms), paired_sentence(evaluation, terms),
+                         units_sentence(evaluation, terms)) if s]
     if works:
         out.append(SummaryItem("Does it work?", Markup(" ").join(works)))
     proposers = proposers_sentence(evaluation, terms)
