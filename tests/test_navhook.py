@@ -78,3 +78,25 @@ def test_the_navigation_puts_the_answers_first_and_the_developers_last():
     developers = nav[-1]["For developers"]
     assert developers == [{"API reference": "reference/index.md"}, {"Rebuilding the report": "rebuild.md"}]
     assert {"Equations": ["equations/index.md"]} in nav  # the section the hook fills, by title
+
+
+def test_a_passthrough_block_skips_markdown_and_comes_back_as_written():
+    import markdown
+    import pytest
+
+    from physdocs.report.navhook import on_page_content, on_page_markdown
+    from physdocs.report.render import passthrough
+
+    block = '<div class="grid">\n<span>*not emphasis*</span>\n\n<p>a</p>\n</div>'
+    page = NS(file=NS(src_uri="equations/x.md"))
+    source = f"# Title\n\nBefore.\n\n{passthrough(block)}\n\nAfter *this*.\n"
+    cut = on_page_markdown(source, page)
+    assert block not in cut and "Before." in cut and "After *this*." in cut
+    html = on_page_content(markdown.markdown(cut), page)
+    assert block in html  # as written, not converted
+    assert "<em>this</em>" in html and html.index("Before.") < html.index(block) < html.index("After")
+    # A page without blocks is untouched; a slot Markdown lost is an error, not a silent drop.
+    assert on_page_content("<p>x</p>", NS(file=NS(src_uri="other.md"))) == "<p>x</p>"
+    on_page_markdown(source, page)
+    with pytest.raises(ValueError, match="equations/x.md: the slot of pass-through block 0 is missing"):
+        on_page_content("<p>nothing</p>", page)
