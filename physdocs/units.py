@@ -19,6 +19,7 @@ Torch-free; sympy solves the exponents exactly.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -208,7 +209,7 @@ def _walk(steps, dims, constants, constant_dim, equal, unit=DIMENSIONLESS):
     seq = (steps,) if isinstance(steps, Node) else tuple(steps)
     values = iter(constants)
     refs: dict = {}
-    count = iter(range(10**9))
+    count = itertools.count()
 
     def walk(n: Node):
         s = n.symbol

@@ -27,6 +27,20 @@ def tiny_config() -> SystemConfig:
     return SystemConfig(encoder=EncoderConfig(d_model=32, z_dim=64), diffuser=dec, ar=dec)
 
 
+def tiny_model_on(ids):
+    """A random tiny model (seed 0), the analysis' inputs for the benchmark equations ``ids``
+    (seed 2026) and the model's memory keys for them: ``(model, inputs, keys)``."""
+    from physdocs.analysis.capture import _inputs
+    from physdocs.benchmark import get_equation
+
+    torch.manual_seed(0)
+    model = PhysDiffuserPlus(tiny_config()).eval()
+    inp = _inputs([get_equation(i) for i in ids], 2026, model.cfg.diffuser.max_len)
+    with torch.no_grad():
+        keys = model.encode(inp.obs).keys
+    return model, inp, keys
+
+
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory):
     """Path to a saved random tiny checkpoint (safetensors + JSON sidecar)."""

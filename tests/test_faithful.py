@@ -7,23 +7,15 @@ import pytest
 import torch
 
 from physdocs.analysis import faithful as FA
-from physdocs.analysis.capture import _inputs
 from physdocs.analysis.passes import batches, logits, token_loss
-from physdocs.benchmark import get_equation
-from physdocs.models import PhysDiffuserPlus
-from tests.conftest import tiny_config
+from tests.conftest import tiny_model_on
 
 IDS = ("feynman_001", "feynman_046", "feynman_101", "feynman_020")
 
 
 @pytest.fixture(scope="module")
 def setup():
-    torch.manual_seed(0)
-    model = PhysDiffuserPlus(tiny_config()).eval()
-    inp = _inputs([get_equation(i) for i in IDS], 2026, model.cfg.diffuser.max_len)
-    with torch.no_grad():
-        keys = model.encode(inp.obs).keys
-    return model, inp, keys
+    return tiny_model_on(IDS)
 
 
 def test_knocked_out_follows_the_weights_and_spares_ineligible_keys():

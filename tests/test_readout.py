@@ -9,25 +9,18 @@ import pytest
 import torch
 
 from physdocs.analysis import readout as R
-from physdocs.analysis.capture import _inputs
 from physdocs.analysis.passes import batches, logits, unembed
-from physdocs.benchmark import get_equation
 from physdocs.grammar import MASK_ID
 from physdocs.models import PhysDiffuserPlus
 from physdocs.results.readout import DECODERS, READOUT_TYPES, Readout
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, tiny_model_on
 
 IDS = ("feynman_001", "feynman_046", "feynman_101", "feynman_020", "feynman_075")
 
 
 @pytest.fixture(scope="module")
 def setup():
-    torch.manual_seed(0)
-    model = PhysDiffuserPlus(tiny_config()).eval()
-    inp = _inputs([get_equation(i) for i in IDS], 2026, model.cfg.diffuser.max_len)
-    with torch.no_grad():
-        keys = model.encode(inp.obs).keys
-    return model, inp, keys
+    return tiny_model_on(IDS)
 
 
 @pytest.mark.parametrize("part", DECODERS)

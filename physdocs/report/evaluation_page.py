@@ -270,7 +270,7 @@ def training_summary(log: Sequence[LogRecord], legs: Sequence[Leg] = ()) -> list
     if len(legs) > 1:
         out.append(f"It is one run in {len(legs)} legs, each starting from the previous leg's weights with a "
                    "fresh optimiser and learning-rate schedule (the dotted lines in the figure): " + "; ".join(
-                       f"{leg.name!s}, steps {leg.start:,}–{leg.end:,}"
+                       f"{leg.name}, steps {leg.start:,}–{leg.end:,}"
                        + (f" ({leg.minutes:.0f} min)" if leg.minutes is not None else "") for leg in legs)
                    + f". The shipped weights are the end of the last leg, {legs[-1].name}; the metadata "
                    "table's steps and minutes are that leg's.")

@@ -164,17 +164,17 @@ def home_architecture(results: Results) -> str | None:
                             Budget.from_configs(results.meta.config, evaluation))
 
 
-def _markup(svg: str | None) -> Markup | None:
-    return None if svg is None else Markup(svg)  # built by architecture_svg, every text escaped
-
-
-def index_data(results: Results, figures: Collection[str], about: About | None = None) -> dict[str, Any]:
+def index_data(results: Results, figures: Collection[str], about: About | None = None,
+               architecture: str | None = None) -> dict[str, Any]:
     """The home page: the summary's sentences and figure first; the claims table is on findings.md.
 
     ``about``: author, version and build date, and the citation, closing the page (None: left out).
+    ``architecture``: the diagram (:func:`home_architecture`) the page opens with (None: left out).
     """
     return {**common(results), "n_claims": len(results.claims), "summary": summary(results.evaluation, results.claims),
-            "architecture": _markup(home_architecture(results)), "architecture_path": ARCHITECTURE_PATH,
+            # built by architecture_svg, every text escaped
+            "architecture": None if architecture is None else Markup(architecture),
+            "architecture_path": ARCHITECTURE_PATH,
             "summary_figure": _figure(F.SUMMARY_PATH, figures),
             "summary_paired": bool(paired_by_tier(results.evaluation)), "accuracy": overall_accuracy(results),
             "pipeline_label": M.BY_KEY["pipeline"].label, "operon_label": M.BY_KEY["operon"].label,
@@ -607,10 +607,10 @@ def render_pages(
             pages[equation_page(eq.id)] = render("equation.md.j2", env, **data)
         except Exception as exc:
             raise EquationPageError(eq.id, exc) from exc
-    extra = {"evaluation.md": {"equal_time": equal_time}, "index.md": {"about": about}}
+    drawing = home_architecture(results)  # the home page embeds it and links this file
+    extra = {"evaluation.md": {"equal_time": equal_time}, "index.md": {"about": about, "architecture": drawing}}
     sections = {path: render(tpl, env, **fn(results, figures, **extra.get(path, {})))
                 for path, (tpl, fn) in SECTION_PAGES.items()}
-    drawing = home_architecture(results)  # the home page embeds it and links this file
     return {**sections, **pages, **({ARCHITECTURE_PATH: drawing} if drawing else {})}
 
 
