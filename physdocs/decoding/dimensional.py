@@ -11,7 +11,8 @@ Given the columns' and the target's units (:mod:`physdocs.units`), :func:`search
    model's and Operon's candidates, that search fits the shapes a dimensionless function
    of physics takes (:func:`shape_proposals`): powers of the groups times one standard
    function of one group (``(1 + a g^k)^p``, ratios of such binomials, ``exp``,
-   ``1/(exp - 1)``, ``log``, ``sin``, ...) or a product of two;
+   ``1/(exp - 1)``, ``log``, ``sin``, ...) or a product of two; and the exact rational
+   laws of the groups (:func:`rational_proposals`, :mod:`.rational`);
 3. writes both answers' numbers exactly where the data determine them (:func:`polish`),
    and keeps the better on the first search's held-back rows, by the same score (held-back
    R^2 and the size of the formula as written over the columns) the search chooses with.
@@ -32,6 +33,7 @@ from scipy.optimize import least_squares
 from physdocs.decoding.constants import compile_steps, predict, r2_score
 from physdocs.decoding.derive import Derivation, render
 from physdocs.decoding.from_sympy import integer
+from physdocs.decoding.rational import rational_laws
 from physdocs.decoding.scaling import ScalingError, choose_scaling, simplify_numbers, tidy
 from physdocs.decoding.search import (
     Candidate,
@@ -270,6 +272,27 @@ def shape_proposals(groups: np.ndarray, y: np.ndarray, fit: np.ndarray, size_pen
     return [Proposal(f"shape {label}", (tree,), (constants,)) for _, label, tree, constants in ranked]
 
 
+#: Rational laws proposed to the search (:func:`rational_proposals`).
+RATIONALS_PROPOSED = 2
+
+
+def rational_proposals(groups: np.ndarray, y: np.ndarray, fit: np.ndarray) -> list[Proposal]:
+    """The exact rational laws of the groups that ``y`` follows on the ``fit`` rows
+    (:func:`.rational.rational_laws`: ``P/Q`` or ``sqrt(P/Q)``, numerator and denominator of
+    degree up to 2 in the groups or their inverses), the fewest terms first, each with its
+    coefficients as the first guess; ``[]`` when the data follow none exactly."""
+    out: list[Proposal] = []
+    names = {f"x{j}": f"x{j}" for j in range(1, groups.shape[1] + 1)}
+    for law in rational_laws(groups, y, fit):
+        text, constants = law.infix()
+        if any(p.label.endswith(text) for p in out):  # another orientation wrote the same law
+            continue
+        out.append(Proposal(f"rational {text}", (parse_infix(text, names),), (constants,)))
+        if len(out) == RATIONALS_PROPOSED:
+            break
+    return out
+
+
 #: A form with a larger denominator is read from a fitted constant only this close to it
 #: (relative): what a refit on exact data reaches, far closer than such forms lie to each other.
 EXACT_RTOL = 5e-7
@@ -338,6 +361,48 @@ def polish(steps: Sequence[Node], constants: Sequence[float], x: np.ndarray, y: 
     return best.steps, best.constants
 
 
+#: Formulas above this many nodes are not rewritten by :func:`compact`.
+COMPACT_MAX_SIZE = 120
+
+
+def compact(steps: Sequence[Node], x: np.ndarray) -> tuple[Node, ...]:
+    """A formula without fitted numbers, written over one denominator when that is shorter:
+    of itself, sympy's ``cancel`` and ``factor``, the fewest nodes that give the same values
+    on ``x`` (``v (v/w + 1)/(v/w + v^2/c^2)``, a law of the groups written back over the
+    columns, is ``c^2 (v + w)/(c^2 + v w)``)."""
+    import sympy as sp
+
+    from physdocs.decoding.from_sympy import UnsupportedExpression, from_sympy
+    from physdocs.decoding.symbolic import steps_to_sympy
+
+    best = tuple(steps)
+    if tree_size(best) > COMPACT_MAX_SIZE:
+        return best
+    tokens = {f"x{i}": f"x{i}" for i in range(1, x.shape[1] + 1)}
+    with np.errstate(all="ignore"):
+        want = predict(best, x, ())
+    try:
+        expr = steps_to_sympy(best, ())
+        # factor only a rational function: of a root it makes sqrt(c - u)*sqrt(c + u)
+        forms = (sp.cancel(expr), *((sp.factor(expr),) if expr.is_rational_function() else ()))
+    except (TypeError, ValueError, RecursionError, sp.PolynomialError):
+        return best
+    for form in forms:
+        if any(p.base.is_Symbol and not p.exp.is_integer for p in form.atoms(sp.Pow) - expr.atoms(sp.Pow)):
+            continue  # a root of a column that the formula did not have (L**(3/2)): not simpler to read
+        try:
+            tree, consts = from_sympy(form, tokens, exact=True)
+        except (UnsupportedExpression, GrammarError, TypeError, ValueError, RecursionError):
+            continue
+        if consts or tree_size((tree,)) >= tree_size(best):
+            continue
+        with np.errstate(all="ignore"):
+            got = predict((tree,), x, ())
+        if np.all(np.isfinite(got)) and np.allclose(got, want, rtol=1e-9, atol=0):
+            best = (tree,)
+    return best
+
+
 def search_with_units(
     model, x: np.ndarray, y: np.ndarray, *, inputs: Sequence[Dimension], target: Dimension, target_name: str,
     cfg: SearchConfig, seed: int, names: Mapping[str, str], progress: Callable[[str], None] | None = None,
@@ -368,7 +433,8 @@ def search_with_units(
         labels = [names.get(t, t) for t in tokens]
         scaling = kw.get("scaling") or choose_scaling(x, y, labels, target_name, strict=False)
         _, fit = split_rows(len(y), np.random.default_rng([seed, 17]), seed, cfg.holdout)
-        proposals += shape_proposals(*scaling.apply(x, y), fit, cfg.size_penalty)
+        scaled = scaling.apply(x, y)
+        proposals += rational_proposals(*scaled, fit) + shape_proposals(*scaled, fit, cfg.size_penalty)
     plain = search(model, x, y, cfg=cfg, seed=seed, names=names, progress=progress, units=units,
                    proposals=proposals, **kw)
     plain.counts["units"] = {"groups": len(analysis.groups), "chosen": "all columns"}
@@ -382,8 +448,9 @@ def search_with_units(
     say(f"dimensional analysis: {len(inputs)} columns -> {len(analysis.groups)} dimensionless groups")
     # The same stages on the groups; the scaling and the names are the columns' and stay behind.
     fit = np.setdiff1d(np.arange(len(y)), plain.heldback)  # the groups' search splits the rows alike
+    scaled = scaling.apply(xr, yr)
     reduced = search(model, xr, yr, cfg=cfg, seed=seed, progress=progress, scaling=scaling,
-                     proposals=shape_proposals(*scaling.apply(xr, yr), fit, cfg.size_penalty),
+                     proposals=rational_proposals(*scaled, fit) + shape_proposals(*scaled, fit, cfg.size_penalty),
                      **{k: v for k, v in kw.items() if k not in ("scaling", "text_names")})
     d = reduced.derivation
     if d.steps is None:
@@ -414,8 +481,10 @@ def _choose(plain: SearchResult, reduced: SearchResult | None, analysis: Analysi
     if reduced is not None:
         r = reduced.derivation
         polished = polish(r.steps, r.constants, xr, yr, fit, held, seed)
-        options.append(("dimensionless groups", lift(r.steps, analysis, tokens), r.constants,
-                        None if polished is None else (lift(polished[0], analysis, tokens), polished[1]), reduced))
+        if polished is not None:  # back over the columns, over one denominator where shorter
+            lifted = lift(polished[0], analysis, tokens)
+            polished = (compact(lifted, x), ()) if not polished[1] else (lifted, polished[1])
+        options.append(("dimensionless groups", lift(r.steps, analysis, tokens), r.constants, polished, reduced))
     if units.carriers:  # a group's answer need not carry the declared constants: checked like the search's
         options = [o for o in options if units.consistent(o[1], o[2])
                    and (o[3] is None or units.consistent(*o[3]))] or [(*options[0][:3], None, options[0][4])]
