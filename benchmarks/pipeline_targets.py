@@ -11,6 +11,9 @@ Pipeline (model candidates -> seeded Operon -> held-back choice), at the same co
 - R2 > 0.99 >= 85%; exact >= 60%; at least 10 points above Operon alone in exact and not
   below it in R2 > 0.99; per-equation seconds (median <= 10, max <= 30).
 
+With units (the evaluation's ``--method pipeline-units``): exact >= 75% on all 120, >= 70% on
+the never-drawn skeletons.
+
 Prints every number with its target and exits 1 when one is missed (a measurement, not a test).
 """
 
@@ -62,6 +65,14 @@ def main(path: str) -> int:
         d_r2 = pipe["r2_gt_099"]["rate"] - alone["r2_gt_099"]["rate"]
         check("pipeline - Operon alone: exact", d_exact, ">= +0.10", d_exact >= 0.10)
         check("pipeline - Operon alone: R2 > 0.99", d_r2, ">= 0", d_r2 >= 0)
+    units = {g: next((r["exact"] for r in gen if (r["decoder"], r["variant"], r["by"], r["group"])
+                      == ("pipeline-units", "original", by, g)), None)
+             for by, g in (("all", "all"), ("exposure", "never drawn"))}
+    for (label, target), exact in zip((("all 120", 0.75), ("never-drawn skeletons", 0.70)), units.values(),
+                                      strict=True):
+        if exact is not None:
+            check(f"pipeline with units: exact, {label} ({exact['k']}/{exact['n']})", exact["rate"],
+                  f">= {target:.2f}", exact["rate"] >= target)
     seconds = sorted(r["seconds"] for r in doc["results"] if r.get("decoder") == "pipeline")
     if seconds:
         median = seconds[len(seconds) // 2]
