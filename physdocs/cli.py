@@ -103,7 +103,8 @@ def _print_front(front: list[dict]) -> None:
     """Accuracy against size, as PySR prints its equations: the chosen one marked."""
     if not front:
         return
-    best = min(front, key=lambda r: r["score"])
+    # the chosen one: marked by the search over the groups (units), else the best score
+    best = next((r for r in front if r.get("chosen")), None) or min(front, key=lambda r: r["score"])
     print("front:     size  R2 held-back  formula")
     for r in front:
         mark = ">" if r is best else " "

@@ -237,3 +237,23 @@ def test_a_root_of_a_quotient_becomes_a_quotient_of_roots():
     assert split_roots(sp.sqrt(-1 / (-1 + v**2))) == 1 / sp.sqrt(1 - v**2)
     assert split_roots(sp.sqrt((1 - v) / (1 + v))) == sp.sqrt(1 - v) / sp.sqrt(1 + v)
     assert split_roots(sp.sqrt(v**2 - sp.pi**2)) == sp.sqrt(v**2 - sp.pi**2)
+
+
+def test_the_answer_chosen_over_the_groups_takes_its_place_in_the_front(capsys):
+    """With units the answer may come from the groups' search: the front printed beside it
+    holds it, marked, in its size's place, and drops what it beats; the CLI marks it."""
+    from physdocs.cli import _print_front
+    from physdocs.decoding.dimensional import merge_front
+
+    front = [{"size": 3, "r2_heldout": 0.04, "score": 0.1, "formula": "a"},
+             {"size": 9, "r2_heldout": 0.80, "score": -1.2, "formula": "b"},
+             {"size": 15, "r2_heldout": 0.92, "score": -1.8, "formula": "c"},
+             {"size": 21, "r2_heldout": 0.95, "score": -1.9, "formula": "d"}]
+    chosen = {"size": 15, "r2_heldout": 1.0, "score": -19.0, "formula": "law", "chosen": True}
+    merged = merge_front(front, chosen)
+    assert [r["formula"] for r in merged] == ["a", "b", "law"]
+    _print_front(merged)
+    assert [line for line in capsys.readouterr().out.splitlines() if ">" in line][0].endswith("law")
+    # a plain search's front marks its best score, as before
+    _print_front(front)
+    assert [line for line in capsys.readouterr().out.splitlines() if ">" in line][0].endswith("d")

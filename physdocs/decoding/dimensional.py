@@ -50,6 +50,7 @@ from physdocs.decoding.search import (
     tree_size,
 )
 from physdocs.grammar import GrammarError, Node, parse_infix
+from physdocs.results import finite
 from physdocs.units import DIMENSIONLESS, Analysis, Dimension, analyse
 
 
@@ -514,4 +515,24 @@ def _choose(plain: SearchResult, reduced: SearchResult | None, analysis: Analysi
         tokens=None, raw_tokens=(), status="valid", note=note, steps=tuple(steps), expression=named(expression,
         text_names), latex=latex, constants=tuple(constants), r2_fit=r2_fit, seconds=seconds, decoder="pipeline",
         source=source + (", exact numbers" if polished else ""))
-    return replace(plain, derivation=derivation, proposed_by=result.proposed_by, seconds=seconds)
+    with np.errstate(all="ignore"):
+        r2s = [r2_score(y[rows], predict(steps, x[rows], constants)) for rows in (fit, held)]
+    chosen = {"size": tree_size(tuple(steps)), "r2_fit": finite(r2s[0], 9), "r2_heldout": finite(r2s[1], 9),
+              "score": round(best, 4), "formula": str(derivation.expression), "source": derivation.source,
+              "chosen": True}
+    return replace(plain, derivation=derivation, proposed_by=result.proposed_by, seconds=seconds,
+                   front=merge_front(plain.front, chosen))
+
+
+def merge_front(front: Sequence[dict], chosen: dict) -> list[dict]:
+    """The first search's front (accuracy against size, over the columns) with the answer
+    chosen over both searches in it, marked ``chosen``: it takes its size's place, and a
+    larger entry stays only when it beats it on the held-back rows."""
+    rows = sorted([*(r for r in front if r["size"] != chosen["size"]), chosen], key=lambda r: r["size"])
+    out, top = [], -math.inf
+    for r in rows:
+        r2 = r["r2_heldout"] if r["r2_heldout"] is not None else -math.inf
+        if r is chosen or r2 > top:
+            out.append(r)
+            top = max(top, r2)
+    return out
