@@ -8,7 +8,7 @@ import sympy as sp
 from physdocs.decoding.constants import predict
 from physdocs.decoding.operon import OperonConfig
 from physdocs.decoding.rational import Rational, rational_laws
-from physdocs.decoding.search import SearchConfig, search
+from physdocs.decoding.search import SearchConfig, search, tree_size
 from physdocs.grammar import parse_infix
 from physdocs.units import parse_unit
 
@@ -87,6 +87,8 @@ def test_with_units_a_rational_law_of_the_groups_is_derived_exactly():
     law = V**2 / (R1 * R2 / (R1 + R2) + R3)
     assert sp.simplify(found.derivation.expression - law) == 0 and not found.derivation.constants
     assert "proposal" in found.proposed_by  # the rational law was in the pool with that form
+    # what the evaluation row and --json report is the answer given, over the columns
+    assert found.chosen.size == tree_size(found.derivation.steps) and found.chosen.r2_heldout > 1 - 1e-9
     alone = search(None, x, y, **kw)
     assert sp.simplify(alone.derivation.expression - law) != 0
 

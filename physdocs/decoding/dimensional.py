@@ -517,11 +517,13 @@ def _choose(plain: SearchResult, reduced: SearchResult | None, analysis: Analysi
         source=source + (", exact numbers" if polished else ""))
     with np.errstate(all="ignore"):
         r2s = [r2_score(y[rows], predict(steps, x[rows], constants)) for rows in (fit, held)]
-    chosen = {"size": tree_size(tuple(steps)), "r2_fit": finite(r2s[0], 9), "r2_heldout": finite(r2s[1], 9),
-              "score": round(best, 4), "formula": str(derivation.expression), "source": derivation.source,
-              "chosen": True}
-    return replace(plain, derivation=derivation, proposed_by=result.proposed_by, seconds=seconds,
-                   front=merge_front(plain.front, chosen))
+    # the answer given, over the columns: its size and fit are what the row and the front report
+    chosen = Candidate(derivation.source, tuple(steps), tuple(constants), tree_size(tuple(steps)), *r2s)
+    entry = {"size": chosen.size, "r2_fit": finite(r2s[0], 9), "r2_heldout": finite(r2s[1], 9),
+             "score": round(best, 4), "formula": str(derivation.expression), "source": derivation.source,
+             "chosen": True}
+    return replace(plain, derivation=derivation, chosen=chosen, proposed_by=result.proposed_by, seconds=seconds,
+                   front=merge_front(plain.front, entry))
 
 
 def merge_front(front: Sequence[dict], chosen: dict) -> list[dict]:
