@@ -283,11 +283,13 @@ def rational_proposals(groups: np.ndarray, y: np.ndarray, fit: np.ndarray) -> li
     degree up to 2 in the groups or their inverses), the fewest terms first, each with its
     coefficients as the first guess; ``[]`` when the data follow none exactly."""
     out: list[Proposal] = []
+    seen: set[str] = set()
     names = {f"x{j}": f"x{j}" for j in range(1, groups.shape[1] + 1)}
     for law in rational_laws(groups, y, fit):
         text, constants = law.infix()
-        if any(p.label.endswith(text) for p in out):  # another orientation wrote the same law
+        if text in seen:  # another orientation wrote the same law
             continue
+        seen.add(text)
         out.append(Proposal(f"rational {text}", (parse_infix(text, names),), (constants,)))
         if len(out) == RATIONALS_PROPOSED:
             break
@@ -508,15 +510,14 @@ def _choose(plain: SearchResult, reduced: SearchResult | None, analysis: Analysi
     if not note:  # a polished formula keeps sqrt(3) and pi, and no sign is forced out of a root
         expression = simplify_numbers(expression) if polished else tidy(expression)
     with np.errstate(all="ignore"):
-        r2_fit = r2_score(y, predict(steps, x, constants))
+        values = predict(steps, x, constants)  # every row once: all, fitting and held back
+    r2_fit, r2s = r2_score(y, values), [r2_score(y[rows], values[rows]) for rows in (fit, held)]
     seconds = plain.seconds + (reduced.seconds if reduced is not None else 0.0)
     source = result.derivation.source if result is plain else f"groups {result.derivation.source}"
     derivation = Derivation(
         tokens=None, raw_tokens=(), status="valid", note=note, steps=tuple(steps), expression=named(expression,
         text_names), latex=latex, constants=tuple(constants), r2_fit=r2_fit, seconds=seconds, decoder="pipeline",
         source=source + (", exact numbers" if polished else ""))
-    with np.errstate(all="ignore"):
-        r2s = [r2_score(y[rows], predict(steps, x[rows], constants)) for rows in (fit, held)]
     # the answer given, over the columns: its size and fit are what the row and the front report
     chosen = Candidate(derivation.source, tuple(steps), tuple(constants), tree_size(tuple(steps)), *r2s)
     entry = {"size": chosen.size, "r2_fit": finite(r2s[0], 9), "r2_heldout": finite(r2s[1], 9),

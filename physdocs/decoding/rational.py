@@ -38,8 +38,6 @@ EXACT = 1e-9
 NEGLIGIBLE = 1e-7
 #: The linear system keeps at least this many more rows than unknowns.
 SPARE_ROWS = 2
-#: Proposals returned, the fewest coefficients first.
-PROPOSED = 2
 
 
 Terms = tuple[tuple[tuple[int, ...], float], ...]
