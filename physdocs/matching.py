@@ -23,6 +23,10 @@ from physdocs.decoding.symbolic import (
 from physdocs.decoding.symbolic import time_limit as sympy_deadline
 from physdocs.grammar import GrammarError, Node, count_constants, variables_used
 
+#: A fitted constant is rounded to the simplest form within this relative distance when one
+#: exists: fits on noiseless points reach it, so a looser, simpler neighbour is not preferred.
+CLOSE_RTOL = 1e-6
+
 
 @dataclass(frozen=True)
 class MatchResult:
@@ -48,8 +52,8 @@ def explain_match(
     0. Fitted constants that are negligible on ``x`` (the data's points; default 32 points in
        ``[1, 5]^k``) become 0 (:func:`drop_negligible`): ``x1*x2 - 8.6e-9`` is ``x1*x2``.
 
-    1. Each fitted constant is rounded by :func:`round_constant` (``rtol``); one without a
-       simple form means no match. (Redundant constants such as ``C*C*x1`` whose product is
+    1. Each fitted constant is rounded by :func:`round_constant` (``rtol``; a form within
+       :data:`CLOSE_RTOL` first); one without a simple form means no match. (Redundant constants such as ``C*C*x1`` whose product is
        simple are not recognised.)
     2. Numeric refutation: both sides on 32 points in ``[1, 5]^k``; clearly different values
        mean no match. Numbers never establish a match.
@@ -69,7 +73,7 @@ def explain_match(
         k = max((int(v[1:]) for v in variables_used([*as_steps(pred_steps), *true_steps])), default=1)
         x = np.random.default_rng(12345).uniform(1.0, 5.0, size=(32, k))
     pred_constants = drop_negligible(pred_steps, pred_constants, x)
-    rounded = [round_constant(float(c), rtol) for c in pred_constants]
+    rounded = [round_constant(float(c), rtol, close=CLOSE_RTOL) for c in pred_constants]
     loose = [f"{c:.6g}" for c, r in zip(pred_constants, rounded, strict=True) if r is None]
     if loose:
         merged = _match_merged(pred_steps, pred_constants, true_steps, rtol, time_limit)
@@ -128,7 +132,7 @@ def _match_merged(pred_steps, pred_constants, true_steps, rtol: float, time_limi
             expr = steps_to_sympy(pred_steps, [float(c) for c in pred_constants])
             swap = {}
             for f in expr.atoms(sp.Float):
-                simple = round_constant(float(f), rtol)
+                simple = round_constant(float(f), rtol, close=CLOSE_RTOL)
                 if simple is None:
                     return None
                 swap[f] = simple

@@ -457,3 +457,17 @@ def test_refill_fills_every_mask_and_keeps_the_rest(model, data):
 def test_negligible_constants_are_dropped_before_matching(pred, consts, truth, matched):
     x = np.random.default_rng(0).uniform(1, 5, size=(40, 2))
     assert explain_match(parse_infix(pred, NAMES), consts, parse_infix(truth, NAMES), x=x).matched is matched
+
+
+def test_a_well_fitted_constant_rounds_to_its_close_form_not_a_simpler_loose_one():
+    import sympy as sp
+
+    # 17/(2*sqrt(pi)) = 4.7955 is within 1e-3 of 4.8 and simpler by the cost; 24/5 is the value
+    assert round_constant(4.800000000000001) == 17 / (2 * sp.sqrt(sp.pi))
+    assert round_constant(4.800000000000001, close=1e-6) == sp.Rational(24, 5)
+    assert round_constant(4.7955, close=1e-6) == 17 / (2 * sp.sqrt(sp.pi))  # none close: rtol decides
+    names = {"x1": "x1", "x2": "x2", "x3": "x3"}
+    x = np.random.default_rng(0).uniform(1, 5, size=(40, 3))
+    pred, truth = parse_infix("C*x2*cos(x1)/x3", names), parse_infix("4*6*x2*cos(x1)/(5*x3)", names)
+    assert explain_match(pred, (4.800000000000001,), truth, x=x).matched
+    assert not explain_match(pred, (4.7955,), truth, x=x).matched

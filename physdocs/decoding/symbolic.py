@@ -56,12 +56,16 @@ def steps_to_sympy(
     return expr
 
 
-def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12):
+def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12, *, close: float | None = None):
     """Simplest ``p/q * pi**e * 2**f`` within ``rtol``; None if none.
 
     ``q <= max_den``; ``e`` in 0, +-1, +-1/2, +-2 and ``f`` in 0, +-1/2 (physics' ``4*pi``,
     ``1/sqrt(2*pi)``, ``sqrt(2)``). "Simplest" = smallest ``|p| + q``, +2 when pi appears and
     +1 per half power, so 12.566 -> 4*pi, not 88/7. ``|value| < 1e-12`` rounds to 0.
+
+    With ``close``, the forms within ``close`` come first and the simplest of them is taken;
+    only when there is none does ``rtol`` apply. A well-fitted 4.8 is then 24/5, not the
+    simpler 17/(2*sqrt(pi)) = 4.7955 that ``rtol = 1e-3`` also admits.
     """
     import sympy as sp
 
@@ -70,7 +74,7 @@ def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12):
     if abs(value) < 1e-12:
         return sp.Integer(0)
     half = sp.Rational(1, 2)
-    best: tuple[int, Any] | None = None
+    best: tuple[tuple[bool, int], Any] | None = None
     for e, e_sym, e_cost in ((0, 0, 0), (1, 1, 2), (-1, -1, 2), (0.5, half, 3), (-0.5, -half, 3), (2, 2, 3),
                              (-2, -2, 3)):
         for f, f_sym, f_cost in ((0, 0, 0), (0.5, half, 1), (-0.5, -half, 1)):
@@ -78,10 +82,12 @@ def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12):
             base = value / scale
             for q in range(1, max_den + 1):
                 p = round(base * q)
-                if p == 0 or abs(p / q * scale - value) > rtol * abs(value):
+                error = abs(p / q * scale - value)
+                if p == 0 or error > rtol * abs(value):
                     continue
                 frac = sp.Rational(p, q)
-                cost = abs(frac.p) + frac.q + e_cost + f_cost
+                loose = close is None or error > close * abs(value)
+                cost = (loose, abs(frac.p) + frac.q + e_cost + f_cost)
                 if best is None or cost < best[0]:
                     best = (cost, frac * sp.pi**e_sym * sp.Integer(2) ** f_sym)
     return None if best is None else best[1]
