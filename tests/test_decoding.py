@@ -471,3 +471,18 @@ def test_a_well_fitted_constant_rounds_to_its_close_form_not_a_simpler_loose_one
     pred, truth = parse_infix("C*x2*cos(x1)/x3", names), parse_infix("4*6*x2*cos(x1)/(5*x3)", names)
     assert explain_match(pred, (4.800000000000001,), truth, x=x).matched
     assert not explain_match(pred, (4.7955,), truth, x=x).matched
+
+
+def test_powers_of_two_from_the_scaling_round_only_when_close():
+    import sympy as sp
+
+    assert round_constant(0.03125) is None  # denominator 32 > 12
+    assert round_constant(0.03125, close=1e-6) == sp.Rational(1, 32)
+    assert round_constant(-1 / (32 * np.pi**2), close=1e-6) == -1 / (32 * sp.pi**2)
+    assert round_constant(0.03125 * (1 + 1e-4), close=1e-6) is None  # not close: the bound on q holds
+    names = {"x1": "x1", "x2": "x2", "x3": "x3"}
+    x = np.random.default_rng(0).uniform(1, 5, size=(40, 3))
+    pred = parse_infix("C*C*x1**2/(x2*x3)", names)
+    truth = parse_infix("3/5*x1**2/(4*pi*x3*x2)", names)
+    assert explain_match(pred, (0.03125, 4.8 / np.pi), truth, x=x).matched
+    assert not explain_match(pred, (0.03125, 4.81 / np.pi), truth, x=x).matched

@@ -56,6 +56,13 @@ def steps_to_sympy(
     return expr
 
 
+#: Integer powers of two a close form may carry (:func:`round_constant`): the inputs and the
+#: target are scaled by powers of two, so fitted constants hold them (1/32, 3/(20*pi)).
+CLOSE_TWOS = 10
+#: The largest numerator of a close form: a bound keeps "within 1e-6" meaningful.
+CLOSE_MAX_NUM = 99
+
+
 def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12, *, close: float | None = None):
     """Simplest ``p/q * pi**e * 2**f`` within ``rtol``; None if none.
 
@@ -65,7 +72,9 @@ def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12, *, close
 
     With ``close``, the forms within ``close`` come first and the simplest of them is taken;
     only when there is none does ``rtol`` apply. A well-fitted 4.8 is then 24/5, not the
-    simpler 17/(2*sqrt(pi)) = 4.7955 that ``rtol = 1e-3`` also admits.
+    simpler 17/(2*sqrt(pi)) = 4.7955 that ``rtol = 1e-3`` also admits. A close form may also
+    carry ``2**k`` (``|k| <=`` :data:`CLOSE_TWOS`, cost ``|k|``, ``|p| <=``
+    :data:`CLOSE_MAX_NUM`): 1/32 and 3/(20*pi) are found only so.
     """
     import sympy as sp
 
@@ -74,10 +83,14 @@ def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12, *, close
     if abs(value) < 1e-12:
         return sp.Integer(0)
     half = sp.Rational(1, 2)
+    twos = [(f, sp.Rational(f) if f == int(f) else sp.Rational(int(2 * f), 2), cost, False)
+            for f, cost in ((0, 0), (0.5, 1), (-0.5, 1))]
+    if close is not None:
+        twos += [(k, sp.Integer(k), abs(k), True) for k in range(-CLOSE_TWOS, CLOSE_TWOS + 1) if abs(k) > 1]
     best: tuple[tuple[bool, int], Any] | None = None
     for e, e_sym, e_cost in ((0, 0, 0), (1, 1, 2), (-1, -1, 2), (0.5, half, 3), (-0.5, -half, 3), (2, 2, 3),
                              (-2, -2, 3)):
-        for f, f_sym, f_cost in ((0, 0, 0), (0.5, half, 1), (-0.5, -half, 1)):
+        for f, f_sym, f_cost, close_only in twos:
             scale = math.pi**e * 2.0**f
             base = value / scale
             for q in range(1, max_den + 1):
@@ -85,9 +98,11 @@ def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12, *, close
                 error = abs(p / q * scale - value)
                 if p == 0 or error > rtol * abs(value):
                     continue
+                is_close = close is not None and error <= close * abs(value)
+                if close_only and not (is_close and abs(p) <= CLOSE_MAX_NUM):
+                    continue
                 frac = sp.Rational(p, q)
-                loose = close is None or error > close * abs(value)
-                cost = (loose, abs(frac.p) + frac.q + e_cost + f_cost)
+                cost = (not is_close, abs(frac.p) + frac.q + e_cost + f_cost)
                 if best is None or cost < best[0]:
                     best = (cost, frac * sp.pi**e_sym * sp.Integer(2) ** f_sym)
     return None if best is None else best[1]
