@@ -122,6 +122,19 @@ def test_few_step_training_run_and_resume(tmp_path):
     assert shipped[0] == {"kind": "train", "step": 100, "elapsed": 50.0}
     assert [r["step"] for r in shipped[1:]] == [s + 100 for s in steps] and {r["leg"] for r in shipped[1:]} == {"next"}
     assert load_checkpoint(target).meta["step"] == 5 and target.with_suffix(".skeletons.json").exists()
+    # a leg from the run directory's weights carries that run's skeleton counts
+    run_counts = json.loads((tmp_path / "run" / "skeleton_counts.json").read_text())
+    leg = replace(cfg, out_dir=str(tmp_path / "leg"), max_steps=1,
+                  init_weights=str(tmp_path / "run" / "physdiffuser.safetensors"))
+    train(leg, progress_bar=False)
+    leg_counts = json.loads((tmp_path / "leg" / "skeleton_counts.json").read_text())
+    assert leg_counts["samples"] == run_counts["samples"] + cfg.batch_size
+    assert all(leg_counts["counts"].get(k, 0) >= n for k, n in run_counts["counts"].items())
+    bare = tmp_path / "bare" / "physdiffuser.safetensors"
+    bare.parent.mkdir()
+    shutil.copyfile(tmp_path / "run" / "physdiffuser.safetensors", bare)
+    with pytest.raises(FileNotFoundError, match="no skeleton counts"):
+        train(replace(leg, out_dir=str(tmp_path / "leg2"), init_weights=str(bare)), progress_bar=False)
 
 
 @pytest.mark.slow  # a whole pipeline, mkdocs build or process group: `nox -s slow`

@@ -195,6 +195,17 @@ class _Dist:
             dist.destroy_process_group()
 
 
+#: A run directory's skeleton counts (shipped weights carry theirs as ``skeleton_log(weights)``).
+RUN_COUNTS = "skeleton_counts.json"
+
+
+def counts_behind(weights: Path) -> Path | None:
+    """The skeleton counts of the run that made ``weights``: shipped beside them, or the run
+    directory's (a leg started from another leg's weights). None when there are none."""
+    weights = Path(weights)
+    return next((p for p in (skeleton_log(weights), weights.parent / RUN_COUNTS) if p.exists()), None)
+
+
 def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progress_bar: bool = True) -> dict:
     """Train; returns the final metadata. Rank 0 writes the JSONL log and checkpoints."""
     env = _Dist()
@@ -229,15 +240,21 @@ def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progres
     # Memorisation audit: how often each benchmark skeleton was drawn. Rank 0 carries the
     # total from before a resume; each rank counts its own draws since.
     audit = SkeletonIndex.from_benchmark()
-    counts_path = out / "skeleton_counts.json"
+    counts_path = out / RUN_COUNTS
     seen: dict[str, int] = {}
     prior = 0  # samples behind the counts before this process (resumed leg, or the init weights' run)
     if resume and env.main and counts_path.exists():
         doc = json.loads(counts_path.read_text())
         seen, prior = dict(doc["counts"]), int(doc.get("samples", 0)) - samples
-    elif cfg.init_weights and env.main and skeleton_log(Path(cfg.init_weights)).exists():
+    elif cfg.init_weights and env.main:
         # A leg from trained weights: the audit counts what those weights saw as well.
-        doc = json.loads(skeleton_log(Path(cfg.init_weights)).read_text())
+        behind = counts_behind(Path(cfg.init_weights))
+        if behind is None:
+            raise FileNotFoundError(
+                f"{cfg.init_weights}: no skeleton counts beside it ({skeleton_log(Path(cfg.init_weights)).name}) "
+                f"or in its run directory ({RUN_COUNTS}), so the memorisation audit would restart at 0. "
+                "Fix: start from shipped weights or a run directory's weights, or copy its counts beside them")
+        doc = json.loads(behind.read_text())
         seen, prior = dict(doc["counts"]), int(doc.get("samples", 0))
     net = model
     if env.world > 1:
@@ -398,5 +415,5 @@ def ship_leg(out_dir: str | Path, leg: str, target: Path = DEFAULT_WEIGHTS) -> N
     weights = out / "physdiffuser.safetensors"
     shutil.copyfile(weights, target)
     shutil.copyfile(sidecar(weights), sidecar(target))
-    shutil.copyfile(out / "skeleton_counts.json", skeleton_log(target))
+    shutil.copyfile(out / RUN_COUNTS, skeleton_log(target))
     metrics_log(target).write_text("".join(json.dumps(r) + "\n" for r in [*old, *new]))
