@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/weights_ab.py physdocs/weights/physdiffuser.safetensors checkpoints/refine2/physdiffuser.safetensors
+    python benchmarks/weights_ab.py physdocs/weights/physdiffuser.safetensors runs/NAME/physdiffuser.safetensors
     python benchmarks/weights_ab.py --decoder diffusion --n 30 A.safetensors B.safetensors
 
 For each weights file and each decoder alone (the evaluation's per-decoder budget,
