@@ -46,6 +46,7 @@ def explain_match(
     time_limit: float | None = 5.0,
     max_ops: int = 200,
     x: np.ndarray | None = None,
+    close: float | None = CLOSE_RTOL,
 ) -> MatchResult:
     """Symbolic equivalence of a fitted prediction and the truth, with the reason.
 
@@ -53,7 +54,8 @@ def explain_match(
        ``[1, 5]^k``) become 0 (:func:`drop_negligible`): ``x1*x2 - 8.6e-9`` is ``x1*x2``.
 
     1. Each fitted constant is rounded by :func:`round_constant` (``rtol``; a form within
-       :data:`CLOSE_RTOL` first); one without a simple form means no match. (Redundant constants such as ``C*C*x1`` whose product is
+       ``close`` first, :data:`CLOSE_RTOL` by default); one without a simple form means no
+       match. (Redundant constants such as ``C*C*x1`` whose product is
        simple are not recognised.)
     2. Numeric refutation: both sides on 32 points in ``[1, 5]^k``; clearly different values
        mean no match. Numbers never establish a match.
@@ -73,10 +75,10 @@ def explain_match(
         k = max((int(v[1:]) for v in variables_used([*as_steps(pred_steps), *true_steps])), default=1)
         x = np.random.default_rng(12345).uniform(1.0, 5.0, size=(32, k))
     pred_constants = drop_negligible(pred_steps, pred_constants, x)
-    rounded = [round_constant(float(c), rtol, close=CLOSE_RTOL) for c in pred_constants]
+    rounded = [round_constant(float(c), rtol, close=close) for c in pred_constants]
     loose = [f"{c:.6g}" for c, r in zip(pred_constants, rounded, strict=True) if r is None]
     if loose:
-        merged = _match_merged(pred_steps, pred_constants, true_steps, rtol, time_limit)
+        merged = _match_merged(pred_steps, pred_constants, true_steps, rtol, time_limit, close)
         if merged is not None:
             return merged
         return MatchResult(False, f"constant(s) {', '.join(loose)} have no simple form p/q*pi^e within rtol")
@@ -120,7 +122,8 @@ def explain_match(
     return MatchResult(False, f"simplify(pred - true) = {str(diff)[:80]}", str(pred))
 
 
-def _match_merged(pred_steps, pred_constants, true_steps, rtol: float, time_limit: float | None):
+def _match_merged(pred_steps, pred_constants, true_steps, rtol: float, time_limit: float | None,
+                  close: float | None):
     """Second chance for redundant constants (``C*C*x1``): let sympy merge the fitted numbers,
     then round each merged number. A match only; ``None`` when this route decides nothing."""
     import sympy as sp
@@ -132,7 +135,7 @@ def _match_merged(pred_steps, pred_constants, true_steps, rtol: float, time_limi
             expr = steps_to_sympy(pred_steps, [float(c) for c in pred_constants])
             swap = {}
             for f in expr.atoms(sp.Float):
-                simple = round_constant(float(f), rtol, close=CLOSE_RTOL)
+                simple = round_constant(float(f), rtol, close=close)
                 if simple is None:
                     return None
                 swap[f] = simple

@@ -470,6 +470,7 @@ def test_a_well_fitted_constant_rounds_to_its_close_form_not_a_simpler_loose_one
     x = np.random.default_rng(0).uniform(1, 5, size=(40, 3))
     pred, truth = parse_infix("C*x2*cos(x1)/x3", names), parse_infix("4*6*x2*cos(x1)/(5*x3)", names)
     assert explain_match(pred, (4.800000000000001,), truth, x=x).matched
+    assert not explain_match(pred, (4.800000000000001,), truth, x=x, close=None).matched  # the loose rule alone
     assert not explain_match(pred, (4.7955,), truth, x=x).matched
 
 
