@@ -14,9 +14,11 @@ def test_the_shipped_evaluation_reads_and_writes_back_the_same_json():
     ev = Evaluation.from_json(doc)
     assert ev.to_json() == doc
     assert ev.credit and ev.grid and ev.audit and ev.variants and ev.synthetic and ev.proposers
-    # a null R² reads as nan (not derived) and is written as null again
-    unusable = [r for r in ev.results if math.isnan(r.r2_test)]
-    assert unusable and not any(r.derived for r in unusable)
+    # a null R² (no usable candidate) reads as nan, not derived, and is written as null again
+    doc["results"][0] = {**doc["results"][0], "r2_test": None}
+    ev = Evaluation.from_json(doc)
+    assert math.isnan(ev.results[0].r2_test) and not ev.results[0].derived
+    assert ev.to_json() == doc
 
 
 def row(**kw) -> ResultRow:
