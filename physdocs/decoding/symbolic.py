@@ -83,8 +83,7 @@ def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12, *, close
     if abs(value) < 1e-12:
         return sp.Integer(0)
     half = sp.Rational(1, 2)
-    twos = [(f, sp.Rational(f) if f == int(f) else sp.Rational(int(2 * f), 2), cost, False)
-            for f, cost in ((0, 0), (0.5, 1), (-0.5, 1))]
+    twos = [(0, 0, 0, False), (0.5, half, 1, False), (-0.5, -half, 1, False)]  # (f, f_sym, cost, close only)
     if close is not None:
         twos += [(k, sp.Integer(k), abs(k), True) for k in range(-CLOSE_TWOS, CLOSE_TWOS + 1) if abs(k) > 1]
     best: tuple[tuple[bool, int], Any] | None = None
