@@ -487,3 +487,14 @@ def test_powers_of_two_from_the_scaling_round_only_when_close():
     truth = parse_infix("3/5*x1**2/(4*pi*x3*x2)", names)
     assert explain_match(pred, (0.03125, 4.8 / np.pi), truth, x=x).matched
     assert not explain_match(pred, (0.03125, 4.81 / np.pi), truth, x=x).matched
+
+
+def test_constants_rounded_loosely_one_by_one_are_merged_after_a_numeric_refutation():
+    names = {f"x{i}": f"x{i}" for i in range(1, 4)}
+    x = np.random.default_rng(0).uniform(1, 5, size=(40, 3))
+    pred = parse_infix("C*C*C*x1*x2**2/x3", names)  # 1/32 * 2.5241... * -1.5847... = -1/8
+    truth = parse_infix("-x1*x2**2/(8*x3)", names)
+    b = -1.5847128702414315
+    consts = (0.03125, -0.125 / (0.03125 * b), b)
+    assert explain_match(pred, consts, truth, x=x).matched
+    assert not explain_match(pred, (0.03125, -0.126 / (0.03125 * b), b), truth, x=x).matched
