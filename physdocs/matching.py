@@ -27,7 +27,6 @@ from physdocs.grammar import GrammarError, Node, count_constants, variables_used
 #: exists: fits on noiseless points reach it, so a looser, simpler neighbour is not preferred.
 CLOSE_RTOL = 1e-6
 
-
 #: The merged-constants route is tried after a numeric refutation only when the fitted
 #: prediction (constants unrounded) is this close to the truth: it cannot match otherwise.
 MERGE_GATE = 1e-2
@@ -59,9 +58,8 @@ def explain_match(
        ``[1, 5]^k``) become 0 (:func:`drop_negligible`): ``x1*x2 - 8.6e-9`` is ``x1*x2``.
 
     1. Each fitted constant is rounded by :func:`round_constant` (``rtol``; a form within
-       ``close`` first, :data:`CLOSE_RTOL` by default); one without a simple form means no
-       match. (Redundant constants such as ``C*C*x1`` whose product is
-       simple are not recognised.)
+       ``close`` first, :data:`CLOSE_RTOL` by default); one without a simple form is given
+       a second chance with the constants merged by sympy (``C*C*x1``), else no match.
     2. Numeric refutation: both sides on 32 points in ``[1, 5]^k``; clearly different values
        mean no match, unless a constant was rounded loosely and the fitted prediction is
        within :data:`MERGE_GATE` of the truth: then the constants are merged first. Numbers
@@ -78,10 +76,9 @@ def explain_match(
     true_steps = (true_node,) if isinstance(true_node, Node) else tuple(true_node)
     if any(count_constants(s) for s in true_steps):
         return MatchResult(False, "the true expression has free constants C")
-    if x is None:
-        k = max((int(v[1:]) for v in variables_used([*as_steps(pred_steps), *true_steps])), default=1)
-        x = np.random.default_rng(12345).uniform(1.0, 5.0, size=(32, k))
-    pred_constants = drop_negligible(pred_steps, pred_constants, x)
+    k = max((int(v[1:]) for v in variables_used([*as_steps(pred_steps), *true_steps])), default=1)
+    xs = np.random.default_rng(12345).uniform(1.0, 5.0, size=(32, k))  # the numeric check's points
+    pred_constants = drop_negligible(pred_steps, pred_constants, xs if x is None else x)
     rounded = [round_constant(float(c), rtol, close=close) for c in pred_constants]
     loose = [f"{c:.6g}" for c, r in zip(pred_constants, rounded, strict=True) if r is None]
     if loose:
@@ -89,8 +86,6 @@ def explain_match(
         if merged is not None:
             return merged
         return MatchResult(False, f"constant(s) {', '.join(loose)} have no simple form p/q*pi^e within rtol")
-    k = max((int(v[1:]) for v in variables_used([*as_steps(pred_steps), *true_steps])), default=1)
-    xs = np.random.default_rng(12345).uniform(1.0, 5.0, size=(32, k))
     try:
         err = _relative_error(pred_steps, [float(r) for r in rounded], true_steps, xs)
     except GrammarError as exc:
