@@ -353,7 +353,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progres
                    "grad_norm": round(float(grad_norm), 4), "samples_per_s": round(rate, 1),
                    "rejected": batch.n_rejected, **last})
             bar.n = min(100.0, progress * 100)
-            bar.set_postfix_str(f"step {step} loss {float(loss):.3f} {rate:.0f} samples/s")
+            bar.set_postfix_str(f"step {step} loss {last['loss']:.3f} {rate:.0f} samples/s")
         if step % cfg.val_every == 0:
             write({"kind": "val", "step": step, "elapsed": round(elapsed, 1), **validate(model, val_set, env.device, cfg.diff_replace)})
         # Every rank must take the same decision, or the collectives inside deadlock.
