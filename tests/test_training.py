@@ -15,7 +15,7 @@ import torch
 from physdocs.decoding.diffusion import corrupt
 from physdocs.grammar import BOS_ID, MASK_ID
 from physdocs.models import PhysDiffuserPlus
-from physdocs.models.checkpoint import CheckpointError, load_checkpoint
+from physdocs.models.checkpoint import CheckpointError, counts_behind, load_checkpoint
 from physdocs.training.batches import make_batch, token_tensor
 from physdocs.training.generator import GeneratorConfig
 from physdocs.training.loop import TrainConfig, learning_rate, ship_leg, train
@@ -135,6 +135,10 @@ def test_few_step_training_run_and_resume(tmp_path):
     shutil.copyfile(tmp_path / "run" / "physdiffuser.safetensors", bare)
     with pytest.raises(FileNotFoundError, match="no skeleton counts"):
         train(replace(leg, out_dir=str(tmp_path / "leg2"), init_weights=str(bare)), progress_bar=False)
+    # the counts an evaluation's audit reads: shipped beside the weights, else the run's, else none
+    assert counts_behind(target) == target.with_suffix(".skeletons.json")
+    assert counts_behind(tmp_path / "leg" / "physdiffuser.safetensors") == tmp_path / "leg" / "skeleton_counts.json"
+    assert counts_behind(bare) is None
 
 
 @pytest.mark.slow  # a whole pipeline, mkdocs build or process group: `nox -s slow`

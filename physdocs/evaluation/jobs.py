@@ -32,7 +32,7 @@ from physdocs.evaluation.summary import (
 from physdocs.matching import explain_match
 from physdocs.methods import BY_KEY as METHODS
 from physdocs.models import PhysDiffuserPlus
-from physdocs.models.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, sha256, skeleton_log
+from physdocs.models.checkpoint import DEFAULT_WEIGHTS, counts_behind, load_checkpoint, sha256
 from physdocs.points import equation_number, equation_points, shifted_box
 from physdocs.results import finite
 
@@ -285,7 +285,8 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
     grid = [r for r, k in zip(rows, kinds, strict=True) if k == "grid"]
     summary = summarise(results)
     truth_sizes = {e.id: tree_size(tuple(e.step_trees)) for e in eqs}
-    audit = probes.memorisation_audit(load_benchmark(cfg.benchmark), skeleton_log(weights))
+    # a leg's weights not yet shipped read their run directory's counts (the same file ships beside them)
+    audit = probes.memorisation_audit(load_benchmark(cfg.benchmark), counts_behind(weights))
     return {
         "meta": {
             "weights": weights.name,

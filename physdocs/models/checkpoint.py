@@ -56,6 +56,17 @@ def skeleton_log(path: Path) -> Path:
     return Path(path).with_suffix(".skeletons.json")
 
 
+#: A run directory's skeleton counts (shipped weights carry theirs as ``skeleton_log(weights)``).
+RUN_COUNTS = "skeleton_counts.json"
+
+
+def counts_behind(weights: Path) -> Path | None:
+    """The skeleton counts of the run that made ``weights``: shipped beside them, or the run
+    directory's (a leg's weights before it ships). None when there are none."""
+    weights = Path(weights)
+    return next((p for p in (skeleton_log(weights), weights.parent / RUN_COUNTS) if p.exists()), None)
+
+
 def save_checkpoint(model: PhysDiffuserPlus, path: Path, meta: dict) -> None:
     """Write weights then the JSON sidecar (config, metadata, checksum); atomic per file."""
     path = Path(path)

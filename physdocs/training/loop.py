@@ -27,6 +27,8 @@ from physdocs.grammar import MASK_ID, PAD_ID
 from physdocs.models import PhysDiffuserPlus, SystemConfig, count_parameters
 from physdocs.models.checkpoint import (
     DEFAULT_WEIGHTS,
+    RUN_COUNTS,
+    counts_behind,
     load_training_state,
     metrics_log,
     save_checkpoint,
@@ -193,17 +195,6 @@ class _Dist:
     def close(self) -> None:
         if self.world > 1:
             dist.destroy_process_group()
-
-
-#: A run directory's skeleton counts (shipped weights carry theirs as ``skeleton_log(weights)``).
-RUN_COUNTS = "skeleton_counts.json"
-
-
-def counts_behind(weights: Path) -> Path | None:
-    """The skeleton counts of the run that made ``weights``: shipped beside them, or the run
-    directory's (a leg started from another leg's weights). None when there are none."""
-    weights = Path(weights)
-    return next((p for p in (skeleton_log(weights), weights.parent / RUN_COUNTS) if p.exists()), None)
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, ship: bool = False, progress_bar: bool = True) -> dict:
