@@ -193,7 +193,9 @@ def normalising_exponent(values: np.ndarray) -> int:
     if nonzero.size == 0:
         return 0
     e = int(np.floor(np.log2(float(np.median(nonzero))))) - NORMAL_EXPONENT
-    while float(nonzero.max()) / 2.0**e > HALF_MAX / 4:
+    # ldexp, not ``/ 2.0**e``: below ~1e-308 (subnormal columns) 2.0**e underflows to 0.
+    top = float(nonzero.max())
+    while float(np.ldexp(top, -e)) > HALF_MAX / 4:
         e += 1
     return e
 

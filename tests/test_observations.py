@@ -11,6 +11,7 @@ from physdocs.grammar import parse_infix
 from physdocs.observations import (
     BITS,
     ENCODED_DIM,
+    HALF_MAX,
     N_SLOTS,
     UNUSED_BITS,
     UNUSED_CODE,
@@ -20,6 +21,7 @@ from physdocs.observations import (
     decode_half_bits,
     encode_half_bits,
     encode_observations,
+    normalising_exponent,
     sample_observations,
     slot_mask,
 )
@@ -234,3 +236,18 @@ def test_sampler_rejects_bad_boxes() -> None:
         sample_observations(node, [0.0, 2.0], [1.0, 1.0], rng=rng)
     with pytest.raises(ObservationError, match="uses x2"):
         sample_observations(node, [0.0], [1.0], rng=rng)
+
+
+@pytest.mark.parametrize("values", [
+    [3e-310, 1e-309, 2e-310],  # subnormal: 2.0**e underflows to 0 here
+    [1e-300, 2e-300, 5e-301],
+    [2.5, 7.0, 3.1],
+    [1e4, 2e4, 3e9],  # the maximum, not the median, sets the exponent
+])
+def test_normalising_exponent_puts_the_median_in_two_to_four(values: list[float]) -> None:
+    a = np.asarray(values)
+    e = normalising_exponent(a)
+    scaled = np.ldexp(a, -e)
+    assert np.isfinite(scaled).all() and scaled.max() <= HALF_MAX / 4
+    if a.max() / np.median(a) < 2.0**12:
+        assert 2 <= np.median(scaled) < 4
