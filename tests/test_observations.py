@@ -239,7 +239,8 @@ def test_sampler_rejects_bad_boxes() -> None:
 
 
 @pytest.mark.parametrize("values", [
-    [3e-310, 1e-309, 2e-310],  # subnormal: 2.0**e underflows to 0 here
+    [5e-324, 5e-324, 1e-323],  # the smallest subnormals: 2.0**e underflows to 0 here
+    [3e-310, 1e-309, 2e-310],
     [1e-300, 2e-300, 5e-301],
     [2.5, 7.0, 3.1],
     [1e4, 2e4, 3e9],  # the maximum, not the median, sets the exponent
