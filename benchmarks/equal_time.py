@@ -4,6 +4,10 @@ Usage::
 
     python benchmarks/equal_time.py [--limit N] [--synthetic 100] [--out benchmarks/results/equal_time.json]
 
+The report reads ``physdocs/data/equal_time.json`` (``physdocs.paths.EQUAL_TIME_FILE``): a
+full run for the shipped weights passes ``--out physdocs/data/equal_time.json``. The default
+output is a scratch file (ignored by git), so a ``--limit`` run never replaces the shipped one.
+
 For each of our 120 equations (the evaluation's support and test points) and each of the
 first ``--synthetic`` held-out synthetic skeletons (``physdocs.probes``), on one thread:
 

@@ -10,6 +10,8 @@ BENCHMARK_FILE = PACKAGE_DIR / "data" / "equations.toml"
 EVALUATION_FILE = PACKAGE_DIR / "data" / "evaluation.json"
 #: The causal interventions for the shipped weights (``physdocs causal --json`` writes it).
 CAUSAL_FILE = PACKAGE_DIR / "data" / "causal.json"
+#: The equal-time comparison for the shipped weights (``benchmarks/equal_time.py --out`` writes it).
+EQUAL_TIME_FILE = PACKAGE_DIR / "data" / "equal_time.json"
 DEFAULT_WEIGHTS = PACKAGE_DIR / "weights" / "physdiffuser.safetensors"
 
 #: The report's site sources (``mkdocs.yml``, ``docs/``, ``templates/``). An installed wheel

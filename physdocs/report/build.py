@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from physdocs.errors import InputError, WeightsError
-from physdocs.paths import CAUSAL_FILE, EVALUATION_FILE
+from physdocs.paths import CAUSAL_FILE, EQUAL_TIME_FILE, EVALUATION_FILE
 from physdocs.report import cache
 from physdocs.report import explorer as X
 from physdocs.report import figures as F
@@ -38,8 +38,7 @@ from physdocs.results.equations import EquationRecord
 from physdocs.results.evaluation import Evaluation
 
 DEFAULT_EVALUATION = EVALUATION_FILE
-#: The equal-time benchmark (``benchmarks/equal_time.py --out``), beside the evaluation.
-DEFAULT_EQUAL_TIME = EVALUATION_FILE.parent / "equal_time.json"
+DEFAULT_EQUAL_TIME = EQUAL_TIME_FILE
 DEFAULT_BUDGET = 180.0
 #: The causal interventions for the shipped weights (``physdocs causal``), shown only for them.
 DEFAULT_CAUSAL = CAUSAL_FILE
