@@ -26,7 +26,13 @@ from physdocs.decoding import (
     tame_constants,
     validate_or_repair,
 )
-from physdocs.decoding.diffusion import corrupt, equation_positions, length_logprobs
+from physdocs.decoding.diffusion import (
+    BeamConfig,
+    corrupt,
+    diffusion_beam,
+    equation_positions,
+    length_logprobs,
+)
 from physdocs.decoding.refine import RefineConfig
 from physdocs.grammar import (
     BOS_ID,
@@ -144,6 +150,49 @@ def test_a_length_beam_decodes_the_most_likely_lengths_by_argmax(model, memory):
     assert (results[1].trajectory_tokens == single.trajectory_tokens).all()  # an argmax decode at that length
     with pytest.raises(ValueError, match="length_beam"):
         DiffusionConfig(length_beam=0)
+
+
+@pytest.mark.parametrize("order", ["left", "confidence"])
+def test_the_diffusion_beam_finishes_valid_canvases_best_first_at_the_likeliest_lengths(model, memory, order):
+    cfg = BeamConfig(lengths=2, width=5, expand=3, order=order)
+    beams = diffusion_beam(model, memory, cfg, n_vars=1)
+    ranked = length_logprobs(model, memory)[0].argsort(descending=True).tolist()[:2]
+    assert 0 < len(beams) <= 10 and {b.eos_position for b in beams} <= set(ranked)
+    assert [b.logprob for b in beams] == sorted((b.logprob for b in beams), reverse=True)
+    for b in beams:
+        assert len(b.tokens) == L and b.tokens[b.eos_position] == "EOS" and set(b.tokens[b.eos_position + 1:]) <= {"PAD"}
+        decode_sequence(b.tokens)  # a valid equation: the grammar kept every beam completable
+        assert "x2" not in b.tokens and "MASK" not in b.tokens  # the data's one column only
+    body = [tuple(b.tokens) for b in beams]
+    assert len(set(body)) == len(body)  # a canvas reached in two orders counts once
+    assert [b.tokens for b in diffusion_beam(model, memory, cfg, n_vars=1)] == [b.tokens for b in beams]
+
+
+def test_a_left_to_right_beam_scores_its_canvas_by_the_diffusers_own_conditionals(model, memory):
+    from physdocs.decoding.diffusion import CONTENT_IDS
+    from physdocs.decoding.feasible import feasible_tokens
+    from physdocs.decoding.repair import unused_variables
+
+    (best,) = diffusion_beam(model, memory, BeamConfig(lengths=1, width=1, expand=1), n_vars=2)
+    eos = best.eos_position
+    final = torch.tensor([TOKEN_TO_ID[t] for t in best.tokens[: eos + 1]])
+    total = float(length_logprobs(model, memory)[0, eos])
+    for j in range(1, eos):  # position j is filled with positions j .. eos-1 masked
+        canvas = final.clone()[None]
+        canvas[0, j:eos] = MASK_ID
+        with torch.inference_mode():
+            logits, _ = model.diffuser(canvas, memory.keys, torch.tensor([(eos - j) / (eos - 1)]), memory_mask=memory.mask)
+        logits = logits.double()
+        logits[..., [i for i in range(logits.shape[-1]) if i not in CONTENT_IDS.tolist()]] = float("-inf")
+        logits = logits.masked_fill(torch.from_numpy(unused_variables(2)), float("-inf"))
+        logp = logits.log_softmax(-1).masked_fill(~torch.from_numpy(feasible_tokens(canvas.numpy())), float("-inf"))
+        assert int(logp[0, j].argmax()) == int(final[j])  # width 1, one token tried: greedy
+        total += float(logp[0, j, final[j]])
+    assert best.logprob == pytest.approx(total, abs=1e-6)
+    with pytest.raises(ValueError, match="BeamConfig"):
+        BeamConfig(width=0)
+    with pytest.raises(ValueError, match="order"):
+        BeamConfig(order="random")
 
 
 def test_length_from_the_first_pass_without_a_head(memory):
@@ -390,6 +439,16 @@ def test_derive_end_to_end_on_random_weights(model, data, decoder):
         assert d.candidates[0]["source"] == "argmax"
     else:
         assert d.trajectory is None
+
+
+def test_derive_takes_its_share_of_canvases_from_the_diffusers_beam(model, data):
+    x, y = data
+    kw = dict(decoder="diffusion", n_samples=6, rng=np.random.default_rng(0))
+    d = derive(model, x, y, **kw, diffusion_beam=BeamConfig(lengths=2, width=4, share=0.5))
+    assert [c["source"] for c in d.candidates] == ["argmax", "argmax 1", "argmax 2", "beam 0", "beam 1", "beam 2"]
+    assert all(c["status"] == "valid" for c in d.candidates[3:])  # the beam keeps the grammar
+    plain = derive(model, x, y, **{**kw, "rng": np.random.default_rng(0)})
+    assert not any(c["source"].startswith("beam") for c in plain.candidates)  # off unless asked for
 
 
 def test_unsafe_constant_subtrees_never_reach_sympy_evaluation():

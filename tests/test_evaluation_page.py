@@ -29,6 +29,10 @@ def test_budget_reads_the_config_and_counts_refinement():
     b = budget(meta)
     assert b["refine_budget"] == 96 and b["n_samples"] == 48 and b["n_test"] == 200 and b["gp"] is None
     assert budget(Meta("ab" * 32, config={"refine": None}))["refine_budget"] is None
+    assert b["beam"] is None and b["beam_canvases"] == 0  # an evaluation from before the diffuser's beam
+    beam = {"lengths": 3, "width": 16, "expand": 4, "share": 0.5, "order": "left"}
+    with_beam = budget(Meta("ab" * 32, config={**meta.config, "n_samples": 96, "diffusion_beam": beam}))
+    assert with_beam["beam_canvases"] == 48 and with_beam["beam"]["width"] == 16
 
 
 def test_audit_tables_per_tier():

@@ -317,7 +317,8 @@ def derived_under(model, memory: Memory, inp: CausalInputs, cfg: CausalConfig, s
 
     The evaluation's sampler (:data:`~physdocs.decoding.derive.DERIVE_SAMPLER`): ``cfg.argmax``
     argmax canvases at the likeliest lengths and ``cfg.samples`` sampled at lengths drawn from
-    the length head, all with revision; no refinement. Canvases are decoded in batches sorted
+    the length head, all with revision; no refinement, and no beam search (the interventions
+    act on the sampler's parallel steps). Canvases are decoded in batches sorted
     by length, so a seed gives the same draws to every intervention. The length comes from
     ``length_memory`` (default ``memory``): an intervention on the cross-attention keys leaves
     the length head's reading as it was. Hooks active around the call act on every step.

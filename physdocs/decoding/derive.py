@@ -20,7 +20,13 @@ import torch
 
 from physdocs.decoding.autoregressive import beam_search, sample_decode
 from physdocs.decoding.constants import fit_constants, predict, r2_score
-from physdocs.decoding.diffusion import DiffusionConfig, DiffusionResult, diffusion_decode
+from physdocs.decoding.diffusion import (
+    BeamConfig,
+    DiffusionConfig,
+    DiffusionResult,
+    diffusion_beam,
+    diffusion_decode,
+)
 from physdocs.decoding.refine import RefineConfig
 from physdocs.decoding.refine import refine as refine_search
 from physdocs.decoding.repair import validate_or_repair
@@ -50,6 +56,18 @@ R2_TIE_DECIMALS = 9
 #: MaskGIT's Gumbel re-masking (tau = 4.5), all with revision.
 DERIVE_SAMPLER = DiffusionConfig(temperature=1.0, remask_noise=4.5, greedy_first=True, revise=True,
                                  length_beam=DERIVE_LENGTH_BEAM)
+#: The diffuser's beam search for the evaluation's diffusion budget (``EvalConfig.diffusion_beam``,
+#: None there until a full evaluation supports it): half of the diffusion canvases are the
+#: beam's best. Measured on the shipped refine6 weights. First guess of 48 canvases on the
+#: evaluation's 100 held-out synthetic skeletons, exact (R^2 > 0.99): the sampler alone 8
+#: (52), the beam for 40 of them 13 (46), for 24 of them 11 (49); on our 120, 63 (75), 62
+#: (79), 64 (77). Outside the probe (held-out skeletons 100-159) half of 48 gained nothing
+#: (9 against 7): the sampler's exact forms come from scattered samples, the beam's from
+#: other skeletons. So the budget to try keeps the sampler's 48 canvases, adds 48 beam
+#: canvases and halves refinement (2 rounds): at most 144 candidates as before, and on
+#: skeletons 100-159, 12 exact against 9 (R^2 > 0.99: 38 against 41;
+#: ``benchmarks/diffusion_beam_ab.py``). Off in :func:`derive` unless asked for.
+DERIVE_BEAM = BeamConfig()
 
 
 # ---------------------------------------------------------------- derive
@@ -64,8 +82,8 @@ class Derivation:
     derivation is rejected, ``steps`` None, ``r2_fit = -inf``). ``expression``: sympy, with the
     fitted constants; ``r2_fit``: R^2 on the points given to :func:`derive`. ``candidates``:
     one dict per decoded candidate (source, tokens, status, note, r2, constants, ...).
-    ``trajectory``: for diffusion, the best candidate's refinement trajectory
-    (:meth:`DiffusionResult.trajectory`), else None.
+    ``trajectory``: for diffusion, the best candidate's refinement trajectory when the sampler
+    wrote it (:meth:`DiffusionResult.trajectory`), else None (a beam canvas, refinement, AR).
     """
 
     tokens: tuple[str, ...] | None
@@ -81,7 +99,7 @@ class Derivation:
     decoder: str
     candidates: list[dict] = field(default_factory=list)
     trajectory: dict | None = None
-    source: str = ""  # which candidate won: "argmax", "sample 3", "beam 0", "refine 2 of parent 0"
+    source: str = ""  # which candidate won: "argmax", "sample 3", "beam 0" (AR's or the diffuser's), "refine 2 of parent 0"
     first_guess: Derivation | None = None  # the best before refinement (None: no refinement ran)
 
     def to_json(self) -> dict:
@@ -164,13 +182,16 @@ def _latex(expr, names: Mapping[str, str] | None) -> str:
 
 
 def _decode(
-    model, memory, decoder: Decoder, n_samples: int, beam_size: int, diffusion, rng, constrained, n_vars
+    model, memory, decoder: Decoder, n_samples: int, beam_size: int, diffusion, rng, constrained, n_vars,
+    diffusion_beam_cfg: BeamConfig | None = None,
 ):
     """[(source, raw tokens, extra fields, DiffusionResult | None)] per candidate."""
     if decoder == "diffusion":
         cfg = diffusion or replace(DERIVE_SAMPLER, seed=int(rng.integers(2**31)))
         cfg = replace(cfg, greedy_first=True)
-        results = diffusion_decode(model, memory, cfg, n_samples=n_samples, n_vars=n_vars)
+        n_beam = int(n_samples * diffusion_beam_cfg.share) if diffusion_beam_cfg is not None else 0
+        results = diffusion_decode(model, memory, cfg, n_samples=n_samples - n_beam, n_vars=n_vars) \
+            if n_samples > n_beam else []
         out = []
         for r in results:
             argmax = r.temperature == 0 and r.remask_noise == 0
@@ -181,6 +202,10 @@ def _decode(
             if argmax:  # the first, or an argmax at another of the most likely lengths
                 source = "argmax" if r.sample_index == 0 else f"argmax {r.sample_index}"
             out.append((source, r.tokens, extra, r))
+        if n_beam:  # the beam's best canvases after the sampler's (ties break toward the sampler)
+            beams = diffusion_beam(model, memory, diffusion_beam_cfg, n_vars=n_vars)[:n_beam]
+            out += [(f"beam {i}", b.tokens, {"eos_position": b.eos_position, "logprob": b.logprob}, None)
+                    for i, b in enumerate(beams)]
         return out
     if decoder == "ar":
         beams = beam_search(model, memory, beam_size=beam_size, constrained=constrained, n_vars=n_vars)
@@ -303,6 +328,7 @@ def derive(
     refine: RefineConfig | None = None,
     normalise: bool = True,
     scaling: Scaling | None = None,
+    diffusion_beam: BeamConfig | None = None,
 ) -> Derivation:
     """Derive an equation for ``y [n]`` from ``x [n, k]`` (k <= 9) with a trained system.
 
@@ -312,10 +338,13 @@ def derive(
     ``constants`` and ``expression`` are in the original units. ``normalise=False`` reads
     the data as given (it must lie in float16's range) and fits candidates as they are.
 
-    ``decoder="diffusion"``: ``n_samples`` canvases, the first :data:`DERIVE_LENGTH_BEAM` by
-    argmax at the most likely lengths, the others sampled at lengths drawn from the length
-    head (default temperature 1, MaskGIT's tau = 4.5), all with revision (override with
-    ``diffusion``); then, given ``refine``, model-guided refinement (:mod:`.refine`).
+    ``decoder="diffusion"``: ``n_samples`` canvases. Given ``diffusion_beam``, its ``share`` of
+    them are the best of the diffuser's beam search (:func:`.diffusion.diffusion_beam`;
+    :data:`DERIVE_BEAM` is the evaluation's);
+    of the rest, the first :data:`DERIVE_LENGTH_BEAM` are decoded by argmax at the most likely
+    lengths, the others sampled at lengths drawn from the length head (default temperature
+    1, MaskGIT's tau = 4.5), all with revision (override with ``diffusion``); then, given
+    ``refine``, model-guided refinement (:mod:`.refine`).
     ``decoder="ar"``: beam search with ``beam_size`` beams (``constrained``) plus
     ``n_samples`` ancestral samples. Both decoders are barred from variables beyond ``x``'s
     ``k`` columns. Each candidate is validated / repaired / rejected, identical sequences are
@@ -344,7 +373,7 @@ def derive(
     model.eval()
     with torch.inference_mode():
         memory = model.encode(torch.from_numpy(encoded)[None].to(device))
-    decoded = _decode(model, memory, decoder, n_samples, beam_size, diffusion, rng, constrained, k)
+    decoded = _decode(model, memory, decoder, n_samples, beam_size, diffusion, rng, constrained, k, diffusion_beam)
     raw_factors = {f"x{i}": 2.0**e for i, e in enumerate(scaling.x_exp, start=1)}
     fitter = _Fitter(xs, ys, restarts, rng, free_scale=normalise, raw_factors=raw_factors)
     candidates = [fitter(source, raw, extra) for source, raw, extra, _ in decoded]

@@ -31,12 +31,13 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 
-from physdocs.decoding.feasible import completable, fill
+from physdocs.decoding.feasible import completable, feasible_tokens, fill
 from physdocs.decoding.repair import unused_variables
 from physdocs.grammar import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SPECIALS, VOCAB
 from physdocs.models.attention import context_kept
@@ -340,6 +341,125 @@ def diffusion_decode(
         )
         for b in range(B)
     ]
+
+
+@dataclass(frozen=True)
+class BeamConfig:
+    """Beam search over the diffuser's own conditionals (:func:`diffusion_beam`).
+
+    ``lengths``: the likeliest lengths of the length head searched, each with ``width`` beams;
+    ``expand``: tokens tried at each beam's next position; ``share``: the part of derive's
+    diffusion canvases that the beam supplies (its best-scoring canvases over all lengths),
+    the rest coming from :func:`diffusion_decode`.
+    ``order``: which masked position a beam fills next: ``"left"`` (the leftmost, so the
+    prefix grammar is read in order) or ``"confidence"`` (the one the model is surest of, as
+    the sampler does). Left was chosen on held-out synthetic skeletons 30-56 of the
+    evaluation's probe (exact: 7 of 27 against 5; the sampler alone, 4).
+    """
+
+    lengths: int = 3
+    width: int = 16
+    expand: int = 4
+    share: float = 0.5
+    order: Literal["left", "confidence"] = "left"
+
+    def __post_init__(self) -> None:
+        if min(self.lengths, self.width, self.expand) < 1 or not 0 <= self.share <= 1:
+            raise ValueError(f"BeamConfig needs lengths, width, expand >= 1 and share in [0, 1]; got {self}")
+        if self.order not in ("left", "confidence"):
+            raise ValueError(f"BeamConfig.order must be 'left' or 'confidence', got {self.order!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BeamCanvas:
+    """One finished beam: ``tokens`` (BOS .. EOS, PAD up to ``max_len``), where EOS stands, and
+    its log-probability (the length's plus each token's when it was placed)."""
+
+    tokens: list[str]
+    eos_position: int
+    logprob: float
+
+
+@_memory_kept
+@torch.inference_mode()
+def diffusion_beam(
+    model: torch.nn.Module, memory: Memory, cfg: BeamConfig = BeamConfig(), *, n_vars: int | None = None
+) -> list[BeamCanvas]:
+    """Beam search with the diffuser as an any-order model, best first (one memory row).
+
+    At each of the ``cfg.lengths`` likeliest lengths a canvas ``BOS, MASK x n, EOS`` is filled
+    one position per forward pass: every beam fills its next position (``cfg.order``) with
+    each of its ``cfg.expand`` likeliest tokens among those that keep the canvas completable
+    (:mod:`.feasible`), so every finished canvas is a valid sequence; the ``cfg.width`` best
+    partial canvases by summed log-probability go on (identical canvases reached in another
+    order count once). The noise level fed to the model is the share still masked, as in the
+    sampler. Deterministic: no random numbers.
+
+    The sampler's parallel steps choose each token from its marginal; the beam keeps the
+    alternatives a wrong early choice would have cut off, as the AR decoder's beam does.
+    """
+    if memory.keys.shape[0] != 1:
+        raise ValueError(f"diffusion_beam decodes one memory row, got {memory.keys.shape[0]}")
+    was_training = model.training
+    model.eval()
+    dev = memory.keys.device
+    banned = torch.ones(len(VOCAB), dtype=torch.bool)
+    banned[CONTENT_IDS] = False
+    banned |= torch.from_numpy(unused_variables(n_vars))
+    len_logp = length_logprobs(model, memory)[0]  # (L,)
+    ranked = len_logp.argsort(descending=True, stable=True)[: cfg.lengths].tolist()
+    L = model.cfg.diffuser.max_len
+    out: list[BeamCanvas] = []
+    for eos in ranked:
+        n = eos - 1  # equation positions
+        if n < 1 or not math.isfinite(float(len_logp[eos])):
+            continue
+        start = torch.full((1, eos + 1), MASK_ID, dtype=torch.long)
+        start[0, 0], start[0, eos] = BOS_ID, EOS_ID
+        canvas, score = start, torch.tensor([float(len_logp[eos])], dtype=torch.float64)
+        for _ in range(n):
+            B = canvas.shape[0]
+            masked = canvas == MASK_ID  # (B, W)
+            t = masked.sum(1).float() / n  # (B,)
+            keys = memory.keys.expand(B, -1, -1)
+            mask = None if memory.mask is None else memory.mask.expand(B, -1)
+            logits, _ = model.diffuser(canvas.to(dev), keys, t.to(dev), memory_mask=mask)
+            logp = logits.double().cpu().masked_fill(banned, float("-inf")).log_softmax(-1)  # (B, W, V)
+            logp = logp.masked_fill(~torch.from_numpy(feasible_tokens(canvas.numpy())), float("-inf"))
+            best = logp.max(-1).values  # (B, W): -inf where nothing may go
+            if cfg.order == "left":
+                pos = masked.int().argmax(1)  # (B,) the leftmost masked position
+            else:
+                pos = best.argmax(1)
+            top = logp[torch.arange(B), pos].topk(min(cfg.expand, logp.shape[-1]), dim=-1)  # (B, k)
+            cand = score[:, None] + top.values  # (B, k)
+            keep = torch.isfinite(cand)
+            if not keep.any():
+                canvas = canvas[:0]
+                break
+            b_idx, k_idx = keep.nonzero(as_tuple=True)
+            grown = canvas[b_idx].clone()
+            grown[torch.arange(len(b_idx)), pos[b_idx]] = top.indices[b_idx, k_idx]
+            scores = cand[b_idx, k_idx]
+            order = scores.argsort(descending=True, stable=True)
+            seen: set[bytes] = set()
+            chosen = []
+            for i in order.tolist():  # best first: a canvas reached twice keeps its best score
+                key = grown[i].numpy().tobytes()
+                if key not in seen:
+                    seen.add(key)
+                    chosen.append(i)
+                if len(chosen) == cfg.width:
+                    break
+            canvas, score = grown[chosen], scores[chosen]
+        for row, s in zip(canvas.tolist(), score.tolist(), strict=True):
+            out.append(BeamCanvas([VOCAB[i] for i in row] + [VOCAB[PAD_ID]] * (L - len(row)), eos, float(s)))
+    if was_training:
+        model.train()
+    return sorted(out, key=lambda c: -c.logprob)
 
 
 def _completable(canvas: torch.Tensor, rank: torch.Tensor, equation: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 from physdocs.baselines import GPConfig
 from physdocs.constants import DEFAULT_SEED
+from physdocs.decoding.diffusion import BeamConfig
 from physdocs.decoding.refine import RefineConfig
 from physdocs.decoding.search import SearchConfig
 from physdocs.methods import BASELINES, DECODERS
@@ -25,6 +26,9 @@ class EvalConfig:
     beam_size: int = 32  # AR beams
     ar_samples: int = 32  # AR ancestral samples beside the beams
     n_samples: int = 48  # diffusion canvases (first guess)
+    # A share of those canvases from the diffuser's beam search (physdocs.decoding.derive.
+    # DERIVE_BEAM says what was measured); None: the sampler alone.
+    diffusion_beam: BeamConfig | None = None
     refine: RefineConfig | None = RefineConfig()  # diffusion only; None = first guess only
     restarts: int = 4
     # Probes beside the benchmark (physdocs.probes), trained model only; "pipeline" is the
@@ -69,4 +73,5 @@ class EvalConfig:
         """The keyword budget of :func:`physdocs.decoding.derive.derive` for one decoder alone."""
         return {"n_samples": self.n_samples if decoder == "diffusion" else self.ar_samples,
                 "beam_size": self.beam_size, "restarts": self.restarts,
-                "refine": self.refine if decoder == "diffusion" else None}
+                "refine": self.refine if decoder == "diffusion" else None,
+                "diffusion_beam": self.diffusion_beam}

@@ -53,8 +53,11 @@ def budget(meta: Meta) -> dict[str, Any]:
     """The decoding budget of the evaluation, from its config (counts, not seconds)."""
     b = meta.budget
     refine = b.refine or None
+    beam = b.diffusion_beam or None
     return {
         **{k: getattr(b, k) for k in _BUDGET},
+        "beam": beam,
+        "beam_canvases": int(b.n_samples * beam["share"]) if beam and b.n_samples else 0,
         "refine": refine,
         "refine_budget": None if not refine else refine["rounds"] * refine["parents"] * refine["proposals"],
         "gp": b.gp if "gplearn" in (b.baselines or ()) else None,

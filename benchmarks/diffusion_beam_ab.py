@@ -1,0 +1,74 @@
+"""The diffuser alone at the evaluation's budget with and without its beam search (``EvalConfig.diffusion_beam``).
+
+Usage::
+
+    python benchmarks/diffusion_beam_ab.py [--n 60] [--first 100] [--split heldout] [--weights W]
+
+Two arms, each at most 144 candidates per equation:
+
+* ``sampler``: 48 sampler canvases (8 argmax at the likeliest lengths, 40 sampled), then up
+  to 4 rounds of refinement (96 proposals): the evaluation's budget before the beam;
+* ``beam``: the same 48 sampler canvases, the beam's best 48
+  (:data:`physdocs.decoding.derive.DERIVE_BEAM`), then up to 2 rounds of refinement (48).
+
+On synthetic skeletons ``--first`` onwards (default 100: outside the evaluation's probes
+0-99), with the evaluation's random streams: per equation, held-out R^2, exact match and
+which candidate won for each arm, then the totals (R^2 > 0.99, exact, seconds). One CPU thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import time
+
+import numpy as np
+import torch
+
+from physdocs import probes
+from physdocs.constants import DEFAULT_SEED, R2_THRESHOLD
+from physdocs.decoding.derive import DERIVE_BEAM, derive
+from physdocs.decoding.refine import RefineConfig
+from physdocs.evaluation import EvalConfig
+from physdocs.evaluation.jobs import score_derivation
+from physdocs.models.checkpoint import load_checkpoint
+
+ARMS = {
+    "sampler": dataclasses.replace(EvalConfig(), n_samples=48, diffusion_beam=None, refine=RefineConfig(rounds=4)),
+    "beam": dataclasses.replace(EvalConfig(), n_samples=96, diffusion_beam=DERIVE_BEAM, refine=RefineConfig(rounds=2)),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=60)
+    ap.add_argument("--first", type=int, default=100)
+    ap.add_argument("--split", default="heldout", choices=probes.SPLITS)
+    ap.add_argument("--weights")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    model = load_checkpoint(args.weights).model
+    totals: collections.Counter = collections.Counter()
+    for i in range(args.first, args.first + args.n):
+        case = probes.synthetic_case(args.split, i, DEFAULT_SEED)
+        line: list = [i]
+        for arm, cfg in ARMS.items():
+            rng = np.random.default_rng([DEFAULT_SEED, 71, probes.SPLITS.index(args.split), i, 2])  # the evaluation's
+            t0 = time.perf_counter()
+            d = derive(model, case.support.x, case.support.y, decoder="diffusion", rng=rng,
+                       **cfg.decoder_budget("diffusion"))
+            seconds = time.perf_counter() - t0
+            s = score_derivation(d, case.test.x, case.test.y, case.steps, brief=True)
+            for key, value in (("r2", (s["r2_test"] or -1) > R2_THRESHOLD), ("exact", s["exact"]),
+                               ("seconds", seconds)):
+                totals[arm, key] += value
+            line.append((arm, round(s["r2_test"] or -1, 3), s["exact"], s["source"], f"{seconds:.1f} s"))
+        print(*line, flush=True)
+    for arm in ARMS:
+        print(f"{arm}: R2 > 0.99 {totals[arm, 'r2']}/{args.n}, exact {totals[arm, 'exact']}, "
+              f"{totals[arm, 'seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
