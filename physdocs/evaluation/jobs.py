@@ -4,6 +4,7 @@ and the document they make (:func:`run_evaluation`)."""
 from __future__ import annotations
 
 import os
+import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -241,6 +242,22 @@ def _run_job(job: tuple) -> dict:
             "first": probes.classify(first.steps, first.constants, n_vars, test.x)}
 
 
+def cpu_model() -> str | None:
+    """The processor's model name (Linux), else what :func:`platform.processor` says, else None.
+
+    The rows Operon takes part in (the pipeline, Operon alone) reproduce exactly only on the
+    same model: with the same code and pins, the shipped pipeline row of feynman_047 was
+    reproduced on one machine and, repeatably, not on another processor.
+    """
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
     """Evaluate and return the JSON document (meta, results, summary, probes)."""
     weights = Path(cfg.weights) if cfg.weights else DEFAULT_WEIGHTS
@@ -297,6 +314,7 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True) -> dict:
             "seconds_total": round(time.perf_counter() - t0, 1),
             "best_decoder": best_decoder(summary),
             "cpu_count": os.cpu_count(),
+            "cpu": cpu_model(),
         },
         "results": results,
         "summary": summary,

@@ -226,6 +226,7 @@ class Meta(Record):
     seconds_total: float | None = None
     best_decoder: str | None = None
     cpu_count: int | None = None
+    cpu: str | None = None  # the processor's model (physdocs.evaluation.jobs.cpu_model); None: not recorded
 
     @property
     def budget(self) -> Budget:
