@@ -232,6 +232,12 @@ class Meta(Record):
     def budget(self) -> Budget:
         return Budget.from_json(self.config)
 
+    def to_json(self) -> dict[str, Any]:
+        d = super().to_json()
+        if self.cpu is None:  # evaluations from before it was recorded read back as written
+            d.pop("cpu")
+        return d
+
 
 @dataclass(frozen=True)
 class Evaluation(Record):
