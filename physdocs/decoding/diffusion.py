@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -369,9 +369,6 @@ class BeamConfig:
         if self.order not in ("left", "confidence"):
             raise ValueError(f"BeamConfig.order must be 'left' or 'confidence', got {self.order!r}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class BeamCanvas:
@@ -429,11 +426,10 @@ def diffusion_beam(
             logits, _ = model.diffuser(canvas.to(dev), keys, t.to(dev), memory_mask=mask)
             logp = logits.double().cpu().masked_fill(banned, float("-inf")).log_softmax(-1)  # (B, W, V)
             logp = logp.masked_fill(~torch.from_numpy(feasible_tokens(canvas.numpy())), float("-inf"))
-            best = logp.max(-1).values  # (B, W): -inf where nothing may go
             if cfg.order == "left":
                 pos = masked.int().argmax(1)  # (B,) the leftmost masked position
-            else:
-                pos = best.argmax(1)
+            else:  # the position whose likeliest feasible token is likeliest
+                pos = logp.max(-1).values.argmax(1)
             top = logp[torch.arange(B), pos].topk(min(cfg.expand, logp.shape[-1]), dim=-1)  # (B, k)
             cand = score[:, None] + top.values  # (B, k)
             keep = torch.isfinite(cand)

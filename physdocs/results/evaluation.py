@@ -205,7 +205,7 @@ class Budget(Record):
     n_support: int | None = None
     n_test: int | None = None
     refine: Mapping[str, Any] | None = None  # RefineConfig.to_dict(); None: no refinement
-    diffusion_beam: Mapping[str, Any] | None = None  # BeamConfig.to_dict(); None: no beam (or not recorded)
+    diffusion_beam: Mapping[str, Any] | None = None  # the BeamConfig as a dict; None: no beam (or not recorded)
     gp: Mapping[str, Any] | None = None  # gplearn's settings
     baselines: tuple[str, ...] | None = None
 
