@@ -257,3 +257,27 @@ def test_the_answer_chosen_over_the_groups_takes_its_place_in_the_front(capsys):
     # a plain search's front marks its best score, as before
     _print_front(front)
     assert [line for line in capsys.readouterr().out.splitlines() if ">" in line][0].endswith("d")
+
+
+def test_the_pipelines_diffusion_canvases_take_the_beams_share_and_scaling_keeps_it(monkeypatch, tiny_weights):
+    from physdocs.decoding import search as search_module
+    from physdocs.decoding.diffusion import BeamConfig
+    from physdocs.models.checkpoint import load_checkpoint
+
+    beam = BeamConfig(lengths=1, width=2, share=0.5)
+    cfg = SearchConfig(beam_size=2, ar_samples=2, n_samples=4, restarts=1, diffusion_beam=beam, operon=TINY)
+    assert cfg.scaled(2.0).diffusion_beam == beam and SearchConfig().diffusion_beam is None
+    seen = []
+    real = search_module.derive
+
+    def spy(*args, **kw):
+        d = real(*args, **kw)
+        seen.append((kw["decoder"], kw["diffusion_beam"], [c["source"] for c in d.candidates]))
+        return d
+
+    monkeypatch.setattr(search_module, "derive", spy)
+    x = points(40, seed=3, k=2)
+    search(load_checkpoint(tiny_weights).model, x, x[:, 0] * x[:, 1], cfg=cfg, use_operon=False, seed=5)
+    (ar, diffusion) = seen
+    assert ar[0] == "ar" and diffusion[0] == "diffusion" and diffusion[1] == beam
+    assert sum(s.startswith("beam") for s in diffusion[2]) == 2  # half of the 4 canvases

@@ -33,6 +33,7 @@ import numpy as np
 from physdocs.constants import DEFAULT_SEED
 from physdocs.decoding.constants import fit_constants, predict, r2_score
 from physdocs.decoding.derive import Derivation, derive, render
+from physdocs.decoding.diffusion import BeamConfig
 from physdocs.decoding.operon import OperonConfig, run_operon, to_infix
 from physdocs.decoding.scaling import Scaling, choose_scaling, tidy, to_original_units
 from physdocs.decoding.symbolic import steps_to_sympy
@@ -65,6 +66,11 @@ class SearchConfig:
     beam_size: int = 32  # AR beams
     ar_samples: int = 64  # AR ancestral samples
     n_samples: int = 48  # diffusion canvases
+    # A share of those canvases from the diffuser's beam search (.derive.DERIVE_BEAM); None:
+    # the sampler alone. Off: on our 120 (refine7 weights) half of the 48 from the beam made
+    # the diffuser the only proposer of 3 answers (1) but derived 108 (111); the sampler's 48
+    # and the beam's 48, 2 and 107 (benchmarks/pipeline_beam_ab.py).
+    diffusion_beam: BeamConfig | None = None
     restarts: int = 2  # BFGS starts per model candidate
     n_seeds: int = 8  # distinct model candidates placed in Operon's population (of 500)
     operon: OperonConfig = field(default_factory=OperonConfig)
@@ -83,7 +89,7 @@ class SearchConfig:
         op = self.operon
         return SearchConfig(
             beam_size=k(self.beam_size), ar_samples=k(self.ar_samples), n_samples=k(self.n_samples),
-            restarts=self.restarts, n_seeds=k(self.n_seeds), holdout=self.holdout, size_penalty=self.size_penalty,
+            diffusion_beam=self.diffusion_beam, restarts=self.restarts, n_seeds=k(self.n_seeds), holdout=self.holdout, size_penalty=self.size_penalty,
             n_snap=self.n_snap,
             operon=OperonConfig(max_evaluations=k(op.max_evaluations), generations=k(op.generations),
                                 population_size=op.population_size, max_length=op.max_length, symbols=op.symbols),
@@ -295,6 +301,7 @@ def search(
                 # The first draw keeps the seeds of a single read, so <= N_POINTS rows decode as before.
                 d = derive(model, xa[rows], ya[rows], decoder=decoder, n_samples=-(-n // share),
                            beam_size=-(-cfg.beam_size // share), restarts=cfg.restarts, scaling=scaling,
+                           diffusion_beam=cfg.diffusion_beam,
                            rng=np.random.default_rng([seed, 18, len(decoder)] + ([i] if i else [])))
                 fitted = [c for c in d.candidates if c["fitted"]]
                 counts[f"{decoder}_candidates"] += len(d.candidates)

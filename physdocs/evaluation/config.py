@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 from physdocs.baselines import GPConfig
 from physdocs.constants import DEFAULT_SEED
+from physdocs.decoding.derive import DERIVE_BEAM
 from physdocs.decoding.diffusion import BeamConfig
 from physdocs.decoding.refine import RefineConfig
 from physdocs.decoding.search import SearchConfig
@@ -25,11 +26,13 @@ class EvalConfig:
     # result on any machine; the seconds are reported (target: under 10 s per equation).
     beam_size: int = 32  # AR beams
     ar_samples: int = 32  # AR ancestral samples beside the beams
-    n_samples: int = 48  # diffusion canvases (first guess)
-    # A share of those canvases from the diffuser's beam search (physdocs.decoding.derive.
-    # DERIVE_BEAM says what was measured); None: the sampler alone.
-    diffusion_beam: BeamConfig | None = None
-    refine: RefineConfig | None = RefineConfig()  # diffusion only; None = first guess only
+    # Diffusion canvases (first guess): the sampler's 48 and the diffuser's beam search's best
+    # 48 (DERIVE_BEAM's share; physdocs.decoding.derive says what was measured), then 2 rounds
+    # of refinement: at most 144 candidates, as the sampler's 48 with 4 rounds were.
+    # diffusion_beam=None: the sampler alone.
+    n_samples: int = 96
+    diffusion_beam: BeamConfig | None = DERIVE_BEAM
+    refine: RefineConfig | None = RefineConfig(rounds=2)  # diffusion only; None = first guess only
     restarts: int = 4
     # Probes beside the benchmark (physdocs.probes), trained model only; "pipeline" is the
     # derivation pipeline on the benchmark (physdocs.decoding.search).
