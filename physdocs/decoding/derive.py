@@ -56,18 +56,18 @@ R2_TIE_DECIMALS = 9
 #: MaskGIT's Gumbel re-masking (tau = 4.5), all with revision.
 DERIVE_SAMPLER = DiffusionConfig(temperature=1.0, remask_noise=4.5, greedy_first=True, revise=True,
                                  length_beam=DERIVE_LENGTH_BEAM)
-#: The diffuser's beam search for the evaluation's diffusion budget (``EvalConfig.diffusion_beam``):
-#: half of the diffusion canvases are the beam's best. Measured on the shipped refine6 weights. First guess of 48 canvases on the
-#: evaluation's 100 held-out synthetic skeletons, exact (R^2 > 0.99): the sampler alone 8
-#: (52), the beam for 40 of them 13 (46), for 24 of them 11 (49); on our 120, 63 (75), 62
-#: (79), 64 (77). Outside the probe (held-out skeletons 100-159) half of 48 gained nothing
-#: (9 against 7): the sampler's exact forms come from scattered samples, the beam's from
-#: other skeletons. So the budget to try keeps the sampler's 48 canvases, adds 48 beam
-#: canvases and halves refinement (2 rounds): at most 144 candidates as before, and on
-#: skeletons 100-159, 12 exact against 9 (R^2 > 0.99: 38 against 41;
-#: ``benchmarks/diffusion_beam_ab.py``). The full evaluation of the refine7 weights with that
-#: budget (README, leg 9) took the diffuser's held-out exact forms from 8 to 19 of 100. Off in
-#: :func:`derive` unless asked for.
+#: The diffuser's beam search for the evaluation's diffusion budget
+#: (``EvalConfig.diffusion_beam``): half of the diffusion canvases are the beam's best.
+#: Measured on the refine6 weights. First guess of 48 canvases on the evaluation's 100
+#: held-out synthetic skeletons, exact (R^2 > 0.99): the sampler alone 8 (52), the beam for
+#: 40 of them 13 (46), for 24 of them 11 (49); on our 120, 63 (75), 62 (79), 64 (77).
+#: Outside the probe (held-out skeletons 100-159) half of 48 gained nothing (9 against 7):
+#: the sampler's exact forms come from scattered samples, the beam's from other skeletons.
+#: So the budget keeps the sampler's 48 canvases, adds 48 beam canvases and halves
+#: refinement (2 rounds): at most 144 candidates as before, and on skeletons 100-159, 12
+#: exact against 9 (R^2 > 0.99: 38 against 41; ``benchmarks/diffusion_beam_ab.py``). The
+#: full evaluation of the refine7 weights with that budget (README, leg 9) took the
+#: diffuser's held-out exact forms from 8 to 19 of 100. Off in :func:`derive` unless asked for.
 DERIVE_BEAM = BeamConfig()
 
 

@@ -89,8 +89,8 @@ class SearchConfig:
         op = self.operon
         return SearchConfig(
             beam_size=k(self.beam_size), ar_samples=k(self.ar_samples), n_samples=k(self.n_samples),
-            diffusion_beam=self.diffusion_beam, restarts=self.restarts, n_seeds=k(self.n_seeds), holdout=self.holdout, size_penalty=self.size_penalty,
-            n_snap=self.n_snap,
+            diffusion_beam=self.diffusion_beam, restarts=self.restarts, n_seeds=k(self.n_seeds),
+            holdout=self.holdout, size_penalty=self.size_penalty, n_snap=self.n_snap,
             operon=OperonConfig(max_evaluations=k(op.max_evaluations), generations=k(op.generations),
                                 population_size=op.population_size, max_length=op.max_length, symbols=op.symbols),
         )
