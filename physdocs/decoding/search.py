@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -86,14 +86,11 @@ class SearchConfig:
         def k(v: int) -> int:
             return max(1, round(v * budget))
 
+        # Every other setting (and any added later) carries over unchanged.
         op = self.operon
-        return SearchConfig(
-            beam_size=k(self.beam_size), ar_samples=k(self.ar_samples), n_samples=k(self.n_samples),
-            diffusion_beam=self.diffusion_beam, restarts=self.restarts, n_seeds=k(self.n_seeds),
-            holdout=self.holdout, size_penalty=self.size_penalty, n_snap=self.n_snap,
-            operon=OperonConfig(max_evaluations=k(op.max_evaluations), generations=k(op.generations),
-                                population_size=op.population_size, max_length=op.max_length, symbols=op.symbols),
-        )
+        return replace(self, beam_size=k(self.beam_size), ar_samples=k(self.ar_samples), n_samples=k(self.n_samples),
+                       n_seeds=k(self.n_seeds),
+                       operon=replace(op, max_evaluations=k(op.max_evaluations), generations=k(op.generations)))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -77,4 +77,4 @@ class EvalConfig:
         return {"n_samples": self.n_samples if decoder == "diffusion" else self.ar_samples,
                 "beam_size": self.beam_size, "restarts": self.restarts,
                 "refine": self.refine if decoder == "diffusion" else None,
-                "diffusion_beam": self.diffusion_beam}
+                "diffusion_beam": self.diffusion_beam if decoder == "diffusion" else None}
