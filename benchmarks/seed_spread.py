@@ -21,9 +21,10 @@ from dataclasses import replace
 import torch
 
 from physdocs.benchmark import load_benchmark
-from physdocs.constants import DEFAULT_SEED, R2_THRESHOLD
+from physdocs.constants import DEFAULT_SEED
 from physdocs.evaluation import EvalConfig, evaluate_equation
 from physdocs.models.checkpoint import DEFAULT_WEIGHTS, load_checkpoint
+from physdocs.results.evaluation_rows import ResultRow
 
 
 def main() -> None:
@@ -40,9 +41,9 @@ def main() -> None:
         for seed in args.seed or [DEFAULT_SEED]:
             cfg = replace(EvalConfig(), seed=seed, weights=weights)
             for decoder in args.decoder or ["diffusion", "ar"]:
-                rows = [evaluate_equation(model, eq, decoder, cfg) for eq in equations]
-                r2 = sum(1 for r in rows if r["r2_test"] is not None and r["r2_test"] > R2_THRESHOLD)
-                exact = sum(bool(r["exact"]) for r in rows)
+                rows = [ResultRow.from_json({"model": "trained", **evaluate_equation(model, eq, decoder, cfg)})
+                        for eq in equations]
+                r2, exact = sum(r.derived for r in rows), sum(r.exact for r in rows)
                 print(f"{weights}  {seed}  {decoder:9s}  {r2:7d}  {exact:5d}", flush=True)
 
 
