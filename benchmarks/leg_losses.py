@@ -26,20 +26,20 @@ import argparse
 import json
 import subprocess
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from physdocs.constants import DEFAULT_SEED
-from physdocs.models.checkpoint import RUN_COUNTS, counts_behind, load_checkpoint
+from physdocs.models.checkpoint import RUN_COUNTS, counts_behind, load_checkpoint, sidecar, skeleton_log
 from physdocs.training.batches import make_batch
-from physdocs.training.generator import GeneratorConfig
-from physdocs.training.loop import batch_losses
+from physdocs.training.loop import TrainConfig, batch_losses
 
 LEG_CONFIG = Path(__file__).resolve().parent.parent / "checkpoints" / "refine7" / "leg_config.json"
 KEYS = ("ar_loss", "diff_real_loss", "length_loss")
-WEIGHTS = "physdiffuser.safetensors"
+WEIGHTS = Path("physdiffuser.safetensors")
 
 
 def from_history(spec: str, into: Path) -> Path:
@@ -47,8 +47,9 @@ def from_history(spec: str, into: Path) -> Path:
     commit, folder = spec.split(":", 1)
     out = into / commit
     out.mkdir(parents=True, exist_ok=True)
-    names = {WEIGHTS: WEIGHTS, "physdiffuser.json": "physdiffuser.json",
-             "physdiffuser.skeletons.json": RUN_COUNTS, RUN_COUNTS: RUN_COUNTS}
+    # Shipped weights carry their counts beside them, a leg's checkpoint in its folder.
+    names = {WEIGHTS.name: WEIGHTS.name, sidecar(WEIGHTS).name: sidecar(WEIGHTS).name,
+             skeleton_log(WEIGHTS).name: RUN_COUNTS, RUN_COUNTS: RUN_COUNTS}
     for name, target in names.items():
         shown = subprocess.run(["git", "show", f"{commit}:{folder}/{name}"], capture_output=True)
         if shown.returncode == 0:
@@ -61,17 +62,18 @@ def from_history(spec: str, into: Path) -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("weights", nargs="+")
-    ap.add_argument("--batches", type=int, default=16, help="validation batches of 64 equations")
+    ap.add_argument("--batches", type=int, default=16, help="validation batches (of the leg configuration's batch size)")
     ap.add_argument("--split", choices=("train", "heldout"), default="train")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    gen = GeneratorConfig(**{**json.loads(LEG_CONFIG.read_text())["generator"], "split": args.split})
+    leg = TrainConfig.from_dict(json.loads(LEG_CONFIG.read_text()))
+    gen = replace(leg.generator, split=args.split)
     rng = np.random.default_rng([DEFAULT_SEED, 10_000])
-    val = [make_batch(rng, 64, gen, 48) for _ in range(args.batches)]
-    print(f"{args.batches * 64} equations, split {args.split}")
+    val = [make_batch(rng, leg.batch_size, gen, leg.system.diffuser.max_len) for _ in range(args.batches)]
+    print(f"{args.batches * leg.batch_size} equations, split {args.split}")
     print(f"{'weights':<40} {'sha256':<12} {'samples':>9} " + " ".join(f"{k:>14}" for k in KEYS))
     rows = []
-    tmp = Path(tempfile.mkdtemp(prefix="leg_losses_"))
+    tmp = Path(tempfile.mkdtemp(prefix="leg_losses_"))  # weights taken from the history
     for spec in args.weights:
         path = Path(spec) if Path(spec).exists() or ":" not in spec else from_history(spec, tmp)
         ck = load_checkpoint(path)
@@ -83,12 +85,9 @@ def main() -> None:
         with torch.no_grad():
             for batch in val:
                 losses = batch_losses(ck.model, batch, torch.device("cpu"), g)
-                for k in KEYS:
-                    if k in losses:
-                        sums[k] += float(losses[k]) / len(val)
-                    else:
-                        sums[k] = float("nan")
-        sha = json.loads(path.with_suffix(".json").read_text()).get("sha256", "")[:12]
+                for k in KEYS:  # weights without a length head score NaN there
+                    sums[k] += float(losses.get(k, float("nan"))) / len(val)
+        sha = json.loads(sidecar(path).read_text()).get("sha256", "")[:12]
         rows.append((samples, sums))
         print(f"{spec:<40} {sha:<12} {samples:>9} " + " ".join(f"{sums[k]:>14.4f}" for k in KEYS), flush=True)
     for k in KEYS:
