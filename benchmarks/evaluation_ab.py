@@ -3,10 +3,10 @@
 Usage::
 
     python benchmarks/evaluation_ab.py physdocs/data/evaluation.json checkpoints/NAME/evaluation.json
-    python benchmarks/evaluation_ab.py A.json B.json --all    # baselines and variants too
+    python benchmarks/evaluation_ab.py A.json B.json --all    # the baselines too
 
 For every method present in both (our 120 on their own boxes; with ``--all`` also the
-range-shifted and noisy copies and the baselines) and every synthetic probe (decoder x
+baselines) and every synthetic probe (decoder x
 split), at held-out R^2 > 0.99 and exact: the count in A and in B, the rows B lost and
 gained, and the exact two-sided McNemar p-value of those changes. Two weights' evaluations
 differ by the equations that changed, not by the difference of two totals: a total that
@@ -87,7 +87,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("a", help="the reference evaluation (e.g. the shipped one)")
     ap.add_argument("b", help="the candidate's evaluation")
-    ap.add_argument("--all", action="store_true", help="baselines and the shifted and noisy copies too")
+    ap.add_argument("--all", action="store_true", help="the baselines too")
     args = ap.parse_args()
     a, b = _read(args.a), _read(args.b)
     print(f"A: {args.a} (weights {a.meta.weights_sha256[:12]})")
