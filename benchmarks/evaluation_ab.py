@@ -6,8 +6,7 @@ Usage::
     python benchmarks/evaluation_ab.py A.json B.json --all    # the baselines too
 
 For every method present in both (our 120 on their own boxes; with ``--all`` also the
-baselines) and every synthetic probe (decoder x
-split), at held-out R^2 > 0.99 and exact: the count in A and in B, the rows B lost and
+baselines) and every synthetic probe (decoder x split), at held-out R^2 > 0.99 and exact: the count in A and in B, the rows B lost and
 gained, and the exact two-sided McNemar p-value of those changes. Two weights' evaluations
 differ by the equations that changed, not by the difference of two totals: a total that
 moves by 5 with 5 lost and 0 gained is a change, one with 10 lost and 5 gained is mostly
@@ -20,13 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 from pathlib import Path
 
 from physdocs.analysis.stats import mcnemar_p
-from physdocs.constants import R2_THRESHOLD
 from physdocs.results.evaluation import Evaluation
 
-Keyed = dict[tuple, object]
+Keyed = dict[str | int, object]  # an equation's id, or a synthetic probe's index
+_derived, _exact = attrgetter("derived"), attrgetter("exact")
 
 
 def _read(path: str) -> Evaluation:
@@ -55,14 +55,6 @@ def paired(a: Keyed, b: Keyed, flag: Callable[[object], bool]) -> tuple[int, int
     lost = sum(fa[k] and not fb[k] for k in keys)
     gained = sum(fb[k] and not fa[k] for k in keys)
     return sum(fa.values()), sum(fb.values()), lost, gained
-
-
-def _derived(r) -> bool:
-    return r.r2_test > R2_THRESHOLD
-
-
-def _exact(r) -> bool:
-    return r.exact
 
 
 def near_threshold(a: Keyed, b: Keyed) -> int:

@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from physdocs import methods as M
+from physdocs.constants import R2_THRESHOLD
 from physdocs.results import nan_if_none
 from physdocs.results.evaluation_rows import (
     CreditRow,
@@ -64,6 +65,11 @@ class SyntheticRow(Record):
     seconds: float
 
     _read = {"r2_test": nan_if_none, "first": Guess.from_json}
+
+    @property
+    def derived(self) -> bool:
+        """Held-out R² above the threshold, as :attr:`ResultRow.derived` decides it."""
+        return self.r2_test > R2_THRESHOLD
 
 
 @dataclass(frozen=True)
