@@ -196,7 +196,7 @@ def normalising_exponent(values: np.ndarray) -> int:
     # ldexp, not ``/ 2.0**e``: below ~1e-308 (subnormal columns) 2.0**e underflows to 0.
     top = float(nonzero.max())
     # Below frexp(top) - 15 the top is >= 2**15 > HALF_MAX / 4 anyway: starting there gives
-    # the same exponent without overflowing ldexp for a column spanning ~600 decades.
+    # the same exponent without overflowing ldexp for a column spanning hundreds of decades.
     e = max(e, int(np.frexp(top)[1]) - 15)
     while float(np.ldexp(top, -e)) > HALF_MAX / 4:
         e += 1
