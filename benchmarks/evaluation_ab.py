@@ -6,8 +6,9 @@ Usage::
     python benchmarks/evaluation_ab.py A.json B.json --all    # the baselines too
 
 For every method present in both (our 120 on their own boxes; with ``--all`` also the
-baselines) and every synthetic probe (decoder x split), at held-out R^2 > 0.99 and exact: the count in A and in B, the rows B lost and
-gained, and the exact two-sided McNemar p-value of those changes. Two weights' evaluations
+baselines) and every synthetic probe (decoder x split), at held-out R^2 > 0.99 and exact:
+the count in A and in B, the rows B lost and gained, and the exact two-sided McNemar
+p-value of those changes. Two weights' evaluations
 differ by the equations that changed, not by the difference of two totals: a total that
 moves by 5 with 5 lost and 0 gained is a change, one with 10 lost and 5 gained is mostly
 noise. A row that is derived (R^2 > 0.99) in one and not the other, but is an approximate
