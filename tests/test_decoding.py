@@ -533,6 +533,23 @@ def test_a_well_fitted_constant_rounds_to_its_close_form_not_a_simpler_loose_one
     assert not explain_match(pred, (4.7955,), truth, x=x).matched
 
 
+def test_square_roots_of_three_round_to_their_closed_form():
+    import sympy as sp
+
+    # sqrt(3*k_B*T/m) fits a constant of 1.7320508; before sqrt(3) was a form it rounded to
+    # a rational within 1e-3 and the match was refuted numerically
+    assert round_constant(1.7320508075688767, close=1e-6) == sp.sqrt(3)
+    assert round_constant(np.sqrt(3) / 2, close=1e-6) == sp.sqrt(3) / 2
+    assert round_constant(np.sqrt(6), close=1e-6) == sp.sqrt(6)
+    assert round_constant(np.sqrt(3), rtol=0.05) == sp.sqrt(sp.pi)  # the loose search keeps its forms
+    names = {"x1": "x1", "x2": "x2", "x3": "x3"}
+    x = np.random.default_rng(0).uniform(1, 5, size=(40, 3))
+    pred = parse_infix("C*sqrt(x1)*sqrt(x2)/sqrt(x3)", names)
+    truth = parse_infix("sqrt(3*x1*x2/x3)", names)
+    assert explain_match(pred, (1.7320508075688767,), truth, x=x).matched
+    assert not explain_match(pred, (1.8,), truth, x=x).matched
+
+
 def test_powers_of_two_from_the_scaling_round_only_when_close():
     import sympy as sp
 

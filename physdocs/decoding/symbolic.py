@@ -7,6 +7,7 @@ them and :func:`time_limit` bounds the rest (SIGALRM, main thread).
 
 from __future__ import annotations
 
+import itertools
 import math
 import signal
 import threading
@@ -64,17 +65,20 @@ CLOSE_MAX_NUM = 99
 
 
 def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12, *, close: float | None = None):
-    """Simplest ``p/q * pi**e * 2**f`` within ``rtol``; None if none.
+    """Simplest ``p/q * pi**e * 2**f * 3**g`` within ``rtol``; None if none.
 
-    ``q <= max_den``; ``e`` in 0, +-1, +-1/2, +-2 and ``f`` in 0, +-1/2 (physics' ``4*pi``,
-    ``1/sqrt(2*pi)``, ``sqrt(2)``). "Simplest" = smallest ``|p| + q``, +2 when pi appears and
-    +1 per half power, so 12.566 -> 4*pi, not 88/7. ``|value| < 1e-12`` rounds to 0.
+    ``q <= max_den``; ``e`` in 0, +-1, +-1/2, +-2, ``f`` in 0, +-1/2 and ``g`` 0 (physics'
+    ``4*pi``, ``1/sqrt(2*pi)``, ``sqrt(2)``). "Simplest" = smallest ``|p| + q`` (lowest
+    terms), +2 when pi appears and +1 per half power, so 12.566 -> 4*pi, not 88/7.
+    ``|value| < 1e-12`` rounds to 0.
 
     With ``close``, the forms within ``close`` come first and the simplest of them is taken;
     only when there is none does ``rtol`` apply. A well-fitted 4.8 is then 24/5, not the
     simpler 17/(2*sqrt(pi)) = 4.7955 that ``rtol = 1e-3`` also admits. A close form may also
     carry ``2**k`` (``|k| <=`` :data:`CLOSE_TWOS`, cost ``|k|``, ``|p| <=``
-    :data:`CLOSE_MAX_NUM`): 1/32 and 3/(20*pi) are found only so.
+    :data:`CLOSE_MAX_NUM`): 1/32 and 3/(20*pi) are found only so. A close form may also
+    carry ``3**(+-1/2)`` (cost 1), the ``sqrt(3)`` of ``sqrt(3*k_B*T/m)``: only when close,
+    so the loose search for simple numbers (``rtol`` 5%) does not prefer it to ``7/4``.
     """
     import sympy as sp
 
@@ -86,11 +90,14 @@ def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12, *, close
     twos = [(0, 0, 0, False), (0.5, half, 1, False), (-0.5, -half, 1, False)]  # (f, f_sym, cost, close only)
     if close is not None:
         twos += [(k, sp.Integer(k), abs(k), True) for k in range(-CLOSE_TWOS, CLOSE_TWOS + 1) if abs(k) > 1]
+    threes = [(0, 0, 0)]  # (g, g_sym, cost)
+    if close is not None:
+        threes += [(0.5, half, 1), (-0.5, -half, 1)]
     best: tuple[tuple[bool, int], Any] | None = None
     for e, e_sym, e_cost in ((0, 0, 0), (1, 1, 2), (-1, -1, 2), (0.5, half, 3), (-0.5, -half, 3), (2, 2, 3),
                              (-2, -2, 3)):
-        for f, f_sym, f_cost, close_only in twos:
-            scale = math.pi**e * 2.0**f
+        for (f, f_sym, f_cost, close_only), (g, g_sym, g_cost) in itertools.product(twos, threes):
+            scale = math.pi**e * 2.0**f * 3.0**g
             base = value / scale
             for q in range(1, max_den + 1):
                 p = round(base * q)
@@ -100,11 +107,14 @@ def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12, *, close
                 is_close = close is not None and error <= close * abs(value)
                 if close_only and not (is_close and abs(p) <= CLOSE_MAX_NUM):
                     continue
-                frac = sp.Rational(p, q)
-                cost = (not is_close, abs(frac.p) + frac.q + e_cost + f_cost)
+                d = math.gcd(p, q)
+                cost = (not is_close, abs(p) // d + q // d + e_cost + f_cost + g_cost)
                 if best is None or cost < best[0]:
-                    best = (cost, frac * sp.pi**e_sym * sp.Integer(2) ** f_sym)
-    return None if best is None else best[1]
+                    best = (cost, (p, q, e_sym, f_sym, g_sym))
+    if best is None:
+        return None
+    p, q, e_sym, f_sym, g_sym = best[1]
+    return sp.Rational(p, q) * sp.pi**e_sym * sp.Integer(2) ** f_sym * sp.Integer(3) ** g_sym
 
 
 def tame_constants(steps: Node | Sequence[Node], limit: float = 1e12) -> bool:
