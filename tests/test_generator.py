@@ -206,3 +206,51 @@ def test_training_draws_products_and_benchmark_skeletons() -> None:
     assert sum(n for k, n in keys.items() if k in index) > 300
     for eq in index.key_by_id:  # copies of a benchmark equation map to its key
         assert index.ids_by_key[index.key_by_id[eq]]
+
+
+def _stream_digest(cfg: GeneratorConfig, n: int = 300) -> str:
+    import hashlib
+
+    rng, h = np.random.default_rng(2026), hashlib.sha256()
+    for _ in range(n):
+        eq = sample_equation(rng, cfg)
+        h.update((" ".join(eq.tokens) + repr(eq.low.tolist()) + repr(eq.constants)).encode())
+    return h.hexdigest()[:16]
+
+
+def test_the_default_distribution_is_the_one_the_probes_were_measured_on() -> None:
+    # The evaluation's synthetic probes and the training's fixed validation set draw from the
+    # defaults; a new shape must come with a knob whose default leaves every draw as it was.
+    assert _stream_digest(GeneratorConfig(split="train")) == "bee2208b325396e7"
+    assert _stream_digest(GeneratorConfig(split="heldout")) == "c90e86fc33734b0c"
+
+
+def _has(tokens: list[str], *pattern: str) -> bool:
+    return any(tuple(tokens[i:i + len(pattern)]) == pattern for i in range(len(tokens)))
+
+
+def test_distance_and_many_term_shapes_are_drawn_only_when_asked() -> None:
+    plain = sample_batch_equations(np.random.default_rng(5), 1500, NO_BENCH)
+    wide = GeneratorConfig(split="any", p_distance=0.2, p_many_terms=1.0)
+    shaped = sample_batch_equations(np.random.default_rng(5), 1500, wide)
+    assert not any(_has(e.tokens, "pow", "sub") for e in plain)
+    distances = [e for e in shaped if _has(e.tokens, "pow", "sub")]
+    assert len(distances) > 50
+    # every drawn distance is a valid equation of its variables
+    rng = np.random.default_rng(0)
+    for eq in distances[:50]:
+        assert variables_used(eq.steps) == list(VARIABLES[: eq.n_vars])
+        assert evaluate(eq.steps, eq.low + (eq.high - eq.low) * rng.random((16, eq.n_vars)), eq.constants).ok
+
+    def terms(node: Node) -> int:  # the top sum's terms
+        return terms(node.children[0]) + terms(node.children[1]) if node.symbol in ("add", "sub") else 1
+
+    many = [e for e in shaped if not e.multi_step and e.n_vars >= 4 and terms(e.tree) >= 4]
+    few = [e for e in plain if not e.multi_step and e.n_vars >= 4 and terms(e.tree) >= 4]
+    assert len(many) > 2 * max(len(few), 5)
+
+
+@pytest.mark.parametrize("bad", [{"p_distance": 1.0}, {"p_distance": -0.1}, {"p_many_terms": 1.5}])
+def test_shape_knobs_are_checked(bad: dict) -> None:
+    with pytest.raises(ValueError, match="p_distance"):
+        GeneratorConfig(**bad)

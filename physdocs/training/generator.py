@@ -69,6 +69,14 @@ class GeneratorConfig:
     # A share of the equations gets relative Gaussian noise on the target, sigma ~ U(0, max_noise).
     p_noise: float = 0.3
     max_noise: float = 0.05
+    # Shapes of many-variable laws that the forms above never build (0 keeps the distribution
+    # the evaluation's synthetic probes and the fixed validation set draw from):
+    # - p_distance: the weight of a top-level distance form, sum((x_a - x_b)**2) over 1-3
+    #   pairs, its square root, or a monomial over it (inverse-square laws between points);
+    # - p_many_terms: the chance that a sum over 4+ variables has 3-5 terms, not 2-3
+    #   (a dot product, a moment of inertia).
+    p_distance: float = 0.0
+    p_many_terms: float = 0.0
     # Columns and target are scaled by powers of two as at inference (observations.normalise);
     # the target's range check then applies to the scaled values.
     normalise: bool = True
@@ -93,6 +101,9 @@ class GeneratorConfig:
             raise ValueError(f"GeneratorConfig: p_wide and p_noise must lie in [0, 1], max_noise >= 0 and "
                              f"1 <= wide_ratio[0] <= wide_ratio[1]; got {self.p_wide}, {self.p_noise}, "
                              f"{self.max_noise}, {self.wide_ratio}")
+        if not (0 <= self.p_distance < 1 and 0 <= self.p_many_terms <= 1):
+            raise ValueError(f"GeneratorConfig: p_distance must lie in [0, 1) and p_many_terms in [0, 1], "
+                             f"got {self.p_distance} and {self.p_many_terms}")
         if not 1 <= self.max_variables <= 9 or self.max_tokens < 3:
             raise ValueError(f"GeneratorConfig needs 1 <= max_variables <= 9 and max_tokens >= 3, got "
                              f"{self.max_variables} and {self.max_tokens}")
@@ -200,13 +211,23 @@ _FUNCS: tuple[tuple[str, float], ...] = (
     ("sqrt", 0.2),
 )
 _FUNC_CUM = _cum([w for _, w in _FUNCS])
-_FORMS = ("mono", "sum", "func", "pyth", "frac", "scaled")
-_FORM_CUM = {
-    (0, True): _cum((0.38, 0.18, 0.18, 0.06, 0.10, 0.10)),
-    (0, False): _cum((0.50, 0.0, 0.35, 0.05, 0.10, 0.0)),
-    (1, True): _cum((0.75, 0.10, 0.10, 0.0, 0.05, 0.0)),
-    (1, False): _cum((0.80, 0.0, 0.20, 0.0, 0.0, 0.0)),
+_FORMS = ("mono", "sum", "func", "pyth", "frac", "scaled", "distance")
+_FORM_WEIGHTS = {  # the distance form's weight is GeneratorConfig.p_distance (top level only)
+    (0, True): (0.38, 0.18, 0.18, 0.06, 0.10, 0.10),
+    (0, False): (0.50, 0.0, 0.35, 0.05, 0.10, 0.0),
+    (1, True): (0.75, 0.10, 0.10, 0.0, 0.05, 0.0),
+    (1, False): (0.80, 0.0, 0.20, 0.0, 0.0, 0.0),
 }
+
+
+def _form_cum(p_distance: float) -> dict[tuple[int, bool], list[float]]:
+    """Cumulative form weights; with ``p_distance = 0`` exactly the six forms' (a trailing
+    zero weight leaves every draw as it was)."""
+    out = {}
+    for key, weights in _FORM_WEIGHTS.items():
+        share = p_distance if key == (0, True) else 0.0
+        out[key] = _cum([w * (1 - share) for w in weights] + [share * sum(weights)])
+    return out
 
 
 def _power(leaf: str, code: str) -> Node:
@@ -226,6 +247,7 @@ class _Builder:
     def __init__(self, rng: np.random.Generator, cfg: GeneratorConfig) -> None:
         self.rng = rng
         self.cfg = cfg
+        self.form_cum = _form_cum(cfg.p_distance)
         self.angles: dict[str, float] = {}  # variable -> largest safe angle (sin: ~pi, cos: ~pi/2)
 
     def coin(self, p: float) -> bool:
@@ -241,7 +263,7 @@ class _Builder:
     def build(self, leaves: Sequence[str], depth: int = 0) -> Node:
         if depth >= 2:
             return self.mono(leaves)
-        form = _FORMS[_pick(self.rng, _FORM_CUM[(depth, len(leaves) > 1)])]
+        form = _FORMS[_pick(self.rng, self.form_cum[(depth, len(leaves) > 1)])]
         return getattr(self, form)(leaves, depth)
 
     def mono(self, leaves: Sequence[str], depth: int = 0, coef: bool = True) -> Node:
@@ -270,7 +292,11 @@ class _Builder:
     def sum(self, leaves: Sequence[str], depth: int) -> Node:
         if len(leaves) < 2:
             return self.one_plus(leaves)
-        groups = self.split(leaves, 3 if len(leaves) >= 3 and self.coin(0.25) else 2)
+        if len(leaves) >= 4 and self.cfg.p_many_terms > 0 and self.coin(self.cfg.p_many_terms):
+            k = 3 + int(self.rng.random() * (min(5, len(leaves)) - 2))
+        else:
+            k = 3 if len(leaves) >= 3 and self.coin(0.25) else 2
+        groups = self.split(leaves, k)
         if self.coin(0.15):  # a variable shared by two terms
             extra = groups[1][0]
             if extra not in groups[0]:
@@ -334,6 +360,23 @@ class _Builder:
             return core
         o = self.mono(outer)
         return _n("mul", o, core) if self.coin(0.6) else _n("div", o, core)
+
+    def distance(self, leaves: Sequence[str], depth: int) -> Node:
+        """``sum((x_a - x_b)**2)`` over 1-3 pairs, its root, or a monomial of the rest over it."""
+        items = list(leaves)
+        self.rng.shuffle(items)
+        n_pairs = min(len(items) // 2, 1 + int(self.rng.random() * 3))
+        squares = [_n("pow", _n("sub", _LEAF[items[2 * i]], _LEAF[items[2 * i + 1]]), _TWO) for i in range(n_pairs)]
+        core = squares[0]
+        for sq in squares[1:]:
+            core = _n("add", core, sq)
+        if self.coin(0.4):
+            core = _n("sqrt", core)
+        outer = items[2 * n_pairs:]
+        if not outer:
+            return core
+        o = self.mono(outer)
+        return _n("mul", o, core) if self.coin(0.3) else _n("div", o, core)
 
     def frac(self, leaves: Sequence[str], depth: int) -> Node:
         if len(leaves) >= 2 and self.coin(0.12):  # x1*x2/(x1 + x2)
