@@ -273,3 +273,14 @@ def test_a_category_colour_without_a_legend_entry_is_found():
     found = unlabelled_colours(drawn(["binary", "variable"]))
     assert found == [f"colour {TYPE_COLOURS['constant'].lower()} (category 3) is drawn but no legend names it"]
     assert unlabelled_colours(drawn(["binary", "variable", "constant"])) == []
+
+
+def test_the_shipped_training_log_draws_without_a_defect():
+    # The real log has many legs, some short: their names once overlapped above the panel.
+    import json
+
+    from physdocs import plots
+    from physdocs.models.checkpoint import DEFAULT_WEIGHTS, metrics_log
+
+    records = [json.loads(line) for line in metrics_log(DEFAULT_WEIGHTS).read_text().splitlines() if line.strip()]
+    assert every_problem(plots.training_curves(records)) == []

@@ -432,7 +432,8 @@ def test_training_curves_show_the_legs_of_one_run():
     x = np.asarray(loss.lines[0].get_xdata(), dtype=float)
     gap = int(np.flatnonzero(np.isnan(x))[0])
     assert x[gap - 1] == 100 and x[gap + 1] == 110
-    assert {t.get_text() for t in lr.texts} == {"first", "refine"}
+    assert {t.get_text() for t in lr.texts} == {"1", "2"}  # numbered; the key names them
+    assert "1\u00a0first, 2\u00a0refine" in fig.axes[3].texts[0].get_text()
     # One leg: no divider, no names.
     one = plots.training_curves(leg(None, range(10, 110, 10), 0.0))
     assert not one.axes[2].texts and "legs" not in one._suptitle.get_text()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from numbers import Real
 from typing import Any
@@ -449,17 +450,21 @@ def training_curves(records: Sequence[Row]) -> Figure:
         ax.set_xlabel("step")
         for cut in cuts:
             ax.axvline(cut, color="#666666", linestyle=":", linewidth=1)
-    if len(legs) > 1:  # each leg named at the top of the learning-rate panel, in its own span
-        for leg in legs:
-            ax_lr.text((leg.start + leg.end) / 2, 1.01, leg.name, transform=ax_lr.get_xaxis_transform(),
-                       ha="center", va="bottom", color="#444444")
-    # the legends in the empty panel, where they cover no line
+    if len(legs) > 1:  # each leg numbered at the top of the learning-rate panel, in its own span
+        for i, leg in enumerate(legs, 1):  # a name would not fit the span of a short leg
+            ax_lr.text((leg.start + leg.end) / 2, 1.01, str(i), transform=ax_lr.get_xaxis_transform(),
+                       ha="center", va="bottom", color="#444444", fontsize=8)
+    # the legends in the empty panel, where they cover no line; the legs' names under them
     handles, labels = [], []
     for ax in (ax_loss, ax_acc):
         h, lab = ax.get_legend_handles_labels()
         handles += h
         labels += lab
     if handles:
-        ax_key.legend(handles, labels, loc="center left", frameon=False)
+        ax_key.legend(handles, labels, loc="upper left", frameon=False)
+    if len(legs) > 1:
+        names = ", ".join(f"{i}\u00a0{leg.name}" for i, leg in enumerate(legs, 1))  # no break inside
+        ax_key.text(0.0, 0.0, textwrap.fill(f"legs: {names}", 48), transform=ax_key.transAxes,
+                    ha="left", va="bottom", color="#444444", fontsize=8)
     fig.suptitle("Training" if len(legs) < 2 else f"Training: one run in {len(legs)} legs")
     return fig
