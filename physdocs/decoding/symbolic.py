@@ -67,8 +67,8 @@ CLOSE_MAX_NUM = 99
 def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12, *, close: float | None = None):
     """Simplest ``p/q * pi**e * 2**f * 3**g`` within ``rtol``; None if none.
 
-    ``q <= max_den``; ``e`` in 0, +-1, +-1/2, +-2, ``f`` in 0, +-1/2 and ``g`` 0 (physics'
-    ``4*pi``, ``1/sqrt(2*pi)``, ``sqrt(2)``). "Simplest" = smallest ``|p| + q`` (lowest
+    ``q <= max_den``; ``e`` in 0, +-1, +-1/2, +-2, ``f`` in 0, +-1/2, ``g`` 0 unless close
+    (physics' ``4*pi``, ``1/sqrt(2*pi)``, ``sqrt(2)``). "Simplest" = smallest ``|p| + q`` (lowest
     terms), +2 when pi appears and +1 per half power, so 12.566 -> 4*pi, not 88/7.
     ``|value| < 1e-12`` rounds to 0.
 
@@ -78,7 +78,7 @@ def round_constant(value: float, rtol: float = 1e-3, max_den: int = 12, *, close
     carry ``2**k`` (``|k| <=`` :data:`CLOSE_TWOS`, cost ``|k|``, ``|p| <=``
     :data:`CLOSE_MAX_NUM`): 1/32 and 3/(20*pi) are found only so. A close form may also
     carry ``3**(+-1/2)`` (cost 1), the ``sqrt(3)`` of ``sqrt(3*k_B*T/m)``: only when close,
-    so the loose search for simple numbers (``rtol`` 5%) does not prefer it to ``7/4``.
+    so the loose search for simple numbers (``rtol`` 5%) keeps the forms it had.
     """
     import sympy as sp
 

@@ -21,6 +21,7 @@ the evaluation draws fresh ``split="heldout"`` equations the model has never see
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import itertools
 import math
@@ -220,6 +221,7 @@ _FORM_WEIGHTS = {  # the distance form's weight is GeneratorConfig.p_distance (t
 }
 
 
+@functools.lru_cache(maxsize=8)  # one builder per sampled equation: build the table once
 def _form_cum(p_distance: float) -> dict[tuple[int, bool], list[float]]:
     """Cumulative form weights; with ``p_distance = 0`` exactly the six forms' (a trailing
     zero weight leaves every draw as it was)."""
